@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# scripts/setup.sh - install what building and testing pgbroker needs, then
+# build and install pgbroker.  Safe to run again: packages already present
+# are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL 15 server and headers (PGXS, pg_regress, pg_isolation_regress,
+# the PostgreSQL::Test perl modules), libpq for the C drivers, IPC::Run for
+# the TAP tests.
+packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libipc-run-perl gcc make perl)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup: missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+make -s clean >/dev/null 2>&1 || true
+make -s
+make -s install >/dev/null
+make -s -C test/tools >/dev/null

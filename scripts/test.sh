@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# scripts/test.sh - set up, build, install, and run every test suite of
+# pgbroker against a throwaway PostgreSQL cluster.  Ends with a line
+# "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+. scripts/cluster.sh
+
+passed=0
+failed=0
+count() {	# count pg_regress result lines in a log
+	local ok bad
+	ok=$(grep -cE '^(ok|test|    ) .*\.\.\. ok|^ok [0-9]+ ' "$1" || true)
+	bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$1" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+}
+step() {	# step NAME COMMAND... : a suite that counts as one test
+	local name=$1; shift
+	if "$@"; then
+		echo "ok - $name"; passed=$((passed + 1))
+	else
+		echo "not ok - $name"; failed=$((failed + 1))
+	fi
+}
+
+pgbroker_cluster_start || { echo "0 passed, 1 failed"; exit 1; }
+
+echo "== regression and isolation tests"
+rm -rf results output_iso regression.diffs regression.out
+make -s -k installcheck >"$top/installcheck.log" 2>&1
+cat installcheck.log | grep -E '\.\.\. |tests (passed|failed)|^ok|^not ok' || true
+count installcheck.log
+for f in regression.diffs output_iso/regression.diffs; do
+	[ -s "$f" ] && { echo "--- $f"; head -200 "$f"; }
+done
+
+echo "== stress: concurrent producers and consumers"
+step "stress driver" test/tools/stress --producers 4 --consumers 4 --messages 20000
+
+pgbroker_cluster_stop
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,101 @@
+-- queue_errors: every misuse gets a specific SQLSTATE and a clear message
+\set VERBOSITY default
+SET client_min_messages = warning;
+\set ON_ERROR_STOP 0
+SELECT broker.create_queue('errs');
+
+-- unknown queue, bad names
+SELECT broker.send('nope', '{}');
+SELECT * FROM broker.claim('nope');
+SELECT broker.ack('nope', 1);
+SELECT broker.drop_queue('nope');
+SELECT broker.drop_queue('nope', if_exists => true);
+SELECT broker.send('', '{}');
+SELECT broker.create_queue(repeat('x', 201));
+SELECT broker.create_queue(E'tab\there');
+SELECT broker.create_queue('errs');
+SELECT broker.create_queue(NULL);
+
+-- NULLs where not allowed
+SELECT broker.send(NULL, '{}');
+SELECT broker.send('errs', NULL);
+SELECT broker.send_bytes('errs', NULL);
+SELECT * FROM broker.send_batch('errs', NULL);
+SELECT * FROM broker.send_batch('errs', ARRAY['{}', NULL]::jsonb[]);
+SELECT * FROM broker.claim('errs', NULL);
+SELECT broker.ack('errs', NULL::bigint);
+SELECT broker.ack('errs', NULL::bigint[]);
+SELECT broker.nack('errs', NULL);
+SELECT broker.extend('errs', 1, NULL, '1 minute');
+SELECT broker.extend('errs', 1, gen_random_uuid(), NULL);
+
+-- absurd counts and intervals
+SELECT * FROM broker.claim('errs', 0);
+SELECT * FROM broker.claim('errs', -5);
+SELECT * FROM broker.claim('errs', 1000000);
+SELECT * FROM broker.claim('errs', 1, lease => '-1 second');
+SELECT * FROM broker.claim('errs', 1, lease => '0');
+SELECT * FROM broker.claim('errs', 1, lease => '1 year');
+SELECT * FROM broker.claim('errs', 1, wait => '-1 second');
+SELECT * FROM broker.claim('errs', 1, wait => '2 hours');
+SELECT broker.send('errs', '{}', delay => '-1 minute');
+SELECT broker.nack('errs', 1, retry_in => '-1 second');
+SELECT broker.extend('errs', 1, gen_random_uuid(), '0');
+SELECT broker.create_queue('bad', max_attempts => 0);
+SELECT broker.create_queue('bad', lease => '0');
+SELECT broker.create_queue('bad', ttl_action => 'explode');
+SELECT broker.create_queue('bad', overflow => 'spill');
+SELECT broker.create_queue('bad', max_length => 0);
+SELECT broker.create_queue('bad', retry_base => '1 hour', retry_max => '1 minute');
+SELECT * FROM broker.peek('errs', 0);
+
+-- malformed headers and filters
+SELECT broker.send('errs', '{}', headers => '[1, 2]');
+SELECT broker.send('errs', '{}', headers => '"text"');
+SELECT * FROM broker.claim('errs', 1, filter => '[1]');
+SELECT * FROM broker.claim('errs', 1, filter => '42');
+SELECT * FROM broker.peek('errs', 1, filter => '"x"');
+
+-- arrays that do not line up
+SELECT * FROM broker.send_batch('errs', ARRAY['{}', '{}']::jsonb[], dedup_keys => ARRAY['a']);
+SELECT * FROM broker.send_batch('errs', ARRAY[['{}'], ['{}']]::jsonb[]);
+
+-- oversize payloads and keys
+SET pgbroker.max_message_size = '2kB';
+SELECT broker.send('errs', jsonb_build_object('big', repeat('x', 3000)));
+SELECT broker.send_bytes('errs', convert_to(repeat('x', 3000), 'UTF8'));
+RESET pgbroker.max_message_size;
+SET pgbroker.max_message_size = 10;
+SELECT broker.send('errs', '{}', dedup_key => repeat('k', 600));
+SELECT broker.send('errs', '{}', group_key => repeat('k', 600));
+
+-- nothing was left behind by the failures
+SELECT messages FROM broker.queues WHERE queue = 'errs';
+
+-- the SQLSTATE of each misuse
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END
+$$;
+SELECT stmt, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+	($$SELECT broker.send('nope', '{}')$$),
+	($$SELECT broker.send('', '{}')$$),
+	($$SELECT broker.create_queue('errs')$$),
+	($$SELECT broker.send(NULL, '{}')$$),
+	($$SELECT broker.send('errs', NULL)$$),
+	($$SELECT broker.ack('errs', NULL::bigint)$$),
+	($$SELECT * FROM broker.claim('errs', 0)$$),
+	($$SELECT * FROM broker.claim('errs', 1, lease => '-1 second')$$),
+	($$SELECT * FROM broker.claim('errs', 1, wait => '-1 second')$$),
+	($$SELECT broker.send('errs', '{}', delay => '-1 minute')$$),
+	($$SELECT * FROM broker.claim('errs', 1, filter => '[1]')$$),
+	($$SELECT broker.send('errs', '{}', headers => '[1]')$$),
+	($$SELECT * FROM broker.send_batch('errs', ARRAY[['{}'], ['{}']]::jsonb[])$$),
+	($$SELECT broker.send('errs', jsonb_build_object('big', repeat('x', 2000000)))$$),
+	($$SELECT broker.send('errs', '{}', dedup_key => repeat('k', 600))$$),
+	($$SELECT broker.create_queue('bad', max_attempts => 0)$$)
+) v(stmt);

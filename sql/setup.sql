@@ -1,0 +1,15 @@
+-- setup: install pgbroker and look at what it created
+CREATE EXTENSION pgbroker;
+SELECT extversion FROM pg_extension WHERE extname = 'pgbroker';
+SELECT nspname FROM pg_namespace WHERE nspname = 'broker';
+SELECT rolname FROM pg_roles WHERE rolname LIKE 'pgbroker\_%' ORDER BY rolname;
+-- the public API, with its argument types
+SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args, p.prosecdef
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'broker' AND p.proname !~ '^_'
+ ORDER BY 1, 2;
+-- every SECURITY DEFINER function pins search_path
+SELECT p.proname
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'broker' AND p.prosecdef
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');

@@ -1,0 +1,538 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Queue lookup by name and the per-queue saved plans.
+ *
+ * Every producer and consumer call names its queue.  Resolving the name
+ * through SQL on every call would cost a query, so each backend keeps a
+ * hash table from queue name to the queue's id, settings, message-table
+ * OID and the saved SPI plans that operate on that table.  Plans are
+ * prepared as generic plans: after the first call on a queue no statement
+ * of the hot path is planned again.
+ *
+ * An entry is marked stale by any relcache invalidation of its message
+ * table: DROP TABLE sends one, and alter_queue() sends one explicitly
+ * through broker._queue_changed().  A stale entry re-reads its settings
+ * at the next lookup; its plans are kept while the table is the same,
+ * since the plan cache revalidates them on its own.
+ *
+ * Queue names are user text.  They are validated here and only ever
+ * compared as values: internal objects are named by the queue's id.
+ *
+ * src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "catalog.h"
+
+static HTAB *queue_cache = NULL;
+static SPIPlanPtr lookup_plan = NULL;
+
+static void catalog_relcache_cb(Datum arg, Oid relid);
+static SPIPlanPtr catalog_prepare(const char *sql, int nargs, Oid *argtypes);
+static char *queue_plan_sql(BrokerQueue *q, QueuePlanKind kind,
+							int *nargs, Oid *argtypes);
+
+void
+BrokerCatalogInit(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = PGBROKER_MAX_NAME_LEN + 1;
+	ctl.entrysize = sizeof(BrokerQueue);
+	ctl.hcxt = CacheMemoryContext;
+	queue_cache = hash_create("pgbroker queues", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(catalog_relcache_cb, (Datum) 0);
+}
+
+/*
+ * Mark entries stale.  Runs inside invalidation processing: it must not
+ * fail or touch the database, so it only flips flags.
+ */
+static void
+catalog_relcache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	BrokerQueue *q;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((q = hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || q->relid == relid)
+			q->valid = false;
+	}
+}
+
+/*
+ * Validate a queue or topic name: 1 to PGBROKER_MAX_NAME_LEN bytes, no
+ * control characters.  Anything else (quotes, spaces, semicolons, any
+ * Unicode) is allowed: names are data, never identifiers.
+ */
+void
+BrokerCheckName(const char *name, const char *kind)
+{
+	size_t		len = strlen(name);
+	const unsigned char *p;
+
+	if (len == 0 || len > PGBROKER_MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", kind, name),
+				 errdetail("Names must be between 1 and %d bytes long.",
+						   PGBROKER_MAX_NAME_LEN)));
+	for (p = (const unsigned char *) name; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid %s name \"%s\"", kind, name),
+					 errdetail("Names must not contain control characters.")));
+	}
+}
+
+/* Fetch a text argument that must not be NULL, as a C string. */
+char *
+BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static SPIPlanPtr
+catalog_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* Copy an interval column of the current SPI row into *dst. */
+static bool
+catalog_get_interval(HeapTuple tup, TupleDesc desc, int col, Interval *dst)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (isnull)
+		memset(dst, 0, sizeof(Interval));
+	else
+		memcpy(dst, DatumGetIntervalP(d), sizeof(Interval));
+	return !isnull;
+}
+
+/*
+ * Find a queue by name.  The caller must be connected to SPI.  Raises
+ * 42704 if the queue does not exist.  The returned entry lives in the
+ * backend's cache and stays valid until the next lookup.
+ */
+BrokerQueue *
+QueueLookup(const char *name)
+{
+	BrokerQueue *q;
+	bool		found;
+	Datum		arg;
+	int			rc;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int32		id;
+	Oid			nsp;
+	Oid			relid;
+
+	BrokerCheckName(name, "queue");
+
+	q = hash_search(queue_cache, name, HASH_FIND, &found);
+	if (found && q->valid)
+		return q;
+
+	if (lookup_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+
+		lookup_plan = catalog_prepare(
+			"SELECT id, max_attempts, lease, dedup_window, retry_base, retry_max,"
+			" ttl, max_length, overflow OPERATOR(pg_catalog.=) 'drop_oldest'"
+			" FROM broker.queue WHERE name OPERATOR(pg_catalog.=) $1",
+			1, argtypes);
+	}
+	arg = CStringGetTextDatum(name);
+	rc = BrokerExecPlan(lookup_plan, &arg, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "queue lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		if (found)
+			hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	}
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	nsp = get_namespace_oid("broker", false);
+	relid = get_relname_relid(psprintf("queue_%d", id), nsp);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("message table of queue \"%s\" is missing", name),
+				 errhint("Drop the queue with broker.drop_queue() and create it again.")));
+
+	if (!found)
+	{
+		q = hash_search(queue_cache, name, HASH_ENTER, NULL);
+		memset(q->plans, 0, sizeof(q->plans));
+	}
+	else if (q->relid != relid || q->id != id)
+	{
+		int			i;
+
+		/* The queue was dropped and created again: its plans are void. */
+		for (i = 0; i < QPLAN_COUNT; i++)
+		{
+			if (q->plans[i])
+				SPI_freeplan(q->plans[i]);
+			q->plans[i] = NULL;
+		}
+	}
+
+	q->id = id;
+	q->relid = relid;
+	q->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	catalog_get_interval(tup, desc, 3, &q->lease);
+	catalog_get_interval(tup, desc, 4, &q->dedup_window);
+	catalog_get_interval(tup, desc, 5, &q->retry_base);
+	catalog_get_interval(tup, desc, 6, &q->retry_max);
+	q->has_ttl = catalog_get_interval(tup, desc, 7, &q->ttl);
+	q->max_length = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	if (isnull)
+		q->max_length = 0;
+	q->drop_oldest = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	q->valid = true;
+	SPI_freetuptable(SPI_tuptable);
+	return q;
+}
+
+/*
+ * Run a saved plan.  With latest_snapshot the statement sees every
+ * transaction committed so far even under REPEATABLE READ; message-group
+ * bookkeeping needs that, because it runs under a group lock that has just
+ * waited for the previous holder to commit.
+ */
+int
+BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
+			   bool latest_snapshot, long tcount)
+{
+	int			rc;
+
+	if (latest_snapshot)
+		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+								  InvalidSnapshot, false, false, tcount);
+	else
+		rc = SPI_execute_plan(plan, values, nulls, false, tcount);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+/* The saved plan of the given kind for this queue, prepared on first use. */
+SPIPlanPtr
+QueuePlan(BrokerQueue *q, QueuePlanKind kind)
+{
+	if (q->plans[kind] == NULL)
+	{
+		Oid			argtypes[16];
+		int			nargs = 0;
+		char	   *sql = queue_plan_sql(q, kind, &nargs, argtypes);
+
+		q->plans[kind] = catalog_prepare(sql, nargs, argtypes);
+		pfree(sql);
+	}
+	return q->plans[kind];
+}
+
+#define ARGS(...) \
+	do { \
+		Oid _a[] = {__VA_ARGS__}; \
+		*nargs = lengthof(_a); \
+		memcpy(argtypes, _a, sizeof(_a)); \
+	} while (0)
+
+/*
+ * The SQL of each plan.  Operators are schema-qualified where user types
+ * are involved, so that no object a user creates can capture them.  The
+ * current time is always passed in ($now) rather than read with now(): a
+ * claim that waits must compare against the time of each attempt, not the
+ * start of its transaction.
+ */
+static char *
+queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
+{
+	StringInfoData s;
+	int			id = q->id;
+
+	initStringInfo(&s);
+	switch (kind)
+	{
+		case QPLAN_INSERT:
+			/* $1 prio $2 delay $3 group $4 head $5 ttl $6 dedup $7 headers
+			 * $8 payload $9 bytes $10 id $11 now */
+			ARGS(INT4OID, INTERVALOID, TEXTOID, BOOLOID, INTERVALOID, TEXTOID,
+				 JSONBOID, JSONBOID, BYTEAOID, INT8OID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "INSERT INTO broker.queue_%d (id, priority, vis, group_key,"
+							 " group_head, enqueued_at, expires_at, dedup_key, headers,"
+							 " payload, payload_bytes)"
+							 " VALUES (COALESCE($10, pg_catalog.nextval('broker.queue_%d_id_seq'::pg_catalog.regclass)),"
+							 " $1, $11 OPERATOR(pg_catalog.+) $2, $3, $4, $11,"
+							 " $11 OPERATOR(pg_catalog.+) $5, $6, $7, $8, $9)"
+							 " RETURNING id", id, id);
+			break;
+		case QPLAN_INSERT_MANY:
+			/* $1 jsonb[] $2 bytea[] $3 headers $4 delay $5 prio $6 ttl $7 now */
+			ARGS(JSONBARRAYOID, BYTEAARRAYOID, JSONBOID, INTERVALOID, INT4OID,
+				 INTERVALOID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "INSERT INTO broker.queue_%d (priority, vis, enqueued_at,"
+							 " expires_at, headers, payload, payload_bytes)"
+							 " SELECT $5, $7 OPERATOR(pg_catalog.+) $4, $7,"
+							 " $7 OPERATOR(pg_catalog.+) $6, $3, u.p, u.b"
+							 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS u(p, b, n)"
+							 " ORDER BY u.n RETURNING id", id);
+			break;
+		case QPLAN_NEXT_ID:
+			appendStringInfo(&s,
+							 "SELECT pg_catalog.nextval('broker.queue_%d_id_seq'::pg_catalog.regclass)",
+							 id);
+			break;
+		case QPLAN_DEDUP_TAKE:
+			/* $1 key $2 message id $3 now */
+			ARGS(TEXTOID, INT8OID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "INSERT INTO broker.dedup AS d (queue_id, dedup_key, message_id)"
+							 " VALUES (%d, $1, $2)"
+							 " ON CONFLICT (queue_id, dedup_key) DO UPDATE"
+							 " SET message_id = excluded.message_id, expires_at = NULL"
+							 " WHERE d.expires_at IS NOT NULL AND d.expires_at OPERATOR(pg_catalog.<=) $3"
+							 " RETURNING message_id", id);
+			break;
+		case QPLAN_DEDUP_GET:
+			ARGS(TEXTOID);
+			appendStringInfo(&s,
+							 "SELECT message_id FROM broker.dedup"
+							 " WHERE queue_id OPERATOR(pg_catalog.=) %d"
+							 " AND dedup_key OPERATOR(pg_catalog.=) $1", id);
+			break;
+		case QPLAN_DEDUP_ACKED:
+			/* $1 key $2 id $3 window $4 now */
+			ARGS(TEXTOID, INT8OID, INTERVALOID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "UPDATE broker.dedup SET expires_at = $4 OPERATOR(pg_catalog.+) $3"
+							 " WHERE queue_id OPERATOR(pg_catalog.=) %d"
+							 " AND dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND message_id OPERATOR(pg_catalog.=) $2", id);
+			break;
+		case QPLAN_DEDUP_FORGET:
+			ARGS(TEXTOID, INT8OID);
+			appendStringInfo(&s,
+							 "DELETE FROM broker.dedup"
+							 " WHERE queue_id OPERATOR(pg_catalog.=) %d"
+							 " AND dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND message_id OPERATOR(pg_catalog.=) $2", id);
+			break;
+		case QPLAN_GROUP_EXISTS:
+			ARGS(TEXTOID);
+			appendStringInfo(&s,
+							 "SELECT EXISTS (SELECT 1 FROM broker.queue_%d"
+							 " WHERE group_key OPERATOR(pg_catalog.=) $1)", id);
+			break;
+		case QPLAN_GROUP_PROMOTE:
+			ARGS(TEXTOID);
+			appendStringInfo(&s,
+							 "UPDATE broker.queue_%d SET group_head = true"
+							 " WHERE id OPERATOR(pg_catalog.=) (SELECT id FROM broker.queue_%d"
+							 "   WHERE group_key OPERATOR(pg_catalog.=) $1 ORDER BY id LIMIT 1)"
+							 " AND NOT EXISTS (SELECT 1 FROM broker.queue_%d"
+							 "   WHERE group_key OPERATOR(pg_catalog.=) $1 AND group_head)"
+							 " RETURNING id", id, id, id);
+			break;
+		case QPLAN_LENGTH:
+			ARGS(INT8OID);
+			appendStringInfo(&s,
+							 "SELECT pg_catalog.count(*) FROM"
+							 " (SELECT 1 FROM broker.queue_%d LIMIT $1) s", id);
+			break;
+		case QPLAN_DROP_OLDEST:
+			/* $1 count $2 now */
+			ARGS(INT8OID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "DELETE FROM broker.queue_%d WHERE id OPERATOR(pg_catalog.=) ANY"
+							 " (SELECT id FROM broker.queue_%d"
+							 "   WHERE lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $2"
+							 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+							 " RETURNING id, group_key, group_head, dedup_key", id, id);
+			break;
+		case QPLAN_CLAIM:
+		case QPLAN_CLAIM_FILTER:
+			/* $1 count $2 lease $3 now [$4 filter] */
+			if (kind == QPLAN_CLAIM)
+				ARGS(INT4OID, INTERVALOID, TIMESTAMPTZOID);
+			else
+				ARGS(INT4OID, INTERVALOID, TIMESTAMPTZOID, JSONBOID);
+
+			/*
+			 * Only unindexed columns change, so the claim is a HOT update.
+			 * A lease found expired is recorded in the history here, where
+			 * the message is next delivered.  With a filter the ordering is
+			 * written so that no index can provide it: the planner then
+			 * reads candidates from the GIN index on headers instead of
+			 * walking the ready index and testing every message.
+			 */
+			appendStringInfo(&s,
+							 "WITH c AS MATERIALIZED ("
+							 " SELECT id FROM broker.queue_%d"
+							 " WHERE (group_key IS NULL OR group_head)"
+							 " AND vis OPERATOR(pg_catalog.<=) $3"
+							 " AND (lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $3)"
+							 " AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $3)",
+							 id);
+			if (kind == QPLAN_CLAIM_FILTER)
+				appendStringInfoString(&s,
+									   " AND headers OPERATOR(pg_catalog.@>) $4"
+									   " AND headers OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb"
+									   " ORDER BY priority OPERATOR(pg_catalog.-) 0 DESC, vis, id");
+			else
+				appendStringInfoString(&s, " ORDER BY priority DESC, vis, id");
+			appendStringInfo(&s,
+							 " LIMIT $1 FOR UPDATE SKIP LOCKED)"
+							 " UPDATE broker.queue_%d m SET"
+							 " attempt = m.attempt OPERATOR(pg_catalog.+) 1,"
+							 " lease_until = $3 OPERATOR(pg_catalog.+) $2,"
+							 " receipt = pg_catalog.gen_random_uuid(),"
+							 " last_error = CASE WHEN m.lease_until IS NULL THEN m.last_error"
+							 "   ELSE 'lease expired' END,"
+							 " history = CASE WHEN m.lease_until IS NULL THEN m.history"
+							 "   ELSE COALESCE(m.history, '[]'::pg_catalog.jsonb)"
+							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+							 "   'attempt', m.attempt, 'error', 'lease expired', 'at', m.lease_until) END"
+							 " FROM c WHERE m.id OPERATOR(pg_catalog.=) c.id"
+							 " RETURNING m.id, m.receipt, m.payload, m.payload_bytes, m.headers,"
+							 " m.attempt, m.priority, m.group_key, m.dedup_key, m.enqueued_at,"
+							 " m.lease_until", id);
+			break;
+		case QPLAN_ACK:
+			/* $1 id $2 receipt */
+			ARGS(INT8OID, UUIDOID);
+			appendStringInfo(&s,
+							 "DELETE FROM broker.queue_%d WHERE id OPERATOR(pg_catalog.=) $1"
+							 " AND ($2 IS NULL OR receipt OPERATOR(pg_catalog.=) $2)"
+							 " RETURNING id, group_key, group_head, dedup_key", id);
+			break;
+		case QPLAN_ACK_MANY:
+			ARGS(INT8ARRAYOID);
+			appendStringInfo(&s,
+							 "DELETE FROM broker.queue_%d WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " RETURNING id, group_key, group_head, dedup_key", id);
+			break;
+		case QPLAN_NACK:
+			/* $1 id $2 receipt $3 retry_in $4 error $5 now $6 max_attempts
+			 * $7 retry_base $8 retry_max */
+			ARGS(INT8OID, UUIDOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
+				 INTERVALOID, INTERVALOID);
+			appendStringInfo(&s,
+							 "UPDATE broker.queue_%d m SET lease_until = NULL, receipt = NULL,"
+							 " vis = $5 OPERATOR(pg_catalog.+) COALESCE($3,"
+							 "   LEAST($8, $7 OPERATOR(pg_catalog.*)"
+							 "   pg_catalog.power(2::float8, LEAST(GREATEST(m.attempt - 1, 0), 40))::float8)),"
+							 " last_error = $4,"
+							 " history = COALESCE(m.history, '[]'::pg_catalog.jsonb)"
+							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+							 "   'attempt', m.attempt, 'error', $4, 'at', $5)"
+							 " WHERE m.id OPERATOR(pg_catalog.=) $1"
+							 " AND ($2 IS NULL OR m.receipt OPERATOR(pg_catalog.=) $2)"
+							 " AND m.attempt OPERATOR(pg_catalog.<) $6"
+							 " RETURNING m.id", id);
+			break;
+		case QPLAN_EXTEND:
+			/* $1 id $2 receipt $3 lease $4 now */
+			ARGS(INT8OID, UUIDOID, INTERVALOID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "UPDATE broker.queue_%d SET lease_until = $4 OPERATOR(pg_catalog.+) $3"
+							 " WHERE id OPERATOR(pg_catalog.=) $1"
+							 " AND receipt OPERATOR(pg_catalog.=) $2"
+							 " AND lease_until IS NOT NULL"
+							 " RETURNING lease_until", id);
+			break;
+		case QPLAN_DEAD_LETTER:
+			/* $1 id $2 receipt $3 reason $4 error $5 now $6 attempt adjustment
+			 * $7 least attempt */
+			ARGS(INT8OID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT4OID);
+			appendStringInfo(&s,
+							 "WITH d AS (DELETE FROM broker.queue_%d m"
+							 "  WHERE m.id OPERATOR(pg_catalog.=) $1"
+							 "  AND ($2 IS NULL OR m.receipt OPERATOR(pg_catalog.=) $2)"
+							 "  AND m.attempt OPERATOR(pg_catalog.>=) $7"
+							 "  RETURNING m.*),"
+							 " i AS (INSERT INTO broker.dead_letter (queue_id, id, payload,"
+							 "  payload_bytes, headers, priority, group_key, dedup_key, enqueued_at,"
+							 "  attempts, last_error, history, reason, dead_at)"
+							 "  SELECT %d, d.id, d.payload, d.payload_bytes, d.headers, d.priority,"
+							 "  d.group_key, d.dedup_key, d.enqueued_at, d.attempt OPERATOR(pg_catalog.+) $6,"
+							 "  COALESCE($4, d.last_error),"
+							 "  CASE WHEN $4 IS NULL THEN d.history"
+							 "  ELSE COALESCE(d.history, '[]'::pg_catalog.jsonb)"
+							 "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+							 "  'attempt', d.attempt, 'error', $4, 'at', $5) END,"
+							 "  $3, $5 FROM d)"
+							 " SELECT d.id, d.group_key, d.group_head, d.dedup_key FROM d",
+							 id, id);
+			break;
+		case QPLAN_RECORD_ROLLBACK:
+			/*
+			 * $1 id $2 attempt $3 now.  The message stays claimable at
+			 * once: a rollback gives it back immediately, it only counts.
+			 */
+			ARGS(INT8OID, INT4OID, TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "UPDATE broker.queue_%d m SET attempt = $2, lease_until = NULL,"
+							 " receipt = NULL, last_error = 'transaction rolled back',"
+							 " history = COALESCE(m.history, '[]'::pg_catalog.jsonb)"
+							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+							 "   'attempt', $2, 'error', 'transaction rolled back', 'at', $3)"
+							 " WHERE m.id OPERATOR(pg_catalog.=) $1"
+							 " AND m.attempt OPERATOR(pg_catalog.=) $2 - 1"
+							 " AND (m.lease_until IS NULL OR m.lease_until OPERATOR(pg_catalog.<=) $3)"
+							 " RETURNING m.attempt", id);
+			break;
+		case QPLAN_COUNT:
+			elog(ERROR, "invalid plan kind");
+	}
+	return s.data;
+}

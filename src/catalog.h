@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Queue lookup by name, with a per-backend cache of settings and saved
+ *	  plans.
+ *
+ * src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGBROKER_CATALOG_H
+#define PGBROKER_CATALOG_H
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "pgbroker.h"
+
+/* The saved plans of one queue, built on first use. */
+typedef enum QueuePlanKind
+{
+	QPLAN_INSERT,				/* one message */
+	QPLAN_INSERT_MANY,			/* a batch without keys */
+	QPLAN_NEXT_ID,
+	QPLAN_DEDUP_TAKE,
+	QPLAN_DEDUP_GET,
+	QPLAN_DEDUP_ACKED,
+	QPLAN_DEDUP_FORGET,
+	QPLAN_GROUP_EXISTS,
+	QPLAN_GROUP_PROMOTE,
+	QPLAN_LENGTH,
+	QPLAN_DROP_OLDEST,
+	QPLAN_CLAIM,
+	QPLAN_CLAIM_FILTER,
+	QPLAN_ACK,
+	QPLAN_ACK_MANY,
+	QPLAN_NACK,
+	QPLAN_EXTEND,
+	QPLAN_DEAD_LETTER,
+	QPLAN_RECORD_ROLLBACK,
+	QPLAN_COUNT					/* must be last */
+} QueuePlanKind;
+
+typedef struct BrokerQueue
+{
+	char		name[PGBROKER_MAX_NAME_LEN + 1];	/* hash key */
+	bool		valid;			/* false after an invalidation */
+	int32		id;
+	Oid			relid;			/* broker.queue_<id> */
+	int32		max_attempts;
+	Interval	lease;
+	Interval	dedup_window;
+	Interval	retry_base;
+	Interval	retry_max;
+	bool		has_ttl;
+	Interval	ttl;
+	int64		max_length;		/* 0: unbounded */
+	bool		drop_oldest;	/* overflow policy */
+	SPIPlanPtr	plans[QPLAN_COUNT];
+} BrokerQueue;
+
+extern void BrokerCatalogInit(void);
+extern void BrokerCheckName(const char *name, const char *kind);
+extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
+extern BrokerQueue *QueueLookup(const char *name);
+extern SPIPlanPtr QueuePlan(BrokerQueue *q, QueuePlanKind kind);
+extern int	BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
+						   bool latest_snapshot, long tcount);
+
+#endif							/* PGBROKER_CATALOG_H */

@@ -1,0 +1,458 @@
+/*-------------------------------------------------------------------------
+ *
+ * claim.c
+ *	  Consuming from a queue: claim, ack, nack and extend.
+ *
+ * A claim leases up to max_messages ready messages: it picks them in
+ * order (priority descending, then the time they became available, then
+ * id) with FOR UPDATE SKIP LOCKED, so it never waits for another
+ * consumer, and sets lease_until, a fresh receipt and attempt + 1 in one
+ * UPDATE.  None of those columns is indexed, so the update is HOT.
+ *
+ * The claim takes part in the caller's transaction.  Committing it right
+ * away is leased consumption: the message reappears when the lease runs
+ * out unless it is acked (with the receipt) before.  Acking in the same
+ * transaction is transactional consumption: a rollback or crash puts the
+ * message back at once.  A message whose lease ran out after its last
+ * allowed attempt is moved to the dead letters by the claim that finds it.
+ *
+ * The receipt identifies one delivery.  ack, nack and extend with a
+ * receipt act only if the message still carries that receipt: after the
+ * lease expired and someone else claimed the message they return false and
+ * change nothing.  Without a receipt they act on the message as it is.
+ *
+ * src/claim.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "catalog.h"
+#include "pgbroker.h"
+#include "queue.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_queue_claim);
+PG_FUNCTION_INFO_V1(pgbroker_queue_ack);
+PG_FUNCTION_INFO_V1(pgbroker_queue_ack_many);
+PG_FUNCTION_INFO_V1(pgbroker_queue_nack);
+PG_FUNCTION_INFO_V1(pgbroker_queue_extend);
+
+/* Columns of broker.message, as the claim statement returns them. */
+#define CLAIM_NCOLS			11
+#define CLAIM_COL_ID		0
+#define CLAIM_COL_ATTEMPT	5
+
+/* How long a waiting claim sleeps at most before looking again. */
+#define CLAIM_BACKSTOP_MS	1000
+
+static bool
+interval_is_positive(Interval *iv)
+{
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
+											IntervalPGetDatum(&zero)));
+}
+
+static bool
+interval_exceeds(Interval *iv, const char *limit)
+{
+	Datum		lim = DirectFunctionCall3(interval_in, CStringGetDatum(limit),
+										  ObjectIdGetDatum(InvalidOid),
+										  Int32GetDatum(-1));
+
+	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv), lim));
+}
+
+/* A lease argument: positive and at most 7 days. */
+static void
+claim_check_lease(Interval *lease)
+{
+	if (!interval_is_positive(lease))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must be greater than zero")));
+	if (interval_exceeds(lease, "7 days"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must be at most 7 days")));
+}
+
+/*
+ * One round of claiming: lease up to n messages and append them to the
+ * result.  Messages found with their attempts used up go to the dead
+ * letters instead, and the round repeats to fill their places.  Returns
+ * how many messages were added.
+ */
+static int
+claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
+		   ReturnSetInfo *rsinfo)
+{
+	int			got = 0;
+	int			rounds;
+
+	for (rounds = 0; rounds < 10 && got < n; rounds++)
+	{
+		Datum		values[4];
+		TimestampTz now = GetCurrentTimestamp();
+		int64	   *exhausted;
+		int			nexhausted = 0;
+		uint64		i;
+		SPITupleTable *tt;
+		uint64		processed;
+
+		values[0] = Int32GetDatum(n - got);
+		values[1] = IntervalPGetDatum(lease);
+		values[2] = TimestampTzGetDatum(now);
+		if (filter)
+			values[3] = JsonbPGetDatum(filter);
+		BrokerExecPlan(QueuePlan(q, filter ? QPLAN_CLAIM_FILTER : QPLAN_CLAIM),
+					   values, NULL, false, 0);
+		tt = SPI_tuptable;
+		processed = SPI_processed;
+		if (processed == 0)
+			break;
+
+		exhausted = palloc(sizeof(int64) * processed);
+		for (i = 0; i < processed; i++)
+		{
+			Datum		cols[CLAIM_NCOLS];
+			bool		nulls[CLAIM_NCOLS];
+			int32		attempt;
+			int64		id;
+
+			heap_deform_tuple(tt->vals[i], tt->tupdesc, cols, nulls);
+			id = DatumGetInt64(cols[CLAIM_COL_ID]);
+			attempt = DatumGetInt32(cols[CLAIM_COL_ATTEMPT]);
+			if (attempt > q->max_attempts)
+			{
+				exhausted[nexhausted++] = id;
+				continue;
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cols, nulls);
+			BrokerTrackClaim(q->id, id, attempt);
+			got++;
+		}
+		SPI_freetuptable(tt);
+
+		for (i = 0; i < nexhausted; i++)
+		{
+			Datum		dv[7];
+			char		dn[7] = " n n   ";
+
+			dv[0] = Int64GetDatum(exhausted[i]);
+			dv[2] = CStringGetTextDatum("max_attempts");
+			dv[4] = TimestampTzGetDatum(now);
+			dv[5] = Int32GetDatum(-1);	/* the claim counted one too many */
+			dv[6] = Int32GetDatum(0);
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEAD_LETTER), dv, dn, false, 0);
+			(void) QueueRemovedFromResult(q, false);
+		}
+		pfree(exhausted);
+		if (nexhausted == 0)
+			break;
+	}
+	return got;
+}
+
+/*
+ * broker.claim(queue text, max_messages int, lease interval,
+ *				wait interval, filter jsonb) RETURNS SETOF broker.message
+ *
+ * With a wait, a claim that finds nothing registers as a waiter on the
+ * queue (a share lock on the queue's waiter tag, visible in pg_locks) and
+ * sleeps on its latch; committing producers set the latches of the
+ * registered waiters (wait.c).  It looks again at least every
+ * CLAIM_BACKSTOP_MS, for messages that become due without a commit
+ * (delays, expired leases).  Interrupts (cancel, statement_timeout,
+ * termination) are served while it sleeps.
+ */
+Datum
+pgbroker_queue_claim(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	int32		max_messages;
+	Interval	lease;
+	bool		have_lease = false;
+	int64		wait_ms = 0;
+	Jsonb	   *filter;
+	BrokerQueue *q;
+	int			got;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_messages must not be null")));
+	max_messages = PG_GETARG_INT32(1);
+	if (max_messages < 1 || max_messages > PGBROKER_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_messages must be between 1 and %d", PGBROKER_MAX_BATCH)));
+	if (!PG_ARGISNULL(2))
+	{
+		lease = *PG_GETARG_INTERVAL_P(2);
+		claim_check_lease(&lease);
+		have_lease = true;
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		Interval   *w = PG_GETARG_INTERVAL_P(3);
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(w),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must not be negative")));
+		if (interval_exceeds(w, "1 hour"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must be at most 1 hour"),
+					 errhint("Loop on shorter waits; a waiting statement holds back VACUUM.")));
+		wait_ms = (int64) (w->time / 1000) +
+			(int64) w->day * SECS_PER_DAY * 1000 +
+			(int64) w->month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
+	}
+	filter = QueueHeadersArg(fcinfo, 4, "filter");
+	/* An empty filter matches every message: treat it as none. */
+	if (filter != NULL && JB_ROOT_COUNT(filter) == 0)
+		filter = NULL;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	if (!have_lease)
+		lease = q->lease;
+
+	got = claim_once(q, max_messages, &lease, filter, rsinfo);
+	if (got == 0 && wait_ms > 0)
+	{
+		LOCKTAG		tag;
+		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   wait_ms);
+
+		BrokerWaiterTag(&tag, q->id);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+		for (;;)
+		{
+			long		remaining;
+
+			/*
+			 * Reset before looking: a producer that commits after the look
+			 * sets the latch again, so its wakeup cannot be lost.
+			 */
+			ResetLatch(MyLatch);
+			got = claim_once(q, max_messages, &lease, filter, rsinfo);
+			if (got > 0)
+				break;
+			remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														deadline);
+			if (remaining <= 0)
+				break;
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(remaining, CLAIM_BACKSTOP_MS),
+							 PG_WAIT_EXTENSION);
+			CHECK_FOR_INTERRUPTS();
+		}
+		LockRelease(&tag, ShareLock, false);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+static int64
+claim_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message id must not be null")));
+	return PG_GETARG_INT64(argno);
+}
+
+/* broker.ack(queue text, id bigint, receipt uuid) RETURNS boolean */
+Datum
+pgbroker_queue_ack(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	int64		id = claim_id_arg(fcinfo, 1);
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	BrokerQueue *q;
+	uint64		n;
+
+	values[0] = Int64GetDatum(id);
+	if (PG_ARGISNULL(2))
+		nulls[1] = 'n';
+	else
+		values[1] = PG_GETARG_DATUM(2);
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	BrokerExecPlan(QueuePlan(q, QPLAN_ACK), values, nulls, false, 0);
+	n = QueueRemovedFromResult(q, true);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/* broker.ack(queue text, ids bigint[]) RETURNS bigint */
+Datum
+pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	ArrayType  *ids;
+	Datum		arg;
+	BrokerQueue *q;
+	uint64		n;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message ids must not be null")));
+	ids = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("message ids must be a one-dimensional array")));
+	arg = PointerGetDatum(ids);
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	BrokerExecPlan(QueuePlan(q, QPLAN_ACK_MANY), &arg, NULL, false, 0);
+	n = QueueRemovedFromResult(q, true);
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * broker.nack(queue text, id bigint, receipt uuid, retry_in interval,
+ *			   error text) RETURNS boolean
+ *
+ * Gives the message back: it becomes claimable after retry_in, or after
+ * the queue's exponential backoff (retry_base * 2^(attempt-1), capped at
+ * retry_max).  A message that has used up its attempts goes to the dead
+ * letters with the error instead.
+ */
+Datum
+pgbroker_queue_nack(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	int64		id = claim_id_arg(fcinfo, 1);
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	BrokerQueue *q;
+	bool		done;
+	TimestampTz now = GetCurrentTimestamp();
+
+	values[0] = Int64GetDatum(id);
+	if (PG_ARGISNULL(2))
+		nulls[1] = 'n';
+	else
+		values[1] = PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(3))
+		nulls[2] = 'n';
+	else
+	{
+		Interval   *r = PG_GETARG_INTERVAL_P(3);
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(r),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retry_in must not be negative")));
+		values[2] = IntervalPGetDatum(r);
+	}
+	if (PG_ARGISNULL(4))
+		nulls[3] = 'n';
+	else
+		values[3] = PG_GETARG_DATUM(4);
+	values[4] = TimestampTzGetDatum(now);
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	values[5] = Int32GetDatum(q->max_attempts);
+	values[6] = IntervalPGetDatum(&q->retry_base);
+	values[7] = IntervalPGetDatum(&q->retry_max);
+	BrokerExecPlan(QueuePlan(q, QPLAN_NACK), values, nulls, false, 0);
+	done = (SPI_processed > 0);
+	if (done)
+		BrokerWakeAtCommit(MyDatabaseId, q->id);
+	else
+	{
+		Datum		dv[7];
+		char		dn[7] = "       ";
+
+		/* Out of attempts (or a stale receipt: then nothing matches). */
+		dv[0] = values[0];
+		dv[1] = values[1];
+		dn[1] = nulls[1];
+		dv[2] = CStringGetTextDatum("max_attempts");
+		dv[3] = values[3];
+		dn[3] = nulls[3];
+		dv[4] = values[4];
+		dv[5] = Int32GetDatum(0);
+		dv[6] = Int32GetDatum(q->max_attempts);
+		BrokerExecPlan(QueuePlan(q, QPLAN_DEAD_LETTER), dv, dn, false, 0);
+		done = (QueueRemovedFromResult(q, false) > 0);
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(done);
+}
+
+/* broker.extend(queue text, id bigint, receipt uuid, lease interval) RETURNS boolean */
+Datum
+pgbroker_queue_extend(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	int64		id = claim_id_arg(fcinfo, 1);
+	Datum		values[4];
+	Interval   *lease;
+	BrokerQueue *q;
+	bool		done;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("receipt must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lease must not be null")));
+	lease = PG_GETARG_INTERVAL_P(3);
+	claim_check_lease(lease);
+
+	values[0] = Int64GetDatum(id);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = IntervalPGetDatum(lease);
+	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	BrokerExecPlan(QueuePlan(q, QPLAN_EXTEND), values, NULL, false, 0);
+	done = (SPI_processed > 0);
+	SPI_finish();
+	PG_RETURN_BOOL(done);
+}

@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgbroker.h
+ *	  Declarations shared by every pgbroker source file: limits, GUC
+ *	  variables and the version shims that keep the code portable from
+ *	  PostgreSQL 15 onwards.
+ *
+ * src/pgbroker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGBROKER_H
+#define PGBROKER_H
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "storage/lock.h"
+
+/* Longest queue or topic name, in bytes. */
+#define PGBROKER_MAX_NAME_LEN		200
+
+/* Longest dedup or group key, in bytes (they live in btree indexes). */
+#define PGBROKER_MAX_KEY_LEN		512
+
+/* Upper bound on max_messages for one claim. */
+#define PGBROKER_MAX_BATCH			10000
+
+/*
+ * field4 of the advisory lock tags pgbroker uses.  SQL advisory locks use 1
+ * and 2, so these never collide with an application's own advisory locks.
+ */
+#define PGBROKER_LOCK_WAITERS		0x7062	/* consumers waiting on a queue */
+#define PGBROKER_LOCK_GROUP			0x7063	/* one message group of a queue */
+
+/* GUCs (pgbroker.c) */
+extern int	pgbroker_max_message_size;
+
+/*
+ * Version shims.  InitMaterializedSRF has its final name from 15.x on;
+ * BackendId became ProcNumber in 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PgbrokerProcFromVxid(vxid)	ProcNumberGetProc((vxid).procNumber)
+#else
+#define PgbrokerProcFromVxid(vxid)	BackendIdGetProc((vxid).backendId)
+#endif
+
+/* xact.c */
+extern void BrokerXactInit(void);
+extern void BrokerEnterCall(void);
+extern void BrokerWakeAtCommit(Oid dbid, int32 queue_id);
+extern void BrokerTrackClaim(int32 queue_id, int64 msg_id, int32 attempt);
+
+/* wait.c */
+extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);
+extern void BrokerWakeWaiters(int32 queue_id);
+
+#endif							/* PGBROKER_H */

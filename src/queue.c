@@ -1,0 +1,673 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  Producing to a queue (send, send_batch and their binary forms), and
+ *	  the bookkeeping every path runs when a message leaves a queue.
+ *
+ * A *message* lives in one queue's table, broker.queue_<id>, until it is
+ * acked, cancelled, dropped or moved to the dead letters.  A send is a
+ * plain INSERT in the caller's transaction: the message exists if and only
+ * if that transaction commits.
+ *
+ * Message groups.  Of the messages sharing a group key only the *head*
+ * (group_head = true) is in the ready index, so claims see one message per
+ * group and a long group cannot crowd out the others.  Whoever adds to a
+ * group or removes its head takes an exclusive advisory lock on the group
+ * (PGBROKER_LOCK_GROUP) for the rest of its transaction and then looks at
+ * the group with the latest snapshot.  The lock orders a producer after
+ * any transaction that is removing the head, and vice versa, so a group
+ * never has two heads and never loses its head while it has messages.
+ * Within a group messages go out in id order; ids are drawn at send time,
+ * so one producer's messages keep its send order, and of two concurrent
+ * producers the one holding the group lock first comes first.
+ *
+ * Deduplication keys live in broker.dedup, whose primary key arbitrates
+ * concurrent sends of one key: the second inserter waits for the first to
+ * commit and then finds its row.
+ *
+ * src/queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/hash.h"
+#include "access/detoast.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "pgbroker.h"
+#include "queue.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_queue_send);
+PG_FUNCTION_INFO_V1(pgbroker_queue_send_batch);
+PG_FUNCTION_INFO_V1(pgbroker_check_name);
+PG_FUNCTION_INFO_V1(pgbroker_queue_changed);
+PG_FUNCTION_INFO_V1(pgbroker_group_promote);
+PG_FUNCTION_INFO_V1(pgbroker_group_join);
+PG_FUNCTION_INFO_V1(pgbroker_message_removed);
+PG_FUNCTION_INFO_V1(pgbroker_wake);
+
+/* Arguments shared by every message of one send call. */
+typedef struct SendOptions
+{
+	bool		is_bytes;
+	Jsonb	   *headers;
+	Interval	delay;
+	int32		priority;
+	TimestampTz now;
+} SendOptions;
+
+static void queue_group_lock(BrokerQueue *q, const char *group_key);
+static bool queue_group_join(BrokerQueue *q, const char *group_key);
+static void queue_group_promote(BrokerQueue *q, const char *group_key);
+static void queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now);
+static int64 queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
+							const char *dedup_key, const char *group_key);
+
+/* ---------------------------------------------------------------------
+ * Argument checks shared with claim.c
+ * --------------------------------------------------------------------- */
+
+/* Headers: NULL means none; anything else must be a JSON object. */
+Jsonb *
+QueueHeadersArg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	Jsonb	   *j;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	j = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", what)));
+	return j;
+}
+
+/* Enforce pgbroker.max_message_size on payload plus headers. */
+void
+QueueCheckPayload(Datum payload, Datum headers)
+{
+	Size		size = toast_raw_datum_size(payload);
+
+	if (headers != (Datum) 0)
+		size += toast_raw_datum_size(headers);
+	if (size > (Size) pgbroker_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message of %zu bytes exceeds the maximum of %d bytes",
+						size, pgbroker_max_message_size),
+				 errhint("Increase \"pgbroker.max_message_size\".")));
+}
+
+static char *
+queue_key_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *key;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	key = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(key) > PGBROKER_MAX_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is longer than %d bytes", what, PGBROKER_MAX_KEY_LEN)));
+	return key;
+}
+
+static void
+queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
+{
+	Oid			ptype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+
+	opt->is_bytes = (ptype == BYTEAOID || ptype == BYTEAARRAYOID);
+	opt->headers = QueueHeadersArg(fcinfo, 2, "headers");
+	memset(&opt->delay, 0, sizeof(Interval));
+	if (!PG_ARGISNULL(3))
+	{
+		Interval   *d = PG_GETARG_INTERVAL_P(3);
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(d),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("delay must not be negative")));
+		opt->delay = *d;
+	}
+	opt->priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+	opt->now = GetCurrentTimestamp();
+}
+
+/* ---------------------------------------------------------------------
+ * Message groups
+ * --------------------------------------------------------------------- */
+
+static void
+queue_group_lock(BrokerQueue *q, const char *group_key)
+{
+	LOCKTAG		tag;
+	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) group_key,
+											strlen(group_key)));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) q->id, h,
+						 PGBROKER_LOCK_GROUP);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Lock a group before adding to it; returns true if it has messages. */
+static bool
+queue_group_join(BrokerQueue *q, const char *group_key)
+{
+	Datum		arg = CStringGetTextDatum(group_key);
+	bool		isnull;
+
+	queue_group_lock(q, group_key);
+	BrokerExecPlan(QueuePlan(q, QPLAN_GROUP_EXISTS), &arg, NULL, true, 1);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The head of a group left: make the oldest remaining message the head. */
+static void
+queue_group_promote(BrokerQueue *q, const char *group_key)
+{
+	Datum		arg = CStringGetTextDatum(group_key);
+
+	queue_group_lock(q, group_key);
+	BrokerExecPlan(QueuePlan(q, QPLAN_GROUP_PROMOTE), &arg, NULL, true, 1);
+	if (SPI_processed > 0)
+		BrokerWakeAtCommit(MyDatabaseId, q->id);
+}
+
+/* ---------------------------------------------------------------------
+ * Leaving a queue
+ * --------------------------------------------------------------------- */
+
+/*
+ * Bookkeeping for a message that left the queue: promote the next message
+ * of its group, and start the dedup window of its key (acked) or forget
+ * the key (any other way out).  Connected to SPI; clobbers SPI_tuptable.
+ */
+void
+QueueMessageRemoved(BrokerQueue *q, int64 id, const char *group_key,
+					bool group_head, const char *dedup_key, bool acked)
+{
+	if (group_key != NULL && group_head)
+		queue_group_promote(q, group_key);
+	if (dedup_key != NULL)
+	{
+		Datum		values[4];
+
+		values[0] = CStringGetTextDatum(dedup_key);
+		values[1] = Int64GetDatum(id);
+		if (acked && (q->dedup_window.time > 0 || q->dedup_window.day > 0 ||
+					  q->dedup_window.month > 0))
+		{
+			values[2] = IntervalPGetDatum(&q->dedup_window);
+			values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_ACKED), values, NULL, false, 0);
+		}
+		else
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_FORGET), values, NULL, false, 0);
+	}
+}
+
+/*
+ * Run QueueMessageRemoved for every row of the current SPI result, which
+ * must be (id, group_key, group_head, dedup_key).  Returns the row count.
+ */
+uint64
+QueueRemovedFromResult(BrokerQueue *q, bool acked)
+{
+	uint64		n = SPI_processed;
+	SPITupleTable *tt = SPI_tuptable;
+	RemovedMessage *rm;
+	uint64		i;
+	uint64		nbook = 0;
+
+	if (n == 0)
+		return 0;
+
+	/* Copy out what needs bookkeeping before running more statements. */
+	rm = palloc(sizeof(RemovedMessage) * n);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		bool		isnull;
+		char	   *group = SPI_getvalue(tup, tt->tupdesc, 2);
+		char	   *dedup = SPI_getvalue(tup, tt->tupdesc, 4);
+		bool		head = DatumGetBool(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+
+		if ((group != NULL && head) || dedup != NULL)
+		{
+			rm[nbook].id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			rm[nbook].group_key = group;
+			rm[nbook].group_head = head;
+			rm[nbook].dedup_key = dedup;
+			nbook++;
+		}
+	}
+	SPI_freetuptable(tt);
+	for (i = 0; i < nbook; i++)
+		QueueMessageRemoved(q, rm[i].id, rm[i].group_key, rm[i].group_head,
+							rm[i].dedup_key, acked);
+	pfree(rm);
+	return n;
+}
+
+/*
+ * Enforce max_length before adding messages.  The count is of committed
+ * messages plus our own, so concurrent producers can together overshoot
+ * by their in-flight sends; see the README.
+ */
+static void
+queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now)
+{
+	Datum		values[2];
+	bool		isnull;
+	int64		have;
+	int64		excess;
+
+	values[0] = Int64GetDatum(q->max_length);
+	BrokerExecPlan(QueuePlan(q, QPLAN_LENGTH), values, NULL, false, 1);
+	have = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	excess = have + adding - q->max_length;
+	if (excess <= 0)
+		return;
+	if (!q->drop_oldest || adding > q->max_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("queue \"%s\" is full", q->name),
+				 errdetail("The queue holds %lld messages and its maximum length is %lld.",
+						   (long long) have, (long long) q->max_length),
+				 errhint("Consume messages, or raise max_length with broker.alter_queue().")));
+	values[0] = Int64GetDatum(excess);
+	values[1] = TimestampTzGetDatum(now);
+	BrokerExecPlan(QueuePlan(q, QPLAN_DROP_OLDEST), values, NULL, false, 0);
+	(void) QueueRemovedFromResult(q, false);
+}
+
+/* ---------------------------------------------------------------------
+ * Sending
+ * --------------------------------------------------------------------- */
+
+static int64
+queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
+			   const char *dedup_key, const char *group_key)
+{
+	Datum		values[11];
+	char		nulls[11];
+	bool		isnull;
+	int64		id;
+
+	memset(nulls, ' ', sizeof(nulls));
+
+	if (q->max_length > 0)
+		queue_make_room(q, 1, opt->now);
+
+	if (dedup_key != NULL)
+	{
+		Datum		dv[3];
+		int			tries;
+
+		for (tries = 0;; tries++)
+		{
+			BrokerExecPlan(QueuePlan(q, QPLAN_NEXT_ID), NULL, NULL, false, 1);
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+			dv[0] = CStringGetTextDatum(dedup_key);
+			dv[1] = Int64GetDatum(id);
+			dv[2] = TimestampTzGetDatum(opt->now);
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_TAKE), dv, NULL, false, 1);
+			if (SPI_processed == 1)
+				break;			/* the key is ours */
+
+			/* The key is taken: answer with the message that holds it. */
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_GET), dv, NULL, false, 1);
+			if (SPI_processed == 1)
+				return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1,
+												   &isnull));
+			/* Its holder went away between the two statements: try again. */
+			if (tries >= 3)
+				elog(ERROR, "could not settle dedup key \"%s\"", dedup_key);
+		}
+		values[9] = Int64GetDatum(id);
+	}
+	else
+		nulls[9] = 'n';
+
+	values[0] = Int32GetDatum(opt->priority);
+	values[1] = IntervalPGetDatum(&opt->delay);
+	if (group_key != NULL)
+	{
+		values[2] = CStringGetTextDatum(group_key);
+		values[3] = BoolGetDatum(!queue_group_join(q, group_key));
+	}
+	else
+	{
+		nulls[2] = 'n';
+		values[3] = BoolGetDatum(false);
+	}
+	if (q->has_ttl)
+		values[4] = IntervalPGetDatum(&q->ttl);
+	else
+		nulls[4] = 'n';
+	if (dedup_key != NULL)
+		values[5] = CStringGetTextDatum(dedup_key);
+	else
+		nulls[5] = 'n';
+	if (opt->headers)
+		values[6] = JsonbPGetDatum(opt->headers);
+	else
+		values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	if (opt->is_bytes)
+	{
+		nulls[7] = 'n';
+		values[8] = payload;
+	}
+	else
+	{
+		values[7] = payload;
+		nulls[8] = 'n';
+	}
+	values[10] = TimestampTzGetDatum(opt->now);
+
+	BrokerExecPlan(QueuePlan(q, QPLAN_INSERT), values, nulls, false, 1);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	BrokerWakeAtCommit(MyDatabaseId, q->id);
+	return id;
+}
+
+/*
+ * broker.send(queue text, payload jsonb, headers jsonb, delay interval,
+ *			   priority int, dedup_key text, group_key text) RETURNS bigint
+ * broker.send_bytes(queue text, payload bytea, ...) RETURNS bigint
+ */
+Datum
+pgbroker_queue_send(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	SendOptions opt;
+	Datum		payload;
+	char	   *dedup_key;
+	char	   *group_key;
+	BrokerQueue *q;
+	int64		id;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload must not be null")));
+	payload = PG_GETARG_DATUM(1);
+	queue_send_options(fcinfo, &opt);
+	QueueCheckPayload(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
+	dedup_key = queue_key_arg(fcinfo, 5, "dedup_key");
+	group_key = queue_key_arg(fcinfo, 6, "group_key");
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	id = queue_send_one(q, payload, &opt, dedup_key, group_key);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/* Deconstruct an optional text[] of keys that must match the payload count. */
+static void
+queue_keys_array(FunctionCallInfo fcinfo, int argno, const char *what,
+				 int nitems, Datum **keys, bool **nulls)
+{
+	ArrayType  *arr;
+	int			n;
+
+	*keys = NULL;
+	*nulls = NULL;
+	if (PG_ARGISNULL(argno))
+		return;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, keys, nulls, &n);
+	if (n != nitems)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must have as many elements as payloads", what),
+				 errdetail("%s has %d, payloads has %d.", what, n, nitems)));
+}
+
+static char *
+queue_key_elem(Datum *keys, bool *nulls, int i, const char *what)
+{
+	char	   *key;
+
+	if (keys == NULL || nulls[i])
+		return NULL;
+	key = TextDatumGetCString(keys[i]);
+	if (strlen(key) > PGBROKER_MAX_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is longer than %d bytes", what, PGBROKER_MAX_KEY_LEN)));
+	return key;
+}
+
+/*
+ * broker.send_batch(queue text, payloads jsonb[], headers jsonb,
+ *					 delay interval, priority int, dedup_keys text[],
+ *					 group_keys text[]) RETURNS SETOF bigint
+ * broker.send_batch_bytes(queue text, payloads bytea[], ...)
+ *
+ * Without keys the whole batch is one INSERT ... SELECT FROM unnest();
+ * with keys each message goes through the single-message path.  Ids come
+ * back in the order of the array.
+ */
+Datum
+pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	SendOptions opt;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	int			i;
+	Datum	   *dkeys;
+	bool	   *dnulls;
+	Datum	   *gkeys;
+	bool	   *gnulls;
+	BrokerQueue *q;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payloads must not be null")));
+	queue_send_options(fcinfo, &opt);
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("payloads must be a one-dimensional array")));
+	if (opt.is_bytes)
+		deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &n);
+	else
+		deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("payloads must not contain nulls"),
+					 errdetail("Element %d is null.", i + 1)));
+		QueueCheckPayload(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
+	}
+	queue_keys_array(fcinfo, 5, "dedup_keys", n, &dkeys, &dnulls);
+	queue_keys_array(fcinfo, 6, "group_keys", n, &gkeys, &gnulls);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	if (n == 0)
+		return (Datum) 0;
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+
+	if (dkeys == NULL && gkeys == NULL)
+	{
+		Datum		values[7];
+		char		nulls[7];
+		uint64		j;
+
+		memset(nulls, ' ', sizeof(nulls));
+		if (q->max_length > 0)
+			queue_make_room(q, n, opt.now);
+		if (opt.is_bytes)
+		{
+			nulls[0] = 'n';
+			values[1] = PointerGetDatum(arr);
+		}
+		else
+		{
+			values[0] = PointerGetDatum(arr);
+			nulls[1] = 'n';
+		}
+		if (opt.headers)
+			values[2] = JsonbPGetDatum(opt.headers);
+		else
+			values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		values[3] = IntervalPGetDatum(&opt.delay);
+		values[4] = Int32GetDatum(opt.priority);
+		if (q->has_ttl)
+			values[5] = IntervalPGetDatum(&q->ttl);
+		else
+			nulls[5] = 'n';
+		values[6] = TimestampTzGetDatum(opt.now);
+		BrokerExecPlan(QueuePlan(q, QPLAN_INSERT_MANY), values, nulls, false, 0);
+		for (j = 0; j < SPI_processed; j++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[j],
+										   SPI_tuptable->tupdesc, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		BrokerWakeAtCommit(MyDatabaseId, q->id);
+	}
+	else
+	{
+		for (i = 0; i < n; i++)
+		{
+			char	   *dedup_key = queue_key_elem(dkeys, dnulls, i, "dedup key");
+			char	   *group_key = queue_key_elem(gkeys, gnulls, i, "group key");
+			Datum		id;
+			bool		isnull = false;
+
+			CHECK_FOR_INTERRUPTS();
+			id = Int64GetDatum(queue_send_one(q, elems[i], &opt, dedup_key, group_key));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Internal helpers for the PL/pgSQL functions of the install script
+ * --------------------------------------------------------------------- */
+
+/* broker._check_name(name text, kind text) */
+Datum
+pgbroker_check_name(PG_FUNCTION_ARGS)
+{
+	BrokerCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+					text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
+
+/* broker._queue_changed(relid regclass): settings changed, drop caches. */
+Datum
+pgbroker_queue_changed(PG_FUNCTION_ARGS)
+{
+	CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
+	PG_RETURN_VOID();
+}
+
+/* broker._group_promote(queue text, group_key text) */
+Datum
+pgbroker_group_promote(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *group_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	SPI_connect();
+	queue_group_promote(QueueLookup(name), group_key);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* broker._group_join(queue text, group_key text): true if the group has messages */
+Datum
+pgbroker_group_join(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *group_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		has;
+
+	SPI_connect();
+	has = queue_group_join(QueueLookup(name), group_key);
+	SPI_finish();
+	PG_RETURN_BOOL(has);
+}
+
+/*
+ * broker._message_removed(queue text, id bigint, group_key text,
+ *						   group_head boolean, dedup_key text, acked boolean)
+ */
+Datum
+pgbroker_message_removed(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SPI_connect();
+	QueueMessageRemoved(QueueLookup(name), PG_GETARG_INT64(1),
+						PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+						PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3),
+						PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
+						PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* broker._wake(queue text): wake the queue's waiters when we commit */
+Datum
+pgbroker_wake(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	SPI_connect();
+	BrokerWakeAtCommit(MyDatabaseId, QueueLookup(name)->id);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
