@@ -32,3 +32,20 @@ SELECT broker.send('lease', '{"job": 2}') AS id2 \gset
 CREATE TEMP TABLE third AS SELECT * FROM broker.claim('lease', lease => '50 milliseconds');
 SELECT pg_sleep(0.1);
 SELECT broker.ack('lease', id, receipt) AS late_but_unclaimed FROM third;
+
+-- inside one transaction: a second claim never returns a message the
+-- transaction already holds, and receipts, extend and nack work before the
+-- lease is written at commit
+SELECT broker.send_batch('lease', ARRAY['{"job": 3}', '{"job": 4}']::jsonb[]) IS NOT NULL AS sent;
+BEGIN;
+CREATE TEMP TABLE t1 AS SELECT * FROM broker.claim('lease', 1);
+CREATE TEMP TABLE t2 AS SELECT * FROM broker.claim('lease', 5);
+SELECT (SELECT payload FROM t1) AS first, (SELECT payload FROM t2) AS second,
+       (SELECT count(*) FROM t2) AS n2;
+SELECT broker.ack('lease', id, gen_random_uuid()) AS wrong_receipt FROM t1;
+SELECT broker.extend('lease', id, receipt, '3 hours') AS extended FROM t1;
+SELECT broker.nack('lease', id, receipt, retry_in => '1 hour', error => 'not now') AS nacked FROM t2;
+COMMIT;
+SELECT payload, state, attempt, last_error,
+       lease_until > now() + '179 minutes' AS extended_lease
+  FROM broker.peek('lease') ORDER BY id;

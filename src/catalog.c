@@ -154,6 +154,13 @@ catalog_get_interval(HeapTuple tup, TupleDesc desc, int col, Interval *dst)
 BrokerQueue *
 QueueLookup(const char *name)
 {
+	return QueueLookupExt(name, false);
+}
+
+/* As QueueLookup, but returns NULL for a queue that does not exist. */
+BrokerQueue *
+QueueLookupExt(const char *name, bool missing_ok)
+{
 	BrokerQueue *q;
 	bool		found;
 	Datum		arg;
@@ -189,6 +196,8 @@ QueueLookup(const char *name)
 	{
 		if (found)
 			hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		if (missing_ok)
+			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
@@ -209,6 +218,9 @@ QueueLookup(const char *name)
 	{
 		q = hash_search(queue_cache, name, HASH_ENTER, NULL);
 		memset(q->plans, 0, sizeof(q->plans));
+		memset(q->claim_plans, 0, sizeof(q->claim_plans));
+		memset(q->claim_n, 0, sizeof(q->claim_n));
+		q->claim_next = 0;
 	}
 	else if (q->relid != relid || q->id != id)
 	{
@@ -220,6 +232,13 @@ QueueLookup(const char *name)
 			if (q->plans[i])
 				SPI_freeplan(q->plans[i]);
 			q->plans[i] = NULL;
+		}
+		for (i = 0; i < CLAIM_PLAN_SLOTS; i++)
+		{
+			if (q->claim_plans[i])
+				SPI_freeplan(q->claim_plans[i]);
+			q->claim_plans[i] = NULL;
+			q->claim_n[i] = 0;
 		}
 	}
 
@@ -260,6 +279,69 @@ BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;
+}
+
+/*
+ * The claim statement for n messages, with or without a header filter.
+ *
+ * It only locks the messages (FOR UPDATE SKIP LOCKED, like any SKIP LOCKED
+ * queue); the lease is written when the claiming transaction commits
+ * (xact.c), so a claim acked in its own transaction writes each message
+ * once, by its DELETE.  $1 is the time, $2 the ids this transaction has
+ * already claimed (its own row locks do not make SKIP LOCKED skip them),
+ * $3 the filter.
+ *
+ * The LIMIT is a literal: with a parameter, a generic plan assumes 10% of
+ * the table is fetched and may prefer sorting the whole backlog to
+ * walking the ready index.  A queue keeps CLAIM_PLAN_SLOTS such plans;
+ * consumers normally use one or two batch sizes.  With a filter the
+ * ordering is written so that no index can provide it: the planner then
+ * reads candidates from the GIN index on headers instead of walking the
+ * ready index and testing every message.
+ */
+SPIPlanPtr
+QueueClaimPlan(BrokerQueue *q, int32 n, bool filter)
+{
+	int			i;
+	StringInfoData s;
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8ARRAYOID, JSONBOID};
+
+	for (i = 0; i < CLAIM_PLAN_SLOTS; i++)
+	{
+		if (q->claim_plans[i] && q->claim_n[i] == n && q->claim_filter[i] == filter)
+			return q->claim_plans[i];
+	}
+	i = q->claim_next;
+	q->claim_next = (q->claim_next + 1) % CLAIM_PLAN_SLOTS;
+	if (q->claim_plans[i])
+		SPI_freeplan(q->claim_plans[i]);
+	q->claim_plans[i] = NULL;
+
+	initStringInfo(&s);
+	appendStringInfo(&s,
+					 "SELECT id, payload, payload_bytes, headers,"
+					 " attempt OPERATOR(pg_catalog.+) 1, priority, group_key, dedup_key,"
+					 " enqueued_at, lease_until IS NOT NULL"
+					 " FROM broker.queue_%d"
+					 " WHERE (group_key IS NULL OR group_head)"
+					 " AND vis OPERATOR(pg_catalog.<=) $1"
+					 " AND (lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $1)"
+					 " AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $1)"
+					 " AND id OPERATOR(pg_catalog.<>) ALL ($2)", q->id);
+	if (filter)
+		appendStringInfoString(&s,
+							   " AND headers OPERATOR(pg_catalog.@>) $3"
+							   " AND headers OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb"
+							   " ORDER BY priority OPERATOR(pg_catalog.-) 0 DESC, vis, id");
+	else
+		appendStringInfoString(&s, " ORDER BY priority DESC, vis, id");
+	appendStringInfo(&s, " LIMIT %d FOR UPDATE SKIP LOCKED", n);
+
+	q->claim_plans[i] = catalog_prepare(s.data, filter ? 3 : 2, argtypes);
+	q->claim_n[i] = n;
+	q->claim_filter[i] = filter;
+	pfree(s.data);
+	return q->claim_plans[i];
 }
 
 /* The saved plan of the given kind for this queue, prepared on first use. */
@@ -399,53 +481,26 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 							 " RETURNING id, group_key, group_head, dedup_key", id, id);
 			break;
-		case QPLAN_CLAIM:
-		case QPLAN_CLAIM_FILTER:
-			/* $1 count $2 lease $3 now [$4 filter] */
-			if (kind == QPLAN_CLAIM)
-				ARGS(INT4OID, INTERVALOID, TIMESTAMPTZOID);
-			else
-				ARGS(INT4OID, INTERVALOID, TIMESTAMPTZOID, JSONBOID);
-
+		case QPLAN_LEASE:
 			/*
-			 * Only unindexed columns change, so the claim is a HOT update.
-			 * A lease found expired is recorded in the history here, where
-			 * the message is next delivered.  With a filter the ordering is
-			 * written so that no index can provide it: the planner then
-			 * reads candidates from the GIN index on headers instead of
-			 * walking the ready index and testing every message.
+			 * $1 ids $2 attempts $3 receipts $4 lease ends.  Only unindexed
+			 * columns change, so this is a HOT update.  A lease found
+			 * expired is recorded in the history here, where the message
+			 * is next delivered.
 			 */
+			ARGS(INT8ARRAYOID, INT4ARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID);
 			appendStringInfo(&s,
-							 "WITH c AS MATERIALIZED ("
-							 " SELECT id FROM broker.queue_%d"
-							 " WHERE (group_key IS NULL OR group_head)"
-							 " AND vis OPERATOR(pg_catalog.<=) $3"
-							 " AND (lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $3)"
-							 " AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $3)",
-							 id);
-			if (kind == QPLAN_CLAIM_FILTER)
-				appendStringInfoString(&s,
-									   " AND headers OPERATOR(pg_catalog.@>) $4"
-									   " AND headers OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb"
-									   " ORDER BY priority OPERATOR(pg_catalog.-) 0 DESC, vis, id");
-			else
-				appendStringInfoString(&s, " ORDER BY priority DESC, vis, id");
-			appendStringInfo(&s,
-							 " LIMIT $1 FOR UPDATE SKIP LOCKED)"
-							 " UPDATE broker.queue_%d m SET"
-							 " attempt = m.attempt OPERATOR(pg_catalog.+) 1,"
-							 " lease_until = $3 OPERATOR(pg_catalog.+) $2,"
-							 " receipt = pg_catalog.gen_random_uuid(),"
+							 "UPDATE broker.queue_%d m SET attempt = x.attempt,"
+							 " lease_until = x.lease_until, receipt = x.receipt,"
 							 " last_error = CASE WHEN m.lease_until IS NULL THEN m.last_error"
 							 "   ELSE 'lease expired' END,"
 							 " history = CASE WHEN m.lease_until IS NULL THEN m.history"
 							 "   ELSE COALESCE(m.history, '[]'::pg_catalog.jsonb)"
 							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
 							 "   'attempt', m.attempt, 'error', 'lease expired', 'at', m.lease_until) END"
-							 " FROM c WHERE m.id OPERATOR(pg_catalog.=) c.id"
-							 " RETURNING m.id, m.receipt, m.payload, m.payload_bytes, m.headers,"
-							 " m.attempt, m.priority, m.group_key, m.dedup_key, m.enqueued_at,"
-							 " m.lease_until", id);
+							 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							 "   pg_catalog.unnest($3), pg_catalog.unnest($4)) AS x(id, attempt, receipt, lease_until)"
+							 " WHERE m.id OPERATOR(pg_catalog.=) x.id", id);
 			break;
 		case QPLAN_ACK:
 			/* $1 id $2 receipt */
@@ -462,22 +517,27 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 " RETURNING id, group_key, group_head, dedup_key", id);
 			break;
 		case QPLAN_NACK:
-			/* $1 id $2 receipt $3 retry_in $4 error $5 now $6 max_attempts
-			 * $7 retry_base $8 retry_max */
+			/*
+			 * $1 id $2 receipt $3 retry_in $4 error $5 now $6 max_attempts
+			 * $7 retry_base $8 retry_max $9 attempt (the delivery being
+			 * nacked when it was claimed in this transaction, whose lease
+			 * is not written yet; NULL: the row's own)
+			 */
 			ARGS(INT8OID, UUIDOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
-				 INTERVALOID, INTERVALOID);
+				 INTERVALOID, INTERVALOID, INT4OID);
 			appendStringInfo(&s,
 							 "UPDATE broker.queue_%d m SET lease_until = NULL, receipt = NULL,"
+							 " attempt = COALESCE($9, m.attempt),"
 							 " vis = $5 OPERATOR(pg_catalog.+) COALESCE($3,"
 							 "   LEAST($8, $7 OPERATOR(pg_catalog.*)"
-							 "   pg_catalog.power(2::float8, LEAST(GREATEST(m.attempt - 1, 0), 40))::float8)),"
+							 "   pg_catalog.power(2::float8, LEAST(GREATEST(COALESCE($9, m.attempt) - 1, 0), 40))::float8)),"
 							 " last_error = $4,"
 							 " history = COALESCE(m.history, '[]'::pg_catalog.jsonb)"
 							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-							 "   'attempt', m.attempt, 'error', $4, 'at', $5)"
+							 "   'attempt', COALESCE($9, m.attempt), 'error', $4, 'at', $5)"
 							 " WHERE m.id OPERATOR(pg_catalog.=) $1"
 							 " AND ($2 IS NULL OR m.receipt OPERATOR(pg_catalog.=) $2)"
-							 " AND m.attempt OPERATOR(pg_catalog.<) $6"
+							 " AND COALESCE($9, m.attempt) OPERATOR(pg_catalog.<) $6"
 							 " RETURNING m.id", id);
 			break;
 		case QPLAN_EXTEND:
@@ -509,7 +569,7 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 "  CASE WHEN $4 IS NULL THEN d.history"
 							 "  ELSE COALESCE(d.history, '[]'::pg_catalog.jsonb)"
 							 "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-							 "  'attempt', d.attempt, 'error', $4, 'at', $5) END,"
+							 "  'attempt', d.attempt OPERATOR(pg_catalog.+) $6, 'error', $4, 'at', $5) END,"
 							 "  $3, $5 FROM d)"
 							 " SELECT d.id, d.group_key, d.group_head, d.dedup_key FROM d",
 							 id, id);

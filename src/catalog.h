@@ -15,6 +15,9 @@
 #include "executor/spi.h"
 #include "pgbroker.h"
 
+/* How many claim plans (batch size x filter) a queue keeps. */
+#define CLAIM_PLAN_SLOTS	4
+
 /* The saved plans of one queue, built on first use. */
 typedef enum QueuePlanKind
 {
@@ -29,8 +32,7 @@ typedef enum QueuePlanKind
 	QPLAN_GROUP_PROMOTE,
 	QPLAN_LENGTH,
 	QPLAN_DROP_OLDEST,
-	QPLAN_CLAIM,
-	QPLAN_CLAIM_FILTER,
+	QPLAN_LEASE,				/* write the leases of a committing claim */
 	QPLAN_ACK,
 	QPLAN_ACK_MANY,
 	QPLAN_NACK,
@@ -56,13 +58,20 @@ typedef struct BrokerQueue
 	int64		max_length;		/* 0: unbounded */
 	bool		drop_oldest;	/* overflow policy */
 	SPIPlanPtr	plans[QPLAN_COUNT];
+	/* claim plans, per batch size (a literal LIMIT) and filter use */
+	int32		claim_n[CLAIM_PLAN_SLOTS];
+	bool		claim_filter[CLAIM_PLAN_SLOTS];
+	SPIPlanPtr	claim_plans[CLAIM_PLAN_SLOTS];
+	int			claim_next;		/* slot to replace next */
 } BrokerQueue;
 
 extern void BrokerCatalogInit(void);
 extern void BrokerCheckName(const char *name, const char *kind);
 extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern BrokerQueue *QueueLookup(const char *name);
+extern BrokerQueue *QueueLookupExt(const char *name, bool missing_ok);
 extern SPIPlanPtr QueuePlan(BrokerQueue *q, QueuePlanKind kind);
+extern SPIPlanPtr QueueClaimPlan(BrokerQueue *q, int32 n, bool filter);
 extern int	BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
 						   bool latest_snapshot, long tcount);
 

@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "port.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -50,8 +51,6 @@ PG_FUNCTION_INFO_V1(pgbroker_queue_extend);
 
 /* Columns of broker.message, as the claim statement returns them. */
 #define CLAIM_NCOLS			11
-#define CLAIM_COL_ID		0
-#define CLAIM_COL_ATTEMPT	5
 
 /* How long a waiting claim sleeps at most before looking again. */
 #define CLAIM_BACKSTOP_MS	1000
@@ -90,11 +89,24 @@ claim_check_lease(Interval *lease)
 				 errmsg("lease must be at most 7 days")));
 }
 
+/* A random (version 4) UUID: the receipt of one delivery. */
+static void
+claim_new_receipt(pg_uuid_t *u)
+{
+	if (!pg_strong_random(u->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	u->data[6] = (u->data[6] & 0x0f) | 0x40;
+	u->data[8] = (u->data[8] & 0x3f) | 0x80;
+}
+
 /*
- * One round of claiming: lease up to n messages and append them to the
- * result.  Messages found with their attempts used up go to the dead
- * letters instead, and the round repeats to fill their places.  Returns
- * how many messages were added.
+ * One round of claiming: lock up to n messages and append them to the
+ * result with a fresh receipt; their leases are written at commit unless
+ * they are settled before (xact.c).  Messages found with their attempts
+ * used up go to the dead letters instead, and the round repeats to fill
+ * their places.  Returns how many messages were added.
  */
 static int
 claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
@@ -105,20 +117,24 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 
 	for (rounds = 0; rounds < 10 && got < n; rounds++)
 	{
-		Datum		values[4];
+		Datum		values[3];
 		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz lease_until;
 		int64	   *exhausted;
+		bool	   *expired;
 		int			nexhausted = 0;
 		uint64		i;
 		SPITupleTable *tt;
 		uint64		processed;
 
-		values[0] = Int32GetDatum(n - got);
-		values[1] = IntervalPGetDatum(lease);
-		values[2] = TimestampTzGetDatum(now);
+		lease_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+															  TimestampTzGetDatum(now),
+															  IntervalPGetDatum(lease)));
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = BrokerClaimedIds(q->id);
 		if (filter)
-			values[3] = JsonbPGetDatum(filter);
-		BrokerExecPlan(QueuePlan(q, filter ? QPLAN_CLAIM_FILTER : QPLAN_CLAIM),
+			values[2] = JsonbPGetDatum(filter);
+		BrokerExecPlan(QueueClaimPlan(q, n - got, filter != NULL),
 					   values, NULL, false, 0);
 		tt = SPI_tuptable;
 		processed = SPI_processed;
@@ -126,23 +142,39 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 			break;
 
 		exhausted = palloc(sizeof(int64) * processed);
+		expired = palloc(sizeof(bool) * processed);
 		for (i = 0; i < processed; i++)
 		{
+			/* the statement returns the columns of broker.message but
+			 * receipt and lease_until, which are made here */
+			Datum		row[10];
+			bool		rnull[10];
 			Datum		cols[CLAIM_NCOLS];
 			bool		nulls[CLAIM_NCOLS];
+			pg_uuid_t  *receipt = palloc(sizeof(pg_uuid_t));
 			int32		attempt;
 			int64		id;
 
-			heap_deform_tuple(tt->vals[i], tt->tupdesc, cols, nulls);
-			id = DatumGetInt64(cols[CLAIM_COL_ID]);
-			attempt = DatumGetInt32(cols[CLAIM_COL_ATTEMPT]);
+			heap_deform_tuple(tt->vals[i], tt->tupdesc, row, rnull);
+			id = DatumGetInt64(row[0]);
+			attempt = DatumGetInt32(row[4]);
 			if (attempt > q->max_attempts)
 			{
+				expired[nexhausted] = DatumGetBool(row[9]);
 				exhausted[nexhausted++] = id;
 				continue;
 			}
+			claim_new_receipt(receipt);
+			cols[0] = row[0];
+			nulls[0] = false;
+			cols[1] = UUIDPGetDatum(receipt);
+			nulls[1] = false;
+			memcpy(cols + 2, row + 1, sizeof(Datum) * 8);
+			memcpy(nulls + 2, rnull + 1, sizeof(bool) * 8);
+			cols[10] = TimestampTzGetDatum(lease_until);
+			nulls[10] = false;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cols, nulls);
-			BrokerTrackClaim(q->id, id, attempt);
+			BrokerTrackClaim(q, id, attempt, receipt, lease_until);
 			got++;
 		}
 		SPI_freetuptable(tt);
@@ -154,13 +186,19 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 
 			dv[0] = Int64GetDatum(exhausted[i]);
 			dv[2] = CStringGetTextDatum("max_attempts");
+			if (expired[i])
+			{
+				dv[3] = CStringGetTextDatum("lease expired");
+				dn[3] = ' ';
+			}
 			dv[4] = TimestampTzGetDatum(now);
-			dv[5] = Int32GetDatum(-1);	/* the claim counted one too many */
+			dv[5] = Int32GetDatum(0);
 			dv[6] = Int32GetDatum(0);
 			BrokerExecPlan(QueuePlan(q, QPLAN_DEAD_LETTER), dv, dn, false, 0);
 			(void) QueueRemovedFromResult(q, false);
 		}
 		pfree(exhausted);
+		pfree(expired);
 		if (nexhausted == 0)
 			break;
 	}
@@ -298,6 +336,8 @@ pgbroker_queue_ack(PG_FUNCTION_ARGS)
 	BrokerQueue *q;
 	uint64		n;
 
+	TrackedClaim *c;
+
 	values[0] = Int64GetDatum(id);
 	if (PG_ARGISNULL(2))
 		nulls[1] = 'n';
@@ -307,8 +347,25 @@ pgbroker_queue_ack(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+
+	/*
+	 * Claimed in this transaction: the receipt is not in the row yet, so
+	 * check it here, and delete by id (our row lock keeps others off).
+	 */
+	c = BrokerFindClaim(q->id, id);
+	if (c != NULL)
+	{
+		if (!PG_ARGISNULL(2) && !BrokerClaimReceiptMatches(c, values[1]))
+		{
+			SPI_finish();
+			PG_RETURN_BOOL(false);
+		}
+		nulls[1] = 'n';
+	}
 	BrokerExecPlan(QueuePlan(q, QPLAN_ACK), values, nulls, false, 0);
 	n = QueueRemovedFromResult(q, true);
+	if (c != NULL && n > 0)
+		BrokerSettleClaim(c);
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }
@@ -338,6 +395,22 @@ pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
 	BrokerEnterCall();
 	q = QueueLookup(name);
 	BrokerExecPlan(QueuePlan(q, QPLAN_ACK_MANY), &arg, NULL, false, 0);
+	{
+		uint64		i;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			TrackedClaim *c;
+
+			c = BrokerFindClaim(q->id,
+								DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1,
+															&isnull)));
+			if (c != NULL)
+				BrokerSettleClaim(c);
+		}
+	}
 	n = QueueRemovedFromResult(q, true);
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
@@ -357,11 +430,13 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	int64		id = claim_id_arg(fcinfo, 1);
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Datum		values[9];
+	char		nulls[9] = "        n";
 	BrokerQueue *q;
 	bool		done;
 	TimestampTz now = GetCurrentTimestamp();
+	TrackedClaim *c;
+	int32		least_attempt;
 
 	values[0] = Int64GetDatum(id);
 	if (PG_ARGISNULL(2))
@@ -395,6 +470,22 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 	values[5] = Int32GetDatum(q->max_attempts);
 	values[6] = IntervalPGetDatum(&q->retry_base);
 	values[7] = IntervalPGetDatum(&q->retry_max);
+	least_attempt = q->max_attempts;
+
+	/* Claimed in this transaction: its attempt is not in the row yet. */
+	c = BrokerFindClaim(q->id, id);
+	if (c != NULL)
+	{
+		if (nulls[1] == ' ' && !BrokerClaimReceiptMatches(c, values[1]))
+		{
+			SPI_finish();
+			PG_RETURN_BOOL(false);
+		}
+		nulls[1] = 'n';
+		values[8] = Int32GetDatum(BrokerClaimAttempt(c));
+		nulls[8] = ' ';
+		least_attempt = q->max_attempts - 1;
+	}
 	BrokerExecPlan(QueuePlan(q, QPLAN_NACK), values, nulls, false, 0);
 	done = (SPI_processed > 0);
 	if (done)
@@ -412,11 +503,13 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 		dv[3] = values[3];
 		dn[3] = nulls[3];
 		dv[4] = values[4];
-		dv[5] = Int32GetDatum(0);
-		dv[6] = Int32GetDatum(q->max_attempts);
+		dv[5] = Int32GetDatum(c != NULL ? 1 : 0);
+		dv[6] = Int32GetDatum(least_attempt);
 		BrokerExecPlan(QueuePlan(q, QPLAN_DEAD_LETTER), dv, dn, false, 0);
 		done = (QueueRemovedFromResult(q, false) > 0);
 	}
+	if (done && c != NULL)
+		BrokerSettleClaim(c);
 	SPI_finish();
 	PG_RETURN_BOOL(done);
 }
@@ -431,6 +524,7 @@ pgbroker_queue_extend(PG_FUNCTION_ARGS)
 	Interval   *lease;
 	BrokerQueue *q;
 	bool		done;
+	TrackedClaim *c;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -451,8 +545,21 @@ pgbroker_queue_extend(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
-	BrokerExecPlan(QueuePlan(q, QPLAN_EXTEND), values, NULL, false, 0);
-	done = (SPI_processed > 0);
+	c = BrokerFindClaim(q->id, id);
+	if (c != NULL)
+	{
+		/* Claimed in this transaction: the lease is written at commit. */
+		done = BrokerClaimReceiptMatches(c, values[1]);
+		if (done)
+			BrokerClaimSetLease(c, DatumGetTimestampTz(
+										DirectFunctionCall2(timestamptz_pl_interval,
+															values[3], values[2])));
+	}
+	else
+	{
+		BrokerExecPlan(QueuePlan(q, QPLAN_EXTEND), values, NULL, false, 0);
+		done = (SPI_processed > 0);
+	}
 	SPI_finish();
 	PG_RETURN_BOOL(done);
 }

@@ -14,7 +14,9 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "datatype/timestamp.h"
 #include "storage/lock.h"
+#include "utils/uuid.h"
 
 /* Longest queue or topic name, in bytes. */
 #define PGBROKER_MAX_NAME_LEN		200
@@ -49,7 +51,16 @@ extern int	pgbroker_max_message_size;
 extern void BrokerXactInit(void);
 extern void BrokerEnterCall(void);
 extern void BrokerWakeAtCommit(Oid dbid, int32 queue_id);
-extern void BrokerTrackClaim(int32 queue_id, int64 msg_id, int32 attempt);
+typedef struct TrackedClaim TrackedClaim;
+struct BrokerQueue;
+extern void BrokerTrackClaim(struct BrokerQueue *q, int64 msg_id, int32 attempt,
+							 pg_uuid_t *receipt, TimestampTz lease_until);
+extern TrackedClaim *BrokerFindClaim(int32 queue_id, int64 msg_id);
+extern void BrokerSettleClaim(TrackedClaim *c);
+extern bool BrokerClaimReceiptMatches(TrackedClaim *c, Datum receipt);
+extern int32 BrokerClaimAttempt(TrackedClaim *c);
+extern void BrokerClaimSetLease(TrackedClaim *c, TimestampTz lease_until);
+extern Datum BrokerClaimedIds(int32 queue_id);
 
 /* wait.c */
 extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);

@@ -35,22 +35,30 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "catalog.h"
 #include "pgbroker.h"
 #include "queue.h"
 
-typedef struct TrackedClaim
+struct TrackedClaim
 {
 	int32		queue_id;
+	char		queue[PGBROKER_MAX_NAME_LEN + 1];
 	int64		msg_id;
 	int32		attempt;
+	pg_uuid_t	receipt;
+	TimestampTz lease_until;
 	int			nest_level;		/* subtransaction that made the claim */
+	Oid			userid;			/* who claimed: writes the lease at commit */
+	bool		settled;		/* acked, nacked or dead-lettered in this xact */
 	bool		written;		/* pending entry written by the current xact */
-} TrackedClaim;
+};
 
 /* Queues to wake at commit, in TopTransactionContext. */
 static List *wake_queues = NIL;
@@ -85,20 +93,154 @@ BrokerWakeAtCommit(Oid dbid, int32 queue_id)
 	MemoryContextSwitchTo(old);
 }
 
-/* Remember a claim, to count it as a failed attempt if we roll back. */
+/*
+ * Remember a claim: its lease is written when the transaction commits
+ * unless the claim is settled first, and it counts as a failed attempt if
+ * the transaction rolls back.
+ */
 void
-BrokerTrackClaim(int32 queue_id, int64 msg_id, int32 attempt)
+BrokerTrackClaim(BrokerQueue *q, int64 msg_id, int32 attempt,
+				 pg_uuid_t *receipt, TimestampTz lease_until)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	TrackedClaim *c = palloc(sizeof(TrackedClaim));
 
-	c->queue_id = queue_id;
+	c->queue_id = q->id;
+	strlcpy(c->queue, q->name, sizeof(c->queue));
 	c->msg_id = msg_id;
 	c->attempt = attempt;
+	c->receipt = *receipt;
+	c->lease_until = lease_until;
 	c->nest_level = GetCurrentTransactionNestLevel();
+	c->userid = GetUserId();
+	c->settled = false;
 	c->written = false;
 	xact_claims = lappend(xact_claims, c);
 	MemoryContextSwitchTo(old);
+}
+
+/* The unsettled claim of a message made by this transaction, or NULL. */
+TrackedClaim *
+BrokerFindClaim(int32 queue_id, int64 msg_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, xact_claims)
+	{
+		TrackedClaim *c = lfirst(lc);
+
+		if (c->queue_id == queue_id && c->msg_id == msg_id && !c->settled)
+			return c;
+	}
+	return NULL;
+}
+
+/* Ids of the messages this transaction has claimed from a queue, as int8[]. */
+Datum
+BrokerClaimedIds(int32 queue_id)
+{
+	ListCell   *lc;
+	Datum	   *ids = NULL;
+	int			n = 0;
+
+	foreach(lc, xact_claims)
+	{
+		TrackedClaim *c = lfirst(lc);
+
+		if (c->queue_id != queue_id || c->settled)
+			continue;
+		if (ids == NULL)
+			ids = palloc(sizeof(Datum) * list_length(xact_claims));
+		ids[n++] = Int64GetDatum(c->msg_id);
+	}
+	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Write the leases of the claims this transaction did not settle, one
+ * statement per queue.  Runs at PRE_COMMIT (and PRE_PREPARE), while the
+ * transaction can still fail cleanly.
+ */
+static void
+xact_write_leases(void)
+{
+	ListCell   *lc;
+	List	   *queues = NIL;
+	bool		connected = false;
+
+	foreach(lc, xact_claims)
+	{
+		TrackedClaim *c = lfirst(lc);
+
+		if (!c->settled && !list_member_int(queues, c->queue_id))
+			queues = lappend_int(queues, c->queue_id);
+	}
+	if (queues == NIL)
+		return;
+
+	foreach(lc, queues)
+	{
+		int32		qid = lfirst_int(lc);
+		ListCell   *lc2;
+		int			n = 0;
+		int			len = list_length(xact_claims);
+		Datum	   *ids = palloc(sizeof(Datum) * len);
+		Datum	   *attempts = palloc(sizeof(Datum) * len);
+		Datum	   *receipts = palloc(sizeof(Datum) * len);
+		Datum	   *leases = palloc(sizeof(Datum) * len);
+		Datum		values[4];
+		BrokerQueue *q = NULL;
+		Oid			userid = InvalidOid;
+		Oid			save_userid;
+		int			save_sec_context;
+
+		foreach(lc2, xact_claims)
+		{
+			TrackedClaim *c = lfirst(lc2);
+
+			if (c->settled || c->queue_id != qid)
+				continue;
+			if (q == NULL)
+			{
+				if (!connected)
+				{
+					/* At pre-commit there is no statement: bring a snapshot. */
+					PushActiveSnapshot(GetTransactionSnapshot());
+					SPI_connect();
+					connected = true;
+				}
+				q = QueueLookupExt(c->queue, true);
+				if (q == NULL || q->id != qid)
+					break;		/* dropped in this transaction */
+			}
+			userid = c->userid;
+			ids[n] = Int64GetDatum(c->msg_id);
+			attempts[n] = Int32GetDatum(c->attempt);
+			receipts[n] = UUIDPGetDatum(&c->receipt);
+			leases[n] = TimestampTzGetDatum(c->lease_until);
+			n++;
+		}
+		if (q == NULL || n == 0)
+			continue;
+		values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[1] = PointerGetDatum(construct_array(attempts, n, INT4OID, 4, true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(receipts, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		values[3] = PointerGetDatum(construct_array(leases, n, TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE));
+
+		/*
+		 * The claims were made inside pgbroker's SECURITY DEFINER functions;
+		 * write their leases as the same user, not the session's.
+		 */
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		BrokerExecPlan(QueuePlan(q, QPLAN_LEASE), values, NULL, false, 0);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	if (connected)
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+	}
 }
 
 /* Move the claims made at nest level >= level to the pending list. */
@@ -130,6 +272,11 @@ xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (xact_claims != NIL)
+				xact_write_leases();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			foreach(lc, wake_queues)
@@ -282,4 +429,28 @@ xact_flush_failures(void)
 	}
 	list_free(todo);
 	flushing = false;
+}
+
+void
+BrokerSettleClaim(TrackedClaim *c)
+{
+	c->settled = true;
+}
+
+bool
+BrokerClaimReceiptMatches(TrackedClaim *c, Datum receipt)
+{
+	return memcmp(&c->receipt, DatumGetUUIDP(receipt), UUID_LEN) == 0;
+}
+
+int32
+BrokerClaimAttempt(TrackedClaim *c)
+{
+	return c->attempt;
+}
+
+void
+BrokerClaimSetLease(TrackedClaim *c, TimestampTz lease_until)
+{
+	c->lease_until = lease_until;
 }
