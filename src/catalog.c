@@ -81,6 +81,23 @@ catalog_relcache_cb(Datum arg, Oid relid)
 }
 
 /*
+ * Forget where this backend's claims on a queue stopped: a claim of ours
+ * rolled back and its messages are back before that position.  Safe in
+ * transaction callbacks (a hash lookup, nothing else).
+ */
+void
+QueueForgetPosition(const char *name)
+{
+	BrokerQueue *q;
+
+	if (queue_cache == NULL)
+		return;
+	q = hash_search(queue_cache, name, HASH_FIND, NULL);
+	if (q != NULL)
+		q->hint_valid = false;
+}
+
+/*
  * Validate a queue or topic name: 1 to PGBROKER_MAX_NAME_LEN bytes, no
  * control characters.  Anything else (quotes, spaces, semicolons, any
  * Unicode) is allowed: names are data, never identifiers.
@@ -221,6 +238,10 @@ QueueLookupExt(const char *name, bool missing_ok)
 		memset(q->claim_plans, 0, sizeof(q->claim_plans));
 		memset(q->claim_n, 0, sizeof(q->claim_n));
 		q->claim_next = 0;
+		q->hint_valid = false;
+		q->last_full_scan = 0;
+		q->full_scan_ms = 0;
+		q->expensive_scans = 0;
 	}
 	else if (q->relid != relid || q->id != id)
 	{
@@ -300,15 +321,18 @@ BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
  * ready index and testing every message.
  */
 SPIPlanPtr
-QueueClaimPlan(BrokerQueue *q, int32 n, bool filter)
+QueueClaimPlan(BrokerQueue *q, int32 n, bool filter, bool hinted)
 {
 	int			i;
 	StringInfoData s;
-	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8ARRAYOID, JSONBOID};
+	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, JSONBOID,
+	INT4OID, TIMESTAMPTZOID, INT8OID};
 
+	Assert(!(filter && hinted));
 	for (i = 0; i < CLAIM_PLAN_SLOTS; i++)
 	{
-		if (q->claim_plans[i] && q->claim_n[i] == n && q->claim_filter[i] == filter)
+		if (q->claim_plans[i] && q->claim_n[i] == n &&
+			q->claim_filter[i] == filter && q->claim_hinted[i] == hinted)
 			return q->claim_plans[i];
 	}
 	i = q->claim_next;
@@ -321,7 +345,7 @@ QueueClaimPlan(BrokerQueue *q, int32 n, bool filter)
 	appendStringInfo(&s,
 					 "SELECT id, payload, payload_bytes, headers,"
 					 " attempt OPERATOR(pg_catalog.+) 1, priority, group_key, dedup_key,"
-					 " enqueued_at, lease_until IS NOT NULL"
+					 " enqueued_at, lease_until IS NOT NULL, vis"
 					 " FROM broker.queue_%d"
 					 " WHERE (group_key IS NULL OR group_head)"
 					 " AND vis OPERATOR(pg_catalog.<=) $1"
@@ -333,13 +357,20 @@ QueueClaimPlan(BrokerQueue *q, int32 n, bool filter)
 							   " AND headers OPERATOR(pg_catalog.@>) $3"
 							   " AND headers OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb"
 							   " ORDER BY priority OPERATOR(pg_catalog.-) 0 DESC, vis, id");
+	else if (hinted)
+		appendStringInfoString(&s,
+							   " AND $3 IS NULL"
+							   " AND ROW(OPERATOR(pg_catalog.-) priority, vis, id)"
+							   " OPERATOR(pg_catalog.>) ROW($4, $5, $6)"
+							   " ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id");
 	else
-		appendStringInfoString(&s, " ORDER BY priority DESC, vis, id");
+		appendStringInfoString(&s, " ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id");
 	appendStringInfo(&s, " LIMIT %d FOR UPDATE SKIP LOCKED", n);
 
-	q->claim_plans[i] = catalog_prepare(s.data, filter ? 3 : 2, argtypes);
+	q->claim_plans[i] = catalog_prepare(s.data, hinted ? 6 : (filter ? 3 : 2), argtypes);
 	q->claim_n[i] = n;
 	q->claim_filter[i] = filter;
+	q->claim_hinted[i] = hinted;
 	pfree(s.data);
 	return q->claim_plans[i];
 }

@@ -16,7 +16,7 @@
 #include "pgbroker.h"
 
 /* How many claim plans (batch size x filter) a queue keeps. */
-#define CLAIM_PLAN_SLOTS	4
+#define CLAIM_PLAN_SLOTS	8
 
 /* The saved plans of one queue, built on first use. */
 typedef enum QueuePlanKind
@@ -61,8 +61,21 @@ typedef struct BrokerQueue
 	/* claim plans, per batch size (a literal LIMIT) and filter use */
 	int32		claim_n[CLAIM_PLAN_SLOTS];
 	bool		claim_filter[CLAIM_PLAN_SLOTS];
+	bool		claim_hinted[CLAIM_PLAN_SLOTS];
 	SPIPlanPtr	claim_plans[CLAIM_PLAN_SLOTS];
 	int			claim_next;		/* slot to replace next */
+
+	/*
+	 * Where this backend's last claim stopped in the ready index, and what
+	 * a claim from the start of the index cost last time (claim.c).
+	 */
+	bool		hint_valid;
+	int32		hint_nprio;		/* -priority */
+	TimestampTz hint_vis;
+	int64		hint_id;
+	TimestampTz last_full_scan;
+	double		full_scan_ms;
+	int			expensive_scans;	/* expensive claims from the head in a row */
 } BrokerQueue;
 
 extern void BrokerCatalogInit(void);
@@ -70,8 +83,9 @@ extern void BrokerCheckName(const char *name, const char *kind);
 extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern BrokerQueue *QueueLookup(const char *name);
 extern BrokerQueue *QueueLookupExt(const char *name, bool missing_ok);
+extern void QueueForgetPosition(const char *name);
 extern SPIPlanPtr QueuePlan(BrokerQueue *q, QueuePlanKind kind);
-extern SPIPlanPtr QueueClaimPlan(BrokerQueue *q, int32 n, bool filter);
+extern SPIPlanPtr QueueClaimPlan(BrokerQueue *q, int32 n, bool filter, bool hinted);
 extern int	BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
 						   bool latest_snapshot, long tcount);
 

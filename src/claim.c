@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "port.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
@@ -102,6 +103,39 @@ claim_new_receipt(pg_uuid_t *u)
 }
 
 /*
+ * Where a claim starts reading the ready index.
+ *
+ * Consumed messages leave dead entries at the head of the ready index.
+ * VACUUM and index-entry killing remove them quickly, unless a
+ * transaction anywhere in the database holds back the xmin horizon: then
+ * they pile up, and a claim that starts at the head of the index visits
+ * every one of them.  So each backend remembers where its last claim
+ * stopped and, while a claim from the head is expensive, resumes there.
+ * What lies before that position and is claimable after all (a message
+ * committed late, a lease that ran out, a higher priority sent since, a
+ * claim rolled back) is picked up by the next claim from the head, which
+ * runs at least every CLAIM_FULL_SCAN_MAX_MS and at most takes 1/
+ * CLAIM_FULL_SCAN_FACTOR of the time.  While a claim from the head is
+ * cheap every claim starts there, and order is exact.
+ */
+#define CLAIM_EXPENSIVE_MS		1.0
+#define CLAIM_EXPENSIVE_MS_ROW	0.02
+#define CLAIM_FULL_SCAN_FACTOR	50
+#define CLAIM_FULL_SCAN_MAX_MS	1000
+
+static bool
+claim_from_head(BrokerQueue *q, TimestampTz now)
+{
+	double		interval_ms;
+
+	/* two expensive claims from the head in a row: one could be noise */
+	if (!q->hint_valid || q->expensive_scans < 2)
+		return true;
+	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS, q->full_scan_ms * CLAIM_FULL_SCAN_FACTOR);
+	return (now - q->last_full_scan) / 1000.0 >= interval_ms;
+}
+
+/*
  * One round of claiming: lock up to n messages and append them to the
  * result with a fresh receipt; their leases are written at commit unless
  * they are settled before (xact.c).  Messages found with their attempts
@@ -114,10 +148,10 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 {
 	int			got = 0;
 	int			rounds;
+	bool		force_head = false;
 
 	for (rounds = 0; rounds < 10 && got < n; rounds++)
 	{
-		Datum		values[3];
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz lease_until;
 		int64	   *exhausted;
@@ -126,20 +160,61 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 		uint64		i;
 		SPITupleTable *tt;
 		uint64		processed;
+		bool		hinted = (filter == NULL && !force_head && !claim_from_head(q, now));
+		Datum		values[6];
+		char		nulls[6] = "      ";
+		instr_time	start;
+		instr_time	elapsed;
+		SPIPlanPtr	plan;
 
 		lease_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 															  TimestampTzGetDatum(now),
 															  IntervalPGetDatum(lease)));
+
 		values[0] = TimestampTzGetDatum(now);
 		values[1] = BrokerClaimedIds(q->id);
 		if (filter)
 			values[2] = JsonbPGetDatum(filter);
-		BrokerExecPlan(QueueClaimPlan(q, n - got, filter != NULL),
-					   values, NULL, false, 0);
+		else
+			nulls[2] = 'n';
+		if (hinted)
+		{
+			values[3] = Int32GetDatum(q->hint_nprio);
+			values[4] = TimestampTzGetDatum(q->hint_vis);
+			values[5] = Int64GetDatum(q->hint_id);
+		}
+		plan = QueueClaimPlan(q, n - got, filter != NULL, hinted);
+		INSTR_TIME_SET_CURRENT(start);
+		BrokerExecPlan(plan, values, nulls, false, 0);
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
 		tt = SPI_tuptable;
 		processed = SPI_processed;
+		if (filter == NULL && !hinted)
+		{
+			/* what a claim from the head costs, beyond the rows it returns */
+			q->full_scan_ms = Max(0.0, INSTR_TIME_GET_MILLISEC(elapsed) -
+								  CLAIM_EXPENSIVE_MS_ROW * processed);
+			q->last_full_scan = now;
+			if (q->full_scan_ms >= CLAIM_EXPENSIVE_MS)
+				q->expensive_scans++;
+			else
+				q->expensive_scans = 0;
+		}
 		if (processed == 0)
+		{
+			/*
+			 * Nothing after our position: before answering "nothing", look
+			 * from the head.  The position stays, since new messages come
+			 * after it.
+			 */
+			if (hinted)
+			{
+				force_head = true;
+				continue;
+			}
 			break;
+		}
 
 		exhausted = palloc(sizeof(int64) * processed);
 		expired = palloc(sizeof(bool) * processed);
@@ -147,10 +222,10 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 		{
 			/* the statement returns the columns of broker.message but
 			 * receipt and lease_until, which are made here */
-			Datum		row[10];
-			bool		rnull[10];
+			Datum		row[11];
+			bool		rnull[11];
 			Datum		cols[CLAIM_NCOLS];
-			bool		nulls[CLAIM_NCOLS];
+			bool		cnulls[CLAIM_NCOLS];
 			pg_uuid_t  *receipt = palloc(sizeof(pg_uuid_t));
 			int32		attempt;
 			int64		id;
@@ -166,16 +241,24 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 			}
 			claim_new_receipt(receipt);
 			cols[0] = row[0];
-			nulls[0] = false;
+			cnulls[0] = false;
 			cols[1] = UUIDPGetDatum(receipt);
-			nulls[1] = false;
+			cnulls[1] = false;
 			memcpy(cols + 2, row + 1, sizeof(Datum) * 8);
-			memcpy(nulls + 2, rnull + 1, sizeof(bool) * 8);
+			memcpy(cnulls + 2, rnull + 1, sizeof(bool) * 8);
 			cols[10] = TimestampTzGetDatum(lease_until);
-			nulls[10] = false;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cols, nulls);
+			cnulls[10] = false;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cols, cnulls);
 			BrokerTrackClaim(q, id, attempt, receipt, lease_until);
 			got++;
+			if (filter == NULL)
+			{
+				/* rows come in index order: remember the last one */
+				q->hint_valid = true;
+				q->hint_nprio = -DatumGetInt32(row[5]);
+				q->hint_vis = DatumGetTimestampTz(row[10]);
+				q->hint_id = id;
+			}
 		}
 		SPI_freetuptable(tt);
 

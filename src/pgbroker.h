@@ -24,6 +24,9 @@
 /* Longest dedup or group key, in bytes (they live in btree indexes). */
 #define PGBROKER_MAX_KEY_LEN		512
 
+/* Priorities run from -PGBROKER_MAX_PRIORITY to PGBROKER_MAX_PRIORITY. */
+#define PGBROKER_MAX_PRIORITY		1000000
+
 /* Upper bound on max_messages for one claim. */
 #define PGBROKER_MAX_BATCH			10000
 

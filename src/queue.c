@@ -146,6 +146,11 @@ queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
 		opt->delay = *d;
 	}
 	opt->priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+	if (opt->priority < -PGBROKER_MAX_PRIORITY || opt->priority > PGBROKER_MAX_PRIORITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("priority must be between %d and %d",
+						-PGBROKER_MAX_PRIORITY, PGBROKER_MAX_PRIORITY)));
 	opt->now = GetCurrentTimestamp();
 }
 

@@ -256,7 +256,10 @@ xact_claims_failed(int level)
 		TrackedClaim *c = lfirst(lc);
 
 		if (c->nest_level >= level)
+		{
+			QueueForgetPosition(c->queue);
 			pending_failures = lappend(pending_failures, c);
+		}
 		else
 			keep = lappend(keep, c);
 	}
