@@ -258,7 +258,7 @@ BEGIN
 			enqueued_at		timestamptz NOT NULL,
 			expires_at		timestamptz,
 			dedup_key		text,
-			headers			jsonb NOT NULL DEFAULT '{}',
+			headers			jsonb,
 			payload			jsonb,
 			payload_bytes	bytea,
 			last_error		text,
@@ -278,7 +278,7 @@ BEGIN
 				   tbl || '_ready', tbl);
 	EXECUTE format('CREATE INDEX %I ON broker.%I (group_key, id) WHERE group_key IS NOT NULL',
 				   tbl || '_group', tbl);
-	EXECUTE format('CREATE INDEX %I ON broker.%I USING gin (headers jsonb_path_ops) WHERE headers <> ''{}''::jsonb',
+	EXECUTE format('CREATE INDEX %I ON broker.%I USING gin (headers jsonb_path_ops) WHERE headers IS NOT NULL',
 				   tbl || '_headers', tbl);
 	EXECUTE format('CREATE INDEX %I ON broker.%I (expires_at) WHERE expires_at IS NOT NULL',
 				   tbl || '_expiry', tbl);
@@ -522,12 +522,13 @@ BEGIN
 					WHEN m.vis > pg_catalog.now() THEN 'delayed'
 					WHEN m.group_key IS NOT NULL AND NOT m.group_head THEN 'waiting'
 					ELSE 'ready' END,
-			   m.payload, m.payload_bytes, m.headers, m.attempt, m.priority,
+			   m.payload, m.payload_bytes, COALESCE(m.headers, '{}'), m.attempt, m.priority,
 			   m.group_key, m.dedup_key, m.enqueued_at, m.vis,
 			   CASE WHEN m.lease_until > pg_catalog.now() THEN m.lease_until END,
 			   m.expires_at, m.last_error
 		  FROM %s m
-		 WHERE $1 IS NULL OR m.headers OPERATOR(pg_catalog.@>) $1
+		 WHERE $1 IS NULL OR $1 OPERATOR(pg_catalog.=) '{}'::jsonb
+			OR m.headers OPERATOR(pg_catalog.@>) $1
 		 ORDER BY m.priority DESC, m.vis, m.id
 		 LIMIT $2$f$, broker._queue_table(q.id))
 	USING filter, max_messages;
@@ -617,7 +618,7 @@ BEGIN
 					pg_catalog.now() + $6, NULL, $7, $8, $9, $10, $11)$f$,
 			broker._queue_table(q.id))
 		USING d.id, d.priority, d.group_key, head, d.enqueued_at, q.ttl,
-			  d.headers, d.payload, d.payload_bytes, d.last_error, d.history;
+			  NULLIF(d.headers, '{}'::jsonb), d.payload, d.payload_bytes, d.last_error, d.history;
 		n := n + 1;
 	END LOOP;
 	IF n > 0 THEN
@@ -663,7 +664,7 @@ BEGIN
 					i AS (INSERT INTO broker.dead_letter (queue_id, id, payload, payload_bytes,
 							headers, priority, group_key, dedup_key, enqueued_at, attempts,
 							last_error, history, reason)
-						  SELECT $2, d.id, d.payload, d.payload_bytes, d.headers, d.priority,
+						  SELECT $2, d.id, d.payload, d.payload_bytes, COALESCE(d.headers, '{}'), d.priority,
 								 d.group_key, d.dedup_key, d.enqueued_at, d.attempt,
 								 d.last_error, d.history, 'expired' FROM d)
 					SELECT d.id, d.group_key, d.group_head, d.dedup_key FROM d$f$, tbl)

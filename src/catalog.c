@@ -343,7 +343,7 @@ QueueClaimPlan(BrokerQueue *q, int32 n, bool filter, bool hinted)
 
 	initStringInfo(&s);
 	appendStringInfo(&s,
-					 "SELECT id, payload, payload_bytes, headers,"
+					 "SELECT id, payload, payload_bytes, COALESCE(headers, '{}'::pg_catalog.jsonb),"
 					 " attempt OPERATOR(pg_catalog.+) 1, priority, group_key, dedup_key,"
 					 " enqueued_at, lease_until IS NOT NULL, vis"
 					 " FROM broker.queue_%d"
@@ -355,7 +355,7 @@ QueueClaimPlan(BrokerQueue *q, int32 n, bool filter, bool hinted)
 	if (filter)
 		appendStringInfoString(&s,
 							   " AND headers OPERATOR(pg_catalog.@>) $3"
-							   " AND headers OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb"
+							   " AND headers IS NOT NULL"
 							   " ORDER BY priority OPERATOR(pg_catalog.-) 0 DESC, vis, id");
 	else if (hinted)
 		appendStringInfoString(&s,
@@ -594,7 +594,8 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 " i AS (INSERT INTO broker.dead_letter (queue_id, id, payload,"
 							 "  payload_bytes, headers, priority, group_key, dedup_key, enqueued_at,"
 							 "  attempts, last_error, history, reason, dead_at)"
-							 "  SELECT %d, d.id, d.payload, d.payload_bytes, d.headers, d.priority,"
+							 "  SELECT %d, d.id, d.payload, d.payload_bytes,"
+							 "  COALESCE(d.headers, '{}'::pg_catalog.jsonb), d.priority,"
 							 "  d.group_key, d.dedup_key, d.enqueued_at, d.attempt OPERATOR(pg_catalog.+) $6,"
 							 "  COALESCE($4, d.last_error),"
 							 "  CASE WHEN $4 IS NULL THEN d.history"

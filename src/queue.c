@@ -131,6 +131,9 @@ queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
 
 	opt->is_bytes = (ptype == BYTEAOID || ptype == BYTEAARRAYOID);
 	opt->headers = QueueHeadersArg(fcinfo, 2, "headers");
+	/* no headers are stored as NULL: cheaper, and out of the GIN index */
+	if (opt->headers != NULL && JB_ROOT_COUNT(opt->headers) == 0)
+		opt->headers = NULL;
 	memset(&opt->delay, 0, sizeof(Interval));
 	if (!PG_ARGISNULL(3))
 	{
@@ -378,7 +381,7 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 	if (opt->headers)
 		values[6] = JsonbPGetDatum(opt->headers);
 	else
-		values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		nulls[6] = 'n';
 	if (opt->is_bytes)
 	{
 		nulls[7] = 'n';
@@ -558,7 +561,7 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 		if (opt.headers)
 			values[2] = JsonbPGetDatum(opt.headers);
 		else
-			values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+			nulls[2] = 'n';
 		values[3] = IntervalPGetDatum(&opt.delay);
 		values[4] = Int32GetDatum(opt.priority);
 		if (q->has_ttl)
