@@ -46,10 +46,29 @@
 #include "pgbroker.h"
 #include "queue.h"
 
+/* Names of the queues claims were made from: one entry per queue. */
+typedef struct ClaimQueueName
+{
+	int32		queue_id;
+	char		name[PGBROKER_MAX_NAME_LEN + 1];
+} ClaimQueueName;
+
+typedef struct ClaimKey
+{
+	int32		queue_id;
+	int64		msg_id;
+} ClaimKey;
+
+typedef struct ClaimEntry
+{
+	ClaimKey	key;
+	TrackedClaim *claim;
+} ClaimEntry;
+
 struct TrackedClaim
 {
 	int32		queue_id;
-	char		queue[PGBROKER_MAX_NAME_LEN + 1];
+	const char *queue;			/* points into queue_names */
 	int64		msg_id;
 	int32		attempt;
 	pg_uuid_t	receipt;
@@ -66,6 +85,38 @@ static List *wake_queues = NIL;
 /* Claims of the open transaction, and failed ones not yet written down. */
 static List *xact_claims = NIL;
 static List *pending_failures = NIL;
+static List *queue_names = NIL;	/* of ClaimQueueName, in TopMemoryContext */
+static HTAB *unsettled = NULL;	/* unsettled claims of the open transaction */
+
+static const char *
+xact_queue_name(int32 queue_id, const char *name)
+{
+	ListCell   *lc;
+	ClaimQueueName *n;
+
+	foreach(lc, queue_names)
+	{
+		n = lfirst(lc);
+		if (n->queue_id == queue_id && strcmp(n->name, name) == 0)
+			return n->name;
+	}
+	n = MemoryContextAlloc(TopMemoryContext, sizeof(ClaimQueueName));
+	n->queue_id = queue_id;
+	strlcpy(n->name, name, sizeof(n->name));
+	queue_names = lappend(queue_names, n);
+	return n->name;
+}
+
+/* Forget the unsettled-claim index (the claims themselves live on). */
+static void
+xact_reset_unsettled(void)
+{
+	if (unsettled != NULL)
+	{
+		hash_destroy(unsettled);
+		unsettled = NULL;
+	}
+}
 static bool flushing = false;
 
 static void xact_callback(XactEvent event, void *arg);
@@ -106,7 +157,7 @@ BrokerTrackClaim(BrokerQueue *q, int64 msg_id, int32 attempt,
 	TrackedClaim *c = palloc(sizeof(TrackedClaim));
 
 	c->queue_id = q->id;
-	strlcpy(c->queue, q->name, sizeof(c->queue));
+	c->queue = xact_queue_name(q->id, q->name);
 	c->msg_id = msg_id;
 	c->attempt = attempt;
 	c->receipt = *receipt;
@@ -117,41 +168,65 @@ BrokerTrackClaim(BrokerQueue *q, int64 msg_id, int32 attempt,
 	c->written = false;
 	xact_claims = lappend(xact_claims, c);
 	MemoryContextSwitchTo(old);
+
+	if (unsettled == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(ClaimKey);
+		ctl.entrysize = sizeof(ClaimEntry);
+		ctl.hcxt = TopMemoryContext;
+		unsettled = hash_create("pgbroker claims", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	{
+		ClaimKey	key;
+		ClaimEntry *e;
+
+		memset(&key, 0, sizeof(key));
+		key.queue_id = q->id;
+		key.msg_id = msg_id;
+		e = hash_search(unsettled, &key, HASH_ENTER, NULL);
+		e->claim = c;
+	}
 }
 
 /* The unsettled claim of a message made by this transaction, or NULL. */
 TrackedClaim *
 BrokerFindClaim(int32 queue_id, int64 msg_id)
 {
-	ListCell   *lc;
+	ClaimKey	key;
+	ClaimEntry *e;
 
-	foreach(lc, xact_claims)
-	{
-		TrackedClaim *c = lfirst(lc);
-
-		if (c->queue_id == queue_id && c->msg_id == msg_id && !c->settled)
-			return c;
-	}
-	return NULL;
+	if (unsettled == NULL)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.queue_id = queue_id;
+	key.msg_id = msg_id;
+	e = hash_search(unsettled, &key, HASH_FIND, NULL);
+	return e ? e->claim : NULL;
 }
 
 /* Ids of the messages this transaction has claimed from a queue, as int8[]. */
 Datum
 BrokerClaimedIds(int32 queue_id)
 {
-	ListCell   *lc;
+	HASH_SEQ_STATUS status;
+	ClaimEntry *e;
 	Datum	   *ids = NULL;
 	int			n = 0;
 
-	foreach(lc, xact_claims)
+	if (unsettled != NULL)
 	{
-		TrackedClaim *c = lfirst(lc);
-
-		if (c->queue_id != queue_id || c->settled)
-			continue;
-		if (ids == NULL)
-			ids = palloc(sizeof(Datum) * list_length(xact_claims));
-		ids[n++] = Int64GetDatum(c->msg_id);
+		hash_seq_init(&status, unsettled);
+		while ((e = hash_seq_search(&status)) != NULL)
+		{
+			if (e->key.queue_id != queue_id)
+				continue;
+			if (ids == NULL)
+				ids = palloc(sizeof(Datum) * hash_get_num_entries(unsettled));
+			ids[n++] = Int64GetDatum(e->key.msg_id);
+		}
 	}
 	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 }
@@ -168,22 +243,26 @@ xact_write_leases(void)
 	List	   *queues = NIL;
 	bool		connected = false;
 
-	foreach(lc, xact_claims)
-	{
-		TrackedClaim *c = lfirst(lc);
+	HASH_SEQ_STATUS status;
+	ClaimEntry *e;
+	List	   *open_claims = NIL;
 
-		if (!c->settled && !list_member_int(queues, c->queue_id))
-			queues = lappend_int(queues, c->queue_id);
-	}
-	if (queues == NIL)
+	if (unsettled == NULL || hash_get_num_entries(unsettled) == 0)
 		return;
+	hash_seq_init(&status, unsettled);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		open_claims = lappend(open_claims, e->claim);
+		if (!list_member_int(queues, e->key.queue_id))
+			queues = lappend_int(queues, e->key.queue_id);
+	}
 
 	foreach(lc, queues)
 	{
 		int32		qid = lfirst_int(lc);
 		ListCell   *lc2;
 		int			n = 0;
-		int			len = list_length(xact_claims);
+		int			len = list_length(open_claims);
 		Datum	   *ids = palloc(sizeof(Datum) * len);
 		Datum	   *attempts = palloc(sizeof(Datum) * len);
 		Datum	   *receipts = palloc(sizeof(Datum) * len);
@@ -194,11 +273,11 @@ xact_write_leases(void)
 		Oid			save_userid;
 		int			save_sec_context;
 
-		foreach(lc2, xact_claims)
+		foreach(lc2, open_claims)
 		{
 			TrackedClaim *c = lfirst(lc2);
 
-			if (c->settled || c->queue_id != qid)
+			if (c->queue_id != qid)
 				continue;
 			if (q == NULL)
 			{
@@ -257,6 +336,15 @@ xact_claims_failed(int level)
 
 		if (c->nest_level >= level)
 		{
+			if (!c->settled && unsettled != NULL)
+			{
+				ClaimKey	key;
+
+				memset(&key, 0, sizeof(key));
+				key.queue_id = c->queue_id;
+				key.msg_id = c->msg_id;
+				hash_search(unsettled, &key, HASH_REMOVE, NULL);
+			}
 			QueueForgetPosition(c->queue);
 			pending_failures = lappend(pending_failures, c);
 		}
@@ -287,6 +375,7 @@ xact_callback(XactEvent event, void *arg)
 			wake_queues = NIL;
 			list_free_deep(xact_claims);
 			xact_claims = NIL;
+			xact_reset_unsettled();
 			/* Failures written by this transaction are now durable. */
 			if (pending_failures != NIL)
 			{
@@ -312,6 +401,7 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			wake_queues = NIL;
 			xact_claims_failed(0);
+			xact_reset_unsettled();
 			foreach(lc, pending_failures)
 				((TrackedClaim *) lfirst(lc))->written = false;
 			flushing = false;
@@ -321,6 +411,7 @@ xact_callback(XactEvent event, void *arg)
 			wake_queues = NIL;
 			list_free_deep(xact_claims);
 			xact_claims = NIL;
+			xact_reset_unsettled();
 			break;
 		default:
 			break;
@@ -437,7 +528,15 @@ xact_flush_failures(void)
 void
 BrokerSettleClaim(TrackedClaim *c)
 {
+	ClaimKey	key;
+
 	c->settled = true;
+	if (unsettled == NULL)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.queue_id = c->queue_id;
+	key.msg_id = c->msg_id;
+	hash_search(unsettled, &key, HASH_REMOVE, NULL);
 }
 
 bool
