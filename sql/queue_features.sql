@@ -35,6 +35,10 @@ SELECT count(*) AS expired_not_claimed FROM broker.claim('ttl');
 SELECT queue, expired FROM broker.maintain() WHERE queue LIKE 'ttl%' ORDER BY 1;
 SELECT reason, payload FROM broker.dead_letters('ttl');
 SELECT count(*) FROM broker.dead_letters('ttl_drop');
+-- the expiry index exists only while a queue has a ttl
+SELECT count(*) AS expiry_indexes FROM pg_indexes WHERE schemaname = 'broker' AND indexname LIKE '%\_expiry';
+SELECT broker.alter_queue('ttl_drop', clear_ttl => true);
+SELECT count(*) AS expiry_indexes FROM pg_indexes WHERE schemaname = 'broker' AND indexname LIKE '%\_expiry';
 
 -- max length: reject new sends, or drop the oldest
 SELECT broker.create_queue('bounded', max_length => 2);
