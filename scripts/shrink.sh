@@ -28,11 +28,12 @@ SELECT count(*) AS sent FROM generate_series(1, $n, 10000) s,
 SELECT broker._queue_table(id) AS t FROM broker.queue WHERE name = 'shrink' \gset
 SELECT pg_size_pretty(pg_total_relation_size(:'t')) AS size_full;
 DO \$\$
-DECLARE n bigint;
+DECLARE ids bigint[];
 BEGIN
   LOOP
-    SELECT broker.ack('shrink', array_agg(id)) INTO n FROM broker.claim('shrink', 1000);
-    EXIT WHEN n IS NULL;
+    SELECT array_agg(id) INTO ids FROM broker.claim('shrink', 1000);
+    EXIT WHEN ids IS NULL;
+    PERFORM broker.ack('shrink', ids);
   END LOOP;
 END
 \$\$;
