@@ -40,6 +40,11 @@ done
 
 echo "== stress: concurrent producers and consumers"
 step "stress driver" test/tools/stress --producers 4 --consumers 4 --messages 20000
+# the same with claims that always resume where they stopped, so that every
+# message that goes back before a consumer's position (late commits, expired
+# leases, rollbacks) must be found by the look from the head
+step "stress driver, resuming claims" env PGOPTIONS="-c pgbroker.resume_threshold=0" \
+	test/tools/stress --producers 4 --consumers 4 --messages 20000 --seed 7
 
 pgbroker_cluster_stop
 

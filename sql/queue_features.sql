@@ -100,9 +100,17 @@ SELECT payload FROM broker.claim(repeat('x', 63) || 'one');
 SELECT payload FROM broker.claim(repeat('x', 63) || 'two');
 SELECT payload FROM broker.claim('a"b; DROP TABLE broker.queue; --');
 SELECT broker.drop_queue('ünï çødé 队列');
-SELECT count(*) AS queues FROM broker.queue;
+SELECT count(*) AS odd_queues FROM broker.queue WHERE name LIKE 'a"b%' OR name LIKE 'xxx%' OR name LIKE 'ünï%';
 
 -- privileges: producers produce, consumers consume, others nothing
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END
+$$;
 CREATE ROLE app_producer LOGIN IN ROLE pgbroker_producer;
 CREATE ROLE app_consumer LOGIN IN ROLE pgbroker_consumer;
 CREATE ROLE app_other LOGIN;
@@ -111,7 +119,7 @@ SELECT broker._queue_table(id) AS ptbl FROM broker.queue WHERE name = 'private' 
 SET ROLE app_producer;
 SELECT broker.send('private', '{"secret": 1}') > 0 AS producer_sends;
 SELECT * FROM broker.claim('private');
-SELECT * FROM :ptbl;
+SELECT pg_temp.sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
 RESET ROLE;
 SET ROLE app_consumer;
 SELECT broker.send('private', '{"secret": 2}');
@@ -121,6 +129,6 @@ RESET ROLE;
 SET ROLE app_other;
 SELECT broker.send('private', '{"secret": 3}');
 SELECT * FROM broker.peek('private');
-SELECT * FROM :ptbl;
+SELECT pg_temp.sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
 RESET ROLE;
 DROP ROLE app_producer, app_consumer, app_other;

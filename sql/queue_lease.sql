@@ -49,3 +49,27 @@ COMMIT;
 SELECT payload, state, attempt, last_error,
        lease_until > now() + '179 minutes' AS extended_lease
   FROM broker.peek('lease') ORDER BY id;
+
+-- claims that resume where they stopped (forced with a threshold of 0)
+-- still find a message that went back before their position
+SET pgbroker.resume_threshold = 0;
+SELECT broker.create_queue('resume');
+SELECT broker.send_batch('resume', ARRAY['{"m": "a"}', '{"m": "b"}', '{"m": "c"}']::jsonb[]) IS NOT NULL AS sent;
+SELECT payload FROM broker.claim('resume', lease => '10 milliseconds');
+SELECT payload FROM broker.claim('resume');
+SELECT pg_sleep(0.05);
+-- "a" is claimable again (its lease ran out) but lies before the position:
+-- the claim resumes after "b" and finds "c", then finds nothing after it
+-- and looks from the head
+SELECT payload FROM broker.claim('resume');
+SELECT payload FROM broker.claim('resume');
+SELECT count(*) AS nothing_left FROM broker.claim('resume');
+-- a rolled-back claim is claimable again at once
+BEGIN;
+SELECT broker.send('resume', '{"m": "d"}') > 0 AS sent;
+COMMIT;
+BEGIN;
+SELECT payload FROM broker.claim('resume');
+ROLLBACK;
+SELECT payload, attempt FROM broker.claim('resume');
+RESET pgbroker.resume_threshold;

@@ -114,11 +114,13 @@ claim_new_receipt(pg_uuid_t *u)
  * What lies before that position and is claimable after all (a message
  * committed late, a lease that ran out, a higher priority sent since, a
  * claim rolled back) is picked up by the next claim from the head, which
- * runs at least every CLAIM_FULL_SCAN_MAX_MS and at most takes 1/
- * CLAIM_FULL_SCAN_FACTOR of the time.  While a claim from the head is
- * cheap every claim starts there, and order is exact.
+ * runs whenever nothing follows the position, and otherwise at least every
+ * CLAIM_FULL_SCAN_MAX_MS and at most 1/CLAIM_FULL_SCAN_FACTOR of the time.
+ * While a claim from the head is cheap (pgbroker.resume_threshold) every
+ * claim starts there, and order is exact.  A threshold of 0 makes claims
+ * always resume, looking from the head only when nothing follows the
+ * position: the tests use it to exercise this path.
  */
-#define CLAIM_EXPENSIVE_MS		1.0
 #define CLAIM_EXPENSIVE_MS_ROW	0.02
 #define CLAIM_FULL_SCAN_FACTOR	50
 #define CLAIM_FULL_SCAN_MAX_MS	1000
@@ -131,7 +133,10 @@ claim_from_head(BrokerQueue *q, TimestampTz now)
 	/* two expensive claims from the head in a row: one could be noise */
 	if (!q->hint_valid || q->expensive_scans < 2)
 		return true;
-	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS, q->full_scan_ms * CLAIM_FULL_SCAN_FACTOR);
+	if (pgbroker_resume_threshold_ms <= 0)
+		return false;			/* resume always; look from the head only when needed */
+	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS,
+					  Max(q->full_scan_ms, pgbroker_resume_threshold_ms) * CLAIM_FULL_SCAN_FACTOR);
 	return (now - q->last_full_scan) / 1000.0 >= interval_ms;
 }
 
@@ -196,7 +201,7 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 			q->full_scan_ms = Max(0.0, INSTR_TIME_GET_MILLISEC(elapsed) -
 								  CLAIM_EXPENSIVE_MS_ROW * processed);
 			q->last_full_scan = now;
-			if (q->full_scan_ms >= CLAIM_EXPENSIVE_MS)
+			if (q->full_scan_ms >= pgbroker_resume_threshold_ms)
 				q->expensive_scans++;
 			else
 				q->expensive_scans = 0;

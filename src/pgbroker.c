@@ -24,6 +24,7 @@
 PG_MODULE_MAGIC;
 
 int			pgbroker_max_message_size = 1024 * 1024;
+double		pgbroker_resume_threshold_ms = 1.0;
 
 void		_PG_init(void);
 
@@ -40,6 +41,16 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomRealVariable("pgbroker.resume_threshold",
+							 gettext_noop("Milliseconds a claim from the head of a queue may take before claims resume where they stopped."),
+							 gettext_noop("Claims from the head that cost more than this (beyond 20 microseconds per message returned), twice in a row, make this backend's claims resume after its last position. 0 makes claims always resume."),
+							 &pgbroker_resume_threshold_ms,
+							 1.0,
+							 0.0,
+							 10000.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgbroker");
 
 	BrokerCatalogInit();

@@ -39,6 +39,7 @@
 
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;
+extern double pgbroker_resume_threshold_ms;
 
 /*
  * Version shims.  InitMaterializedSRF has its final name from 15.x on;
