@@ -31,3 +31,7 @@ include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION).sql
 	cp $< $@
+
+# PGXS does not track header dependencies: rebuild every object when a
+# header changes, so that no two objects disagree about a struct.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -275,6 +275,7 @@ QueueLookupExt(const char *name, bool missing_ok)
 	if (isnull)
 		q->max_length = 0;
 	q->drop_oldest = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	q->columns_known = false;	/* the table may have changed */
 	q->valid = true;
 	SPI_freetuptable(SPI_tuptable);
 	return q;
@@ -414,20 +415,6 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 	initStringInfo(&s);
 	switch (kind)
 	{
-		case QPLAN_INSERT:
-			/* $1 prio $2 delay $3 group $4 head $5 ttl $6 dedup $7 headers
-			 * $8 payload $9 bytes $10 id $11 now */
-			ARGS(INT4OID, INTERVALOID, TEXTOID, BOOLOID, INTERVALOID, TEXTOID,
-				 JSONBOID, JSONBOID, BYTEAOID, INT8OID, TIMESTAMPTZOID);
-			appendStringInfo(&s,
-							 "INSERT INTO broker.queue_%d (id, priority, vis, group_key,"
-							 " group_head, enqueued_at, expires_at, dedup_key, headers,"
-							 " payload, payload_bytes)"
-							 " VALUES (COALESCE($10, pg_catalog.nextval('broker.queue_%d_id_seq'::pg_catalog.regclass)),"
-							 " $1, $11 OPERATOR(pg_catalog.+) $2, $3, $4, $11,"
-							 " $11 OPERATOR(pg_catalog.+) $5, $6, $7, $8, $9)"
-							 " RETURNING id", id, id);
-			break;
 		case QPLAN_INSERT_MANY:
 			/* $1 jsonb[] $2 bytea[] $3 headers $4 delay $5 prio $6 ttl $7 now */
 			ARGS(JSONBARRAYOID, BYTEAARRAYOID, JSONBOID, INTERVALOID, INT4OID,

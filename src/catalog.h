@@ -15,13 +15,30 @@
 #include "executor/spi.h"
 #include "pgbroker.h"
 
+/* Columns of a message table that a send sets (queue.c). */
+typedef enum QueueColumn
+{
+	QCOL_ID,
+	QCOL_PRIORITY,
+	QCOL_VIS,
+	QCOL_GROUP_KEY,
+	QCOL_GROUP_HEAD,
+	QCOL_ATTEMPT,
+	QCOL_ENQUEUED_AT,
+	QCOL_EXPIRES_AT,
+	QCOL_DEDUP_KEY,
+	QCOL_HEADERS,
+	QCOL_PAYLOAD,
+	QCOL_PAYLOAD_BYTES,
+	QCOL_COUNT					/* must be last */
+} QueueColumn;
+
 /* How many claim plans (batch size x filter) a queue keeps. */
 #define CLAIM_PLAN_SLOTS	8
 
 /* The saved plans of one queue, built on first use. */
 typedef enum QueuePlanKind
 {
-	QPLAN_INSERT,				/* one message */
 	QPLAN_INSERT_MANY,			/* a batch without keys */
 	QPLAN_NEXT_ID,
 	QPLAN_DEDUP_TAKE,
@@ -76,6 +93,11 @@ typedef struct BrokerQueue
 	TimestampTz last_full_scan;
 	double		full_scan_ms;
 	int			expensive_scans;	/* expensive claims from the head in a row */
+
+	/* for inserting rows directly (queue.c) */
+	bool		columns_known;
+	AttrNumber	attnum[QCOL_COUNT];
+	Oid			id_seq;
 } BrokerQueue;
 
 extern void BrokerCatalogInit(void);
