@@ -415,18 +415,6 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 	initStringInfo(&s);
 	switch (kind)
 	{
-		case QPLAN_INSERT_MANY:
-			/* $1 jsonb[] $2 bytea[] $3 headers $4 delay $5 prio $6 ttl $7 now */
-			ARGS(JSONBARRAYOID, BYTEAARRAYOID, JSONBOID, INTERVALOID, INT4OID,
-				 INTERVALOID, TIMESTAMPTZOID);
-			appendStringInfo(&s,
-							 "INSERT INTO broker.queue_%d (priority, vis, enqueued_at,"
-							 " expires_at, headers, payload, payload_bytes)"
-							 " SELECT $5, $7 OPERATOR(pg_catalog.+) $4, $7,"
-							 " $7 OPERATOR(pg_catalog.+) $6, $3, u.p, u.b"
-							 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) WITH ORDINALITY AS u(p, b, n)"
-							 " ORDER BY u.n RETURNING id", id);
-			break;
 		case QPLAN_NEXT_ID:
 			appendStringInfo(&s,
 							 "SELECT pg_catalog.nextval('broker.queue_%d_id_seq'::pg_catalog.regclass)",

@@ -114,8 +114,8 @@ claim_new_receipt(pg_uuid_t *u)
  * What lies before that position and is claimable after all (a message
  * committed late, a lease that ran out, a higher priority sent since, a
  * claim rolled back) is picked up by the next claim from the head, which
- * runs whenever nothing follows the position, and otherwise at least every
- * CLAIM_FULL_SCAN_MAX_MS and at most 1/CLAIM_FULL_SCAN_FACTOR of the time.
+ * runs at least every CLAIM_FULL_SCAN_MAX_MS and at most 1/
+ * CLAIM_FULL_SCAN_FACTOR of the time.
  * While a claim from the head is cheap (pgbroker.resume_threshold) every
  * claim starts there, and order is exact.  A threshold of 0 makes claims
  * always resume, looking from the head only when nothing follows the
@@ -125,19 +125,26 @@ claim_new_receipt(pg_uuid_t *u)
 #define CLAIM_FULL_SCAN_FACTOR	50
 #define CLAIM_FULL_SCAN_MAX_MS	1000
 
+/* Is the periodic look from the head due? */
 static bool
-claim_from_head(BrokerQueue *q, TimestampTz now)
+claim_from_head_due(BrokerQueue *q, TimestampTz now)
 {
 	double		interval_ms;
 
+	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS,
+					  Max(q->full_scan_ms, pgbroker_resume_threshold_ms) * CLAIM_FULL_SCAN_FACTOR);
+	return (now - q->last_full_scan) / 1000.0 >= interval_ms;
+}
+
+static bool
+claim_from_head(BrokerQueue *q, TimestampTz now)
+{
 	/* two expensive claims from the head in a row: one could be noise */
 	if (!q->hint_valid || q->expensive_scans < 2)
 		return true;
 	if (pgbroker_resume_threshold_ms <= 0)
 		return false;			/* resume always; look from the head only when needed */
-	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS,
-					  Max(q->full_scan_ms, pgbroker_resume_threshold_ms) * CLAIM_FULL_SCAN_FACTOR);
-	return (now - q->last_full_scan) / 1000.0 >= interval_ms;
+	return claim_from_head_due(q, now);
 }
 
 /*
@@ -209,11 +216,14 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 		if (processed == 0)
 		{
 			/*
-			 * Nothing after our position: before answering "nothing", look
-			 * from the head.  The position stays, since new messages come
-			 * after it.
+			 * Nothing after our position: look from the head before
+			 * answering "nothing", unless a look from the head is both
+			 * expensive and not yet due (consumers that keep up with their
+			 * producers find nothing after their position all the time).
+			 * The position stays, since new messages come after it.
 			 */
-			if (hinted)
+			if (hinted && (pgbroker_resume_threshold_ms <= 0 ||
+						   claim_from_head_due(q, now)))
 			{
 				force_head = true;
 				continue;

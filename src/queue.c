@@ -322,29 +322,38 @@ queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now)
  * --------------------------------------------------------------------- */
 
 /*
- * Insert one message row directly: heap insert plus index inserts, without
- * an SQL statement.  A single send is dominated by per-statement work
- * (executor start-up, plan checks, RETURNING), which this skips; the
- * batched path keeps its one INSERT ... SELECT.  Queue tables carry no
+ * Insert message rows directly: heap insert plus index inserts, without an
+ * SQL statement.  A send is dominated by per-statement work (executor
+ * start-up, plan checks, RETURNING), which this skips; a batch goes to the
+ * heap with one multi-insert, as COPY does.  Queue tables carry no
  * triggers, rules or CHECK constraints, and every column is set here, so
  * nothing the executor would add is lost.  The caller runs as the queue
  * table's owner (SECURITY DEFINER); the ACL check is kept all the same.
- * A msg_id of 0 draws the next id from the table's identity sequence.
+ *
+ * n messages with the given payloads; keys and group_head apply to a
+ * single message (n == 1).  msg_id 0 draws ids from the table's identity
+ * sequence; the ids are stored in ids[].
  */
-static int64
-queue_insert_row(BrokerQueue *q, SendOptions *opt, Datum payload,
-				 const char *group_key, bool group_head,
-				 const char *dedup_key, int64 msg_id)
+#define QUEUE_INSERT_CHUNK	1000
+
+static void
+queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
+				  const char *group_key, bool group_head,
+				  const char *dedup_key, int64 msg_id, int64 *ids)
 {
 	Relation	rel;
 	TupleDesc	desc;
 	Datum	   *values;
 	bool	   *nulls;
-	HeapTuple	tuple;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	List	   *recheck;
+	TupleTableSlot **slots;
+	CommandId	cid = GetCurrentCommandId(true);
+	Datum		vis;
+	Datum		expires = (Datum) 0;
+	int			done;
+
+	Assert(n == 1 || (group_key == NULL && dedup_key == NULL && msg_id == 0));
 
 	rel = table_open(q->relid, RowExclusiveLock);
 	if (pg_class_aclcheck(q->relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
@@ -353,61 +362,88 @@ queue_insert_row(BrokerQueue *q, SendOptions *opt, Datum payload,
 		queue_find_columns(q, rel);
 
 	desc = RelationGetDescr(rel);
-	values = palloc0(sizeof(Datum) * desc->natts);
+	values = palloc(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
-	memset(nulls, true, sizeof(bool) * desc->natts);
-
-	if (msg_id == 0)
-		msg_id = nextval_internal(q->id_seq, false);
-
-#define SET_COL(col, datum) \
-	do { values[q->attnum[col] - 1] = (datum); nulls[q->attnum[col] - 1] = false; } while (0)
-	SET_COL(QCOL_ID, Int64GetDatum(msg_id));
-	SET_COL(QCOL_PRIORITY, Int32GetDatum(opt->priority));
-	SET_COL(QCOL_VIS, DirectFunctionCall2(timestamptz_pl_interval,
-										  TimestampTzGetDatum(opt->now),
-										  IntervalPGetDatum(&opt->delay)));
-	if (group_key != NULL)
-		SET_COL(QCOL_GROUP_KEY, CStringGetTextDatum(group_key));
-	SET_COL(QCOL_GROUP_HEAD, BoolGetDatum(group_head));
-	SET_COL(QCOL_ATTEMPT, Int32GetDatum(0));
-	SET_COL(QCOL_ENQUEUED_AT, TimestampTzGetDatum(opt->now));
+	vis = DirectFunctionCall2(timestamptz_pl_interval,
+							  TimestampTzGetDatum(opt->now),
+							  IntervalPGetDatum(&opt->delay));
 	if (q->has_ttl)
-		SET_COL(QCOL_EXPIRES_AT, DirectFunctionCall2(timestamptz_pl_interval,
-													 TimestampTzGetDatum(opt->now),
-													 IntervalPGetDatum(&q->ttl)));
-	if (dedup_key != NULL)
-		SET_COL(QCOL_DEDUP_KEY, CStringGetTextDatum(dedup_key));
-	if (opt->headers != NULL)
-		SET_COL(QCOL_HEADERS, JsonbPGetDatum(opt->headers));
-	SET_COL(opt->is_bytes ? QCOL_PAYLOAD_BYTES : QCOL_PAYLOAD, payload);
-#undef SET_COL
-
-	tuple = heap_form_tuple(desc, values, nulls);
+		expires = DirectFunctionCall2(timestamptz_pl_interval,
+									  TimestampTzGetDatum(opt->now),
+									  IntervalPGetDatum(&q->ttl));
 
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tuple, slot, false);
+	slots = palloc(sizeof(TupleTableSlot *) * Min(n, QUEUE_INSERT_CHUNK));
 
-	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	for (done = 0; done < n;)
+	{
+		int			chunk = Min(n - done, QUEUE_INSERT_CHUNK);
+		int			i;
+
+		for (i = 0; i < chunk; i++)
+		{
+			int64		id = msg_id != 0 ? msg_id : nextval_internal(q->id_seq, false);
+
+			memset(values, 0, sizeof(Datum) * desc->natts);
+			memset(nulls, true, sizeof(bool) * desc->natts);
+#define SET_COL(col, datum) \
+	do { values[q->attnum[col] - 1] = (datum); nulls[q->attnum[col] - 1] = false; } while (0)
+			SET_COL(QCOL_ID, Int64GetDatum(id));
+			SET_COL(QCOL_PRIORITY, Int32GetDatum(opt->priority));
+			SET_COL(QCOL_VIS, vis);
+			if (group_key != NULL)
+				SET_COL(QCOL_GROUP_KEY, CStringGetTextDatum(group_key));
+			SET_COL(QCOL_GROUP_HEAD, BoolGetDatum(group_head));
+			SET_COL(QCOL_ATTEMPT, Int32GetDatum(0));
+			SET_COL(QCOL_ENQUEUED_AT, TimestampTzGetDatum(opt->now));
+			if (q->has_ttl)
+				SET_COL(QCOL_EXPIRES_AT, expires);
+			if (dedup_key != NULL)
+				SET_COL(QCOL_DEDUP_KEY, CStringGetTextDatum(dedup_key));
+			if (opt->headers != NULL)
+				SET_COL(QCOL_HEADERS, JsonbPGetDatum(opt->headers));
+			SET_COL(opt->is_bytes ? QCOL_PAYLOAD_BYTES : QCOL_PAYLOAD, payloads[done + i]);
+#undef SET_COL
+			slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[i], true);
+			ids[done + i] = id;
+		}
+
+		if (chunk == 1)
+			table_tuple_insert(rel, slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(rel, slots, chunk, cid, 0, NULL);
+
+		for (i = 0; i < chunk; i++)
+		{
+			List	   *recheck;
+
+			ResetPerTupleExprContext(estate);
 #if PG_VERSION_NUM >= 160000
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+											NULL, NIL, false);
 #else
-	recheck = ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+											NULL, NIL);
 #endif
-	list_free(recheck);
+			list_free(recheck);
+			ExecDropSingleTupleTableSlot(slots[i]);
+		}
+		done += chunk;
+	}
 
-	ExecDropSingleTupleTableSlot(slot);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
+	pfree(slots);
+	pfree(values);
+	pfree(nulls);
 
-	/* make the row visible to the statements that follow in this call */
+	/* make the rows visible to the statements that follow in this call */
 	CommandCounterIncrement();
-	return msg_id;
 }
 
 /* Find the attribute numbers of the message table's columns by name. */
@@ -476,8 +512,8 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 
 		if (group_key != NULL)
 			head = !queue_group_join(q, group_key);
-		id = queue_insert_row(q, opt, payload, group_key, head, dedup_key,
-							  dedup_key != NULL ? id : 0);
+		queue_insert_rows(q, opt, &payload, 1, group_key, head, dedup_key,
+						  dedup_key != NULL ? id : 0, &id);
 	}
 	BrokerWakeAtCommit(MyDatabaseId, q->id);
 	return id;
@@ -622,40 +658,15 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 
 	if (dkeys == NULL && gkeys == NULL)
 	{
-		Datum		values[7];
-		char		nulls[7];
-		uint64		j;
+		int64	   *ids = palloc(sizeof(int64) * n);
 
-		memset(nulls, ' ', sizeof(nulls));
 		if (q->max_length > 0)
 			queue_make_room(q, n, opt.now);
-		if (opt.is_bytes)
+		queue_insert_rows(q, &opt, elems, n, NULL, false, NULL, 0, ids);
+		for (i = 0; i < n; i++)
 		{
-			nulls[0] = 'n';
-			values[1] = PointerGetDatum(arr);
-		}
-		else
-		{
-			values[0] = PointerGetDatum(arr);
-			nulls[1] = 'n';
-		}
-		if (opt.headers)
-			values[2] = JsonbPGetDatum(opt.headers);
-		else
-			nulls[2] = 'n';
-		values[3] = IntervalPGetDatum(&opt.delay);
-		values[4] = Int32GetDatum(opt.priority);
-		if (q->has_ttl)
-			values[5] = IntervalPGetDatum(&q->ttl);
-		else
-			nulls[5] = 'n';
-		values[6] = TimestampTzGetDatum(opt.now);
-		BrokerExecPlan(QueuePlan(q, QPLAN_INSERT_MANY), values, nulls, false, 0);
-		for (j = 0; j < SPI_processed; j++)
-		{
-			bool		isnull;
-			Datum		id = SPI_getbinval(SPI_tuptable->vals[j],
-										   SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		id = Int64GetDatum(ids[i]);
+			bool		isnull = false;
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
