@@ -1,5 +1,6 @@
 -- queue_errors: every misuse gets a specific SQLSTATE and a clear message
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 \set ON_ERROR_STOP 0
 SELECT broker.create_queue('errs');
@@ -68,6 +69,22 @@ RESET pgbroker.max_message_size;
 SET pgbroker.max_message_size = 10;
 SELECT broker.send('errs', '{}', dedup_key => repeat('k', 600));
 SELECT broker.send('errs', '{}', group_key => repeat('k', 600));
+
+-- administration and browsing
+SELECT broker.alter_queue('nope', max_attempts => 3);
+SELECT broker.alter_queue('errs', max_attempts => 0);
+SELECT broker.alter_queue('errs', lease => '8 days');
+SELECT broker.alter_queue('errs', overflow => 'spill');
+SELECT broker.alter_queue('errs', retry_base => '2 hours');
+SELECT broker.purge('nope');
+SELECT broker.cancel('errs', NULL);
+SELECT broker.cancel('nope', 1);
+SELECT * FROM broker.dead_letters('errs', 0);
+SELECT * FROM broker.dead_letters('nope');
+SELECT broker.redrive('nope');
+SELECT * FROM broker.peek(NULL);
+SELECT broker.send('errs', '{}', priority => 1000001);
+SELECT broker.send('errs', '{}', priority => -1000001);
 
 -- nothing was left behind by the failures
 SELECT messages FROM broker.queues WHERE queue = 'errs';

@@ -114,8 +114,10 @@ claim_new_receipt(pg_uuid_t *u)
  * What lies before that position and is claimable after all (a message
  * committed late, a lease that ran out, a higher priority sent since, a
  * claim rolled back) is picked up by the next claim from the head, which
- * runs at least every CLAIM_FULL_SCAN_MAX_MS and at most 1/
- * CLAIM_FULL_SCAN_FACTOR of the time.
+ * takes at most 1/CLAIM_FULL_SCAN_FACTOR of the time: it runs once the
+ * time since the last one is CLAIM_FULL_SCAN_FACTOR times what that one
+ * cost.  So the longer the horizon is held, the longer such a message can
+ * wait (a 100 ms look from the head makes it up to 5 s).
  * While a claim from the head is cheap (pgbroker.resume_threshold) every
  * claim starts there, and order is exact.  A threshold of 0 makes claims
  * always resume, looking from the head only when nothing follows the
@@ -123,7 +125,6 @@ claim_new_receipt(pg_uuid_t *u)
  */
 #define CLAIM_EXPENSIVE_MS_ROW	0.02
 #define CLAIM_FULL_SCAN_FACTOR	50
-#define CLAIM_FULL_SCAN_MAX_MS	1000
 
 /* Is the periodic look from the head due? */
 static bool
@@ -131,8 +132,7 @@ claim_from_head_due(BrokerQueue *q, TimestampTz now)
 {
 	double		interval_ms;
 
-	interval_ms = Min(CLAIM_FULL_SCAN_MAX_MS,
-					  Max(q->full_scan_ms, pgbroker_resume_threshold_ms) * CLAIM_FULL_SCAN_FACTOR);
+	interval_ms = Max(q->full_scan_ms, pgbroker_resume_threshold_ms) * CLAIM_FULL_SCAN_FACTOR;
 	return (now - q->last_full_scan) / 1000.0 >= interval_ms;
 }
 
