@@ -6,8 +6,11 @@
  * A claim leases up to max_messages ready messages: it picks them in
  * order (priority descending, then the time they became available, then
  * id) with FOR UPDATE SKIP LOCKED, so it never waits for another
- * consumer, and sets lease_until, a fresh receipt and attempt + 1 in one
- * UPDATE.  None of those columns is indexed, so the update is HOT.
+ * consumer, and hands them out with a fresh receipt.  It writes nothing
+ * itself: the lease (lease_until, receipt, attempt + 1) is written when
+ * the claiming transaction commits, and only for claims it did not settle
+ * (xact.c), so a claim acked in its own transaction costs one DELETE per
+ * message.  None of the lease columns is indexed, so that write is HOT.
  *
  * The claim takes part in the caller's transaction.  Committing it right
  * away is leased consumption: the message reappears when the lease runs

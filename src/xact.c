@@ -2,8 +2,15 @@
  *
  * xact.c
  *	  What pgbroker remembers about the current transaction: which queues
- *	  to wake at commit, and which claims to count as failed attempts if
- *	  the transaction rolls back.
+ *	  to wake at commit, which claims still need their lease written at
+ *	  commit, and which claims to count as failed attempts if the
+ *	  transaction rolls back.
+ *
+ * Leases: a claim only locks its messages; at XACT_EVENT_PRE_COMMIT the
+ * claims the transaction did not settle (ack, nack, dead letter) get their
+ * lease, receipt and attempt written in one UPDATE per queue.  Claims are
+ * indexed by (queue, message) while unsettled, so that ack, nack and
+ * extend in the same transaction can find them.
  *
  * Waking: a producer that commits a message must wake the consumers
  * waiting on that queue, and only after the commit is visible, or a
