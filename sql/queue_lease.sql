@@ -4,10 +4,10 @@ SELECT broker.create_queue('lease', lease => '1 hour');
 SELECT broker.send('lease', '{"job": 1}') AS id \gset
 
 -- leased consumption: claim with a short lease and commit
-CREATE TEMP TABLE first AS SELECT * FROM broker.claim('lease', lease => '100 milliseconds');
+CREATE TEMP TABLE first AS SELECT * FROM broker.claim('lease', lease => '500 milliseconds');
 SELECT attempt, lease_until < now() + '1 second' AS short_lease FROM first;
 SELECT count(*) AS while_leased FROM broker.claim('lease');
-SELECT pg_sleep(0.2);
+SELECT pg_sleep(0.6);
 
 -- expired: the next claim gets it with a new receipt and the expiry in its history
 CREATE TEMP TABLE second AS SELECT * FROM broker.claim('lease');
@@ -55,9 +55,9 @@ SELECT payload, state, attempt, last_error,
 SET pgbroker.resume_threshold = 0;
 SELECT broker.create_queue('resume');
 SELECT broker.send_batch('resume', ARRAY['{"m": "a"}', '{"m": "b"}', '{"m": "c"}']::jsonb[]) IS NOT NULL AS sent;
-SELECT payload FROM broker.claim('resume', lease => '10 milliseconds');
+SELECT payload FROM broker.claim('resume', lease => '300 milliseconds');
 SELECT payload FROM broker.claim('resume');
-SELECT pg_sleep(0.05);
+SELECT pg_sleep(0.4);
 -- "a" is claimable again (its lease ran out) but lies before the position:
 -- the claim resumes after "b" and finds "c", then finds nothing after it
 -- and looks from the head
