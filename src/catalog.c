@@ -36,6 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 
@@ -133,6 +134,30 @@ BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", what)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * Fetch an optional interval argument that must not be negative.  Returns
+ * false (leaving *dst alone) if the argument is NULL.
+ */
+bool
+BrokerIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what,
+				  Interval *dst)
+{
+	Interval   *iv;
+	Interval	zero;
+
+	if (PG_ARGISNULL(argno))
+		return false;
+	iv = PG_GETARG_INTERVAL_P(argno);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(iv),
+										 IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what)));
+	*dst = *iv;
+	return true;
 }
 
 static SPIPlanPtr

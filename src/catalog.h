@@ -102,6 +102,8 @@ typedef struct BrokerQueue
 extern void BrokerCatalogInit(void);
 extern void BrokerCheckName(const char *name, const char *kind);
 extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
+extern bool BrokerIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what,
+							  Interval *dst);
 extern BrokerQueue *QueueLookup(const char *name);
 extern BrokerQueue *QueueLookupExt(const char *name, bool missing_ok);
 extern void QueueForgetPosition(const char *name);

@@ -327,6 +327,7 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 	Interval	lease;
 	bool		have_lease = false;
 	int64		wait_ms = 0;
+	Interval	wait;
 	Jsonb	   *filter;
 	BrokerQueue *q;
 	int			got;
@@ -346,25 +347,16 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 		claim_check_lease(&lease);
 		have_lease = true;
 	}
-	if (!PG_ARGISNULL(3))
+	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
 	{
-		Interval   *w = PG_GETARG_INTERVAL_P(3);
-		Interval	zero;
-
-		memset(&zero, 0, sizeof(zero));
-		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(w),
-											 IntervalPGetDatum(&zero))))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait must not be negative")));
-		if (interval_exceeds(w, "1 hour"))
+		if (interval_exceeds(&wait, "1 hour"))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait must be at most 1 hour"),
 					 errhint("Loop on shorter waits; a waiting statement holds back VACUUM.")));
-		wait_ms = (int64) (w->time / 1000) +
-			(int64) w->day * SECS_PER_DAY * 1000 +
-			(int64) w->month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
+		wait_ms = (int64) (wait.time / 1000) +
+			(int64) wait.day * SECS_PER_DAY * 1000 +
+			(int64) wait.month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
 	}
 	filter = QueueHeadersArg(fcinfo, 4, "filter");
 	/* An empty filter matches every message: treat it as none. */
@@ -538,27 +530,17 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	TrackedClaim *c;
 	int32		least_attempt;
+	Interval	retry_in;
 
 	values[0] = Int64GetDatum(id);
 	if (PG_ARGISNULL(2))
 		nulls[1] = 'n';
 	else
 		values[1] = PG_GETARG_DATUM(2);
-	if (PG_ARGISNULL(3))
-		nulls[2] = 'n';
+	if (BrokerIntervalArg(fcinfo, 3, "retry_in", &retry_in))
+		values[2] = IntervalPGetDatum(&retry_in);
 	else
-	{
-		Interval   *r = PG_GETARG_INTERVAL_P(3);
-		Interval	zero;
-
-		memset(&zero, 0, sizeof(zero));
-		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(r),
-											 IntervalPGetDatum(&zero))))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("retry_in must not be negative")));
-		values[2] = IntervalPGetDatum(r);
-	}
+		nulls[2] = 'n';
 	if (PG_ARGISNULL(4))
 		nulls[3] = 'n';
 	else

@@ -144,19 +144,7 @@ queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
 	if (opt->headers != NULL && JB_ROOT_COUNT(opt->headers) == 0)
 		opt->headers = NULL;
 	memset(&opt->delay, 0, sizeof(Interval));
-	if (!PG_ARGISNULL(3))
-	{
-		Interval   *d = PG_GETARG_INTERVAL_P(3);
-		Interval	zero;
-
-		memset(&zero, 0, sizeof(zero));
-		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(d),
-											 IntervalPGetDatum(&zero))))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("delay must not be negative")));
-		opt->delay = *d;
-	}
+	(void) BrokerIntervalArg(fcinfo, 3, "delay", &opt->delay);
 	opt->priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	if (opt->priority < -PGBROKER_MAX_PRIORITY || opt->priority > PGBROKER_MAX_PRIORITY)
 		ereport(ERROR,

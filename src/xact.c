@@ -514,18 +514,7 @@ xact_flush_failures(void)
 			values[6] = Int32GetDatum(0);
 			BrokerExecPlan(QueuePlan(q, QPLAN_DEAD_LETTER), values, nulls,
 						   false, 0);
-			if (SPI_processed == 1)
-			{
-				HeapTuple	tup = SPI_tuptable->vals[0];
-				TupleDesc	desc = SPI_tuptable->tupdesc;
-				bool		isnull;
-				bool		head;
-				char	   *group = SPI_getvalue(tup, desc, 2);
-				char	   *dedup = SPI_getvalue(tup, desc, 4);
-
-				head = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-				QueueMessageRemoved(q, c->msg_id, group, head, dedup, false);
-			}
+			(void) QueueRemovedFromResult(q, false);
 		}
 	}
 	list_free(todo);
