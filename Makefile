@@ -6,15 +6,24 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | \
 
 MODULE_big = pgbroker
 OBJS = \
+	src/append.o \
 	src/catalog.o \
 	src/claim.o \
 	src/pgbroker.o \
 	src/queue.o \
+	src/read.o \
+	src/topic.o \
 	src/wait.o \
 	src/xact.o
 
+# Released versions: the frozen install script of the oldest one and one
+# upgrade script per release step, in order.
+BASE_SCRIPT = $(EXTENSION)--0.1.0.sql
+UPGRADES = \
+	$(EXTENSION)--0.1.0--0.2.0.sql
+
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard $(EXTENSION)--*--*.sql)
+DATA = $(BASE_SCRIPT) $(UPGRADES)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors
 REGRESS_OPTS =
@@ -29,8 +38,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION).sql
-	cp $< $@
+# The install script of the current version is the oldest release's script
+# followed by every upgrade step, so that a fresh install runs exactly the
+# SQL an upgraded installation ran.
+$(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADES)
+	( cat $(BASE_SCRIPT); for f in $(UPGRADES); do sed '/^\\echo /d' $$f; done ) >$@
 
 # PGXS does not track header dependencies: rebuild every object when a
 # header changes, so that no two objects disagree about a struct.

@@ -20,6 +20,7 @@
 
 #include "catalog.h"
 #include "pgbroker.h"
+#include "topic.h"
 
 PG_MODULE_MAGIC;
 
@@ -54,5 +55,6 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pgbroker");
 
 	BrokerCatalogInit();
+	TopicCatalogInit();
 	BrokerXactInit();
 }

@@ -36,6 +36,8 @@
  */
 #define PGBROKER_LOCK_WAITERS		0x7062	/* consumers waiting on a queue */
 #define PGBROKER_LOCK_GROUP			0x7063	/* one message group of a queue */
+#define PGBROKER_LOCK_TOPIC			0x7064	/* producers appending to a topic */
+#define PGBROKER_LOCK_PARTITION		0x7065	/* the append order of a partition */
 
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;

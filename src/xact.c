@@ -52,6 +52,7 @@
 #include "catalog.h"
 #include "pgbroker.h"
 #include "queue.h"
+#include "topic.h"
 
 /* Names of the queues claims were made from: one entry per queue. */
 typedef struct ClaimQueueName
@@ -371,12 +372,22 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			TopicAppendAtCommit();
+			if (xact_claims != NIL)
+				xact_write_leases();
+			break;
 		case XACT_EVENT_PRE_PREPARE:
+			if (TopicHasPending())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that published to a topic"),
+						 errdetail("Records get their offsets at commit, under a lock that a prepared transaction would hold until it is resolved.")));
 			if (xact_claims != NIL)
 				xact_write_leases();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			TopicAppendAbort();
 			foreach(lc, wake_queues)
 				BrokerWakeWaiters(lfirst_int(lc));
 			wake_queues = NIL;
@@ -406,6 +417,7 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			TopicAppendAbort();
 			wake_queues = NIL;
 			xact_claims_failed(0);
 			xact_reset_unsettled();
@@ -414,6 +426,7 @@ xact_callback(XactEvent event, void *arg)
 			flushing = false;
 			break;
 		case XACT_EVENT_PREPARE:
+			TopicAppendAbort();
 			/* The claims are settled by COMMIT/ROLLBACK PREPARED elsewhere. */
 			wake_queues = NIL;
 			list_free_deep(xact_claims);
@@ -436,8 +449,10 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		case SUBXACT_EVENT_ABORT_SUB:
 			xact_claims_failed(level);
+			TopicAppendSubAbort(level);
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
+			TopicAppendSubCommit(level);
 			foreach(lc, xact_claims)
 			{
 				TrackedClaim *c = lfirst(lc);

@@ -1,4 +1,4 @@
-/* pgbroker.sql - the current full install script of pgbroker */
+/* pgbroker--0.1.0.sql - pgbroker 0.1.0, frozen: durable work queues */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pgbroker" to load this file. \quit

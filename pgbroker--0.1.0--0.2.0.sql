@@ -1,0 +1,953 @@
+/* pgbroker--0.1.0--0.2.0.sql - topics: partitioned logs with commit-ordered offsets */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION pgbroker UPDATE TO '0.2.0'" to load this file. \quit
+
+/*
+ * The topic catalog.  A topic's records live in segment tables,
+ * broker.topic_<id>_<seg_no>, named by ids so that user-supplied names
+ * never become part of an identifier.  Segments are plain tables managed
+ * by pgbroker rather than declarative partitions, so that dropping one
+ * takes no lock on a parent that producers and readers use.
+ */
+CREATE SEQUENCE broker.topic_id_seq AS integer;
+
+CREATE TABLE broker.topic (
+	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.topic_id_seq'),
+	name			text NOT NULL UNIQUE,
+	partitions		integer NOT NULL CHECK (partitions BETWEEN 1 AND 1024),
+	retention		interval CHECK (retention >= '0'),
+	retention_bytes	bigint CHECK (retention_bytes >= 0),
+	compacted		boolean NOT NULL DEFAULT false,
+	tombstone_grace	interval NOT NULL DEFAULT '1 day' CHECK (tombstone_grace >= '0'),
+	segment_interval interval NOT NULL DEFAULT '1 hour' CHECK (segment_interval > '0'),
+	segment_bytes	bigint NOT NULL DEFAULT 268435456 CHECK (segment_bytes >= 1048576),
+	dedup_window	interval NOT NULL DEFAULT '5 minutes' CHECK (dedup_window >= '0'),
+	compacted_through integer NOT NULL DEFAULT 0,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+ALTER SEQUENCE broker.topic_id_seq OWNED BY broker.topic.id;
+SELECT pg_catalog.pg_extension_config_dump('broker.topic', '');
+SELECT pg_catalog.pg_extension_config_dump('broker.topic_id_seq', '');
+
+/*
+ * The segments of each topic.  A segment is created ahead of need
+ * (start_offsets NULL), becomes the one producers append to when
+ * maintain() rotates (start_offsets: the first offset of each partition in
+ * it, indexed by partition + 1; a partition added later starts at 0), and
+ * is sealed when the next one takes over.  Segment seg_no of partition p
+ * holds the offsets from its start_offsets[p + 1] up to the next
+ * segment's.
+ */
+CREATE TABLE broker.segment (
+	topic_id		integer NOT NULL,
+	seg_no			integer NOT NULL,
+	start_offsets	bigint[],
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	activated_at	timestamptz,
+	sealed_at		timestamptz,
+	PRIMARY KEY (topic_id, seg_no)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.segment', '');
+
+/* Producer dedup keys of topics, each until its topic's dedup window ends. */
+CREATE TABLE broker.topic_dedup (
+	topic_id		integer NOT NULL,
+	dedup_key		text NOT NULL,
+	expires_at		timestamptz NOT NULL,
+	PRIMARY KEY (topic_id, dedup_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.topic_dedup', '');
+
+/* What a read hands out.  offset_id follows Kafka's offsets: from 0, dense. */
+CREATE TYPE broker.record AS (
+	partition		integer,
+	offset_id		bigint,
+	key				text,
+	payload			jsonb,
+	payload_bytes	bytea,
+	headers			jsonb,
+	published_at	timestamptz
+);
+
+/* Internal C helpers, called by the SECURITY DEFINER functions below. */
+CREATE FUNCTION broker._lock_topic(topic_id integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_lock_topic'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION broker._topic_changed()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_topic_changed'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION broker._lock_topic(integer), broker._topic_changed() FROM PUBLIC;
+
+/* Resolve a topic name to its catalog row, or raise 42704. */
+CREATE FUNCTION broker._topic(topic text)
+RETURNS broker.topic
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic;
+BEGIN
+	IF topic IS NULL THEN
+		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker._check_name(topic, 'topic');
+	SELECT * INTO t FROM broker.topic bt WHERE bt.name = $1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'topic "%" does not exist', topic USING ERRCODE = '42704';
+	END IF;
+	RETURN t;
+END
+$$;
+
+/* Check a partition number against a topic, or raise 22003. */
+CREATE FUNCTION broker._check_partition(t broker.topic, partition integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF partition IS NULL THEN
+		RAISE EXCEPTION 'partition must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF partition < 0 OR partition >= t.partitions THEN
+		RAISE EXCEPTION 'partition % is out of range for topic "%"', partition, t.name
+			USING ERRCODE = '22003',
+				  DETAIL = format('The topic has %s partitions, numbered from 0.', t.partitions);
+	END IF;
+END
+$$;
+
+/* The table of one segment, as a quoted, schema-qualified name. */
+CREATE FUNCTION broker._segment_table(topic_id integer, seg_no integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'broker.' || pg_catalog.quote_ident('topic_' || topic_id || '_' || seg_no) $$;
+
+/* Create the table of a segment and its catalog row (not yet active). */
+CREATE FUNCTION broker._create_segment(topic_id integer, seg_no integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tbl text := 'topic_' || topic_id || '_' || seg_no;
+BEGIN
+	/*
+	 * Records are written once at commit and never updated; readers walk
+	 * the primary key.  No other index: each is work for every publish.
+	 */
+	EXECUTE format($f$
+		CREATE TABLE broker.%1$I (
+			partition		integer NOT NULL,
+			offset_id		bigint NOT NULL,
+			key				text,
+			payload			jsonb,
+			payload_bytes	bytea,
+			headers			jsonb,
+			published_at	timestamptz NOT NULL,
+			PRIMARY KEY (partition, offset_id)
+		) WITH (fillfactor = 100)
+		$f$, tbl);
+	EXECUTE format('REVOKE ALL ON broker.%I FROM PUBLIC', tbl);
+	INSERT INTO broker.segment (topic_id, seg_no) VALUES (topic_id, seg_no);
+END
+$$;
+
+/*
+ * The end offset of one partition (the next offset to assign), as the
+ * caller's snapshot sees it.
+ */
+CREATE FUNCTION broker._end_offset(t broker.topic, partition integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s broker.segment;
+	last bigint;
+BEGIN
+	SELECT * INTO s FROM broker.segment bs
+	 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+	 ORDER BY bs.seg_no DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	EXECUTE format('SELECT max(r.offset_id) FROM %s r WHERE r.partition = $1',
+				   broker._segment_table(t.id, s.seg_no))
+	INTO last USING partition;
+	RETURN coalesce(last + 1, s.start_offsets[partition + 1], 0);
+END
+$$;
+
+REVOKE ALL ON FUNCTION broker._topic(text), broker._check_partition(broker.topic, integer),
+	broker._segment_table(integer, integer), broker._create_segment(integer, integer),
+	broker._end_offset(broker.topic, integer) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------
+ * Administration
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION broker.create_topic(
+	name			text,
+	partitions		integer DEFAULT 1,
+	retention		interval DEFAULT NULL,
+	retention_bytes	bigint DEFAULT NULL,
+	compacted		boolean DEFAULT false,
+	segment_interval interval DEFAULT '1 hour',
+	segment_bytes	bigint DEFAULT 268435456,
+	dedup_window	interval DEFAULT '5 minutes',
+	tombstone_grace	interval DEFAULT '1 day',
+	if_not_exists	boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tid integer;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker._check_name(name, 'topic');
+	IF partitions IS NULL OR partitions < 1 OR partitions > 1024 THEN
+		RAISE EXCEPTION 'partitions must be between 1 and 1024' USING ERRCODE = '22023';
+	END IF;
+	IF retention < '0' THEN
+		RAISE EXCEPTION 'retention must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF retention_bytes < 0 THEN
+		RAISE EXCEPTION 'retention_bytes must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF compacted IS NULL THEN
+		RAISE EXCEPTION 'compacted must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF segment_interval IS NULL OR segment_interval <= '0' THEN
+		RAISE EXCEPTION 'segment_interval must be greater than zero' USING ERRCODE = '22023';
+	END IF;
+	IF segment_bytes IS NULL OR segment_bytes < 1048576 THEN
+		RAISE EXCEPTION 'segment_bytes must be at least 1MB (1048576)' USING ERRCODE = '22023';
+	END IF;
+	IF dedup_window IS NULL OR dedup_window < '0' THEN
+		RAISE EXCEPTION 'dedup_window must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF tombstone_grace IS NULL OR tombstone_grace < '0' THEN
+		RAISE EXCEPTION 'tombstone_grace must not be negative' USING ERRCODE = '22023';
+	END IF;
+
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker.create_topic'), 0);
+	IF EXISTS (SELECT 1 FROM broker.topic t WHERE t.name = create_topic.name) THEN
+		IF if_not_exists THEN
+			RAISE NOTICE 'topic "%" already exists, skipping', name;
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'topic "%" already exists', name USING ERRCODE = '42710';
+	END IF;
+
+	INSERT INTO broker.topic AS t (name, partitions, retention, retention_bytes, compacted,
+								   segment_interval, segment_bytes, dedup_window, tombstone_grace)
+	VALUES (name, partitions, retention, retention_bytes, compacted,
+			segment_interval, segment_bytes, dedup_window, tombstone_grace)
+	RETURNING t.id INTO tid;
+
+	PERFORM broker._create_segment(tid, 1);
+	UPDATE broker.segment s
+	   SET start_offsets = pg_catalog.array_fill(0::bigint, ARRAY[partitions]),
+		   activated_at = pg_catalog.now()
+	 WHERE s.topic_id = tid AND s.seg_no = 1;
+	RETURN true;
+END
+$$;
+
+/*
+ * Change a topic's settings.  Partitions can only be added: records keep
+ * their partition, and keys hash over the new count from then on.
+ */
+CREATE FUNCTION broker.alter_topic(
+	name			text,
+	partitions		integer DEFAULT NULL,
+	retention		interval DEFAULT NULL,
+	retention_bytes	bigint DEFAULT NULL,
+	compacted		boolean DEFAULT NULL,
+	segment_interval interval DEFAULT NULL,
+	segment_bytes	bigint DEFAULT NULL,
+	dedup_window	interval DEFAULT NULL,
+	tombstone_grace	interval DEFAULT NULL,
+	clear_retention	boolean DEFAULT false,
+	clear_retention_bytes boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(name);
+BEGIN
+	IF partitions IS NOT NULL THEN
+		IF partitions < t.partitions THEN
+			RAISE EXCEPTION 'cannot reduce the partitions of topic "%" from % to %',
+				t.name, t.partitions, partitions
+				USING ERRCODE = '22023',
+					  HINT = 'Partitions can only be added.';
+		END IF;
+		IF partitions > 1024 THEN
+			RAISE EXCEPTION 'partitions must be between 1 and 1024' USING ERRCODE = '22023';
+		END IF;
+	END IF;
+	IF retention < '0' THEN
+		RAISE EXCEPTION 'retention must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF retention_bytes < 0 THEN
+		RAISE EXCEPTION 'retention_bytes must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF segment_interval <= '0' THEN
+		RAISE EXCEPTION 'segment_interval must be greater than zero' USING ERRCODE = '22023';
+	END IF;
+	IF segment_bytes < 1048576 THEN
+		RAISE EXCEPTION 'segment_bytes must be at least 1MB (1048576)' USING ERRCODE = '22023';
+	END IF;
+	IF dedup_window < '0' THEN
+		RAISE EXCEPTION 'dedup_window must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF tombstone_grace < '0' THEN
+		RAISE EXCEPTION 'tombstone_grace must not be negative' USING ERRCODE = '22023';
+	END IF;
+
+	UPDATE broker.topic bt SET
+		partitions = coalesce(alter_topic.partitions, bt.partitions),
+		retention = CASE WHEN clear_retention THEN NULL
+						 ELSE coalesce(alter_topic.retention, bt.retention) END,
+		retention_bytes = CASE WHEN clear_retention_bytes THEN NULL
+							   ELSE coalesce(alter_topic.retention_bytes, bt.retention_bytes) END,
+		compacted = coalesce(alter_topic.compacted, bt.compacted),
+		segment_interval = coalesce(alter_topic.segment_interval, bt.segment_interval),
+		segment_bytes = coalesce(alter_topic.segment_bytes, bt.segment_bytes),
+		dedup_window = coalesce(alter_topic.dedup_window, bt.dedup_window),
+		tombstone_grace = coalesce(alter_topic.tombstone_grace, bt.tombstone_grace)
+	 WHERE bt.id = t.id;
+	PERFORM broker._topic_changed();
+END
+$$;
+
+CREATE FUNCTION broker.drop_topic(name text, if_exists boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tid integer;
+	s record;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker._check_name(name, 'topic');
+	SELECT t.id INTO tid FROM broker.topic t WHERE t.name = drop_topic.name FOR UPDATE;
+	IF NOT FOUND THEN
+		IF if_exists THEN
+			RAISE NOTICE 'topic "%" does not exist, skipping', name;
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'topic "%" does not exist', name USING ERRCODE = '42704';
+	END IF;
+	/* Wait for producers that are appending at commit. */
+	PERFORM broker._lock_topic(tid);
+	FOR s IN SELECT bs.seg_no FROM broker.segment bs WHERE bs.topic_id = tid LOOP
+		EXECUTE format('DROP TABLE IF EXISTS %s', broker._segment_table(tid, s.seg_no));
+	END LOOP;
+	DELETE FROM broker.segment WHERE topic_id = tid;
+	DELETE FROM broker.topic_dedup WHERE topic_id = tid;
+	DELETE FROM broker.topic WHERE id = tid;
+	PERFORM broker._topic_changed();
+	RETURN true;
+END
+$$;
+
+/* ---------------------------------------------------------------------
+ * Publishing and reading (C)
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION broker.publish(
+	topic		text,
+	payload		jsonb,
+	key			text DEFAULT NULL,
+	headers		jsonb DEFAULT '{}',
+	partition	integer DEFAULT NULL,
+	dedup_key	text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_publish'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION broker.publish_bytes(
+	topic		text,
+	payload		bytea,
+	key			text DEFAULT NULL,
+	headers		jsonb DEFAULT '{}',
+	partition	integer DEFAULT NULL,
+	dedup_key	text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_publish'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION broker.publish_batch(
+	topic		text,
+	payloads	jsonb[],
+	keys		text[] DEFAULT NULL,
+	headers		jsonb DEFAULT '{}',
+	partition	integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION broker.publish_batch_bytes(
+	topic		text,
+	payloads	bytea[],
+	keys		text[] DEFAULT NULL,
+	headers		jsonb DEFAULT '{}',
+	partition	integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION broker.partition_for(topic text, key text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_partition_for'
+LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION broker.read(
+	topic		text,
+	partition	integer,
+	from_offset	bigint,
+	max_records	integer DEFAULT 100)
+RETURNS SETOF broker.record
+AS 'MODULE_PATHNAME', 'pgbroker_read'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+/* ---------------------------------------------------------------------
+ * Offsets
+ * --------------------------------------------------------------------- */
+
+/* The next offset to be assigned in a partition (Kafka's end offset). */
+CREATE FUNCTION broker.latest_offset(topic text, partition integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+BEGIN
+	PERFORM broker._check_partition(t, partition);
+	RETURN broker._end_offset(t, partition);
+END
+$$;
+
+/*
+ * The first offset still retained in a partition: the start of its oldest
+ * segment (compaction may have removed records after it).
+ */
+CREATE FUNCTION broker.earliest_offset(topic text, partition integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	first bigint;
+BEGIN
+	PERFORM broker._check_partition(t, partition);
+	SELECT coalesce(bs.start_offsets[partition + 1], 0) INTO first
+	  FROM broker.segment bs
+	 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+	 ORDER BY bs.seg_no LIMIT 1;
+	RETURN coalesce(first, 0);
+END
+$$;
+
+/*
+ * The first offset of a partition published at or after a time; the end
+ * offset if there is none.  published_at never decreases within a
+ * partition, so this is a binary search over the offsets of one segment.
+ */
+CREATE FUNCTION broker.offset_for_time(topic text, partition integer, at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	s record;
+	tbl text;
+	probe text;
+	lo bigint;
+	hi bigint;
+	mid bigint;
+	got_off bigint;
+	got_at timestamptz;
+BEGIN
+	PERFORM broker._check_partition(t, partition);
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'time must not be null' USING ERRCODE = '22004';
+	END IF;
+	FOR s IN SELECT bs.seg_no FROM broker.segment bs
+			  WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+			  ORDER BY bs.seg_no
+	LOOP
+		tbl := broker._segment_table(t.id, s.seg_no);
+		CONTINUE WHEN pg_catalog.to_regclass(tbl) IS NULL;
+		probe := format('SELECT r.offset_id, r.published_at FROM %s r
+						  WHERE r.partition = $1 AND r.offset_id >= $2
+						  ORDER BY r.offset_id LIMIT 1', tbl);
+		EXECUTE format('SELECT min(r.offset_id), max(r.offset_id) FROM %s r WHERE r.partition = $1', tbl)
+		INTO lo, hi USING partition;
+		CONTINUE WHEN hi IS NULL;
+		EXECUTE probe INTO got_off, got_at USING partition, hi;
+		CONTINUE WHEN got_at < at;
+		/* The answer is in this segment: the first offset >= lo with published_at >= at. */
+		WHILE lo < hi LOOP
+			mid := lo + (hi - lo) / 2;
+			EXECUTE probe INTO got_off, got_at USING partition, mid;
+			IF got_at >= at THEN
+				hi := got_off;
+			ELSE
+				lo := got_off + 1;
+			END IF;
+		END LOOP;
+		EXECUTE probe INTO got_off, got_at USING partition, lo;
+		RETURN got_off;
+	END LOOP;
+	RETURN broker._end_offset(t, partition);
+END
+$$;
+
+/* Per partition: the offsets, the records retained and their age. */
+CREATE FUNCTION broker.topic_partitions(topic text)
+RETURNS TABLE (partition integer, earliest_offset bigint, latest_offset bigint,
+			   records bigint, oldest_published_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	first_seg integer;
+	s record;
+	tbl text;
+BEGIN
+	SELECT bs.seg_no INTO first_seg FROM broker.segment bs
+	 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+	 ORDER BY bs.seg_no LIMIT 1;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		partition := p;
+		earliest_offset := broker.earliest_offset(topic, p);
+		latest_offset := broker._end_offset(t, p);
+		records := latest_offset - earliest_offset;
+		oldest_published_at := NULL;
+		IF first_seg IS NOT NULL THEN
+			FOR s IN SELECT bs.seg_no FROM broker.segment bs
+					  WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+					  ORDER BY bs.seg_no
+			LOOP
+				tbl := broker._segment_table(t.id, s.seg_no);
+				CONTINUE WHEN pg_catalog.to_regclass(tbl) IS NULL;
+				EXECUTE format('SELECT r.published_at FROM %s r WHERE r.partition = $1
+								 ORDER BY r.offset_id LIMIT 1', tbl)
+				INTO oldest_published_at USING p;
+				EXIT WHEN oldest_published_at IS NOT NULL;
+			END LOOP;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+/*
+ * One row per topic.  records counts offsets between the earliest and the
+ * end offset of each partition (exact for topics without compaction);
+ * bytes is the size on disk of the retained segments, indexes included.
+ */
+CREATE FUNCTION broker.topic_stats(topic_id integer,
+	OUT records bigint, OUT bytes bigint, OUT segments integer,
+	OUT earliest_offsets bigint[], OUT latest_offsets bigint[],
+	OUT oldest_record_age interval)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic;
+	p record;
+BEGIN
+	SELECT * INTO t FROM broker.topic bt WHERE bt.id = topic_id;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	SELECT count(*), coalesce(sum(pg_catalog.pg_total_relation_size(
+			   pg_catalog.to_regclass(broker._segment_table(t.id, bs.seg_no)))), 0)
+	  INTO segments, bytes
+	  FROM broker.segment bs WHERE bs.topic_id = t.id;
+	records := 0;
+	earliest_offsets := '{}';
+	latest_offsets := '{}';
+	FOR p IN SELECT * FROM broker.topic_partitions(t.name) LOOP
+		records := records + p.records;
+		earliest_offsets := earliest_offsets || p.earliest_offset;
+		latest_offsets := latest_offsets || p.latest_offset;
+		IF p.oldest_published_at IS NOT NULL THEN
+			oldest_record_age := greatest(oldest_record_age,
+										  pg_catalog.now() - p.oldest_published_at);
+		END IF;
+	END LOOP;
+END
+$$;
+
+CREATE VIEW broker.topics AS
+SELECT t.name AS topic, t.partitions,
+	   s.records, s.bytes, s.segments, s.earliest_offsets, s.latest_offsets,
+	   s.oldest_record_age, t.retention, t.retention_bytes, t.compacted,
+	   t.segment_interval, t.dedup_window, t.created_at
+  FROM broker.topic t,
+	   LATERAL broker.topic_stats(t.id) s;
+
+/* ---------------------------------------------------------------------
+ * Maintenance: retention, compaction, segment rotation
+ * --------------------------------------------------------------------- */
+
+/*
+ * Maintain every topic: drop whole segments past the retention (age or
+ * size), compact sealed segments of compacted topics, create the next
+ * segment ahead of need and rotate segments that are old or big enough.
+ * Dropping never waits for a reader (NOWAIT: the segment goes on a later
+ * run).  Rotation waits for the producers committing on the topic, so it
+ * comes last, in topic order, holding those locks only until commit.
+ */
+CREATE FUNCTION broker.maintain_topics()
+RETURNS TABLE (topic text, segments_dropped integer, records_compacted bigint,
+			   rotated boolean, dedup_keys_forgotten bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic;
+	s record;
+	cur record;
+	nxt integer;
+	tbl text;
+	total bigint;
+	sz bigint;
+	got_lock boolean;
+	n bigint;
+	starts bigint[];
+	last bigint;
+	to_rotate integer[] := '{}';
+	read_committed boolean :=
+		pg_catalog.current_setting('transaction_isolation') = 'read committed';
+BEGIN
+	FOR t IN SELECT * FROM broker.topic ORDER BY id LOOP
+		topic := t.name;
+		segments_dropped := 0;
+		records_compacted := 0;
+		rotated := false;
+
+		/* Retention: whole sealed segments, oldest first. */
+		SELECT coalesce(sum(pg_catalog.pg_total_relation_size(
+				   pg_catalog.to_regclass(broker._segment_table(t.id, bs.seg_no)))), 0)
+		  INTO total FROM broker.segment bs WHERE bs.topic_id = t.id;
+		FOR s IN SELECT * FROM broker.segment bs
+				  WHERE bs.topic_id = t.id AND bs.sealed_at IS NOT NULL
+				  ORDER BY bs.seg_no
+		LOOP
+			tbl := broker._segment_table(t.id, s.seg_no);
+			sz := coalesce(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(tbl)), 0);
+			EXIT WHEN NOT ((t.retention IS NOT NULL AND s.sealed_at <= pg_catalog.now() - t.retention)
+						   OR (t.retention_bytes IS NOT NULL AND total - sz >= t.retention_bytes));
+			BEGIN
+				EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tbl);
+				got_lock := true;
+			EXCEPTION WHEN lock_not_available THEN
+				got_lock := false;
+			END;
+			EXIT WHEN NOT got_lock;
+			EXECUTE format('DROP TABLE %s', tbl);
+			DELETE FROM broker.segment bs WHERE bs.topic_id = t.id AND bs.seg_no = s.seg_no;
+			total := total - sz;
+			segments_dropped := segments_dropped + 1;
+		END LOOP;
+
+		/*
+		 * Compaction, once per newly sealed segment: in sealed segments,
+		 * delete records that a later record of the same key supersedes,
+		 * and tombstones older than the grace period.  The segment that
+		 * producers append to is never touched.
+		 */
+		SELECT max(bs.seg_no) INTO nxt FROM broker.segment bs
+		 WHERE bs.topic_id = t.id AND bs.sealed_at IS NOT NULL;
+		IF t.compacted AND nxt > t.compacted_through THEN
+			records_compacted := broker._compact(t, nxt);
+			UPDATE broker.topic bt SET compacted_through = nxt WHERE bt.id = t.id;
+		END IF;
+
+		DELETE FROM broker.topic_dedup d WHERE d.topic_id = t.id AND d.expires_at <= pg_catalog.now();
+		GET DIAGNOSTICS dedup_keys_forgotten = ROW_COUNT;
+
+		/* The next segment, created ahead of need. */
+		SELECT * INTO cur FROM broker.segment bs
+		 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL AND bs.sealed_at IS NULL;
+		IF NOT EXISTS (SELECT 1 FROM broker.segment bs
+						WHERE bs.topic_id = t.id AND bs.seg_no = cur.seg_no + 1) THEN
+			PERFORM broker._create_segment(t.id, cur.seg_no + 1);
+		END IF;
+
+		IF cur.activated_at <= pg_catalog.now() - t.segment_interval
+		   OR pg_catalog.pg_total_relation_size(
+				  pg_catalog.to_regclass(broker._segment_table(t.id, cur.seg_no))) >= t.segment_bytes THEN
+			EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', broker._segment_table(t.id, cur.seg_no))
+			INTO got_lock;
+			IF got_lock AND read_committed THEN
+				to_rotate := to_rotate || t.id;
+			END IF;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+
+	/*
+	 * Rotation.  With the topic locked against committing producers, the
+	 * end offsets read by each new statement are final: they become the
+	 * start offsets of the next segment.
+	 */
+	FOR t IN SELECT * FROM broker.topic bt WHERE bt.id = ANY (to_rotate) ORDER BY bt.id LOOP
+		PERFORM broker._lock_topic(t.id);
+		SELECT * INTO cur FROM broker.segment bs
+		 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL AND bs.sealed_at IS NULL;
+		tbl := broker._segment_table(t.id, cur.seg_no);
+		starts := '{}';
+		FOR p IN 0 .. t.partitions - 1 LOOP
+			EXECUTE format('SELECT max(r.offset_id) FROM %s r WHERE r.partition = $1', tbl)
+			INTO last USING p;
+			starts := starts || coalesce(last + 1, cur.start_offsets[p + 1], 0);
+		END LOOP;
+		UPDATE broker.segment bs SET sealed_at = pg_catalog.clock_timestamp()
+		 WHERE bs.topic_id = t.id AND bs.seg_no = cur.seg_no;
+		UPDATE broker.segment bs SET start_offsets = starts,
+									 activated_at = pg_catalog.clock_timestamp()
+		 WHERE bs.topic_id = t.id AND bs.seg_no = cur.seg_no + 1;
+		topic := t.name;
+		segments_dropped := 0;
+		records_compacted := 0;
+		rotated := true;
+		dedup_keys_forgotten := 0;
+		RETURN NEXT;
+	END LOOP;
+	IF pg_catalog.array_length(to_rotate, 1) > 0 THEN
+		PERFORM broker._topic_changed();
+	END IF;
+END
+$$;
+
+/*
+ * Compact the sealed segments of a topic up to seg_no upto: keep the
+ * latest record of each key (records without a key are kept), and drop
+ * tombstones older than the topic's grace period.
+ */
+CREATE FUNCTION broker._compact(t broker.topic, upto integer)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+	latest text := '';
+	n bigint;
+	total bigint := 0;
+BEGIN
+	/* The latest offset of every key, across all segments. */
+	FOR s IN SELECT bs.seg_no FROM broker.segment bs
+			  WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+			  ORDER BY bs.seg_no
+	LOOP
+		CONTINUE WHEN pg_catalog.to_regclass(broker._segment_table(t.id, s.seg_no)) IS NULL;
+		IF latest <> '' THEN
+			latest := latest || ' UNION ALL ';
+		END IF;
+		latest := latest || format('SELECT r.partition, r.key, r.offset_id FROM %s r WHERE r.key IS NOT NULL',
+								   broker._segment_table(t.id, s.seg_no));
+	END LOOP;
+	IF latest = '' THEN
+		RETURN 0;
+	END IF;
+	DROP TABLE IF EXISTS pg_temp.pgbroker_latest;
+	EXECUTE 'CREATE TEMP TABLE pgbroker_latest ON COMMIT DROP AS
+			 SELECT l.partition, l.key, max(l.offset_id) AS offset_id FROM (' || latest || ') l
+			  GROUP BY l.partition, l.key';
+	FOR s IN SELECT bs.seg_no FROM broker.segment bs
+			  WHERE bs.topic_id = t.id AND bs.sealed_at IS NOT NULL AND bs.seg_no <= upto
+			  ORDER BY bs.seg_no
+	LOOP
+		CONTINUE WHEN pg_catalog.to_regclass(broker._segment_table(t.id, s.seg_no)) IS NULL;
+		EXECUTE format($f$
+			DELETE FROM %s r
+			 WHERE r.key IS NOT NULL
+			   AND (EXISTS (SELECT 1 FROM pg_temp.pgbroker_latest l
+							 WHERE l.partition = r.partition AND l.key = r.key
+							   AND l.offset_id > r.offset_id)
+					OR (r.payload IS NULL AND r.payload_bytes IS NULL
+						AND r.published_at <= pg_catalog.now() - $1))$f$,
+			broker._segment_table(t.id, s.seg_no))
+		USING t.tombstone_grace;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		total := total + n;
+	END LOOP;
+	DROP TABLE pg_temp.pgbroker_latest;
+	RETURN total;
+END
+$$;
+
+/* maintain() now also maintains topics. */
+CREATE OR REPLACE FUNCTION broker.maintain()
+RETURNS TABLE (queue text, expired bigint, dedup_keys_forgotten bigint, truncated boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q broker.queue;
+	r record;
+	tbl text;
+	got_lock boolean;
+BEGIN
+	FOR q IN SELECT * FROM broker.queue ORDER BY id LOOP
+		tbl := broker._queue_table(q.id);
+		queue := q.name;
+		expired := 0;
+		truncated := false;
+		FOR r IN EXECUTE format($f$
+			SELECT m.id FROM %s m
+			 WHERE m.expires_at <= pg_catalog.now()
+			   AND (m.lease_until IS NULL OR m.lease_until <= pg_catalog.now())
+			 ORDER BY m.expires_at
+			 LIMIT 10000
+			 FOR UPDATE SKIP LOCKED$f$, tbl)
+		LOOP
+			IF q.ttl_action = 'dead_letter' THEN
+				EXECUTE format($f$
+					WITH d AS (DELETE FROM %s m WHERE m.id = $1 RETURNING m.*),
+					i AS (INSERT INTO broker.dead_letter (queue_id, id, payload, payload_bytes,
+							headers, priority, group_key, dedup_key, enqueued_at, attempts,
+							last_error, history, reason)
+						  SELECT $2, d.id, d.payload, d.payload_bytes, COALESCE(d.headers, '{}'), d.priority,
+								 d.group_key, d.dedup_key, d.enqueued_at, d.attempt,
+								 d.last_error, d.history, 'expired' FROM d)
+					SELECT d.id, d.group_key, d.group_head, d.dedup_key FROM d$f$, tbl)
+				INTO r USING r.id, q.id;
+			ELSE
+				EXECUTE format($f$
+					DELETE FROM %s m WHERE m.id = $1
+					RETURNING m.id, m.group_key, m.group_head, m.dedup_key$f$, tbl)
+				INTO r USING r.id;
+			END IF;
+			PERFORM broker._message_removed(q.name, r.id, r.group_key, r.group_head, r.dedup_key, false);
+			expired := expired + 1;
+		END LOOP;
+
+		DELETE FROM broker.dedup dd WHERE dd.queue_id = q.id AND dd.expires_at <= pg_catalog.now();
+		GET DIAGNOSTICS dedup_keys_forgotten = ROW_COUNT;
+
+		/* Truncate an empty queue table, but never wait for its lock. */
+		BEGIN
+			EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tbl);
+			got_lock := true;
+		EXCEPTION WHEN lock_not_available THEN
+			got_lock := false;
+		END;
+		IF got_lock AND pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
+			EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', tbl) INTO truncated;
+			IF truncated AND pg_catalog.pg_relation_size(tbl::regclass) > 8192 * 8 THEN
+				EXECUTE format('TRUNCATE %s', tbl);
+			ELSE
+				truncated := false;
+			END IF;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+	PERFORM broker.maintain_topics();
+END
+$$;
+
+/* ---------------------------------------------------------------------
+ * Privileges
+ * --------------------------------------------------------------------- */
+REVOKE ALL ON broker.topic, broker.segment, broker.topic_dedup, broker.topic_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean),
+	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean),
+	broker.drop_topic(text, boolean),
+	broker.publish(text, jsonb, text, jsonb, integer, text),
+	broker.publish_bytes(text, bytea, text, jsonb, integer, text),
+	broker.publish_batch(text, jsonb[], text[], jsonb, integer),
+	broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer),
+	broker.partition_for(text, text),
+	broker.read(text, integer, bigint, integer),
+	broker.latest_offset(text, integer),
+	broker.earliest_offset(text, integer),
+	broker.offset_for_time(text, integer, timestamptz),
+	broker.topic_partitions(text),
+	broker.topic_stats(integer),
+	broker.maintain_topics(),
+	broker._compact(broker.topic, integer)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	broker.publish(text, jsonb, text, jsonb, integer, text),
+	broker.publish_bytes(text, bytea, text, jsonb, integer, text),
+	broker.publish_batch(text, jsonb[], text[], jsonb, integer),
+	broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer),
+	broker.partition_for(text, text)
+TO pgbroker_producer;
+
+GRANT EXECUTE ON FUNCTION
+	broker.read(text, integer, bigint, integer),
+	broker.partition_for(text, text),
+	broker.latest_offset(text, integer),
+	broker.earliest_offset(text, integer),
+	broker.offset_for_time(text, integer, timestamptz),
+	broker.topic_partitions(text)
+TO pgbroker_consumer;
+
+GRANT EXECUTE ON FUNCTION
+	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean),
+	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean),
+	broker.drop_topic(text, boolean),
+	broker.maintain_topics(),
+	broker.topic_stats(integer)
+TO pgbroker_admin;
+GRANT EXECUTE ON FUNCTION broker.topic_stats(integer) TO pgbroker_consumer, pgbroker_producer;
+GRANT SELECT ON broker.topics TO pgbroker_admin, pgbroker_consumer, pgbroker_producer;
+
+COMMENT ON FUNCTION broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean)
+	IS 'create a partitioned topic';
+COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean)
+	IS 'add partitions to a topic or change its retention and other settings';
+COMMENT ON FUNCTION broker.drop_topic(text, boolean) IS 'drop a topic with all its records';
+COMMENT ON FUNCTION broker.publish(text, jsonb, text, jsonb, integer, text)
+	IS 'publish one JSON record; it gets its offset when the transaction commits';
+COMMENT ON FUNCTION broker.publish_bytes(text, bytea, text, jsonb, integer, text)
+	IS 'publish one binary record; it gets its offset when the transaction commits';
+COMMENT ON FUNCTION broker.publish_batch(text, jsonb[], text[], jsonb, integer)
+	IS 'publish many JSON records; they get their offsets when the transaction commits';
+COMMENT ON FUNCTION broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer)
+	IS 'publish many binary records; they get their offsets when the transaction commits';
+COMMENT ON FUNCTION broker.partition_for(text, text) IS 'the partition a key maps to';
+COMMENT ON FUNCTION broker.read(text, integer, bigint, integer)
+	IS 'read records of one partition from an offset (inclusive)';
+COMMENT ON FUNCTION broker.latest_offset(text, integer) IS 'the next offset to be assigned in a partition';
+COMMENT ON FUNCTION broker.earliest_offset(text, integer) IS 'the first offset retained in a partition';
+COMMENT ON FUNCTION broker.offset_for_time(text, integer, timestamptz)
+	IS 'the first offset published at or after a time';
+COMMENT ON FUNCTION broker.topic_partitions(text) IS 'offsets, record counts and age per partition of a topic';
+COMMENT ON FUNCTION broker.maintain_topics() IS 'retention, compaction and segment rotation of every topic';
+COMMENT ON VIEW broker.topics IS 'one row per topic: partitions, records, size, offsets, age';

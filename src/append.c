@@ -1,0 +1,468 @@
+/*-------------------------------------------------------------------------
+ *
+ * append.c
+ *	  Commit-time sequencing: records published in a transaction are kept
+ *	  in backend memory and appended to their partitions, with the next
+ *	  dense offsets, while the transaction commits.
+ *
+ * Why: an offset drawn when a record is inserted (a sequence) becomes
+ * visible when its transaction commits, in a different order, so a reader
+ * that follows "offset > last seen" skips records for good.  Instead, at
+ * XACT_EVENT_PRE_COMMIT, for each partition the transaction published to
+ * (in (topic, partition) order, so that producers cannot deadlock), we take
+ * the partition's lock, read the partition's last offset with the latest
+ * snapshot, and insert our records after it.  The lock is a transaction
+ * lock: it is released after the commit record is flushed and the
+ * transaction has left the proc array.  So if A appended before B, B read
+ * the last offset only after A's commit became visible: B's offsets are
+ * higher, and every snapshot that sees B's records also sees A's.  A plain
+ * MVCC read of "offset >= k" therefore never finds a committed record
+ * behind one it has already returned.  An aborted transaction leaves no
+ * rows and no gap (the next one reads the same last offset); a long
+ * transaction blocks nobody before it commits, and its records simply get
+ * later offsets.  The cost: one partition commits at most one transaction
+ * per commit flush.  The argument in full is in docs/design.md.
+ *
+ * Records published in a subtransaction that rolls back are dropped;
+ * PREPARE TRANSACTION is refused, since the partition lock would be held
+ * for as long as the transaction stays prepared.
+ *
+ * src/append.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "pgbroker.h"
+#include "topic.h"
+
+/* Rows per heap multi-insert. */
+#define APPEND_CHUNK 1000
+
+typedef struct PendingRecord
+{
+	int32		topic_id;
+	int32		partition;
+	int			nest_level;		/* subtransaction that published it */
+	int			seq;			/* publish order within the transaction */
+	Oid			userid;			/* appends as this user (the function owner) */
+	char	   *key;
+	Datum		payload;		/* (Datum) 0: a tombstone */
+	bool		is_bytes;
+	Jsonb	   *headers;
+	const char *topic;			/* for messages */
+} PendingRecord;
+
+typedef struct StickyChoice
+{
+	int32		topic_id;
+	int32		partition;
+} StickyChoice;
+
+/* All in TopTransactionContext, forgotten at the end of the transaction. */
+static List *pending = NIL;
+static List *sticky = NIL;
+static int	pending_seq = 0;
+
+static SPIPlanPtr segment_plan = NULL;
+static uint32 sticky_next = 0;
+
+/*
+ * The partition a transaction without keys sticks to on a topic: chosen
+ * once per transaction, rotating per backend, so that producers spread
+ * over the partitions and each takes one partition lock at commit.
+ */
+int32
+TopicStickyPartition(BrokerTopic *t)
+{
+	ListCell   *lc;
+	StickyChoice *c;
+	MemoryContext old;
+
+	foreach(lc, sticky)
+	{
+		c = lfirst(lc);
+		if (c->topic_id == t->id && c->partition < t->partitions)
+			return c->partition;
+	}
+	if (sticky_next == 0)
+		sticky_next = (uint32) MyProcPid * 7919;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	c = palloc(sizeof(StickyChoice));
+	c->topic_id = t->id;
+	c->partition = (int32) (sticky_next++ % (uint32) t->partitions);
+	sticky = lappend(sticky, c);
+	MemoryContextSwitchTo(old);
+	return c->partition;
+}
+
+void
+TopicAppendRecord(BrokerTopic *t, int32 partition, const char *key,
+				  Datum payload, bool is_bytes, Jsonb *headers)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	PendingRecord *r = palloc(sizeof(PendingRecord));
+
+	r->topic_id = t->id;
+	r->partition = partition;
+	r->nest_level = GetCurrentTransactionNestLevel();
+	r->seq = pending_seq++;
+	r->userid = GetUserId();
+	r->key = key ? pstrdup(key) : NULL;
+	r->payload = payload != (Datum) 0 ?
+		PointerGetDatum(PG_DETOAST_DATUM_COPY(payload)) : (Datum) 0;
+	r->is_bytes = is_bytes;
+	r->headers = headers ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(headers)) : NULL;
+	r->topic = pstrdup(t->name);
+	pending = lappend(pending, r);
+	MemoryContextSwitchTo(old);
+}
+
+bool
+TopicHasPending(void)
+{
+	return pending != NIL;
+}
+
+static int
+pending_cmp(const ListCell *a, const ListCell *b)
+{
+	const PendingRecord *x = lfirst(a);
+	const PendingRecord *y = lfirst(b);
+
+	if (x->topic_id != y->topic_id)
+		return x->topic_id < y->topic_id ? -1 : 1;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
+}
+
+/*
+ * The last record of a partition in a segment: a backward scan of the
+ * primary key for the partition.
+ */
+static bool
+append_last_record(Relation rel, Relation idx, int32 partition,
+				   int64 *last_offset, TimestampTz *last_at)
+{
+	SnapshotData snap;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found;
+
+	/*
+	 * A dirty snapshot sees what a new MVCC snapshot would here (we hold
+	 * the partition lock: nobody else is inserting into the partition, and
+	 * its records are never deleted while producers append to this
+	 * segment), and takes no SSI predicate locks.
+	 */
+	InitDirtySnapshot(snap);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	scan = index_beginscan(rel, idx, &snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, BackwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+
+		*last_offset = DatumGetInt64(slot_getattr(slot, SEGCOL_OFFSET, &isnull));
+		*last_at = DatumGetTimestampTz(slot_getattr(slot, SEGCOL_PUBLISHED_AT, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/* Insert the records of one partition, from recs[0..n-1], at offsets next.. */
+static void
+append_insert(Relation rel, ResultRelInfo *rri, EState *estate,
+			  PendingRecord **recs, int n, int64 next, TimestampTz at)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Min(n, APPEND_CHUNK));
+	CommandId	cid = GetCurrentCommandId(true);
+	int			done;
+
+	for (done = 0; done < n;)
+	{
+		int			chunk = Min(n - done, APPEND_CHUNK);
+		int			i;
+
+		for (i = 0; i < chunk; i++)
+		{
+			PendingRecord *r = recs[done + i];
+			Datum		values[SEGCOL_COUNT];
+			bool		nulls[SEGCOL_COUNT];
+
+			memset(nulls, true, sizeof(nulls));
+			values[SEGCOL_PARTITION - 1] = Int32GetDatum(r->partition);
+			nulls[SEGCOL_PARTITION - 1] = false;
+			values[SEGCOL_OFFSET - 1] = Int64GetDatum(next + done + i);
+			nulls[SEGCOL_OFFSET - 1] = false;
+			if (r->key)
+			{
+				values[SEGCOL_KEY - 1] = CStringGetTextDatum(r->key);
+				nulls[SEGCOL_KEY - 1] = false;
+			}
+			if (r->payload != (Datum) 0)
+			{
+				int			col = r->is_bytes ? SEGCOL_PAYLOAD_BYTES : SEGCOL_PAYLOAD;
+
+				values[col - 1] = r->payload;
+				nulls[col - 1] = false;
+			}
+			if (r->headers)
+			{
+				values[SEGCOL_HEADERS - 1] = JsonbPGetDatum(r->headers);
+				nulls[SEGCOL_HEADERS - 1] = false;
+			}
+			values[SEGCOL_PUBLISHED_AT - 1] = TimestampTzGetDatum(at);
+			nulls[SEGCOL_PUBLISHED_AT - 1] = false;
+			slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[i], true);
+		}
+		if (chunk == 1)
+			table_tuple_insert(rel, slots[0], cid, 0, NULL);
+		else
+			table_multi_insert(rel, slots, chunk, cid, 0, NULL);
+		for (i = 0; i < chunk; i++)
+		{
+			List	   *recheck;
+
+			ResetPerTupleExprContext(estate);
+			/* the primary key's unique check guards the offsets */
+#if PG_VERSION_NUM >= 160000
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+											NULL, NIL, false);
+#else
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+											NULL, NIL);
+#endif
+			list_free(recheck);
+			ExecDropSingleTupleTableSlot(slots[i]);
+		}
+		done += chunk;
+	}
+	pfree(slots);
+}
+
+/*
+ * Append the records of one topic: recs[0..n-1], sorted by partition.
+ * Called with SPI connected and an active snapshot pushed.
+ */
+static void
+append_topic(PendingRecord **recs, int n)
+{
+	int32		topic_id = recs[0]->topic_id;
+	LOCKTAG		tag;
+	Datum		arg = Int32GetDatum(topic_id);
+	HeapTuple	tup;
+	TupleDesc	tdesc;
+	bool		isnull;
+	int32		partitions;
+	int32		seg_no;
+	Datum		starts_datum;
+	Datum	   *starts = NULL;
+	int			nstarts = 0;
+	Oid			relid;
+	Relation	rel;
+	Relation	idx;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	int			i;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	/* Keep rotation and drop_topic out until we have committed. */
+	TopicLockTag(&tag, topic_id);
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	AcceptInvalidationMessages();
+
+	if (segment_plan == NULL)
+	{
+		segment_plan = SPI_prepare(
+			"SELECT t.partitions, s.seg_no, s.start_offsets"
+			" FROM broker.topic t JOIN broker.segment s ON s.topic_id OPERATOR(pg_catalog.=) t.id"
+			" WHERE t.id OPERATOR(pg_catalog.=) $1"
+			" AND s.start_offsets IS NOT NULL AND s.sealed_at IS NULL",
+			1, (Oid[]) {INT4OID});
+		if (segment_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(segment_plan);
+	}
+	BrokerExecPlan(segment_plan, &arg, NULL, true, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic \"%s\" was dropped before the transaction committed",
+						recs[0]->topic)));
+	tup = SPI_tuptable->vals[0];
+	tdesc = SPI_tuptable->tupdesc;
+	partitions = DatumGetInt32(SPI_getbinval(tup, tdesc, 1, &isnull));
+	seg_no = DatumGetInt32(SPI_getbinval(tup, tdesc, 2, &isnull));
+	starts_datum = SPI_getbinval(tup, tdesc, 3, &isnull);
+	deconstruct_array(DatumGetArrayTypeP(starts_datum), INT8OID, 8, true, TYPALIGN_DOUBLE,
+					  &starts, NULL, &nstarts);
+
+	relid = TopicSegmentRelid(topic_id, seg_no);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segment %d of topic \"%s\" is missing", seg_no, recs[0]->topic)));
+
+	/* Write as the owner of the publish functions, not the session user. */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+
+	for (i = 0; i < n;)
+	{
+		int32		partition = recs[i]->partition;
+		int			j = i;
+		int64		last;
+		int64		next;
+		TimestampTz last_at;
+		TimestampTz at;
+
+		while (j < n && recs[j]->partition == partition)
+			j++;
+		if (partition >= partitions)
+			elog(ERROR, "partition %d of topic \"%s\" does not exist", partition, recs[i]->topic);
+
+		TopicPartitionLockTag(&tag, topic_id, partition);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+		/*
+		 * Every transaction that appended to this partition before us has
+		 * committed (or aborted) and is visible to a new snapshot.
+		 */
+		at = GetCurrentTimestamp();
+		if (append_last_record(rel, idx, partition, &last, &last_at))
+		{
+			next = last + 1;
+			if (last_at > at)
+				at = last_at;	/* published_at never goes back */
+		}
+		else
+			next = partition < nstarts ? DatumGetInt64(starts[partition]) : 0;
+
+		append_insert(rel, rri, estate, recs + i, j - i, next, at);
+		i = j;
+	}
+
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * XACT_EVENT_PRE_COMMIT: append every pending record.  An error here
+ * aborts the transaction cleanly (nothing is committed yet).
+ */
+void
+TopicAppendAtCommit(void)
+{
+	List	   *recs;
+	PendingRecord **arr;
+	int			n;
+	int			i;
+	ListCell   *lc;
+
+	if (pending == NIL)
+		return;
+	recs = list_copy(pending);
+	list_sort(recs, pending_cmp);
+	n = list_length(recs);
+	arr = palloc(sizeof(PendingRecord *) * n);
+	i = 0;
+	foreach(lc, recs)
+		arr[i++] = lfirst(lc);
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (i = 0; i < n;)
+	{
+		int			j = i;
+
+		while (j < n && arr[j]->topic_id == arr[i]->topic_id)
+			j++;
+		append_topic(arr + i, j - i);
+		i = j;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+	pending = NIL;
+}
+
+/* Transaction end: the lists lived in TopTransactionContext. */
+void
+TopicAppendAbort(void)
+{
+	pending = NIL;
+	sticky = NIL;
+	pending_seq = 0;
+}
+
+void
+TopicAppendSubAbort(int nest_level)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		PendingRecord *r = lfirst(lc);
+
+		if (r->nest_level >= nest_level)
+			pending = foreach_delete_current(pending, lc);
+	}
+}
+
+void
+TopicAppendSubCommit(int nest_level)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		PendingRecord *r = lfirst(lc);
+
+		if (r->nest_level >= nest_level)
+			r->nest_level = nest_level - 1;
+	}
+}

@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * read.c
+ *	  Reading a partition of a topic from an offset.
+ *
+ * A read is a plain MVCC read under the statement's snapshot: the segment
+ * catalog and the records are read with the same snapshot, and the
+ * records come from a forward scan of each segment's primary key
+ * (partition, offset_id), segment after segment.  Commit-time sequencing
+ * (append.c) makes that enough: a snapshot that sees a record sees every
+ * record before it in its partition.
+ *
+ * A segment dropped by retention while a read looks for it is skipped:
+ * its records are gone, and the offsets returned show the jump.
+ *
+ * src/read.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "catalog.h"
+#include "pgbroker.h"
+#include "topic.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_read);
+
+static SPIPlanPtr read_segments_plan = NULL;
+
+/* Append records of one partition with offset >= from to the result. */
+static int
+read_segment(Oid relid, int32 partition, int64 from, int max,
+			 Tuplestorestate *store, TupleDesc outdesc, Datum empty_headers)
+{
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	int			n = 0;
+
+	rel = try_table_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return 0;				/* dropped by retention meanwhile */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (n < max && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		slot_getallattrs(slot);
+		if (slot->tts_isnull[SEGCOL_HEADERS - 1])
+		{
+			slot->tts_values[SEGCOL_HEADERS - 1] = empty_headers;
+			slot->tts_isnull[SEGCOL_HEADERS - 1] = false;
+		}
+		tuplestore_putvalues(store, outdesc, slot->tts_values, slot->tts_isnull);
+		n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return n;
+}
+
+/*
+ * broker.read(topic text, partition int, from_offset bigint,
+ *			   max_records int) RETURNS SETOF broker.record
+ */
+Datum
+pgbroker_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = BrokerTextArg(fcinfo, 0, "topic name");
+	int32		partition;
+	int64		from;
+	int32		max;
+	Datum		args[2];
+	int32		topic_id;
+	int32		partitions;
+	int			nseg;
+	int32	   *segs;
+	int64	   *starts;
+	int			first;
+	int			got = 0;
+	int			i;
+	bool		isnull;
+	Datum		empty_headers;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("from_offset must not be null")));
+	partition = PG_GETARG_INT32(1);
+	from = PG_GETARG_INT64(2);
+	max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
+	if (from < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_offset must not be negative")));
+	if (max < 1 || max > PGBROKER_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be between 1 and %d", PGBROKER_MAX_BATCH)));
+	BrokerCheckName(name, "topic");
+
+	InitMaterializedSRF(fcinfo, 0);
+	empty_headers = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+
+	SPI_connect();
+	BrokerEnterCall();
+	if (read_segments_plan == NULL)
+	{
+		read_segments_plan = SPI_prepare(
+			"SELECT t.id, t.partitions, s.seg_no, s.start_offsets[$2 OPERATOR(pg_catalog.+) 1]"
+			" FROM broker.topic t LEFT JOIN broker.segment s"
+			"   ON s.topic_id OPERATOR(pg_catalog.=) t.id AND s.start_offsets IS NOT NULL"
+			" WHERE t.name OPERATOR(pg_catalog.=) $1"
+			" ORDER BY s.seg_no",
+			2, (Oid[]) {TEXTOID, INT4OID});
+		if (read_segments_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(read_segments_plan);
+	}
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(partition);
+	/* read-only: the catalog is read with the statement's snapshot */
+	if (SPI_execute_plan(read_segments_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic \"%s\" does not exist", name)));
+	topic_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (partition < 0 || partition >= partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("partition %d is out of range for topic \"%s\"", partition, name),
+				 errdetail("The topic has %d partitions, numbered from 0.", partitions)));
+	nseg = (int) SPI_processed;
+	segs = SPI_palloc(sizeof(int32) * nseg);
+	starts = SPI_palloc(sizeof(int64) * nseg);
+	for (i = 0; i < nseg; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		Datum		d;
+
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+		segs[i] = isnull ? -1 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
+		starts[i] = isnull ? 0 : DatumGetInt64(d);
+	}
+	SPI_finish();
+
+	/* The last segment that starts at or before the offset asked for. */
+	first = 0;
+	for (i = 0; i < nseg; i++)
+	{
+		if (segs[i] >= 0 && starts[i] <= from)
+			first = i;
+	}
+	for (i = first; i < nseg && got < max; i++)
+	{
+		Oid			relid;
+
+		if (segs[i] < 0)
+			continue;
+		relid = TopicSegmentRelid(topic_id, segs[i]);
+		if (!OidIsValid(relid))
+			continue;
+		got += read_segment(relid, partition, from, max - got,
+							rsinfo->setResult, rsinfo->setDesc, empty_headers);
+	}
+	return (Datum) 0;
+}
