@@ -301,6 +301,13 @@ append_topic(PendingRecord **recs, int n)
 	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
 	AcceptInvalidationMessages();
 
+	/*
+	 * Read the catalog and write as the owner of the publish functions
+	 * (they are SECURITY DEFINER), not as the session user.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
 	if (segment_plan == NULL)
 	{
 		segment_plan = SPI_prepare(
@@ -332,10 +339,6 @@ append_topic(PendingRecord **recs, int n)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("segment %d of topic \"%s\" is missing", seg_no, recs[0]->topic)));
-
-	/* Write as the owner of the publish functions, not the session user. */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
 	rel = table_open(relid, RowExclusiveLock);
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)

@@ -1,0 +1,94 @@
+-- topic_errors: every misuse of a topic gets a specific SQLSTATE and a clear message
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+SELECT broker.create_topic('errs', partitions => 2);
+
+-- unknown topic, bad names, duplicates
+SELECT broker.publish('nope', '{}');
+SELECT * FROM broker.read('nope', 0, 0);
+SELECT broker.latest_offset('nope', 0);
+SELECT broker.alter_topic('nope', partitions => 3);
+SELECT broker.drop_topic('nope');
+SELECT broker.drop_topic('nope', if_exists => true);
+SELECT broker.create_topic('');
+SELECT broker.create_topic(repeat('x', 201));
+SELECT broker.create_topic(E'new\nline');
+SELECT broker.create_topic('errs');
+SELECT broker.create_topic('errs', if_not_exists => true);
+SELECT broker.create_topic(NULL);
+SELECT broker.publish(NULL, '{}');
+SELECT * FROM broker.read(NULL, 0, 0);
+
+-- partitions out of range, negative offsets, bad counts
+SELECT broker.create_topic('bad', partitions => 0);
+SELECT broker.create_topic('bad', partitions => 1025);
+SELECT broker.create_topic('bad', partitions => NULL);
+SELECT broker.alter_topic('errs', partitions => 1);
+SELECT broker.alter_topic('errs', partitions => 5000);
+SELECT broker.publish('errs', '{}', partition => 2);
+SELECT broker.publish('errs', '{}', partition => -1);
+SELECT broker.publish_batch('errs', ARRAY['{}']::jsonb[], partition => 7);
+SELECT * FROM broker.read('errs', 2, 0);
+SELECT * FROM broker.read('errs', -1, 0);
+SELECT * FROM broker.read('errs', NULL, 0);
+SELECT * FROM broker.read('errs', 0, -1);
+SELECT * FROM broker.read('errs', 0, NULL);
+SELECT * FROM broker.read('errs', 0, 0, 0);
+SELECT * FROM broker.read('errs', 0, 0, 1000000);
+SELECT broker.latest_offset('errs', 9);
+SELECT broker.earliest_offset('errs', NULL);
+SELECT broker.offset_for_time('errs', 0, NULL);
+
+-- a NULL payload is a tombstone, which needs a key
+SELECT broker.publish('errs', NULL);
+SELECT broker.publish('errs', NULL, key => NULL, partition => 0);
+SELECT broker.publish_bytes('errs', NULL);
+SELECT broker.publish_batch('errs', ARRAY['{}', NULL]::jsonb[]);
+SELECT broker.publish_batch('errs', ARRAY['{}', NULL]::jsonb[], keys => ARRAY['a', NULL]);
+SELECT broker.publish_batch('errs', NULL);
+SELECT broker.publish_batch('errs', ARRAY['{}', '{}']::jsonb[], keys => ARRAY['a']);
+
+-- retention and other settings
+SELECT broker.create_topic('bad', retention => '-1 hour');
+SELECT broker.create_topic('bad', retention_bytes => -1);
+SELECT broker.create_topic('bad', segment_interval => '0');
+SELECT broker.create_topic('bad', segment_bytes => 1000);
+SELECT broker.create_topic('bad', dedup_window => '-1 second');
+SELECT broker.create_topic('bad', tombstone_grace => '-1 day');
+SELECT broker.alter_topic('errs', retention => '-1 hour');
+SELECT broker.alter_topic('errs', retention_bytes => -5);
+
+-- malformed headers, oversize records
+SELECT broker.publish('errs', '{}', headers => '[1, 2]');
+SELECT broker.publish('errs', '{}', headers => '"text"');
+SET pgbroker.max_message_size = 1024;
+SELECT broker.publish('errs', jsonb_build_object('big', repeat('x', 2000)));
+SELECT broker.publish_batch('errs', ARRAY[jsonb_build_object('big', repeat('x', 2000))]);
+RESET pgbroker.max_message_size;
+SELECT broker.publish('errs', '{}', dedup_key => repeat('k', 600));
+
+-- nothing above left a record behind
+SELECT count(*) AS records FROM broker.read('errs', 0, 0);
+SELECT count(*) AS topics FROM broker.topic;
+
+-- the SQLSTATEs, one per misuse
+SELECT stmt, sqlstate_of(stmt) AS sqlstate FROM (VALUES
+	($$SELECT broker.publish('nope', '{}')$$),
+	($$SELECT * FROM broker.read('nope', 0, 0)$$),
+	($$SELECT broker.create_topic('')$$),
+	($$SELECT broker.create_topic('errs')$$),
+	($$SELECT broker.create_topic(NULL)$$),
+	($$SELECT broker.create_topic('bad', partitions => 0)$$),
+	($$SELECT broker.alter_topic('errs', partitions => 1)$$),
+	($$SELECT broker.publish('errs', '{}', partition => 2)$$),
+	($$SELECT * FROM broker.read('errs', 2, 0)$$),
+	($$SELECT * FROM broker.read('errs', 0, -1)$$),
+	($$SELECT * FROM broker.read('errs', 0, 0, 0)$$),
+	($$SELECT broker.publish('errs', NULL)$$),
+	($$SELECT broker.publish_batch('errs', ARRAY['{}', '{}']::jsonb[], keys => ARRAY['a'])$$),
+	($$SELECT broker.create_topic('bad', retention => '-1 hour')$$),
+	($$SELECT broker.publish('errs', '{}', headers => '[1, 2]')$$),
+	($$SELECT broker.latest_offset('errs', 9)$$)
+) v(stmt);
+SELECT broker.drop_topic('errs');
