@@ -46,6 +46,10 @@ step "stress driver" test/tools/stress --producers 4 --consumers 4 --messages 20
 step "stress driver, resuming claims" env PGOPTIONS="-c pgbroker.resume_threshold=0" \
 	test/tools/stress --producers 4 --consumers 4 --messages 20000 --seed 7
 
+echo "== stress: topic producers committing out of order, readers following offsets"
+step "topic stress driver" test/tools/topic_stress --producers 6 --readers 3 --partitions 3 --records 20000
+step "topic stress driver, one partition" test/tools/topic_stress --producers 8 --readers 2 --partitions 1 --records 8000 --seed 3
+
 pgbroker_cluster_stop
 
 echo
