@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test/scripts/dump_restore.sh - pg_dump a database using pgbroker (queues,
+# messages in flight, dead letters, topics with several segments) and
+# restore it into a fresh database, in custom format with pg_restore and in
+# plain format through psql; then check that everything came across and
+# that producers and consumers carry on where they were.
+# Runs against the server the PG* variables point at; exits non-zero on
+# any difference.
+set -euo pipefail
+src=pgbroker_dump_src
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+for db in $src ${src}_custom ${src}_plain; do
+	dropdb --if-exists "$db" 2>/dev/null
+done
+createdb $src
+psql_q -d $src >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pgbroker;
+SELECT broker.create_queue('jobs', max_attempts => 1);
+SELECT broker.send('jobs', jsonb_build_object('n', i)) FROM generate_series(1, 5) i;
+SELECT count(*) FROM broker.claim('jobs', 1, lease => '1 hour');           -- one in flight
+SELECT broker.nack('jobs', id, error => 'boom') FROM broker.claim('jobs');  -- one dead letter
+SELECT broker.create_topic('events', partitions => 2, segment_interval => '1 microsecond');
+SELECT broker.publish('events', jsonb_build_object('n', i), partition => i % 2) FROM generate_series(1, 10) i;
+SELECT count(*) FROM broker.maintain_topics();                               -- seal segment 1
+SELECT broker.publish('events', jsonb_build_object('n', i), partition => i % 2) FROM generate_series(11, 14) i;
+SQL
+
+state() {
+	psql_q -d "$1" <<'SQL'
+SELECT 'queue', messages, leased, dead FROM broker.queues;
+SELECT 'dead', id, last_error FROM broker.dead_letters('jobs');
+SELECT 'topic', records, segments, earliest_offsets, latest_offsets FROM broker.topics;
+SELECT 'read', p, string_agg(r.offset_id || ':' || (r.payload->>'n'), ',' ORDER BY r.offset_id)
+  FROM generate_series(0, 1) p, broker.read('events', p, 0) r GROUP BY p ORDER BY p;
+SQL
+}
+# what a producer and a consumer do next
+carry_on() {
+	psql_q -d "$1" <<'SQL'
+SELECT broker.publish('events', '{"n": "after"}', partition => 0);
+SELECT 'next', offset_id FROM broker.read('events', 0, 0) WHERE payload->>'n' = 'after';
+SELECT 'claim', payload->>'n' FROM broker.claim('jobs', 10) ORDER BY 2;
+SELECT 'send', broker.send('jobs', '{"n": "after"}') > 0;
+SQL
+}
+
+dumpfile=$(mktemp /tmp/pgbroker_dump.XXXXXX)
+trap 'rm -f "$dumpfile" "$dumpfile.sql"' EXIT
+pg_dump -Fc -f "$dumpfile" $src
+pg_dump --format=plain -f "$dumpfile.sql" $src
+createdb ${src}_custom
+pg_restore --exit-on-error -d ${src}_custom "$dumpfile"
+createdb ${src}_plain
+psql_q -d ${src}_plain -f "$dumpfile.sql" >/dev/null
+
+status=0
+want=$(state $src)
+want_next=$(carry_on $src)
+for db in ${src}_custom ${src}_plain; do
+	got=$(state $db)
+	got_next=$(carry_on $db)
+	if [ "$got" != "$want" ] || [ "$got_next" != "$want_next" ]; then
+		echo "dump_restore: $db differs from the original"
+		diff <(echo "$want"; echo "$want_next") <(echo "$got"; echo "$got_next") || true
+		status=1
+	fi
+done
+echo "$want"
+echo "$want_next"
+for db in $src ${src}_custom ${src}_plain; do
+	dropdb "$db"
+done
+[ $status -eq 0 ] && echo "dump_restore: ok (custom format and plain format)"
+exit $status
