@@ -25,6 +25,28 @@
  * sits idle in a transaction that holds an xid (so VACUUM can remove
  * nothing), for pgbroker and for the floor.
  *
+ * Topic workloads, on topics bench_t16 (16 partitions) and bench_t1 (1).
+ * Their floor tables are
+ *   bench_log_floor(id bigserial primary key, payload jsonb,
+ *                   published_at timestamptz default now())
+ *   bench_read_floor(part int, off bigint, key text, payload jsonb,
+ *                    headers jsonb, published_at timestamptz,
+ *                    primary key (part, off))
+ *   publish-1-p16 8 clients, 1    broker.publish, no key (sticky partition),
+ *                                 on bench_t16           | INSERT one row
+ *   publish-1-p1  8 clients, 1    same on bench_t1       | INSERT one row
+ *   publish-100   4 clients, 100  broker.publish_batch on bench_t16
+ *                                                        | INSERT 100 rows
+ *   read-100      4 clients, 100  broker.read of one partition from an
+ *                                 offset, advancing; client i reads partitions
+ *                                 i, i+4, ... in turn, wrapping to offset 0
+ *                                 at the end             | SELECT ... WHERE
+ *                                 part = $1 AND off >= $2 ORDER BY off LIMIT 100
+ * read-100 reads a topic prefilled with READ_PARTITIONS * READ_PER_PARTITION
+ * records (and a floor table with as many rows); its rate (the msg/s
+ * column) is records read per second.  Each run starts on a freshly created topic and an empty
+ * floor table, as the queue runs start on a purged queue.
+ *
  * Connection parameters come from the PG* environment variables.
  *
  * usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]
@@ -46,8 +68,18 @@ typedef enum Kind
 	PRODUCE_FLOOR,
 	CONSUME_BROKER,
 	CONSUME_LEASED,
-	CONSUME_FLOOR
+	CONSUME_FLOOR,
+	PUBLISH_BROKER,
+	PUBLISH_FLOOR,
+	READ_BROKER,
+	READ_FLOOR
 } Kind;
+
+/* read-100's prefill: records per partition, partitions of bench_t16 */
+#define READ_PARTITIONS		16
+#define READ_PER_PARTITION	12500L
+
+#define BENCH_BODY "pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 
 typedef struct Result
 {
@@ -64,6 +96,9 @@ typedef struct Thread
 	pthread_t	tid;
 	Kind		kind;
 	int			batch;
+	const char *topic;			/* topic workloads */
+	int			index;			/* read-100: this client's number */
+	int			clients;		/* read-100: number of clients */
 	double		deadline;
 	long		messages;
 	double	   *lat;
@@ -135,8 +170,7 @@ prepare(PGconn *c, const char *name, const char *sql)
 static void
 payload(char *buf, size_t len, long n)
 {
-	snprintf(buf, len, "{\"n\": %ld, \"body\": \"%s\"}", n,
-			 "pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789");
+	snprintf(buf, len, "{\"n\": %ld, \"body\": \"%s\"}", n, BENCH_BODY);
 }
 
 /* An array literal of n payloads, for jsonb[] parameters. */
@@ -187,9 +221,12 @@ worker(void *arg)
 	Thread	   *t = arg;
 	PGconn	   *c = connect_db();
 	char		nbuf[16];
-	const char *params[1];
+	char		sql[256];
+	const char *params[2];
 	long		seq = 0;
 	char	   *arr = NULL;
+	int			part = t->index % READ_PARTITIONS;	/* read-100 position */
+	long		next = 0;
 
 	snprintf(nbuf, sizeof(nbuf), "%d", t->batch);
 	cmd(c, "SET statement_timeout = '60s'");
@@ -224,8 +261,36 @@ worker(void *arg)
 					"DELETE FROM bench_floor WHERE id IN (SELECT id FROM bench_floor"
 					" ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *");
 			break;
+		case PUBLISH_BROKER:
+			if (t->batch == 1)
+				snprintf(sql, sizeof(sql),
+						 "SELECT broker.publish('%s', $1::jsonb)", t->topic);
+			else
+				snprintf(sql, sizeof(sql),
+						 "SELECT broker.publish_batch('%s', $1::jsonb[])", t->topic);
+			prepare(c, "s", sql);
+			break;
+		case PUBLISH_FLOOR:
+			if (t->batch == 1)
+				prepare(c, "s", "INSERT INTO bench_log_floor (payload) VALUES ($1::jsonb)");
+			else
+				prepare(c, "s", "INSERT INTO bench_log_floor (payload) SELECT pg_catalog.unnest($1::jsonb[])");
+			break;
+		case READ_BROKER:
+			snprintf(sql, sizeof(sql),
+					 "SELECT * FROM broker.read('%s', $1::int, $2::bigint, %d)",
+					 t->topic, t->batch);
+			prepare(c, "s", sql);
+			break;
+		case READ_FLOOR:
+			snprintf(sql, sizeof(sql),
+					 "SELECT * FROM bench_read_floor WHERE part = $1::int AND off >= $2::bigint"
+					 " ORDER BY off LIMIT %d", t->batch);
+			prepare(c, "s", sql);
+			break;
 	}
-	if ((t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR) && t->batch > 1)
+	if ((t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR ||
+		 t->kind == PUBLISH_BROKER || t->kind == PUBLISH_FLOOR) && t->batch > 1)
 		arr = payload_array(t->batch, 0);
 
 	while (!drained)
@@ -237,7 +302,8 @@ worker(void *arg)
 
 		if (t0 >= t->deadline)
 			break;
-		if (t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR)
+		if (t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR ||
+			t->kind == PUBLISH_BROKER || t->kind == PUBLISH_FLOOR)
 		{
 			if (t->batch == 1)
 			{
@@ -249,6 +315,41 @@ worker(void *arg)
 			r = PQexecPrepared(c, "s", 1, params, NULL, NULL, 0);
 			check(c, r, "produce");
 			got = t->batch;
+		}
+		else if (t->kind == READ_BROKER || t->kind == READ_FLOOR)
+		{
+			char		pb[16],
+						ob[24];
+			long		want = READ_PER_PARTITION - next;
+			int			col;
+
+			if (want > t->batch)
+				want = t->batch;
+			snprintf(pb, sizeof(pb), "%d", part);
+			snprintf(ob, sizeof(ob), "%ld", next);
+			params[0] = pb;
+			params[1] = ob;
+			r = PQexecPrepared(c, "s", 2, params, NULL, NULL, 0);
+			check(c, r, "read");
+			got = PQntuples(r);
+			col = PQfnumber(r, t->kind == READ_BROKER ? "offset_id" : "off");
+			if (got != want || col < 0 ||
+				atol(PQgetvalue(r, 0, col)) != next ||
+				atol(PQgetvalue(r, got - 1, col)) != next + got - 1)
+			{
+				fprintf(stderr, "pgbroker_bench: read of partition %d from offset %ld"
+						" returned %ld records (offsets %s to %s), expected %ld from %ld\n",
+						part, next, got, got > 0 && col >= 0 ? PQgetvalue(r, 0, col) : "-",
+						got > 0 && col >= 0 ? PQgetvalue(r, got - 1, col) : "-", want, next);
+				exit(3);
+			}
+			next += got;
+			if (next >= READ_PER_PARTITION)
+			{
+				/* end of the partition: on to this client's next one */
+				part = (part + t->clients) % READ_PARTITIONS;
+				next = 0;
+			}
 		}
 		else
 		{
@@ -366,8 +467,158 @@ reset_state(PGconn *c)
 	cmd(c, "TRUNCATE bench_floor");
 }
 
+static int
+is_topic_kind(Kind kind)
+{
+	return kind == PUBLISH_BROKER || kind == PUBLISH_FLOOR ||
+		kind == READ_BROKER || kind == READ_FLOOR;
+}
+
+/* The benchmark topics; bench_t16 also holds the read prefill. */
+static const struct
+{
+	const char *name;
+	int			partitions;
+}			bench_topics[] = {{"bench_t16", READ_PARTITIONS}, {"bench_t1", 1}};
+
+static int
+topic_partitions(const char *topic)
+{
+	size_t		i;
+
+	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
+		if (strcmp(bench_topics[i].name, topic) == 0)
+			return bench_topics[i].partitions;
+	return 0;
+}
+
+/* Drop and create the benchmark topics. */
+static void
+create_topics(PGconn *c)
+{
+	size_t		i;
+	char		sql[128];
+
+	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
+	{
+		snprintf(sql, sizeof(sql), "SELECT broker.drop_topic('%s', true)",
+				 bench_topics[i].name);
+		cmd(c, sql);
+		snprintf(sql, sizeof(sql), "SELECT broker.create_topic('%s', %d)",
+				 bench_topics[i].name, bench_topics[i].partitions);
+		cmd(c, sql);
+	}
+}
+
+static void
+drop_topics(PGconn *c)
+{
+	size_t		i;
+	char		sql[128];
+
+	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
+	{
+		snprintf(sql, sizeof(sql), "SELECT broker.drop_topic('%s')",
+				 bench_topics[i].name);
+		cmd(c, sql);
+	}
+}
+
+/*
+ * Fill bench_t16, or the read floor table, with READ_PER_PARTITION records
+ * in each of READ_PARTITIONS partitions.  The topic is filled one partition
+ * per transaction, the floor in (part, off) order, so that both lay each
+ * partition's records out together.
+ */
+static void
+prefill_read(PGconn *c, Kind kind)
+{
+	char		sql[1024];
+	int			p;
+
+	if (kind == READ_FLOOR)
+	{
+		snprintf(sql, sizeof(sql),
+				 "INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
+				 " SELECT p, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
+				 " '{}', now() FROM generate_series(0, %d) p, generate_series(0, %ld) g"
+				 " ORDER BY p, g", READ_PARTITIONS - 1, READ_PER_PARTITION - 1);
+		cmd(c, sql);
+	}
+	else
+	{
+		PGresult   *r;
+
+		for (p = 0; p < READ_PARTITIONS; p++)
+		{
+			snprintf(sql, sizeof(sql),
+					 "SELECT count(*) FROM generate_series(0, %ld, 1000) s,"
+					 " LATERAL broker.publish_batch('bench_t16', ARRAY(SELECT jsonb_build_object('n', g,"
+					 " 'body', '" BENCH_BODY "')"
+					 " FROM generate_series(s, LEAST(s + 999, %ld)) g), partition => %d)",
+					 READ_PER_PARTITION - 1, READ_PER_PARTITION - 1, p);
+			cmd(c, sql);
+		}
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_catalog.string_agg(p || ': ' || o, ', ') FROM generate_series(0, %d) p,"
+				 " LATERAL broker.latest_offset('bench_t16', p) o WHERE o <> %ld",
+				 READ_PARTITIONS - 1, READ_PER_PARTITION);
+		r = PQexec(c, sql);
+		check(c, r, "latest_offset");
+		if (!PQgetisnull(r, 0, 0))
+		{
+			fprintf(stderr, "pgbroker_bench: after the prefill, bench_t16 ends at %s"
+					" (expected %ld in every partition)\n", PQgetvalue(r, 0, 0),
+					READ_PER_PARTITION);
+			exit(3);
+		}
+		PQclear(r);
+	}
+	/* statistics as autovacuum would leave them, for the topic's tables too */
+	cmd(c, "ANALYZE");
+}
+
+/*
+ * After a publish run, check that the topic or the floor table holds as many
+ * records as the clients published.
+ */
+static void
+check_published(PGconn *c, Kind kind, const char *topic, long n)
+{
+	char		sql[256];
+	PGresult   *r;
+
+	if (kind == PUBLISH_BROKER)
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_catalog.sum(broker.latest_offset('%s', p))"
+				 " FROM generate_series(0, %d) p", topic, topic_partitions(topic) - 1);
+	else
+		snprintf(sql, sizeof(sql), "SELECT pg_catalog.count(*) FROM bench_log_floor");
+	r = PQexec(c, sql);
+	check(c, r, "count published");
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != n)
+	{
+		fprintf(stderr, "pgbroker_bench: %s holds %s records after %ld were published\n",
+				kind == PUBLISH_BROKER ? topic : "bench_log_floor",
+				PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", n);
+		exit(3);
+	}
+	PQclear(r);
+}
+
+/* Every topic run starts on new topics and empty floor tables. */
+static void
+reset_topic_state(PGconn *c, Kind kind)
+{
+	create_topics(c);
+	cmd(c, "TRUNCATE bench_log_floor, bench_read_floor RESTART IDENTITY");
+	if (kind == READ_BROKER || kind == READ_FLOOR)
+		prefill_read(c, kind);
+	cmd(c, "CHECKPOINT");
+}
+
 static Result
-run(PGconn *admin, Kind kind, int clients, int batch)
+run(PGconn *admin, Kind kind, int clients, int batch, const char *topic)
 {
 	Thread	   *th = calloc(clients, sizeof(Thread));
 	double		start;
@@ -378,17 +629,25 @@ run(PGconn *admin, Kind kind, int clients, int batch)
 	int			i;
 	Result		res;
 
-	reset_state(admin);
-	if (kind == CONSUME_BROKER || kind == CONSUME_LEASED || kind == CONSUME_FLOOR)
-		prefill(admin, kind, batch == 1 ? 60000 : 600000);
+	if (is_topic_kind(kind))
+		reset_topic_state(admin, kind);
 	else
-		cmd(admin, "CHECKPOINT");
+	{
+		reset_state(admin);
+		if (kind == CONSUME_BROKER || kind == CONSUME_LEASED || kind == CONSUME_FLOOR)
+			prefill(admin, kind, batch == 1 ? 60000 : 600000);
+		else
+			cmd(admin, "CHECKPOINT");
+	}
 	drained = 0;
 	start = now_s();
 	for (i = 0; i < clients; i++)
 	{
 		th[i].kind = kind;
 		th[i].batch = batch;
+		th[i].topic = topic;
+		th[i].index = i;
+		th[i].clients = clients;
 		th[i].deadline = start + seconds;
 		pthread_create(&th[i].tid, NULL, worker, &th[i]);
 	}
@@ -400,6 +659,8 @@ run(PGconn *admin, Kind kind, int clients, int batch)
 		if (th[i].finished_at > end)
 			end = th[i].finished_at;
 	}
+	if (kind == PUBLISH_BROKER || kind == PUBLISH_FLOOR)
+		check_published(admin, kind, topic, total);
 	all = malloc(sizeof(double) * (nlat + 1));
 	nlat = 0;
 	for (i = 0; i < clients; i++)
@@ -429,6 +690,7 @@ typedef struct Row
 	int			batch;
 	int			held;
 	int			floor_row;		/* index of the floor row to compare with, -1 for none */
+	const char *topic;			/* topic workloads: the topic */
 	Result		r[16];
 } Row;
 
@@ -442,24 +704,33 @@ int
 main(int argc, char **argv)
 {
 	Row			rows[] = {
-		{"produce-1", "floor", PRODUCE_FLOOR, 8, 1, 0, -1, {{0}}},
-		{"produce-1", "pgbroker", PRODUCE_BROKER, 8, 1, 0, 0, {{0}}},
-		{"produce-100", "floor", PRODUCE_FLOOR, 4, 100, 0, -1, {{0}}},
-		{"produce-100", "pgbroker", PRODUCE_BROKER, 4, 100, 0, 2, {{0}}},
-		{"consume-1", "floor", CONSUME_FLOOR, 4, 1, 0, -1, {{0}}},
-		{"consume-1", "pgbroker", CONSUME_BROKER, 4, 1, 0, 4, {{0}}},
-		{"consume-1", "pgbroker leased", CONSUME_LEASED, 4, 1, 0, 4, {{0}}},
-		{"consume-100", "floor", CONSUME_FLOOR, 4, 100, 0, -1, {{0}}},
-		{"consume-100", "pgbroker", CONSUME_BROKER, 4, 100, 0, 7, {{0}}},
-		{"consume-100", "pgbroker leased", CONSUME_LEASED, 4, 100, 0, 7, {{0}}},
-		{"consume-1 held-xmin", "floor", CONSUME_FLOOR, 4, 1, 1, -1, {{0}}},
-		{"consume-1 held-xmin", "pgbroker", CONSUME_BROKER, 4, 1, 1, 10, {{0}}},
-		{"consume-100 held-xmin", "floor", CONSUME_FLOOR, 4, 100, 1, -1, {{0}}},
-		{"consume-100 held-xmin", "pgbroker", CONSUME_BROKER, 4, 100, 1, 12, {{0}}},
+		{"produce-1", "floor", PRODUCE_FLOOR, 8, 1, 0, -1, NULL, {{0}}},
+		{"produce-1", "pgbroker", PRODUCE_BROKER, 8, 1, 0, 0, NULL, {{0}}},
+		{"produce-100", "floor", PRODUCE_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
+		{"produce-100", "pgbroker", PRODUCE_BROKER, 4, 100, 0, 2, NULL, {{0}}},
+		{"consume-1", "floor", CONSUME_FLOOR, 4, 1, 0, -1, NULL, {{0}}},
+		{"consume-1", "pgbroker", CONSUME_BROKER, 4, 1, 0, 4, NULL, {{0}}},
+		{"consume-1", "pgbroker leased", CONSUME_LEASED, 4, 1, 0, 4, NULL, {{0}}},
+		{"consume-100", "floor", CONSUME_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
+		{"consume-100", "pgbroker", CONSUME_BROKER, 4, 100, 0, 7, NULL, {{0}}},
+		{"consume-100", "pgbroker leased", CONSUME_LEASED, 4, 100, 0, 7, NULL, {{0}}},
+		{"consume-1 held-xmin", "floor", CONSUME_FLOOR, 4, 1, 1, -1, NULL, {{0}}},
+		{"consume-1 held-xmin", "pgbroker", CONSUME_BROKER, 4, 1, 1, 10, NULL, {{0}}},
+		{"consume-100 held-xmin", "floor", CONSUME_FLOOR, 4, 100, 1, -1, NULL, {{0}}},
+		{"consume-100 held-xmin", "pgbroker", CONSUME_BROKER, 4, 100, 1, 12, NULL, {{0}}},
+		{"publish-1-p16", "floor", PUBLISH_FLOOR, 8, 1, 0, -1, NULL, {{0}}},
+		{"publish-1-p16", "pgbroker", PUBLISH_BROKER, 8, 1, 0, 14, "bench_t16", {{0}}},
+		{"publish-1-p1", "floor", PUBLISH_FLOOR, 8, 1, 0, -1, NULL, {{0}}},
+		{"publish-1-p1", "pgbroker", PUBLISH_BROKER, 8, 1, 0, 16, "bench_t1", {{0}}},
+		{"publish-100", "floor", PUBLISH_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
+		{"publish-100", "pgbroker", PUBLISH_BROKER, 4, 100, 0, 18, "bench_t16", {{0}}},
+		{"read-100", "floor", READ_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
+		{"read-100", "pgbroker", READ_BROKER, 4, 100, 0, 20, "bench_t16", {{0}}},
 	};
 	int			nrows = sizeof(rows) / sizeof(rows[0]);
 	PGconn	   *admin;
 	PGconn	   *holder = NULL;
+	int			topics = 0;
 	int			i,
 				k;
 
@@ -496,6 +767,21 @@ main(int argc, char **argv)
 	cmd(admin, "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload jsonb,"
 		" created_at timestamptz DEFAULT now())");
 
+	/* the topics only when a topic workload runs */
+	for (i = 0; i < nrows; i++)
+		if (is_topic_kind(rows[i].kind) && (!rows[i].held || held) &&
+			(!only || strncmp(rows[i].workload, only, strlen(only)) == 0))
+			topics = 1;
+	if (topics)
+	{
+		create_topics(admin);
+		cmd(admin, "DROP TABLE IF EXISTS bench_log_floor, bench_read_floor");
+		cmd(admin, "CREATE TABLE bench_log_floor (id bigserial PRIMARY KEY, payload jsonb,"
+			" published_at timestamptz DEFAULT now())");
+		cmd(admin, "CREATE TABLE bench_read_floor (part int, off bigint, key text, payload jsonb,"
+			" headers jsonb, published_at timestamptz, PRIMARY KEY (part, off))");
+	}
+
 	for (k = 0; k < rounds; k++)
 	{
 		for (i = 0; i < nrows; i++)
@@ -515,10 +801,13 @@ main(int argc, char **argv)
 				PQfinish(holder);
 				holder = NULL;
 			}
-			rows[i].r[k] = run(admin, rows[i].kind, rows[i].clients, rows[i].batch);
+			rows[i].r[k] = run(admin, rows[i].kind, rows[i].clients, rows[i].batch,
+							   rows[i].topic);
 			if (!json)
-				fprintf(stderr, "round %d: %-22s %-16s %10.0f msg/s\n", k + 1,
-						rows[i].workload, rows[i].system, rows[i].r[k].rate);
+				fprintf(stderr, "round %d: %-22s %-16s %10.0f %s\n", k + 1,
+						rows[i].workload, rows[i].system, rows[i].r[k].rate,
+						rows[i].kind == READ_BROKER || rows[i].kind == READ_FLOOR ?
+						"rec/s" : "msg/s");
 		}
 		if (holder)
 		{
@@ -577,6 +866,11 @@ main(int argc, char **argv)
 
 	cmd(admin, "SELECT broker.drop_queue('bench')");
 	cmd(admin, "DROP TABLE bench_floor");
+	if (topics)
+	{
+		drop_topics(admin);
+		cmd(admin, "DROP TABLE bench_log_floor, bench_read_floor");
+	}
 	PQfinish(admin);
 	return 0;
 }
