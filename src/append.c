@@ -81,6 +81,25 @@ typedef struct StickyChoice
 	int32		partition;
 } StickyChoice;
 
+/*
+ * The segment producers append to, per topic, cached per backend.  Filled
+ * under the topic lock; rotation, alter_topic and drop_topic invalidate
+ * the topic catalog's relcache entry before they release the topic lock,
+ * and AcceptInvalidationMessages() after taking it sees that.
+ */
+typedef struct SegmentCache
+{
+	int32		topic_id;		/* hash key */
+	bool		valid;
+	int32		partitions;
+	int32		seg_no;
+	Oid			relid;
+	int			nstarts;
+	int64	   *starts;			/* in CacheMemoryContext */
+} SegmentCache;
+
+static HTAB *segment_cache = NULL;
+
 /* All in TopTransactionContext, forgotten at the end of the transaction. */
 static List *pending = NIL;
 static List *sticky = NIL;
@@ -269,6 +288,101 @@ append_insert(Relation rel, ResultRelInfo *rri, EState *estate,
 	pfree(slots);
 }
 
+/* Mark every cached segment stale (a relcache callback: flags only). */
+void
+TopicSegmentsInvalidate(void)
+{
+	HASH_SEQ_STATUS status;
+	SegmentCache *c;
+
+	if (segment_cache == NULL)
+		return;
+	hash_seq_init(&status, segment_cache);
+	while ((c = hash_seq_search(&status)) != NULL)
+		c->valid = false;
+}
+
+/*
+ * The current segment of a topic, from the cache or (with the latest
+ * snapshot) from the catalog.  Called holding the topic lock, SPI
+ * connected.
+ */
+static SegmentCache *
+append_current_segment(int32 topic_id, const char *topic)
+{
+	SegmentCache *c;
+	bool		found;
+	Datum		arg = Int32GetDatum(topic_id);
+	HeapTuple	tup;
+	TupleDesc	tdesc;
+	bool		isnull;
+	Datum	   *starts;
+	int			nstarts;
+	int			i;
+
+	if (segment_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(SegmentCache);
+		ctl.hcxt = CacheMemoryContext;
+		segment_cache = hash_create("pgbroker segments", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	c = hash_search(segment_cache, &topic_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		c->valid = false;
+		c->starts = NULL;
+	}
+	if (c->valid && OidIsValid(c->relid))
+		return c;
+
+	if (segment_plan == NULL)
+	{
+		segment_plan = SPI_prepare(
+			"SELECT t.partitions, s.seg_no, s.start_offsets"
+			" FROM broker.topic t JOIN broker.segment s ON s.topic_id OPERATOR(pg_catalog.=) t.id"
+			" WHERE t.id OPERATOR(pg_catalog.=) $1"
+			" AND s.start_offsets IS NOT NULL AND s.sealed_at IS NULL",
+			1, (Oid[]) {INT4OID});
+		if (segment_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(segment_plan);
+	}
+	BrokerExecPlan(segment_plan, &arg, NULL, true, 1);
+	if (SPI_processed == 0)
+	{
+		hash_search(segment_cache, &topic_id, HASH_REMOVE, NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic \"%s\" was dropped before the transaction committed",
+						topic)));
+	}
+	tup = SPI_tuptable->vals[0];
+	tdesc = SPI_tuptable->tupdesc;
+	c->partitions = DatumGetInt32(SPI_getbinval(tup, tdesc, 1, &isnull));
+	c->seg_no = DatumGetInt32(SPI_getbinval(tup, tdesc, 2, &isnull));
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, tdesc, 3, &isnull)),
+					  INT8OID, 8, true, TYPALIGN_DOUBLE, &starts, NULL, &nstarts);
+	if (c->starts != NULL)
+		pfree(c->starts);
+	c->starts = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * Max(nstarts, 1));
+	for (i = 0; i < nstarts; i++)
+		c->starts[i] = DatumGetInt64(starts[i]);
+	c->nstarts = nstarts;
+	SPI_freetuptable(SPI_tuptable);
+
+	c->relid = TopicSegmentRelid(topic_id, c->seg_no);
+	if (!OidIsValid(c->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segment %d of topic \"%s\" is missing", c->seg_no, topic)));
+	c->valid = true;
+	return c;
+}
+
 /*
  * Append the records of one topic: recs[0..n-1], sorted by partition.
  * Called with SPI connected and an active snapshot pushed.
@@ -278,15 +392,8 @@ append_topic(PendingRecord **recs, int n)
 {
 	int32		topic_id = recs[0]->topic_id;
 	LOCKTAG		tag;
-	Datum		arg = Int32GetDatum(topic_id);
-	HeapTuple	tup;
-	TupleDesc	tdesc;
-	bool		isnull;
+	SegmentCache *seg;
 	int32		partitions;
-	int32		seg_no;
-	Datum		starts_datum;
-	Datum	   *starts = NULL;
-	int			nstarts = 0;
 	Oid			relid;
 	Relation	rel;
 	Relation	idx;
@@ -308,37 +415,9 @@ append_topic(PendingRecord **recs, int n)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
-	if (segment_plan == NULL)
-	{
-		segment_plan = SPI_prepare(
-			"SELECT t.partitions, s.seg_no, s.start_offsets"
-			" FROM broker.topic t JOIN broker.segment s ON s.topic_id OPERATOR(pg_catalog.=) t.id"
-			" WHERE t.id OPERATOR(pg_catalog.=) $1"
-			" AND s.start_offsets IS NOT NULL AND s.sealed_at IS NULL",
-			1, (Oid[]) {INT4OID});
-		if (segment_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(segment_plan);
-	}
-	BrokerExecPlan(segment_plan, &arg, NULL, true, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic \"%s\" was dropped before the transaction committed",
-						recs[0]->topic)));
-	tup = SPI_tuptable->vals[0];
-	tdesc = SPI_tuptable->tupdesc;
-	partitions = DatumGetInt32(SPI_getbinval(tup, tdesc, 1, &isnull));
-	seg_no = DatumGetInt32(SPI_getbinval(tup, tdesc, 2, &isnull));
-	starts_datum = SPI_getbinval(tup, tdesc, 3, &isnull);
-	deconstruct_array(DatumGetArrayTypeP(starts_datum), INT8OID, 8, true, TYPALIGN_DOUBLE,
-					  &starts, NULL, &nstarts);
-
-	relid = TopicSegmentRelid(topic_id, seg_no);
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("segment %d of topic \"%s\" is missing", seg_no, recs[0]->topic)));
+	seg = append_current_segment(topic_id, recs[0]->topic);
+	partitions = seg->partitions;
+	relid = seg->relid;
 
 	rel = table_open(relid, RowExclusiveLock);
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
@@ -378,9 +457,16 @@ append_topic(PendingRecord **recs, int n)
 				at = last_at;	/* published_at never goes back */
 		}
 		else
-			next = partition < nstarts ? DatumGetInt64(starts[partition]) : 0;
+			next = partition < seg->nstarts ? seg->starts[partition] : 0;
 
 		append_insert(rel, rri, estate, recs + i, j - i, next, at);
+
+		/*
+		 * The next appender reads our records (in progress) as the last
+		 * ones, and readers stop at them until we have committed: the
+		 * partition lock need not wait for our commit flush.
+		 */
+		LockRelease(&tag, ExclusiveLock, false);
 		i = j;
 	}
 
@@ -389,7 +475,6 @@ append_topic(PendingRecord **recs, int n)
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /*

@@ -3,12 +3,15 @@
  * read.c
  *	  Reading a partition of a topic from an offset.
  *
- * A read is a plain MVCC read under the statement's snapshot: the segment
- * catalog and the records are read with the same snapshot, and the
- * records come from a forward scan of each segment's primary key
- * (partition, offset_id), segment after segment.  Commit-time sequencing
- * (append.c) makes that enough: a snapshot that sees a record sees every
- * record before it in its partition.
+ * A read walks each segment's primary key (partition, offset_id) forward,
+ * segment after segment, and reads the segment catalog with the same
+ * statement snapshot.  It returns the records that snapshot sees, and
+ * stops at the first record it does not see whose producer had not
+ * committed when the snapshot was taken: that producer is in the middle of
+ * its commit (records are appended at pre-commit, append.c), and the
+ * records after it must wait until it is done, or a reader that moved past
+ * them would never come back.  A record whose producer failed after the
+ * append, or that compaction removed, is skipped.
  *
  * A segment dropped by retention while a read looks for it is skipped:
  * its records are gone, and the offsets returned show the jump.
@@ -20,10 +23,13 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -46,8 +52,10 @@ static SPIPlanPtr read_segments_plan = NULL;
 /* Append records of one partition with offset >= from to the result. */
 static int
 read_segment(Oid relid, int32 partition, int64 from, int max,
-			 Tuplestorestate *store, TupleDesc outdesc, Datum empty_headers)
+			 Tuplestorestate *store, TupleDesc outdesc, Datum empty_headers,
+			 bool *stopped)
 {
+	Snapshot	snap = GetActiveSnapshot();
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
@@ -65,10 +73,31 @@ read_segment(Oid relid, int32 partition, int64 from, int max,
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
 	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+	/*
+	 * Every version the index points to, in offset order; the statement's
+	 * snapshot decides what to return and where to stop.
+	 */
+	scan = index_beginscan(rel, idx, SnapshotAny, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	while (n < max && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
+		if (!table_tuple_satisfies_snapshot(rel, slot, snap))
+		{
+			HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+			/*
+			 * Not visible: its producer is still committing (or committed
+			 * after our snapshot): stop here, or we would hand out later
+			 * offsets before it.  Otherwise it was rolled back after its
+			 * append, or removed by compaction: skip it.
+			 */
+			if (XidInMVCCSnapshot(HeapTupleHeaderGetXmin(tup->t_data), snap))
+			{
+				*stopped = true;
+				break;
+			}
+			continue;
+		}
 		slot_getallattrs(slot);
 		if (slot->tts_isnull[SEGCOL_HEADERS - 1])
 		{
@@ -108,6 +137,7 @@ pgbroker_read(PG_FUNCTION_ARGS)
 	int			got = 0;
 	int			i;
 	bool		isnull;
+	bool		stopped = false;
 	Datum		empty_headers;
 
 	if (PG_ARGISNULL(1))
@@ -187,7 +217,7 @@ pgbroker_read(PG_FUNCTION_ARGS)
 		if (segs[i] >= 0 && starts[i] <= from)
 			first = i;
 	}
-	for (i = first; i < nseg && got < max; i++)
+	for (i = first; i < nseg && got < max && !stopped; i++)
 	{
 		Oid			relid;
 
@@ -197,7 +227,8 @@ pgbroker_read(PG_FUNCTION_ARGS)
 		if (!OidIsValid(relid))
 			continue;
 		got += read_segment(relid, partition, from, max - got,
-							rsinfo->setResult, rsinfo->setDesc, empty_headers);
+							rsinfo->setResult, rsinfo->setDesc, empty_headers,
+							&stopped);
 	}
 	return (Datum) 0;
 }

@@ -78,6 +78,7 @@ topic_relcache_cb(Datum arg, Oid relid)
 		return;
 	if (relid != InvalidOid && relid != topic_table_relid)
 		return;
+	TopicSegmentsInvalidate();
 	hash_seq_init(&status, topic_cache);
 	while ((t = hash_seq_search(&status)) != NULL)
 		t->valid = false;

@@ -55,5 +55,6 @@ extern void TopicAppendAbort(void);
 extern void TopicAppendSubAbort(int nest_level);
 extern void TopicAppendSubCommit(int nest_level);
 extern int32 TopicStickyPartition(BrokerTopic *t);
+extern void TopicSegmentsInvalidate(void);
 
 #endif							/* PGBROKER_TOPIC_H */

@@ -372,9 +372,10 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			TopicAppendAtCommit();
 			if (xact_claims != NIL)
 				xact_write_leases();
+			/* last: as little as possible may fail after the append */
+			TopicAppendAtCommit();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (TopicHasPending())
