@@ -96,6 +96,7 @@ typedef struct SegmentCache
 	Oid			relid;
 	int			nstarts;
 	int64	   *starts;			/* in CacheMemoryContext */
+	int64	   *hints;			/* per partition: last offset seen, or -1 */
 } SegmentCache;
 
 static HTAB *segment_cache = NULL;
@@ -180,28 +181,33 @@ pending_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * The last record of a partition in a segment: a backward scan of the
- * primary key for the partition.
+ * primary key for the partition, from offset "from" up if from >= 0.
+ *
+ * A backward btree scan collects every matching item of its leaf page
+ * before returning the first, so a lower bound close to the end (the last
+ * offset this backend knows of) keeps the probe to a few items.
  */
 static bool
-append_last_record(Relation rel, Relation idx, int32 partition,
+append_last_record(Relation rel, Relation idx, int32 partition, int64 from,
 				   int64 *last_offset, TimestampTz *last_at)
 {
 	SnapshotData snap;
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int			nkeys = from >= 0 ? 2 : 1;
 	bool		found;
 
 	/*
-	 * A dirty snapshot sees what a new MVCC snapshot would here (we hold
-	 * the partition lock: nobody else is inserting into the partition, and
-	 * its records are never deleted while producers append to this
-	 * segment), and takes no SSI predicate locks.
+	 * A dirty snapshot sees the records of every appender before us, also
+	 * of one that is still committing (we hold the partition lock, so
+	 * nobody else is appending), and takes no SSI predicate locks.
 	 */
 	InitDirtySnapshot(snap);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
-	scan = index_beginscan(rel, idx, &snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	scan = index_beginscan(rel, idx, &snap, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, BackwardScanDirection, slot);
 	if (found)
 	{
@@ -335,6 +341,7 @@ append_current_segment(int32 topic_id, const char *topic)
 	{
 		c->valid = false;
 		c->starts = NULL;
+		c->hints = NULL;
 	}
 	if (c->valid && OidIsValid(c->relid))
 		return c;
@@ -372,6 +379,11 @@ append_current_segment(int32 topic_id, const char *topic)
 	for (i = 0; i < nstarts; i++)
 		c->starts[i] = DatumGetInt64(starts[i]);
 	c->nstarts = nstarts;
+	if (c->hints != NULL)
+		pfree(c->hints);
+	c->hints = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * c->partitions);
+	for (i = 0; i < c->partitions; i++)
+		c->hints[i] = -1;
 	SPI_freetuptable(SPI_tuptable);
 
 	c->relid = TopicSegmentRelid(topic_id, c->seg_no);
@@ -450,7 +462,10 @@ append_topic(PendingRecord **recs, int n)
 		 * committed (or aborted) and is visible to a new snapshot.
 		 */
 		at = GetCurrentTimestamp();
-		if (append_last_record(rel, idx, partition, &last, &last_at))
+		/* Offsets only grow: look from the last one this backend saw. */
+		if ((seg->hints[partition] >= 0 &&
+			 append_last_record(rel, idx, partition, seg->hints[partition], &last, &last_at)) ||
+			append_last_record(rel, idx, partition, -1, &last, &last_at))
 		{
 			next = last + 1;
 			if (last_at > at)
@@ -460,6 +475,7 @@ append_topic(PendingRecord **recs, int n)
 			next = partition < seg->nstarts ? seg->starts[partition] : 0;
 
 		append_insert(rel, rri, estate, recs + i, j - i, next, at);
+		seg->hints[partition] = next + (j - i) - 1;
 
 		/*
 		 * The next appender reads our records (in progress) as the last
