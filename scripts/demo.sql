@@ -56,3 +56,23 @@ SELECT id, payload, lease_until > now() AS leased,
 
 \echo '6. the queues view'
 SELECT queue, messages, ready, delayed, leased, dead, sent_total FROM broker.queues;
+
+\echo '7. a topic: records published in business transactions get their offsets at commit'
+SELECT broker.create_topic('order_events', partitions => 2);
+BEGIN;
+SELECT broker.publish('order_events', '{"order": 1, "event": "created"}', key => 'customer-7');
+\! psql -X -q -c "SELECT broker.publish('order_events', '{\"order\": 2, \"event\": \"created\"}', key => 'customer-7')"
+\echo '   (another session published and committed while this transaction is still open)'
+SELECT broker.publish('order_events', '{"order": 1, "event": "paid"}', key => 'customer-7');
+COMMIT;
+BEGIN;
+SELECT broker.publish('order_events', '{"order": 3, "event": "created"}', key => 'customer-7');
+ROLLBACK;
+SELECT broker.partition_for('order_events', 'customer-7') AS p \gset
+\echo '   the partition of customer-7, read from offset 0: commit order, dense, nothing rolled back'
+SELECT partition, offset_id, key, payload FROM broker.read('order_events', :p, 0);
+\echo '   a reader goes on from the next offset'
+SELECT count(*) AS new_records FROM broker.read('order_events', :p, 3);
+
+\echo '8. the topics view'
+SELECT topic, partitions, records, earliest_offsets, latest_offsets FROM broker.topics;
