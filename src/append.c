@@ -8,24 +8,33 @@
  * Why: an offset drawn when a record is inserted (a sequence) becomes
  * visible when its transaction commits, in a different order, so a reader
  * that follows "offset > last seen" skips records for good.  Instead, at
- * XACT_EVENT_PRE_COMMIT, for each partition the transaction published to
- * (in (topic, partition) order, so that producers cannot deadlock), we take
- * the partition's lock, read the partition's last offset with the latest
- * snapshot, and insert our records after it.  The lock is a transaction
- * lock: it is released after the commit record is flushed and the
- * transaction has left the proc array.  So if A appended before B, B read
- * the last offset only after A's commit became visible: B's offsets are
- * higher, and every snapshot that sees B's records also sees A's.  A plain
- * MVCC read of "offset >= k" therefore never finds a committed record
- * behind one it has already returned.  An aborted transaction leaves no
- * rows and no gap (the next one reads the same last offset); a long
- * transaction blocks nobody before it commits, and its records simply get
- * later offsets.  The cost: one partition commits at most one transaction
- * per commit flush.  The argument in full is in docs/design.md.
+ * XACT_EVENT_PRE_COMMIT (after which nothing of the user's runs), for each
+ * partition the transaction published to, in (topic, partition) order, we
+ * take the partition's lock, read the partition's last offset with a dirty
+ * snapshot (which also sees the records of an appender that is still
+ * committing), insert our records after it, and release the lock.  So
+ * offsets follow the order of appends, each append comes after every
+ * earlier one is physically in the index, and a transaction that stays
+ * open for minutes holds no lock and delays nobody: its records get their
+ * offsets when it commits.
+ *
+ * Readers (read.c) stop at the first record whose producer has not
+ * committed as of their snapshot; it is in its commit right now, so the
+ * wait is one commit flush.  That is what makes early release of the
+ * partition lock safe: no reader returns a later offset before an earlier
+ * one it could still see commit.  A producer that fails after its append
+ * (a serialization failure found at commit, a crash) leaves dead records
+ * that readers skip; the next appender reuses their offsets unless another
+ * appended after them meanwhile, in which case they stay a hole.
+ *
+ * The topic lock, taken in RowExclusiveLock before the partition locks and
+ * held to the end of the transaction, keeps rotation and drop_topic (which
+ * take it in ExclusiveLock) out until the appended records are committed
+ * or dead.  The argument in full is in docs/design.md.
  *
  * Records published in a subtransaction that rolls back are dropped;
- * PREPARE TRANSACTION is refused, since the partition lock would be held
- * for as long as the transaction stays prepared.
+ * PREPARE TRANSACTION is refused, since the topic lock (and readers) would
+ * wait for as long as the transaction stays prepared.
  *
  * src/append.c
  *
