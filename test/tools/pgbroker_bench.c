@@ -47,10 +47,30 @@
  * column) is records read per second.  Each run starts on a freshly created topic and an empty
  * floor table, as the queue runs start on a purged queue.
  *
+ * With --backlog N (N >= 16) the topic workloads run on top of a backlog
+ * instead: before the first round, each bench topic the selected workloads
+ * use is prefilled once with N records (~100-byte JSON payloads, spread
+ * evenly over its partitions, broker.publish_batch(topic, payloads,
+ * partition => p) of BACKLOG_BATCH records per statement from
+ * BACKLOG_CLIENTS connections, with broker.maintain_topics() every million
+ * records so that the backlog lies in segments as maintain() would leave
+ * them), and so is each floor table they use (bench_log_floor with N rows,
+ * bench_read_floor with the same N (part, off) rows as bench_t16, by
+ * INSERT ... SELECT generate_series).  Then VACUUM ANALYZE of the floor
+ * tables and the topics' segment tables, and a CHECKPOINT.  No run
+ * recreates the topics or empties the floor tables: the publish workloads
+ * append on top of the backlog (the check after each publish run counts
+ * the backlog and the earlier runs), and read-100 reads the newest
+ * 12,500 offsets of the backlog in each partition of bench_t16 (what a
+ * consumer that keeps up reads; --read-all: all N / 16 of them) and the
+ * same rows of its floor table.
+ * The records retained in all topics when the measurement starts are
+ * printed to stderr.
+ *
  * Connection parameters come from the PG* environment variables.
  *
  * usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]
- *                       [--only WORKLOAD]
+ *                       [--only WORKLOAD] [--backlog N] [--read-all]
  */
 #include <math.h>
 #include <pthread.h>
@@ -78,6 +98,10 @@ typedef enum Kind
 /* read-100's prefill: records per partition, partitions of bench_t16 */
 #define READ_PARTITIONS		16
 #define READ_PER_PARTITION	12500L
+
+/* --backlog: records per prefill statement, prefill connections */
+#define BACKLOG_BATCH		5000L
+#define BACKLOG_CLIENTS		4
 
 #define BENCH_BODY "pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 
@@ -112,7 +136,17 @@ static int	rounds = 1;
 static int	json = 0;
 static int	held = 0;
 static const char *only = NULL;
+static long backlog = 0;
 static volatile int drained = 0;
+
+/* read-100: the records it reads in each partition of bench_t16 */
+static long read_start[READ_PARTITIONS];
+static long read_end[READ_PARTITIONS];
+static int	read_all = 0;
+
+/* records the bench topics (as bench_topics) and bench_log_floor hold */
+static long topic_records[2];
+static long log_floor_rows;
 
 static double
 now_s(void)
@@ -226,7 +260,7 @@ worker(void *arg)
 	long		seq = 0;
 	char	   *arr = NULL;
 	int			part = t->index % READ_PARTITIONS;	/* read-100 position */
-	long		next = 0;
+	long		next = read_start[part];
 
 	snprintf(nbuf, sizeof(nbuf), "%d", t->batch);
 	cmd(c, "SET statement_timeout = '60s'");
@@ -320,7 +354,7 @@ worker(void *arg)
 		{
 			char		pb[16],
 						ob[24];
-			long		want = READ_PER_PARTITION - next;
+			long		want = read_end[part] - next;
 			int			col;
 
 			if (want > t->batch)
@@ -344,11 +378,11 @@ worker(void *arg)
 				exit(3);
 			}
 			next += got;
-			if (next >= READ_PER_PARTITION)
+			if (next >= read_end[part])
 			{
 				/* end of the partition: on to this client's next one */
 				part = (part + t->clients) % READ_PARTITIONS;
-				next = 0;
+				next = read_start[part];
 			}
 		}
 		else
@@ -580,7 +614,8 @@ prefill_read(PGconn *c, Kind kind)
 
 /*
  * After a publish run, check that the topic or the floor table holds as many
- * records as the clients published.
+ * records as it held before (the backlog, earlier runs) plus the ones the
+ * clients published, n in all.
  */
 static void
 check_published(PGconn *c, Kind kind, const char *topic, long n)
@@ -606,15 +641,325 @@ check_published(PGconn *c, Kind kind, const char *topic, long n)
 	PQclear(r);
 }
 
-/* Every topic run starts on new topics and empty floor tables. */
+/*
+ * Every topic run starts on new topics and empty floor tables; with
+ * --backlog, on the prefilled ones as the earlier runs left them.
+ */
 static void
 reset_topic_state(PGconn *c, Kind kind)
 {
-	create_topics(c);
-	cmd(c, "TRUNCATE bench_log_floor, bench_read_floor RESTART IDENTITY");
-	if (kind == READ_BROKER || kind == READ_FLOOR)
-		prefill_read(c, kind);
+	if (backlog == 0)
+	{
+		create_topics(c);
+		cmd(c, "TRUNCATE bench_log_floor, bench_read_floor RESTART IDENTITY");
+		topic_records[0] = topic_records[1] = 0;
+		log_floor_rows = 0;
+		if (kind == READ_BROKER || kind == READ_FLOOR)
+			prefill_read(c, kind);
+	}
 	cmd(c, "CHECKPOINT");
+}
+
+/* --backlog: one prefill statement */
+typedef enum Target
+{
+	TARGET_T16,					/* bench_t16 */
+	TARGET_T1,					/* bench_t1 */
+	TARGET_LOG_FLOOR,			/* bench_log_floor */
+	TARGET_READ_FLOOR			/* bench_read_floor */
+} Target;
+
+typedef struct Job
+{
+	Target		target;
+	int			part;
+	long		from;			/* first offset (first n for the log floor) */
+	long		count;
+} Job;
+
+static Job *jobs;
+static long njobs;
+static long next_job;
+static long filled_records;		/* topic records written so far */
+static long filled_rows;		/* floor rows written so far */
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Records of partition p when n are spread evenly over parts partitions. */
+static long
+share(long n, int parts, int p)
+{
+	return n / parts + (p < n % parts ? 1 : 0);
+}
+
+/* Append the jobs that write n records spread over parts partitions. */
+static Job *
+make_jobs(Job *list, long *len, Target target, int parts, long n)
+{
+	long		c;
+	int			p;
+
+	for (c = 0; c * BACKLOG_BATCH < share(n, parts, 0); c++)
+		for (p = 0; p < parts; p++)
+		{
+			long		from = c * BACKLOG_BATCH;
+			long		count = share(n, parts, p) - from;
+
+			if (count <= 0)
+				continue;
+			if (count > BACKLOG_BATCH)
+				count = BACKLOG_BATCH;
+			list[*len].target = target;
+			list[*len].part = p;
+			list[*len].from = from;
+			list[*len].count = count;
+			(*len)++;
+		}
+	return list;
+}
+
+static void *
+backlog_worker(void *arg)
+{
+	PGconn	   *c = connect_db();
+
+	(void) arg;
+	prepare(c, "topic",
+			"SELECT broker.publish_batch($1::text, ARRAY(SELECT jsonb_build_object('n', g,"
+			" 'body', '" BENCH_BODY "') FROM generate_series($3::bigint, $4::bigint) g),"
+			" partition => $2::int)");
+	prepare(c, "log_floor",
+			"INSERT INTO bench_log_floor (payload) SELECT jsonb_build_object('n', g,"
+			" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
+	prepare(c, "read_floor",
+			"INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
+			" SELECT $1::int, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
+			" '{}', now() FROM generate_series($2::bigint, $3::bigint) g");
+	for (;;)
+	{
+		Job		   *j;
+		char		pb[16],
+					fb[24],
+					lb[24];
+		const char *params[4];
+		PGresult   *r;
+
+		pthread_mutex_lock(&job_lock);
+		j = next_job < njobs ? &jobs[next_job++] : NULL;
+		pthread_mutex_unlock(&job_lock);
+		if (j == NULL)
+			break;
+		snprintf(pb, sizeof(pb), "%d", j->part);
+		snprintf(fb, sizeof(fb), "%ld", j->from);
+		snprintf(lb, sizeof(lb), "%ld", j->from + j->count - 1);
+		switch (j->target)
+		{
+			case TARGET_T16:
+			case TARGET_T1:
+				params[0] = bench_topics[j->target == TARGET_T16 ? 0 : 1].name;
+				params[1] = pb;
+				params[2] = fb;
+				params[3] = lb;
+				r = PQexecPrepared(c, "topic", 4, params, NULL, NULL, 0);
+				break;
+			case TARGET_LOG_FLOOR:
+				params[0] = fb;
+				params[1] = lb;
+				r = PQexecPrepared(c, "log_floor", 2, params, NULL, NULL, 0);
+				break;
+			default:
+				params[0] = pb;
+				params[1] = fb;
+				params[2] = lb;
+				r = PQexecPrepared(c, "read_floor", 3, params, NULL, NULL, 0);
+				break;
+		}
+		check(c, r, "backlog prefill");
+		PQclear(r);
+		pthread_mutex_lock(&job_lock);
+		if (j->target == TARGET_T16 || j->target == TARGET_T1)
+			filled_records += j->count;
+		else
+			filled_rows += j->count;
+		pthread_mutex_unlock(&job_lock);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+/* Check that each partition of a prefilled topic ends at its share. */
+static void
+check_backlog(PGconn *c, int t)
+{
+	char		sql[512];
+	PGresult   *r;
+	int			parts = bench_topics[t].partitions;
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT pg_catalog.string_agg(p || ': ' || o, ', ') FROM generate_series(0, %d) p,"
+			 " LATERAL broker.latest_offset('%s', p) o"
+			 " WHERE o <> %ld + CASE WHEN p < %ld THEN 1 ELSE 0 END",
+			 parts - 1, bench_topics[t].name, backlog / parts, backlog % parts);
+	r = PQexec(c, sql);
+	check(c, r, "latest_offset");
+	if (!PQgetisnull(r, 0, 0))
+	{
+		fprintf(stderr, "pgbroker_bench: after the backlog prefill, %s ends at %s"
+				" (expected %ld records spread evenly over %d partitions)\n",
+				bench_topics[t].name, PQgetvalue(r, 0, 0), backlog, parts);
+		exit(3);
+	}
+	PQclear(r);
+}
+
+/*
+ * --backlog: fill the topics and floor tables that the selected workloads
+ * use with backlog records each, once, from BACKLOG_CLIENTS connections.
+ * The jobs of the targets are interleaved, and within a topic the
+ * partitions, so that the connections mostly write to different partitions
+ * and each partition's records lie in runs of BACKLOG_BATCH.
+ */
+static void
+prefill_backlog(PGconn *admin, const int need[4])
+{
+	Job		   *lists[4];
+	long		lens[4] = {0, 0, 0, 0};
+	long		longest = 0;
+	long		total_records = 0,
+				total_rows = 0;
+	long		i;
+	int			t;
+	pthread_t	tids[BACKLOG_CLIENTS];
+	double		start = now_s(),
+				filled_at,
+				vacuumed_at;
+	long		reported = 0;
+	PGresult   *r;
+	char	   *sql;
+	size_t		len;
+
+	for (t = 0; t < 4; t++)
+	{
+		int			parts = t == TARGET_T16 || t == TARGET_READ_FLOOR ? READ_PARTITIONS : 1;
+
+		lists[t] = malloc(sizeof(Job) * (backlog / BACKLOG_BATCH + parts + 1));
+		if (need[t])
+		{
+			make_jobs(lists[t], &lens[t], (Target) t, parts, backlog);
+			if (t == TARGET_T16 || t == TARGET_T1)
+				total_records += backlog;
+			else
+				total_rows += backlog;
+		}
+		if (lens[t] > longest)
+			longest = lens[t];
+	}
+	jobs = malloc(sizeof(Job) * (lens[0] + lens[1] + lens[2] + lens[3] + 1));
+	njobs = 0;
+	for (i = 0; i < longest; i++)
+		for (t = 0; t < 4; t++)
+			if (i < lens[t])
+				jobs[njobs++] = lists[t][i];
+	for (t = 0; t < 4; t++)
+		free(lists[t]);
+	next_job = 0;
+	filled_records = filled_rows = 0;
+
+	fprintf(stderr, "backlog: prefilling%s%s%s%s with %ld records each, %d connections\n",
+			need[TARGET_T16] ? " bench_t16" : "", need[TARGET_T1] ? " bench_t1" : "",
+			need[TARGET_LOG_FLOOR] ? " bench_log_floor" : "",
+			need[TARGET_READ_FLOOR] ? " bench_read_floor" : "", backlog, BACKLOG_CLIENTS);
+	for (t = 0; t < BACKLOG_CLIENTS; t++)
+		pthread_create(&tids[t], NULL, backlog_worker, NULL);
+	for (;;)
+	{
+		long		records,
+					rows;
+		int			done;
+
+		usleep(200000);
+		pthread_mutex_lock(&job_lock);
+		records = filled_records;
+		rows = filled_rows;
+		done = records + rows == total_records + total_rows;
+		pthread_mutex_unlock(&job_lock);
+		if ((records + rows) / 1000000 > reported / 1000000 || done)
+		{
+			fprintf(stderr, "backlog: %ld of %ld topic records, %ld of %ld floor rows, %.0f s\n",
+					records, total_records, rows, total_rows, now_s() - start);
+			reported = records + rows;
+			/* rotate segments as a maintain() every minute would */
+			if (need[TARGET_T16] || need[TARGET_T1])
+			{
+				r = PQexec(admin, "SELECT * FROM broker.maintain_topics()");
+				check(admin, r, "maintain_topics");
+				PQclear(r);
+			}
+		}
+		if (done)
+			break;
+	}
+	for (t = 0; t < BACKLOG_CLIENTS; t++)
+		pthread_join(tids[t], NULL);
+	free(jobs);
+	jobs = NULL;
+	filled_at = now_s();
+
+	for (t = 0; t < 2; t++)
+		if (need[t])
+		{
+			check_backlog(admin, t);
+			topic_records[t] = backlog;
+		}
+	if (need[TARGET_LOG_FLOOR])
+		log_floor_rows = backlog;
+	for (i = 0; i < READ_PARTITIONS; i++)
+	{
+		read_end[i] = share(backlog, READ_PARTITIONS, i);
+		/* a consumer that keeps up reads the newest records */
+		if (!read_all && read_end[i] > READ_PER_PARTITION)
+			read_start[i] = read_end[i] - READ_PER_PARTITION;
+	}
+
+	/*
+	 * Statistics, hint bits and the visibility map as autovacuum would leave
+	 * them, on the floor tables and the topics' segment tables alike, and the
+	 * prefill's dirty buffers written out: the measurement pays for none of
+	 * it, nor does autovacuum start on these tables during it.
+	 */
+	r = PQexec(admin,
+			   "SELECT pg_catalog.string_agg(broker._segment_table(s.topic_id, s.seg_no), ', ')"
+			   " FROM broker.segment s JOIN broker.topic t ON t.id = s.topic_id"
+			   " WHERE t.name IN ('bench_t16', 'bench_t1')");
+	check(admin, r, "segment tables");
+	len = strlen(PQgetvalue(r, 0, 0)) + 128;
+	sql = malloc(len);
+	snprintf(sql, len, "VACUUM (ANALYZE) bench_log_floor, bench_read_floor%s%s",
+			 PQgetisnull(r, 0, 0) ? "" : ", ", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	cmd(admin, sql);
+	free(sql);
+	vacuumed_at = now_s();
+	cmd(admin, "CHECKPOINT");
+	fprintf(stderr, "backlog: prefill %.1f s (%.0f records/s), VACUUM ANALYZE %.1f s,"
+			" CHECKPOINT %.1f s\n", filled_at - start,
+			(total_records + total_rows) / (filled_at - start), vacuumed_at - filled_at,
+			now_s() - vacuumed_at);
+}
+
+/* The records retained in all topics, and their size, to stderr. */
+static void
+report_retained(PGconn *c)
+{
+	PGresult   *r = PQexec(c, "SELECT coalesce(pg_catalog.sum(records), 0),"
+						   " (coalesce(pg_catalog.sum(bytes), 0) / 1048576)::bigint,"
+						   " coalesce(pg_catalog.sum(segments), 0)"
+						   " FROM broker.topics");
+
+	check(c, r, "broker.topics");
+	fprintf(stderr, "backlog: the measurement starts with %s records retained in topics"
+			" (%s MB in %s segments)\n",
+			PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+	PQclear(r);
 }
 
 static Result
@@ -659,8 +1004,18 @@ run(PGconn *admin, Kind kind, int clients, int batch, const char *topic)
 		if (th[i].finished_at > end)
 			end = th[i].finished_at;
 	}
-	if (kind == PUBLISH_BROKER || kind == PUBLISH_FLOOR)
-		check_published(admin, kind, topic, total);
+	if (kind == PUBLISH_BROKER)
+	{
+		int			t = strcmp(topic, bench_topics[0].name) == 0 ? 0 : 1;
+
+		topic_records[t] += total;
+		check_published(admin, kind, topic, topic_records[t]);
+	}
+	else if (kind == PUBLISH_FLOOR)
+	{
+		log_floor_rows += total;
+		check_published(admin, kind, topic, log_floor_rows);
+	}
 	all = malloc(sizeof(double) * (nlat + 1));
 	nlat = 0;
 	for (i = 0; i < clients; i++)
@@ -731,6 +1086,7 @@ main(int argc, char **argv)
 	PGconn	   *admin;
 	PGconn	   *holder = NULL;
 	int			topics = 0;
+	int			need[4] = {0, 0, 0, 0};	/* --backlog: as Target */
 	int			i,
 				k;
 
@@ -746,9 +1102,25 @@ main(int argc, char **argv)
 			json = 1;
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--read-all") == 0)
+			read_all = 1;
+		else if (strcmp(argv[i], "--backlog") == 0 && i + 1 < argc)
+		{
+			char	   *end;
+
+			backlog = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || end == argv[i])
+				backlog = -1;
+		}
 		else
 		{
-			fprintf(stderr, "usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json] [--only WORKLOAD]\n");
+			fprintf(stderr,
+					"usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]\n"
+					"                      [--only WORKLOAD] [--backlog N] [--read-all]\n"
+					"  --backlog N  run the topic workloads on top of N records prefilled once\n"
+					"  --read-all   with --backlog, read-100 reads the whole backlog, not its newest records\n"
+					"               into each bench topic and floor table (default 0: every\n"
+					"               topic run starts on new topics and empty floor tables)\n");
 			return 1;
 		}
 	}
@@ -757,6 +1129,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "pgbroker_bench: --seconds must be >= 1 and --rounds between 1 and 16\n");
 		return 1;
 	}
+	if (backlog != 0 && backlog < READ_PARTITIONS)
+	{
+		fprintf(stderr, "pgbroker_bench: --backlog must be 0 or at least %d\n", READ_PARTITIONS);
+		return 1;
+	}
+	for (i = 0; i < READ_PARTITIONS; i++)
+		read_end[i] = READ_PER_PARTITION;
 
 	admin = connect_db();
 	cmd(admin, "SET client_min_messages = warning");
@@ -771,7 +1150,23 @@ main(int argc, char **argv)
 	for (i = 0; i < nrows; i++)
 		if (is_topic_kind(rows[i].kind) && (!rows[i].held || held) &&
 			(!only || strncmp(rows[i].workload, only, strlen(only)) == 0))
+		{
 			topics = 1;
+			if (rows[i].kind == PUBLISH_FLOOR)
+				need[TARGET_LOG_FLOOR] = 1;
+			else if (rows[i].kind == READ_FLOOR)
+				need[TARGET_READ_FLOOR] = 1;
+			else if (strcmp(rows[i].topic, "bench_t1") == 0)
+				need[TARGET_T1] = 1;
+			else
+				need[TARGET_T16] = 1;
+		}
+	if (backlog > 0 && !topics)
+	{
+		fprintf(stderr, "pgbroker_bench: --backlog applies to the topic workloads only;"
+				" none is selected\n");
+		backlog = 0;
+	}
 	if (topics)
 	{
 		create_topics(admin);
@@ -780,6 +1175,11 @@ main(int argc, char **argv)
 			" published_at timestamptz DEFAULT now())");
 		cmd(admin, "CREATE TABLE bench_read_floor (part int, off bigint, key text, payload jsonb,"
 			" headers jsonb, published_at timestamptz, PRIMARY KEY (part, off))");
+		if (backlog > 0)
+		{
+			prefill_backlog(admin, need);
+			report_retained(admin);
+		}
 	}
 
 	for (k = 0; k < rounds; k++)
@@ -842,11 +1242,15 @@ main(int argc, char **argv)
 		{
 			static int printed = 0;
 
-			printf("%s  {\"workload\": \"%s\", \"system\": \"%s\", \"clients\": %d, \"batch\": %d,"
+			char		bbuf[40] = "";
+
+			if (is_topic_kind(rows[i].kind))
+				snprintf(bbuf, sizeof(bbuf), ", \"backlog\": %ld", backlog);
+			printf("%s  {\"workload\": \"%s\", \"system\": \"%s\", \"clients\": %d, \"batch\": %d%s,"
 				   " \"msgs_per_s\": %.0f, \"ratio_to_floor\": %.3f, \"p50_ms\": %.3f,"
 				   " \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}",
 				   printed++ ? ",\n" : "", rows[i].workload, rows[i].system,
-				   rows[i].clients, rows[i].batch, med.rate, ratio, med.p50,
+				   rows[i].clients, rows[i].batch, bbuf, med.rate, ratio, med.p50,
 				   med.p95, med.p99, med.max);
 		}
 		else
