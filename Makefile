@@ -9,6 +9,7 @@ OBJS = \
 	src/append.o \
 	src/catalog.o \
 	src/claim.o \
+	src/group.o \
 	src/pgbroker.o \
 	src/queue.o \
 	src/read.o \

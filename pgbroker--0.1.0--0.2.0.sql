@@ -360,6 +360,11 @@ BEGIN
 	END LOOP;
 	DELETE FROM broker.segment WHERE topic_id = tid;
 	DELETE FROM broker.topic_dedup WHERE topic_id = tid;
+	DELETE FROM broker.group_state s USING broker.consumer_group g
+	 WHERE g.topic_id = tid AND s.group_id = g.id;
+	DELETE FROM broker.group_member m USING broker.consumer_group g
+	 WHERE g.topic_id = tid AND m.group_id = g.id;
+	DELETE FROM broker.consumer_group WHERE topic_id = tid;
 	DELETE FROM broker.topic WHERE id = tid;
 	PERFORM broker._topic_changed();
 	RETURN true;
@@ -696,6 +701,16 @@ BEGIN
 		DELETE FROM broker.topic_dedup d WHERE d.topic_id = t.id AND d.expires_at <= pg_catalog.now();
 		GET DIAGNOSTICS dedup_keys_forgotten = ROW_COUNT;
 
+		/* Group states superseded by a newer one, members long gone. */
+		DELETE FROM broker.group_state s
+		 USING (SELECT gs.group_id, gs.partition, max(gs.seq) AS newest
+				  FROM broker.group_state gs JOIN broker.consumer_group g ON g.id = gs.group_id
+				 WHERE g.topic_id = t.id GROUP BY gs.group_id, gs.partition) x
+		 WHERE s.group_id = x.group_id AND s.partition = x.partition AND s.seq < x.newest;
+		DELETE FROM broker.group_member m USING broker.consumer_group g
+		 WHERE g.topic_id = t.id AND m.group_id = g.id
+		   AND m.last_poll < pg_catalog.now() - interval '1 day';
+
 		/* The next segment, created ahead of need. */
 		SELECT * INTO cur FROM broker.segment bs
 		 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL AND bs.sealed_at IS NULL;
@@ -879,9 +894,459 @@ END
 $$;
 
 /* ---------------------------------------------------------------------
+ * Consumer groups
+ * --------------------------------------------------------------------- */
+
+/*
+ * A consumer group of a topic.  start: where a group that has no committed
+ * offset for a partition begins ('latest' as Kafka's auto.offset.reset
+ * default, or 'earliest').
+ */
+CREATE SEQUENCE broker.consumer_group_id_seq AS integer;
+CREATE TABLE broker.consumer_group (
+	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.consumer_group_id_seq'),
+	topic_id		integer NOT NULL,
+	name			text NOT NULL,
+	start			text NOT NULL DEFAULT 'latest' CHECK (start IN ('earliest', 'latest')),
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	UNIQUE (topic_id, name)
+);
+ALTER SEQUENCE broker.consumer_group_id_seq OWNED BY broker.consumer_group.id;
+SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group', '');
+SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group_id_seq', '');
+
+/*
+ * The state of each (group, partition), append-only: every change (a poll
+ * that moves on, a commit, a lease taken or extended, a seek) inserts a
+ * new row and the row with the highest seq is the state.  Nothing updates
+ * a row in place, so a long transaction elsewhere cannot grow chains of
+ * dead versions that every poll would walk: a poll reads the newest row
+ * with a backward scan of the primary key.  maintain() deletes superseded
+ * rows.
+ *
+ * committed: the next offset to read (Kafka's committed offset).
+ * position: the next offset to hand the lease holder (ahead of committed
+ * while leased records are being worked on).
+ * consumer, epoch, lease_until: the lease; epoch grows at every change of
+ * holder.  skipped: records retention removed before the group read them.
+ */
+CREATE SEQUENCE broker.group_state_seq;
+CREATE TABLE broker.group_state (
+	group_id		integer NOT NULL,
+	partition		integer NOT NULL,
+	seq				bigint NOT NULL DEFAULT pg_catalog.nextval('broker.group_state_seq'),
+	committed		bigint NOT NULL,
+	position		bigint NOT NULL,
+	consumer		text,
+	epoch			bigint NOT NULL DEFAULT 0,
+	lease_until		timestamptz,
+	committed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	skipped			bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (group_id, partition, seq)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.group_state', '');
+SELECT pg_catalog.pg_extension_config_dump('broker.group_state_seq', '');
+
+/* Leased consumers seen polling, for fair sharing (heartbeat: the poll). */
+CREATE TABLE broker.group_member (
+	group_id		integer NOT NULL,
+	consumer		text NOT NULL,
+	last_poll		timestamptz NOT NULL,
+	PRIMARY KEY (group_id, consumer)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.group_member', '');
+
+CREATE FUNCTION broker._lock_group_partition(group_id integer, partition integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_lock_group_partition'
+LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION broker._lock_group_partition(integer, integer) FROM PUBLIC;
+
+/* The current state of a (group, partition): its newest row. */
+CREATE FUNCTION broker._group_state(group_id integer, partition integer)
+RETURNS broker.group_state
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.* FROM broker.group_state s
+	 WHERE s.group_id = $1 AND s.partition = $2
+	 ORDER BY s.seq DESC LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION broker._group_state(integer, integer) FROM PUBLIC;
+
+/*
+ * A group of a topic, created if missing with every partition at its
+ * start position.  Returns the group's id.
+ */
+CREATE FUNCTION broker._ensure_group(tid integer, consumer_group text, start_at text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic;
+	gid integer;
+	off bigint;
+BEGIN
+	IF consumer_group IS NULL THEN
+		RAISE EXCEPTION 'consumer group name must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker._check_name(consumer_group, 'consumer group');
+	IF start_at IS NULL OR start_at NOT IN ('earliest', 'latest') THEN
+		RAISE EXCEPTION 'invalid start position "%"', start_at USING ERRCODE = '22023',
+			HINT = 'Use "earliest" or "latest".';
+	END IF;
+	SELECT * INTO t FROM broker.topic bt WHERE bt.id = tid;
+	INSERT INTO broker.consumer_group AS g (topic_id, name, start)
+	VALUES (tid, consumer_group, start_at)
+	ON CONFLICT ON CONSTRAINT consumer_group_topic_id_name_key DO NOTHING
+	RETURNING g.id INTO gid;
+	IF gid IS NULL THEN
+		SELECT g.id INTO gid FROM broker.consumer_group g
+		 WHERE g.topic_id = tid AND g.name = consumer_group;
+		RETURN gid;
+	END IF;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		IF start_at = 'earliest' THEN
+			SELECT coalesce(bs.start_offsets[p + 1], 0) INTO off FROM broker.segment bs
+			 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
+			 ORDER BY bs.seg_no LIMIT 1;
+			off := coalesce(off, 0);
+		ELSE
+			off := broker._end_offset(t, p);
+		END IF;
+		INSERT INTO broker.group_state (group_id, partition, committed, position)
+		VALUES (gid, p, off, off);
+	END LOOP;
+	RETURN gid;
+END
+$$;
+REVOKE ALL ON FUNCTION broker._ensure_group(integer, text, text) FROM PUBLIC;
+
+/* Resolve a group, or raise 42704. */
+CREATE FUNCTION broker._group(t broker.topic, consumer_group text)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	gid integer;
+BEGIN
+	IF consumer_group IS NULL THEN
+		RAISE EXCEPTION 'consumer group name must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT g.id INTO gid FROM broker.consumer_group g
+	 WHERE g.topic_id = t.id AND g.name = consumer_group;
+	IF gid IS NULL THEN
+		RAISE EXCEPTION 'consumer group "%" of topic "%" does not exist', consumer_group, t.name
+			USING ERRCODE = '42704';
+	END IF;
+	RETURN gid;
+END
+$$;
+REVOKE ALL ON FUNCTION broker._group(broker.topic, text) FROM PUBLIC;
+
+CREATE FUNCTION broker.create_group(topic text, consumer_group text, start text DEFAULT 'latest')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+BEGIN
+	IF EXISTS (SELECT 1 FROM broker.consumer_group g WHERE g.topic_id = t.id AND g.name = consumer_group) THEN
+		RAISE EXCEPTION 'consumer group "%" of topic "%" already exists', consumer_group, t.name
+			USING ERRCODE = '42710';
+	END IF;
+	PERFORM broker._ensure_group(t.id, consumer_group, start);
+END
+$$;
+
+CREATE FUNCTION broker.delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer;
+BEGIN
+	SELECT g.id INTO gid FROM broker.consumer_group g
+	 WHERE g.topic_id = t.id AND g.name = consumer_group FOR UPDATE;
+	IF gid IS NULL THEN
+		IF if_exists THEN
+			RETURN false;
+		END IF;
+		gid := broker._group(t, consumer_group);
+	END IF;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		PERFORM broker._lock_group_partition(gid, p);
+	END LOOP;
+	DELETE FROM broker.group_state s WHERE s.group_id = gid;
+	DELETE FROM broker.group_member m WHERE m.group_id = gid;
+	DELETE FROM broker.consumer_group g WHERE g.id = gid;
+	RETURN true;
+END
+$$;
+
+/*
+ * Commit a group's progress on one partition: next_offset is the next
+ * offset to read (Kafka's convention).  Checked against the lease: a
+ * consumer whose lease was taken over (or revoked by a seek) is refused
+ * with PB001; without a consumer, only a partition nobody holds.
+ */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, partition integer,
+							  next_offset bigint, consumer text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer := broker._group(t, consumer_group);
+	s broker.group_state;
+	end_off bigint;
+BEGIN
+	PERFORM broker._check_partition(t, partition);
+	IF next_offset IS NULL OR next_offset < 0 THEN
+		RAISE EXCEPTION 'next_offset must not be null or negative' USING ERRCODE = '22023';
+	END IF;
+	PERFORM broker._lock_group_partition(gid, partition);
+	s := broker._group_state(gid, partition);
+	IF s.consumer IS DISTINCT FROM consumer THEN
+		IF consumer IS NULL THEN
+			RAISE EXCEPTION 'partition % of topic "%" is leased to consumer "%" in group "%"',
+				partition, t.name, s.consumer, consumer_group
+				USING ERRCODE = 'PB001',
+					  HINT = 'Commit as the consumer that holds the lease.';
+		END IF;
+		RAISE EXCEPTION 'consumer "%" no longer holds partition % of topic "%" in group "%"',
+			consumer, partition, t.name, consumer_group
+			USING ERRCODE = 'PB001',
+				  DETAIL = CASE WHEN s.consumer IS NULL THEN 'The lease ended and the partition was consumed or reset since.'
+							   ELSE format('Consumer "%s" took the partition over.', s.consumer) END,
+				  HINT = 'Its records will be delivered again; poll again to get work.';
+	END IF;
+	end_off := broker._end_offset(t, partition);
+	IF next_offset > end_off THEN
+		RAISE EXCEPTION 'offset % is beyond the end of partition % of topic "%"', next_offset, partition, t.name
+			USING ERRCODE = '22023',
+				  DETAIL = format('The end offset is %s.', end_off);
+	END IF;
+	INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, epoch,
+									lease_until, skipped)
+	VALUES (gid, partition, next_offset, greatest(s.position, next_offset), s.consumer, s.epoch,
+			s.lease_until, s.skipped);
+END
+$$;
+
+/* Commit the records a poll returned: per partition, after the last one. */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, records broker.record[],
+							  consumer text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	IF records IS NULL THEN
+		RAISE EXCEPTION 'records must not be null' USING ERRCODE = '22004';
+	END IF;
+	FOR r IN SELECT x.partition, max(x.offset_id) AS last
+			   FROM pg_catalog.unnest(records) x GROUP BY x.partition ORDER BY x.partition
+	LOOP
+		PERFORM broker.commit(topic, consumer_group, r.partition, r.last + 1, consumer);
+	END LOOP;
+END
+$$;
+
+/* Keep the partitions a consumer holds for another lease period. */
+CREATE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,
+									lease interval DEFAULT '30 seconds')
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer := broker._group(t, consumer_group);
+	s broker.group_state;
+	n integer := 0;
+BEGIN
+	IF consumer IS NULL THEN
+		RAISE EXCEPTION 'consumer must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF lease IS NULL OR lease <= '0' OR lease > '1 day' THEN
+		RAISE EXCEPTION 'lease must be greater than zero and at most 1 day' USING ERRCODE = '22023';
+	END IF;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		s := broker._group_state(gid, p);
+		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer OR s.lease_until <= pg_catalog.now();
+		PERFORM broker._lock_group_partition(gid, p);
+		s := broker._group_state(gid, p);
+		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer OR s.lease_until <= pg_catalog.now();
+		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, epoch,
+										lease_until, committed_at, skipped)
+		VALUES (gid, p, s.committed, s.position, s.consumer, s.epoch,
+				pg_catalog.now() + lease, s.committed_at, s.skipped);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+/*
+ * Move a group (one partition, or all) to target: 'earliest', 'latest', an
+ * offset or a time (POSITION is a keyword, so the parameter is "target").  Leases are revoked: a consumer that held the partition gets
+ * PB001 on its next commit.  A group that does not exist is created there.
+ */
+CREATE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer;
+	s broker.group_state;
+	dest bigint;
+	ts timestamptz;
+	off bigint;
+BEGIN
+	IF target IS NULL THEN
+		RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF partition IS NOT NULL THEN
+		PERFORM broker._check_partition(t, partition);
+	END IF;
+	IF target ~ '^\s*[0-9]+\s*$' THEN
+		off := target::bigint;
+	ELSIF target NOT IN ('earliest', 'latest') THEN
+		BEGIN
+			ts := target::timestamptz;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE EXCEPTION 'invalid seek target "%"', target USING ERRCODE = '22023',
+				HINT = 'Use "earliest", "latest", an offset or a timestamp.';
+		END;
+	END IF;
+	gid := broker._ensure_group(t.id, consumer_group,
+								CASE WHEN target = 'earliest' THEN 'earliest' ELSE 'latest' END);
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		CONTINUE WHEN partition IS NOT NULL AND p <> partition;
+		PERFORM broker._lock_group_partition(gid, p);
+		IF target = 'earliest' THEN
+			dest := broker.earliest_offset(topic, p);
+		ELSIF target = 'latest' THEN
+			dest := broker._end_offset(t, p);
+		ELSIF off IS NOT NULL THEN
+			dest := least(greatest(off, broker.earliest_offset(topic, p)), broker._end_offset(t, p));
+		ELSE
+			dest := broker.offset_for_time(topic, p, ts);
+		END IF;
+		s := broker._group_state(gid, p);
+		INSERT INTO broker.group_state (group_id, partition, committed, position, epoch, skipped)
+		VALUES (gid, p, dest, dest, coalesce(s.epoch, 0) + 1, coalesce(s.skipped, 0));
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION broker.seek(topic text, consumer_group text, offset_id bigint, partition integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF offset_id IS NULL OR offset_id < 0 THEN
+		RAISE EXCEPTION 'offset must not be null or negative' USING ERRCODE = '22023';
+	END IF;
+	PERFORM broker.seek(topic, consumer_group, offset_id::text, partition);
+END
+$$;
+
+CREATE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, partition integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'time must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker.seek(topic, consumer_group, at::text, partition);
+END
+$$;
+
+CREATE FUNCTION broker.poll(
+	topic			text,
+	consumer_group	text,
+	max_records		integer DEFAULT 100,
+	wait			interval DEFAULT '0',
+	consumer		text DEFAULT NULL,
+	lease			interval DEFAULT NULL)
+RETURNS SETOF broker.record
+AS 'MODULE_PATHNAME', 'pgbroker_poll'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+/*
+ * Per group and partition: the committed offset, the end offset, the lag
+ * (end - committed), the lease, the last commit, and the records retention
+ * removed before the group read them.
+ */
+CREATE VIEW broker.consumer_lag AS
+SELECT t.name AS topic, g.name AS consumer_group, p.partition,
+	   s.committed AS committed_offset, p.end_offset,
+	   greatest(p.end_offset - s.committed, 0) AS lag,
+	   CASE WHEN s.lease_until > pg_catalog.now() THEN s.consumer END AS lease_holder,
+	   CASE WHEN s.lease_until > pg_catalog.now() THEN s.lease_until END AS lease_until,
+	   s.committed_at AS last_commit_at,
+	   s.skipped
+  FROM broker.consumer_group g
+  JOIN broker.topic t ON t.id = g.topic_id
+  CROSS JOIN LATERAL (SELECT q.partition, broker._end_offset(t, q.partition) AS end_offset
+						FROM pg_catalog.generate_series(0, t.partitions - 1) q(partition)) p
+  LEFT JOIN LATERAL broker._group_state(g.id, p.partition) s ON true;
+
+/* ---------------------------------------------------------------------
  * Privileges
  * --------------------------------------------------------------------- */
-REVOKE ALL ON broker.topic, broker.segment, broker.topic_dedup, broker.topic_id_seq FROM PUBLIC;
+REVOKE ALL ON broker.topic, broker.segment, broker.topic_dedup, broker.topic_id_seq,
+	broker.consumer_group, broker.consumer_group_id_seq, broker.group_state,
+	broker.group_state_seq, broker.group_member, broker.consumer_lag FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	broker.create_group(text, text, text),
+	broker.delete_group(text, text, boolean),
+	broker.commit(text, text, integer, bigint, text),
+	broker.commit(text, text, broker.record[], text),
+	broker.extend_lease(text, text, text, interval),
+	broker.seek(text, text, text, integer),
+	broker.seek(text, text, bigint, integer),
+	broker.seek(text, text, timestamptz, integer),
+	broker.poll(text, text, integer, interval, text, interval)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	broker.create_group(text, text, text),
+	broker.commit(text, text, integer, bigint, text),
+	broker.commit(text, text, broker.record[], text),
+	broker.extend_lease(text, text, text, interval),
+	broker.seek(text, text, text, integer),
+	broker.seek(text, text, bigint, integer),
+	broker.seek(text, text, timestamptz, integer),
+	broker.poll(text, text, integer, interval, text, interval)
+TO pgbroker_consumer;
+GRANT EXECUTE ON FUNCTION
+	broker.create_group(text, text, text),
+	broker.delete_group(text, text, boolean),
+	broker.commit(text, text, integer, bigint, text),
+	broker.commit(text, text, broker.record[], text),
+	broker.extend_lease(text, text, text, interval),
+	broker.seek(text, text, text, integer),
+	broker.seek(text, text, bigint, integer),
+	broker.seek(text, text, timestamptz, integer),
+	broker.poll(text, text, integer, interval, text, interval)
+TO pgbroker_admin;
+GRANT SELECT ON broker.consumer_lag TO pgbroker_admin, pgbroker_consumer;
 REVOKE ALL ON FUNCTION
 	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean),
 	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean),
@@ -950,4 +1415,15 @@ COMMENT ON FUNCTION broker.offset_for_time(text, integer, timestamptz)
 	IS 'the first offset published at or after a time';
 COMMENT ON FUNCTION broker.topic_partitions(text) IS 'offsets, record counts and age per partition of a topic';
 COMMENT ON FUNCTION broker.maintain_topics() IS 'retention, compaction and segment rotation of every topic';
+COMMENT ON FUNCTION broker.create_group(text, text, text) IS 'create a consumer group at the earliest or latest offsets';
+COMMENT ON FUNCTION broker.delete_group(text, text, boolean) IS 'delete a consumer group and its offsets';
+COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval)
+	IS 'consume records as a group: transactionally (offsets commit with the transaction) or leased';
+COMMENT ON FUNCTION broker.commit(text, text, integer, bigint, text) IS 'commit a leased consumer''s progress on a partition';
+COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit the records a leased poll returned';
+COMMENT ON FUNCTION broker.extend_lease(text, text, text, interval) IS 'keep the partitions a consumer holds';
+COMMENT ON FUNCTION broker.seek(text, text, text, integer) IS 'move a group to earliest, latest, an offset or a time';
+COMMENT ON FUNCTION broker.seek(text, text, bigint, integer) IS 'move a group to an offset';
+COMMENT ON FUNCTION broker.seek(text, text, timestamptz, integer) IS 'move a group to the first offset at or after a time';
+COMMENT ON VIEW broker.consumer_lag IS 'committed offset, end offset, lag and lease per group and partition';
 COMMENT ON VIEW broker.topics IS 'one row per topic: partitions, records, size, offsets, age';

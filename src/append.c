@@ -113,6 +113,7 @@ static HTAB *segment_cache = NULL;
 /* All in TopTransactionContext, forgotten at the end of the transaction. */
 static List *pending = NIL;
 static List *sticky = NIL;
+static List *appended_topics = NIL;	/* to wake at commit */
 static int	pending_seq = 0;
 
 static SPIPlanPtr segment_plan = NULL;
@@ -535,6 +536,12 @@ TopicAppendAtCommit(void)
 		while (j < n && arr[j]->topic_id == arr[i]->topic_id)
 			j++;
 		append_topic(arr + i, j - i);
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			appended_topics = list_append_unique_int(appended_topics, arr[i]->topic_id);
+			MemoryContextSwitchTo(old);
+		}
 		i = j;
 	}
 	SPI_finish();
@@ -549,7 +556,22 @@ TopicAppendAbort(void)
 {
 	pending = NIL;
 	sticky = NIL;
+	appended_topics = NIL;
 	pending_seq = 0;
+}
+
+/*
+ * XACT_EVENT_COMMIT: the appended records are visible; wake the consumers
+ * polling those topics.  Must not fail (see BrokerWakeWaiters).
+ */
+void
+TopicAppendCommitted(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, appended_topics)
+		BrokerWakeTopicWaiters(lfirst_int(lc));
+	TopicAppendAbort();
 }
 
 void

@@ -38,6 +38,8 @@
 #define PGBROKER_LOCK_GROUP			0x7063	/* one message group of a queue */
 #define PGBROKER_LOCK_TOPIC			0x7064	/* producers appending to a topic */
 #define PGBROKER_LOCK_PARTITION		0x7065	/* the append order of a partition */
+#define PGBROKER_LOCK_GROUP_PART	0x7066	/* one partition of a consumer group */
+#define PGBROKER_LOCK_TOPIC_WAITERS	0x7067	/* consumers waiting on a topic */
 
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;
@@ -71,5 +73,7 @@ extern Datum BrokerClaimedIds(int32 queue_id);
 /* wait.c */
 extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);
 extern void BrokerWakeWaiters(int32 queue_id);
+extern void BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id);
+extern void BrokerWakeTopicWaiters(int32 topic_id);
 
 #endif							/* PGBROKER_H */

@@ -53,7 +53,7 @@ static SPIPlanPtr read_segments_plan = NULL;
 static int
 read_segment(Oid relid, int32 partition, int64 from, int max,
 			 Tuplestorestate *store, TupleDesc outdesc, Datum empty_headers,
-			 bool *stopped)
+			 bool *stopped, int64 *last)
 {
 	Snapshot	snap = GetActiveSnapshot();
 	Relation	rel;
@@ -105,6 +105,7 @@ read_segment(Oid relid, int32 partition, int64 from, int max,
 			slot->tts_isnull[SEGCOL_HEADERS - 1] = false;
 		}
 		tuplestore_putvalues(store, outdesc, slot->tts_values, slot->tts_isnull);
+		*last = DatumGetInt64(slot->tts_values[SEGCOL_OFFSET - 1]);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -113,6 +114,47 @@ read_segment(Oid relid, int32 partition, int64 from, int max,
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	return n;
+}
+
+/*
+ * Read up to max records of a partition from offset "from" on, with the
+ * active snapshot, into store.  segs/starts: the topic's active segments in
+ * order and the partition's start offset in each (seg_no -1: skip).
+ * Returns the number of records; *last gets the last offset returned.
+ */
+int
+TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
+				   int nseg, const int32 *segs, const int64 *starts,
+				   Tuplestorestate *store, TupleDesc desc, int64 *last)
+{
+	Datum		empty_headers = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	bool		stopped = false;
+	int64		last_offset = -1;
+	int			first = 0;
+	int			got = 0;
+	int			i;
+
+	/* The last segment that starts at or before the offset asked for. */
+	for (i = 0; i < nseg; i++)
+	{
+		if (segs[i] >= 0 && starts[i] <= from)
+			first = i;
+	}
+	for (i = first; i < nseg && got < max && !stopped; i++)
+	{
+		Oid			relid;
+
+		if (segs[i] < 0)
+			continue;
+		relid = TopicSegmentRelid(topic_id, segs[i]);
+		if (!OidIsValid(relid))
+			continue;
+		got += read_segment(relid, partition, from, max - got, store, desc,
+							empty_headers, &stopped, &last_offset);
+	}
+	if (last != NULL)
+		*last = last_offset;
+	return got;
 }
 
 /*
@@ -133,12 +175,8 @@ pgbroker_read(PG_FUNCTION_ARGS)
 	int			nseg;
 	int32	   *segs;
 	int64	   *starts;
-	int			first;
-	int			got = 0;
 	int			i;
 	bool		isnull;
-	bool		stopped = false;
-	Datum		empty_headers;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -162,7 +200,6 @@ pgbroker_read(PG_FUNCTION_ARGS)
 	BrokerCheckName(name, "topic");
 
 	InitMaterializedSRF(fcinfo, 0);
-	empty_headers = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 
 	SPI_connect();
 	BrokerEnterCall();
@@ -210,25 +247,7 @@ pgbroker_read(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	/* The last segment that starts at or before the offset asked for. */
-	first = 0;
-	for (i = 0; i < nseg; i++)
-	{
-		if (segs[i] >= 0 && starts[i] <= from)
-			first = i;
-	}
-	for (i = first; i < nseg && got < max && !stopped; i++)
-	{
-		Oid			relid;
-
-		if (segs[i] < 0)
-			continue;
-		relid = TopicSegmentRelid(topic_id, segs[i]);
-		if (!OidIsValid(relid))
-			continue;
-		got += read_segment(relid, partition, from, max - got,
-							rsinfo->setResult, rsinfo->setDesc, empty_headers,
-							&stopped);
-	}
+	(void) TopicReadPartition(topic_id, partition, from, max, nseg, segs, starts,
+							  rsinfo->setResult, rsinfo->setDesc, NULL);
 	return (Datum) 0;
 }

@@ -13,6 +13,7 @@
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
 #include "utils/jsonb.h"
+#include "utils/tuplestore.h"
 #include "pgbroker.h"
 
 /* Columns of a segment table, in order (1-based attribute numbers). */
@@ -46,6 +47,11 @@ extern void TopicLockTag(LOCKTAG *tag, int32 topic_id);
 extern void TopicPartitionLockTag(LOCKTAG *tag, int32 topic_id, int32 partition);
 extern Oid	TopicSegmentRelid(int32 topic_id, int32 seg_no);
 
+/* read.c */
+extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
+							   int nseg, const int32 *segs, const int64 *starts,
+							   Tuplestorestate *store, TupleDesc desc, int64 *last);
+
 /* append.c */
 extern void TopicAppendRecord(BrokerTopic *t, int32 partition, const char *key,
 							  Datum payload, bool is_bytes, Jsonb *headers);
@@ -56,5 +62,6 @@ extern void TopicAppendSubAbort(int nest_level);
 extern void TopicAppendSubCommit(int nest_level);
 extern int32 TopicStickyPartition(BrokerTopic *t);
 extern void TopicSegmentsInvalidate(void);
+extern void TopicAppendCommitted(void);
 
 #endif							/* PGBROKER_TOPIC_H */

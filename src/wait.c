@@ -39,6 +39,40 @@ BrokerWaiterTag(LOCKTAG *tag, int32 queue_id)
 						 PGBROKER_LOCK_WAITERS);
 }
 
+/* The same registry for consumers polling a topic. */
+void
+BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) topic_id, 0,
+						 PGBROKER_LOCK_TOPIC_WAITERS);
+}
+
+static void
+wake_holders(LOCKTAG *tag)
+{
+	VirtualTransactionId *vxids;
+	int			count = 0;
+	int			i;
+
+	vxids = GetLockConflicts(tag, ExclusiveLock, &count);
+	for (i = 0; i < count; i++)
+	{
+		PGPROC	   *proc = PgbrokerProcFromVxid(vxids[i]);
+
+		if (proc != NULL && proc != MyProc)
+			SetLatch(&proc->procLatch);
+	}
+}
+
+void
+BrokerWakeTopicWaiters(int32 topic_id)
+{
+	LOCKTAG		tag;
+
+	BrokerTopicWaiterTag(&tag, topic_id);
+	wake_holders(&tag);
+}
+
 /*
  * Set the latch of every backend waiting on the queue.  Runs in the
  * XACT_EVENT_COMMIT callback, after the commit record is written and the
@@ -49,17 +83,7 @@ void
 BrokerWakeWaiters(int32 queue_id)
 {
 	LOCKTAG		tag;
-	VirtualTransactionId *vxids;
-	int			count = 0;
-	int			i;
 
 	BrokerWaiterTag(&tag, queue_id);
-	vxids = GetLockConflicts(&tag, ExclusiveLock, &count);
-	for (i = 0; i < count; i++)
-	{
-		PGPROC	   *proc = PgbrokerProcFromVxid(vxids[i]);
-
-		if (proc != NULL && proc != MyProc)
-			SetLatch(&proc->procLatch);
-	}
+	wake_holders(&tag);
 }

@@ -388,7 +388,7 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			TopicAppendAbort();
+			TopicAppendCommitted();
 			foreach(lc, wake_queues)
 				BrokerWakeWaiters(lfirst_int(lc));
 			wake_queues = NIL;

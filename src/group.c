@@ -1,0 +1,572 @@
+/*-------------------------------------------------------------------------
+ *
+ * group.c
+ *	  Consumer groups: poll, in its transactional and leased forms.
+ *
+ * Each (group, partition) has a heavyweight lock of its own (an advisory
+ * tag in pgbroker's field4 space).  A poll takes it with dontWait, so a
+ * partition that another transaction of the group is consuming is
+ * skipped, never waited for; then it reads the partition's state (the
+ * newest row of broker.group_state) with a snapshot taken after the lock,
+ * so it sees what the previous holder committed.
+ *
+ * Transactional poll (no lease): the lock is kept until the transaction
+ * ends, and the new state (committed offset after the records returned)
+ * is a row inserted in the caller's transaction.  A commit makes records
+ * and offset move together; a rollback or a crash leaves the old state,
+ * and the records come again.  Partitions under someone's lease are
+ * skipped until the lease ends.
+ *
+ * Leased poll (lease and consumer given): the state row records the lease
+ * (consumer, epoch, lease_until) and the position handed out; the
+ * committed offset moves only by broker.commit(), which is refused once
+ * another consumer took the partition over.  A consumer takes new
+ * partitions only up to its fair share: ceil(partitions / consumers seen
+ * polling within the lease period); partitions beyond its share it stops
+ * polling, so their leases run out and newcomers get them.
+ *
+ * State rows are only ever inserted, never updated (see the SQL script),
+ * and records are read with the same snapshot as the state.
+ *
+ * src/group.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "catalog.h"
+#include "pgbroker.h"
+#include "topic.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_poll);
+PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
+
+/* How long a waiting poll sleeps at most before looking again. */
+#define POLL_BACKSTOP_MS	1000
+
+typedef struct PartitionState
+{
+	bool		found;
+	int64		committed;
+	int64		position;
+	char	   *consumer;		/* NULL: nobody */
+	int64		epoch;
+	bool		has_lease;
+	TimestampTz lease_until;
+	int64		skipped;
+} PartitionState;
+
+typedef struct PollContext
+{
+	BrokerTopic *topic;
+	int32		group_id;
+	int32		max;
+	char	   *consumer;		/* leased mode only */
+	bool		leased;
+	Interval	lease;
+	ReturnSetInfo *rsinfo;
+} PollContext;
+
+static SPIPlanPtr plan_group = NULL;
+static SPIPlanPtr plan_ensure = NULL;
+static SPIPlanPtr plan_state = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_segments = NULL;
+static SPIPlanPtr plan_heartbeat = NULL;
+static SPIPlanPtr plan_active = NULL;
+static SPIPlanPtr plan_held = NULL;
+static uint32 poll_start = 0;
+
+static SPIPlanPtr
+group_prepare(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*cache = plan;
+	}
+	return *cache;
+}
+
+static void
+group_lock_tag(LOCKTAG *tag, int32 group_id, int32 partition)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) group_id,
+						 (uint32) partition, PGBROKER_LOCK_GROUP_PART);
+}
+
+/* broker._lock_group_partition(group_id, partition): wait for the holder. */
+Datum
+pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	group_lock_tag(&tag, PG_GETARG_INT32(0), PG_GETARG_INT32(1));
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
+}
+
+/* The group's id, creating the group (at 'latest') if it does not exist. */
+static int32
+group_id_for(BrokerTopic *t, const char *name)
+{
+	Datum		args[2];
+	bool		isnull;
+	int32		id;
+
+	args[0] = Int32GetDatum(t->id);
+	args[1] = CStringGetTextDatum(name);
+	group_prepare(&plan_group,
+				  "SELECT id FROM broker.consumer_group"
+				  " WHERE topic_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2",
+				  2, (Oid[]) {INT4OID, TEXTOID});
+	BrokerExecPlan(plan_group, args, NULL, true, 1);
+	if (SPI_processed == 1)
+		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	group_prepare(&plan_ensure,
+				  "SELECT broker._ensure_group($1, $2, 'latest')",
+				  2, (Oid[]) {INT4OID, TEXTOID});
+	BrokerExecPlan(plan_ensure, args, NULL, false, 1);
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return id;
+}
+
+/* The newest state of a (group, partition), with a new snapshot. */
+static void
+group_read_state(int32 group_id, int32 partition, PartitionState *st)
+{
+	Datum		args[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	args[0] = Int32GetDatum(group_id);
+	args[1] = Int32GetDatum(partition);
+	group_prepare(&plan_state,
+				  "SELECT committed, position, consumer, epoch, lease_until, skipped"
+				  " FROM broker.group_state"
+				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) $2"
+				  " ORDER BY seq DESC LIMIT 1",
+				  2, (Oid[]) {INT4OID, INT4OID});
+	BrokerExecPlan(plan_state, args, NULL, true, 1);
+	memset(st, 0, sizeof(PartitionState));
+	if (SPI_processed == 0)
+		return;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	st->found = true;
+	st->committed = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	st->position = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	st->consumer = isnull ? NULL : TextDatumGetCString(d);
+	st->epoch = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	st->has_lease = !isnull;
+	st->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
+	st->skipped = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+}
+
+static void
+group_write_state(int32 group_id, int32 partition, PartitionState *st)
+{
+	Datum		values[8];
+	char		nulls[8] = "        ";
+
+	values[0] = Int32GetDatum(group_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(st->committed);
+	values[3] = Int64GetDatum(st->position);
+	if (st->consumer)
+		values[4] = CStringGetTextDatum(st->consumer);
+	else
+		nulls[4] = 'n';
+	values[5] = Int64GetDatum(st->epoch);
+	if (st->has_lease)
+		values[6] = TimestampTzGetDatum(st->lease_until);
+	else
+		nulls[6] = 'n';
+	values[7] = Int64GetDatum(st->skipped);
+	group_prepare(&plan_insert,
+				  "INSERT INTO broker.group_state (group_id, partition, committed, position,"
+				  " consumer, epoch, lease_until, skipped)"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				  8, (Oid[]) {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID, INT8OID,
+				  TIMESTAMPTZOID, INT8OID});
+	BrokerExecPlan(plan_insert, values, nulls, false, 0);
+}
+
+/* The topic's active segments: seg_no and start offsets of every partition. */
+typedef struct SegmentList
+{
+	int			nseg;
+	int32	   *segs;
+	ArrayType **starts;
+} SegmentList;
+
+static void
+group_load_segments(int32 topic_id, SegmentList *sl)
+{
+	Datum		arg = Int32GetDatum(topic_id);
+	int			i;
+	bool		isnull;
+
+	group_prepare(&plan_segments,
+				  "SELECT seg_no, start_offsets FROM broker.segment"
+				  " WHERE topic_id OPERATOR(pg_catalog.=) $1 AND start_offsets IS NOT NULL"
+				  " ORDER BY seg_no",
+				  1, (Oid[]) {INT4OID});
+	/* read-only: the active snapshot, the one the records are read with */
+	if (SPI_execute_plan(plan_segments, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment lookup failed");
+	sl->nseg = (int) SPI_processed;
+	sl->segs = palloc(sizeof(int32) * Max(sl->nseg, 1));
+	sl->starts = palloc(sizeof(ArrayType *) * Max(sl->nseg, 1));
+	for (i = 0; i < sl->nseg; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		/* copied into the SPI procedure context: lives until SPI_finish */
+		sl->segs[i] = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		sl->starts[i] = DatumGetArrayTypePCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	}
+}
+
+static int64
+segment_start(ArrayType *a, int32 partition)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	if (partition >= n)
+		return 0;
+	return ((int64 *) ARR_DATA_PTR(a))[partition];
+}
+
+/* Leased mode: count this poll as a heartbeat; return the fair share. */
+static int
+group_fair_share(PollContext *ctx, TimestampTz now)
+{
+	Datum		args[4];
+	bool		isnull;
+	int64		active;
+	Interval	quarter = ctx->lease;
+	TimestampTz since;
+
+	quarter.time /= 4;
+	quarter.day /= 4;
+	quarter.month /= 4;
+	args[0] = Int32GetDatum(ctx->group_id);
+	args[1] = CStringGetTextDatum(ctx->consumer);
+	args[2] = TimestampTzGetDatum(now);
+	/* write the heartbeat only when a quarter lease old: few updates */
+	args[3] = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(now),
+								  IntervalPGetDatum(&quarter));
+	group_prepare(&plan_heartbeat,
+				  "INSERT INTO broker.group_member AS m (group_id, consumer, last_poll)"
+				  " VALUES ($1, $2, $3) ON CONFLICT (group_id, consumer)"
+				  " DO UPDATE SET last_poll = EXCLUDED.last_poll"
+				  " WHERE m.last_poll OPERATOR(pg_catalog.<) $4",
+				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+	BrokerExecPlan(plan_heartbeat, args, NULL, false, 0);
+
+	since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													TimestampTzGetDatum(now),
+													IntervalPGetDatum(&ctx->lease)));
+	args[1] = TimestampTzGetDatum(since);
+	group_prepare(&plan_active,
+				  "SELECT count(*) FROM broker.group_member"
+				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND last_poll OPERATOR(pg_catalog.>) $2",
+				  2, (Oid[]) {INT4OID, TIMESTAMPTZOID});
+	BrokerExecPlan(plan_active, args, NULL, true, 1);
+	active = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (active < 1)
+		active = 1;
+	return (int) ((ctx->topic->partitions + active - 1) / active);
+}
+
+/* Leased mode: the partitions this consumer holds a live lease on. */
+static bool *
+group_held(PollContext *ctx, TimestampTz now, int *nheld)
+{
+	Datum		args[4];
+	bool	   *held = palloc0(sizeof(bool) * ctx->topic->partitions);
+	uint64		i;
+	bool		isnull;
+
+	args[0] = Int32GetDatum(ctx->group_id);
+	args[1] = Int32GetDatum(ctx->topic->partitions);
+	args[2] = CStringGetTextDatum(ctx->consumer);
+	args[3] = TimestampTzGetDatum(now);
+	group_prepare(&plan_held,
+				  "SELECT p FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) p,"
+				  " LATERAL (SELECT s.consumer, s.lease_until FROM broker.group_state s"
+				  "   WHERE s.group_id OPERATOR(pg_catalog.=) $1 AND s.partition OPERATOR(pg_catalog.=) p"
+				  "   ORDER BY s.seq DESC LIMIT 1) s"
+				  " WHERE s.consumer OPERATOR(pg_catalog.=) $3 AND s.lease_until OPERATOR(pg_catalog.>) $4",
+				  4, (Oid[]) {INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID});
+	BrokerExecPlan(plan_held, args, NULL, true, 0);
+	*nheld = 0;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (p >= 0 && p < ctx->topic->partitions && !held[p])
+		{
+			held[p] = true;
+			(*nheld)++;
+		}
+	}
+	return held;
+}
+
+/* One look at every partition; returns the number of records returned. */
+static int
+poll_once(PollContext *ctx)
+{
+	BrokerTopic *t = ctx->topic;
+	TimestampTz now = GetCurrentTimestamp();
+	SegmentList sl;
+	int32	   *segs;
+	int64	   *starts;
+	int			remaining = ctx->max;
+	int			share = t->partitions;
+	int			nheld = 0;
+	bool	   *held = NULL;
+	int			i;
+	int			first = (int) (poll_start++ % (uint32) t->partitions);
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	group_load_segments(t->id, &sl);
+	segs = palloc(sizeof(int32) * Max(sl.nseg, 1));
+	starts = palloc(sizeof(int64) * Max(sl.nseg, 1));
+	if (ctx->leased)
+	{
+		share = group_fair_share(ctx, now);
+		held = group_held(ctx, now, &nheld);
+	}
+
+	for (i = 0; i < t->partitions && remaining > 0; i++)
+	{
+		int32		p = (first + i) % t->partitions;
+		LOCKTAG		tag;
+		LockAcquireResult r;
+		PartitionState st;
+		bool		mine;
+		bool		leased_by_other;
+		int64		from;
+		int64		orig;
+		int64		earliest;
+		int64		last = -1;
+		int			n;
+		int			k;
+
+		/* Over its fair share, a consumer lets its extra leases run out. */
+		if (ctx->leased && held[p] && nheld > share)
+		{
+			nheld--;
+			held[p] = false;
+			continue;
+		}
+		if (ctx->leased && !held[p] && nheld >= share)
+			continue;
+
+		group_lock_tag(&tag, ctx->group_id, p);
+		r = LockAcquire(&tag, ExclusiveLock, false, true);
+		if (r == LOCKACQUIRE_NOT_AVAIL)
+			continue;			/* another transaction of the group has it */
+
+		group_read_state(ctx->group_id, p, &st);
+		if (!st.found)
+		{
+			/* a partition added after the group was created: from its start */
+			st.committed = st.position = sl.nseg > 0 ? segment_start(sl.starts[0], p) : 0;
+		}
+		mine = ctx->leased && st.consumer != NULL && st.has_lease &&
+			st.lease_until > now && strcmp(st.consumer, ctx->consumer) == 0;
+		leased_by_other = st.consumer != NULL && st.has_lease && st.lease_until > now && !mine;
+		if (leased_by_other)
+		{
+			if (r == LOCKACQUIRE_OK)
+				LockRelease(&tag, ExclusiveLock, false);
+			continue;
+		}
+
+		orig = from = mine ? st.position : st.committed;
+		earliest = sl.nseg > 0 ? segment_start(sl.starts[0], p) : 0;
+		if (from < earliest)
+		{
+			/* retention removed records the group had not read */
+			st.skipped += earliest - from;
+			if (st.committed < earliest)
+				st.committed = earliest;
+			from = earliest;
+		}
+		for (k = 0; k < sl.nseg; k++)
+		{
+			segs[k] = sl.segs[k];
+			starts[k] = segment_start(sl.starts[k], p);
+		}
+		n = TopicReadPartition(t->id, p, from, remaining, sl.nseg, segs, starts,
+							   ctx->rsinfo->setResult, ctx->rsinfo->setDesc, &last);
+		if (n == 0)
+		{
+			/* nothing to read; record a jump past removed records, if any */
+			if (from != orig)
+			{
+				st.position = Max(st.position, from);
+				group_write_state(ctx->group_id, p, &st);
+			}
+			else if (r == LOCKACQUIRE_OK)
+				LockRelease(&tag, ExclusiveLock, false);
+			continue;
+		}
+		remaining -= n;
+		if (ctx->leased)
+		{
+			if (!mine)
+			{
+				st.epoch++;
+				st.consumer = ctx->consumer;
+				if (!held[p])
+				{
+					held[p] = true;
+					nheld++;
+				}
+			}
+			st.position = last + 1;
+			st.has_lease = true;
+			st.lease_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																	 TimestampTzGetDatum(now),
+																	 IntervalPGetDatum(&ctx->lease)));
+		}
+		else
+		{
+			st.committed = st.position = last + 1;
+			st.consumer = NULL;
+			st.has_lease = false;
+		}
+		group_write_state(ctx->group_id, p, &st);
+		/* transactional: the lock stays until the transaction ends */
+	}
+	PopActiveSnapshot();
+	return ctx->max - remaining;
+}
+
+static int64
+interval_ms(const Interval *iv)
+{
+	return (int64) (iv->time / 1000) +
+		(int64) iv->day * SECS_PER_DAY * 1000 +
+		(int64) iv->month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
+}
+
+/*
+ * broker.poll(topic text, consumer_group text, max_records int,
+ *			   wait interval, consumer text, lease interval)
+ *	 RETURNS SETOF broker.record
+ */
+Datum
+pgbroker_poll(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	PollContext ctx;
+	Interval	wait;
+	int64		wait_ms = 0;
+	int			got;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.max = PG_ARGISNULL(2) ? 100 : PG_GETARG_INT32(2);
+	if (ctx.max < 1 || ctx.max > PGBROKER_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be between 1 and %d", PGBROKER_MAX_BATCH)));
+	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
+	{
+		wait_ms = interval_ms(&wait);
+		if (wait_ms > 3600 * 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must be at most 1 hour"),
+					 errhint("Loop on shorter waits; a waiting statement holds back VACUUM.")));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		ctx.consumer = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		BrokerCheckName(ctx.consumer, "consumer");
+	}
+	if (BrokerIntervalArg(fcinfo, 5, "lease", &ctx.lease))
+	{
+		int64		ms = interval_ms(&ctx.lease);
+
+		if (ms <= 0 || ms > (int64) SECS_PER_DAY * 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lease must be greater than zero and at most 1 day")));
+		if (ctx.consumer == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a leased poll needs a consumer name"),
+					 errhint("Pass consumer => a name that identifies this consumer instance.")));
+		ctx.leased = true;
+	}
+	BrokerCheckName(group, "consumer group");
+
+	InitMaterializedSRF(fcinfo, 0);
+	ctx.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	SPI_connect();
+	BrokerEnterCall();
+	ctx.topic = TopicLookup(topic);
+	if (poll_start == 0)
+		poll_start = (uint32) MyProcPid;
+	ctx.group_id = group_id_for(ctx.topic, group);
+
+	got = poll_once(&ctx);
+	if (got == 0 && wait_ms > 0)
+	{
+		LOCKTAG		tag;
+		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+
+		BrokerTopicWaiterTag(&tag, ctx.topic->id);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+		for (;;)
+		{
+			long		remaining;
+
+			/* reset before looking, so that no wakeup is lost */
+			ResetLatch(MyLatch);
+			got = poll_once(&ctx);
+			if (got > 0)
+				break;
+			remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (remaining <= 0)
+				break;
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(remaining, POLL_BACKSTOP_MS),
+							 PG_WAIT_EXTENSION);
+			CHECK_FOR_INTERRUPTS();
+		}
+		LockRelease(&tag, ShareLock, false);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
