@@ -360,10 +360,10 @@ BEGIN
 	END LOOP;
 	DELETE FROM broker.segment WHERE topic_id = tid;
 	DELETE FROM broker.topic_dedup WHERE topic_id = tid;
-	DELETE FROM broker.group_state s USING broker.consumer_group g
-	 WHERE g.topic_id = tid AND s.group_id = g.id;
-	DELETE FROM broker.group_member m USING broker.consumer_group g
-	 WHERE g.topic_id = tid AND m.group_id = g.id;
+	DELETE FROM broker.group_state gst USING broker.consumer_group g
+	 WHERE g.topic_id = tid AND gst.group_id = g.id;
+	DELETE FROM broker.group_member gm USING broker.consumer_group g
+	 WHERE g.topic_id = tid AND gm.group_id = g.id;
 	DELETE FROM broker.consumer_group WHERE topic_id = tid;
 	DELETE FROM broker.topic WHERE id = tid;
 	PERFORM broker._topic_changed();
@@ -702,14 +702,14 @@ BEGIN
 		GET DIAGNOSTICS dedup_keys_forgotten = ROW_COUNT;
 
 		/* Group states superseded by a newer one, members long gone. */
-		DELETE FROM broker.group_state s
+		DELETE FROM broker.group_state gst
 		 USING (SELECT gs.group_id, gs.partition, max(gs.seq) AS newest
 				  FROM broker.group_state gs JOIN broker.consumer_group g ON g.id = gs.group_id
 				 WHERE g.topic_id = t.id GROUP BY gs.group_id, gs.partition) x
-		 WHERE s.group_id = x.group_id AND s.partition = x.partition AND s.seq < x.newest;
-		DELETE FROM broker.group_member m USING broker.consumer_group g
-		 WHERE g.topic_id = t.id AND m.group_id = g.id
-		   AND m.last_poll < pg_catalog.now() - interval '1 day';
+		 WHERE gst.group_id = x.group_id AND gst.partition = x.partition AND gst.seq < x.newest;
+		DELETE FROM broker.group_member gm USING broker.consumer_group g
+		 WHERE g.topic_id = t.id AND gm.group_id = g.id
+		   AND gm.last_poll < pg_catalog.now() - interval '1 day';
 
 		/* The next segment, created ahead of need. */
 		SELECT * INTO cur FROM broker.segment bs
