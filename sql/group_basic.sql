@@ -1,0 +1,134 @@
+-- group_basic: consumer groups, transactional and leased, commit, seek, lag
+SET client_min_messages = warning;
+SELECT broker.create_topic('orders', partitions => 3);
+SELECT count(*) FROM (
+	SELECT broker.publish('orders', jsonb_build_object('n', i), partition => i % 3)
+	  FROM generate_series(1, 9) i) s;
+
+-- a new group starts at the end by default: it sees only what comes next
+SELECT count(*) FROM broker.poll('orders', 'late');
+SELECT broker.publish('orders', '{"n": "new"}', partition => 2);
+SELECT partition, offset_id, payload FROM broker.poll('orders', 'late');
+SELECT count(*) FROM broker.poll('orders', 'late');
+
+-- transactional consumption: offsets advance with the transaction
+SELECT broker.create_group('orders', 'billing', start => 'earliest');
+BEGIN;
+SELECT partition, offset_id, payload FROM broker.poll('orders', 'billing', 100) ORDER BY 1, 2;
+ROLLBACK;
+SELECT partition, committed_offset, end_offset, lag FROM broker.consumer_lag
+ WHERE consumer_group = 'billing' ORDER BY partition;
+BEGIN;
+SELECT count(*) FROM broker.poll('orders', 'billing', 4);
+SELECT count(*) FROM broker.poll('orders', 'billing', 100);
+COMMIT;
+SELECT partition, committed_offset, end_offset, lag FROM broker.consumer_lag
+ WHERE consumer_group = 'billing' ORDER BY partition;
+SELECT count(*) AS nothing_left FROM broker.poll('orders', 'billing');
+-- groups are independent
+SELECT broker.create_group('orders', 'audit', start => 'earliest');
+SELECT count(*) AS audit_sees_all FROM broker.poll('orders', 'audit', 1000);
+
+-- a poll that waits returns as soon as a producer commits
+SELECT broker.create_group('orders', 'waiter');
+\setenv PGDATABASE :DBNAME
+\! (sleep 0.5; psql -X -q -c "SELECT broker.publish('orders', '{\"n\": \"waited for\"}', partition => 0)" >/dev/null) &
+SELECT clock_timestamp() AS t0 \gset
+SELECT payload, clock_timestamp() - :'t0'::timestamptz < interval '5 seconds' AS woke_early
+  FROM broker.poll('orders', 'waiter', 10, wait => '10 seconds');
+
+-- leased consumption (one partition, so that the output is deterministic)
+SELECT broker.create_topic('jobs', partitions => 1);
+SELECT count(*) FROM (SELECT broker.publish('jobs', jsonb_build_object('n', i)) FROM generate_series(0, 5) i) s;
+SELECT broker.create_group('jobs', 'workers', start => 'earliest');
+SELECT offset_id, payload FROM broker.poll('jobs', 'workers', 2, consumer => 'w1', lease => '1 minute');
+-- the next poll of the lease holder goes on from its position
+SELECT offset_id FROM broker.poll('jobs', 'workers', 2, consumer => 'w1', lease => '1 minute');
+-- another consumer gets nothing while w1 holds the partition; nor does a transactional poll
+SELECT count(*) FROM broker.poll('jobs', 'workers', 10, consumer => 'w2', lease => '1 minute');
+SELECT count(*) FROM broker.poll('jobs', 'workers', 10);
+SELECT committed_offset, lag, lease_holder, lease_until > now() AS leased
+  FROM broker.consumer_lag WHERE consumer_group = 'workers';
+-- w1 commits what it processed
+SELECT broker.commit('jobs', 'workers', 0, 2, 'w1');
+SELECT committed_offset, lag, lease_holder FROM broker.consumer_lag WHERE consumer_group = 'workers';
+-- the commit form taking the polled records
+SELECT broker.commit('jobs', 'workers', array_agg(r), 'w1')
+  FROM broker.poll('jobs', 'workers', 2, consumer => 'w1', lease => '1 minute') r;
+SELECT committed_offset, lag FROM broker.consumer_lag WHERE consumer_group = 'workers';
+SELECT broker.extend_lease('jobs', 'workers', 'w1', '2 minutes');
+SELECT broker.extend_lease('jobs', 'workers', 'w2', '2 minutes');
+-- w1's lease runs out (pretend); w2 takes the partition over from the
+-- last commit as soon as it gets records from it
+SELECT count(*) FROM (SELECT broker.publish('jobs', jsonb_build_object('n', i)) FROM generate_series(6, 7) i) s;
+UPDATE broker.group_state s SET lease_until = now() - interval '1 second'
+  FROM broker.consumer_group g WHERE g.id = s.group_id AND g.name = 'workers';
+SELECT offset_id FROM broker.poll('jobs', 'workers', 10, consumer => 'w2', lease => '1 minute');
+SELECT lease_holder FROM broker.consumer_lag WHERE consumer_group = 'workers';
+-- w1 comes back late and commits: refused, it no longer holds the partition
+SELECT sqlstate_of($$SELECT broker.commit('jobs', 'workers', 0, 6, 'w1')$$) AS late_commit;
+SELECT broker.commit('jobs', 'workers', 0, 8, 'w2');
+SELECT committed_offset, lag FROM broker.consumer_lag WHERE consumer_group = 'workers';
+
+-- seek: earliest, latest, an offset, a time; it revokes leases
+SELECT broker.seek('jobs', 'workers', 'earliest');
+SELECT committed_offset, lease_holder FROM broker.consumer_lag WHERE consumer_group = 'workers';
+SELECT sqlstate_of($$SELECT broker.commit('jobs', 'workers', 0, 6, 'w2')$$) AS revoked;
+SELECT broker.seek('jobs', 'workers', 4::bigint);
+SELECT offset_id FROM broker.poll('jobs', 'workers', 10);
+SELECT broker.seek('jobs', 'workers', now() - interval '1 hour');
+SELECT committed_offset FROM broker.consumer_lag WHERE consumer_group = 'workers';
+SELECT broker.seek('jobs', 'workers', 'latest');
+SELECT committed_offset FROM broker.consumer_lag WHERE consumer_group = 'workers';
+-- seek on a group that does not exist creates it there
+SELECT broker.seek('jobs', 'replay', '2');
+SELECT offset_id FROM broker.poll('jobs', 'replay', 10);
+
+-- retention removed records a slow group had not read: it jumps to the
+-- earliest offset, and the skip shows in the lag view
+SELECT broker.create_topic('logs', segment_interval => '1 microsecond', retention => '1 hour');
+SELECT broker.create_group('logs', 'slow', start => 'earliest');
+SELECT count(*) FROM (SELECT broker.publish('logs', jsonb_build_object('n', i)) FROM generate_series(0, 4) i) s;
+SELECT count(*) > 0 FROM broker.maintain_topics();
+SELECT broker.publish('logs', '{"n": 5}');
+UPDATE broker.segment s SET sealed_at = now() - interval '2 hours'
+  FROM broker.topic t WHERE t.id = s.topic_id AND t.name = 'logs' AND s.seg_no = 1;
+SELECT count(*) > 0 FROM broker.maintain_topics();
+SELECT committed_offset, end_offset, lag, skipped FROM broker.consumer_lag WHERE consumer_group = 'slow';
+SELECT offset_id, payload FROM broker.poll('logs', 'slow');
+SELECT committed_offset, end_offset, lag, skipped FROM broker.consumer_lag WHERE consumer_group = 'slow';
+
+-- errors
+SELECT sqlstate_of(stmt) AS sqlstate, stmt FROM (VALUES
+	($$SELECT broker.commit('jobs', 'nope', 0, 1)$$),
+	($$SELECT broker.commit('jobs', 'workers', 0, 100)$$),
+	($$SELECT broker.commit('jobs', 'workers', 0, -1)$$),
+	($$SELECT broker.commit('jobs', 'workers', 3, 1)$$),
+	($$SELECT * FROM broker.poll('jobs', 'workers', 10, lease => '1 minute')$$),
+	($$SELECT * FROM broker.poll('jobs', 'workers', 10, consumer => 'c', lease => '0')$$),
+	($$SELECT * FROM broker.poll('jobs', 'workers', 10, consumer => 'c', lease => '2 days')$$),
+	($$SELECT * FROM broker.poll('jobs', 'workers', 0)$$),
+	($$SELECT * FROM broker.poll('jobs', NULL)$$),
+	($$SELECT * FROM broker.poll('nope', 'workers')$$),
+	($$SELECT * FROM broker.poll('jobs', '')$$),
+	($$SELECT * FROM broker.poll('jobs', 'workers', wait => '-1 second')$$),
+	($$SELECT broker.seek('jobs', 'workers', 'sometime')$$),
+	($$SELECT broker.seek('jobs', 'workers', 'earliest', 5)$$),
+	($$SELECT broker.extend_lease('jobs', 'workers', 'w1', '0')$$),
+	($$SELECT broker.create_group('jobs', 'workers')$$),
+	($$SELECT broker.create_group('jobs', 'new', start => 'middle')$$),
+	($$SELECT broker.delete_group('jobs', 'nope')$$)
+) v(stmt);
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT broker.commit('jobs', 'workers', 0, 100);
+SELECT * FROM broker.poll('jobs', 'workers', 10, lease => '1 minute');
+
+-- delete_group, and dropping a topic takes its groups along
+SELECT broker.delete_group('jobs', 'replay');
+SELECT broker.delete_group('jobs', 'replay', if_exists => true);
+SELECT broker.drop_topic('jobs');
+SELECT broker.drop_topic('orders');
+SELECT broker.drop_topic('logs');
+SELECT count(*) AS groups_left FROM broker.consumer_group;
+SELECT count(*) AS states_left FROM broker.group_state;
