@@ -24,6 +24,7 @@ CREATE TABLE broker.topic (
 	segment_bytes	bigint NOT NULL DEFAULT 268435456 CHECK (segment_bytes >= 1048576),
 	dedup_window	interval NOT NULL DEFAULT '5 minutes' CHECK (dedup_window >= '0'),
 	compacted_through integer NOT NULL DEFAULT 0,
+	retain_for_groups text[],
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 ALTER SEQUENCE broker.topic_id_seq OWNED BY broker.topic.id;
@@ -202,7 +203,8 @@ CREATE FUNCTION broker.create_topic(
 	segment_bytes	bigint DEFAULT 268435456,
 	dedup_window	interval DEFAULT '5 minutes',
 	tombstone_grace	interval DEFAULT '1 day',
-	if_not_exists	boolean DEFAULT false)
+	if_not_exists	boolean DEFAULT false,
+	retain_for_groups text[] DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -249,9 +251,11 @@ BEGIN
 	END IF;
 
 	INSERT INTO broker.topic AS t (name, partitions, retention, retention_bytes, compacted,
-								   segment_interval, segment_bytes, dedup_window, tombstone_grace)
+								   segment_interval, segment_bytes, dedup_window, tombstone_grace,
+								   retain_for_groups)
 	VALUES (name, partitions, retention, retention_bytes, compacted,
-			segment_interval, segment_bytes, dedup_window, tombstone_grace)
+			segment_interval, segment_bytes, dedup_window, tombstone_grace,
+			nullif(retain_for_groups, '{}'))
 	RETURNING t.id INTO tid;
 
 	PERFORM broker._create_segment(tid, 1);
@@ -278,7 +282,8 @@ CREATE FUNCTION broker.alter_topic(
 	dedup_window	interval DEFAULT NULL,
 	tombstone_grace	interval DEFAULT NULL,
 	clear_retention	boolean DEFAULT false,
-	clear_retention_bytes boolean DEFAULT false)
+	clear_retention_bytes boolean DEFAULT false,
+	retain_for_groups text[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -326,7 +331,9 @@ BEGIN
 		segment_interval = coalesce(alter_topic.segment_interval, bt.segment_interval),
 		segment_bytes = coalesce(alter_topic.segment_bytes, bt.segment_bytes),
 		dedup_window = coalesce(alter_topic.dedup_window, bt.dedup_window),
-		tombstone_grace = coalesce(alter_topic.tombstone_grace, bt.tombstone_grace)
+		tombstone_grace = coalesce(alter_topic.tombstone_grace, bt.tombstone_grace),
+		retain_for_groups = CASE WHEN alter_topic.retain_for_groups = '{}' THEN NULL
+								 ELSE coalesce(alter_topic.retain_for_groups, bt.retain_for_groups) END
 	 WHERE bt.id = t.id;
 	PERFORM broker._topic_changed();
 END
@@ -672,6 +679,18 @@ BEGIN
 			sz := coalesce(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(tbl)), 0);
 			EXIT WHEN NOT ((t.retention IS NOT NULL AND s.sealed_at <= pg_catalog.now() - t.retention)
 						   OR (t.retention_bytes IS NOT NULL AND total - sz >= t.retention_bytes));
+			/* the groups retention waits for must have read the segment */
+			EXIT WHEN t.retain_for_groups IS NOT NULL AND EXISTS (
+				SELECT 1
+				  FROM broker.consumer_group g,
+					   pg_catalog.generate_series(0, t.partitions - 1) q(p),
+					   LATERAL broker._group_state(g.id, q.p) st,
+					   LATERAL (SELECT nx.start_offsets FROM broker.segment nx
+								 WHERE nx.topic_id = t.id AND nx.seg_no > s.seg_no
+								   AND nx.start_offsets IS NOT NULL
+								 ORDER BY nx.seg_no LIMIT 1) nx
+				 WHERE g.topic_id = t.id AND g.name = ANY (t.retain_for_groups)
+				   AND st.committed < coalesce(nx.start_offsets[q.p + 1], 0));
 			BEGIN
 				EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tbl);
 				got_lock := true;
@@ -1348,8 +1367,8 @@ GRANT EXECUTE ON FUNCTION
 TO pgbroker_admin;
 GRANT SELECT ON broker.consumer_lag TO pgbroker_admin, pgbroker_consumer;
 REVOKE ALL ON FUNCTION
-	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean),
-	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean),
+	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, text[]),
+	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[]),
 	broker.drop_topic(text, boolean),
 	broker.publish(text, jsonb, text, jsonb, integer, text),
 	broker.publish_bytes(text, bytea, text, jsonb, integer, text),
@@ -1384,8 +1403,8 @@ GRANT EXECUTE ON FUNCTION
 TO pgbroker_consumer;
 
 GRANT EXECUTE ON FUNCTION
-	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean),
-	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean),
+	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, text[]),
+	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[]),
 	broker.drop_topic(text, boolean),
 	broker.maintain_topics(),
 	broker.topic_stats(integer)
@@ -1393,9 +1412,9 @@ TO pgbroker_admin;
 GRANT EXECUTE ON FUNCTION broker.topic_stats(integer) TO pgbroker_consumer, pgbroker_producer;
 GRANT SELECT ON broker.topics TO pgbroker_admin, pgbroker_consumer, pgbroker_producer;
 
-COMMENT ON FUNCTION broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean)
+COMMENT ON FUNCTION broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, text[])
 	IS 'create a partitioned topic';
-COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean)
+COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[])
 	IS 'add partitions to a topic or change its retention and other settings';
 COMMENT ON FUNCTION broker.drop_topic(text, boolean) IS 'drop a topic with all its records';
 COMMENT ON FUNCTION broker.publish(text, jsonb, text, jsonb, integer, text)

@@ -98,6 +98,21 @@ SELECT committed_offset, end_offset, lag, skipped FROM broker.consumer_lag WHERE
 SELECT offset_id, payload FROM broker.poll('logs', 'slow');
 SELECT committed_offset, end_offset, lag, skipped FROM broker.consumer_lag WHERE consumer_group = 'slow';
 
+-- retention can wait for named groups: a segment goes only once they have read it
+SELECT broker.create_topic('kept', segment_interval => '1 microsecond', retention => '1 hour',
+						   retain_for_groups => ARRAY['reader']);
+SELECT broker.create_group('kept', 'reader', start => 'earliest');
+SELECT count(*) FROM (SELECT broker.publish('kept', jsonb_build_object('n', i)) FROM generate_series(0, 4) i) s;
+SELECT count(*) > 0 FROM broker.maintain_topics();
+UPDATE broker.segment s SET sealed_at = now() - interval '2 hours'
+  FROM broker.topic t WHERE t.id = s.topic_id AND t.name = 'kept' AND s.seg_no = 1;
+SELECT topic, segments_dropped FROM broker.maintain_topics() WHERE topic = 'kept';
+SELECT count(*) FROM broker.poll('kept', 'reader', 3);
+SELECT topic, segments_dropped FROM broker.maintain_topics() WHERE topic = 'kept';
+SELECT count(*) FROM broker.poll('kept', 'reader', 3);
+SELECT topic, segments_dropped FROM broker.maintain_topics() WHERE topic = 'kept';
+SELECT broker.drop_topic('kept');
+
 -- errors
 SELECT sqlstate_of(stmt) AS sqlstate, stmt FROM (VALUES
 	($$SELECT broker.commit('jobs', 'nope', 0, 1)$$),
