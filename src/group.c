@@ -349,6 +349,7 @@ poll_once(PollContext *ctx)
 	int			share = t->partitions;
 	int			nheld = 0;
 	bool	   *held = NULL;
+	bool	   *release = NULL;
 	int			i;
 	int			first = (int) (poll_start++ % (uint32) t->partitions);
 
@@ -360,6 +361,22 @@ poll_once(PollContext *ctx)
 	{
 		share = group_fair_share(ctx, now);
 		held = group_held(ctx, now, &nheld);
+		release = palloc0(sizeof(bool) * t->partitions);
+
+		/*
+		 * Over its fair share, a consumer lets the leases of its
+		 * highest-numbered partitions run out (always the same ones, so
+		 * that they do run out) for newcomers to take.
+		 */
+		for (i = t->partitions - 1; i >= 0 && nheld > share; i--)
+		{
+			if (held[i])
+			{
+				held[i] = false;
+				release[i] = true;
+				nheld--;
+			}
+		}
 	}
 
 	for (i = 0; i < t->partitions && remaining > 0; i++)
@@ -377,14 +394,7 @@ poll_once(PollContext *ctx)
 		int			n;
 		int			k;
 
-		/* Over its fair share, a consumer lets its extra leases run out. */
-		if (ctx->leased && held[p] && nheld > share)
-		{
-			nheld--;
-			held[p] = false;
-			continue;
-		}
-		if (ctx->leased && !held[p] && nheld >= share)
+		if (ctx->leased && (release[p] || (!held[p] && nheld >= share)))
 			continue;
 
 		group_lock_tag(&tag, ctx->group_id, p);
