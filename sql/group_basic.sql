@@ -70,6 +70,24 @@ SELECT sqlstate_of($$SELECT broker.commit('jobs', 'workers', 0, 6, 'w1')$$) AS l
 SELECT broker.commit('jobs', 'workers', 0, 8, 'w2');
 SELECT committed_offset, lag FROM broker.consumer_lag WHERE consumer_group = 'workers';
 
+-- fair sharing: a consumer alone takes every partition; once a second one
+-- polls, the first lets its surplus run out and the second gets it
+SELECT broker.create_topic('shared', partitions => 2);
+SELECT count(*) FROM (SELECT broker.publish('shared', jsonb_build_object('n', i), partition => i % 2)
+						FROM generate_series(0, 7) i) s;
+SELECT broker.create_group('shared', 'pool', start => 'earliest');
+SELECT partition, count(*) FROM broker.poll('shared', 'pool', 10, consumer => 'a', lease => '2 seconds') GROUP BY 1 ORDER BY 1;
+SELECT count(*) FROM (SELECT broker.publish('shared', jsonb_build_object('n', i), partition => i % 2)
+						FROM generate_series(8, 11) i) s;
+SELECT count(*) AS b_gets_nothing_yet FROM broker.poll('shared', 'pool', 10, consumer => 'b', lease => '2 seconds');
+-- a, now one of two (share 1), renews partition 0 only and lets partition 1 go
+SELECT partition, count(*) FROM broker.poll('shared', 'pool', 1, consumer => 'a', lease => '1 minute') GROUP BY 1 ORDER BY 1;
+SELECT pg_sleep(2.1);
+-- partition 1's lease ran out: b takes it over from its committed offset (0)
+SELECT partition, min(offset_id), count(*) FROM broker.poll('shared', 'pool', 10, consumer => 'b', lease => '2 seconds') GROUP BY 1 ORDER BY 1;
+SELECT partition, lease_holder FROM broker.consumer_lag WHERE consumer_group = 'pool' ORDER BY 1;
+SELECT broker.drop_topic('shared');
+
 -- seek: earliest, latest, an offset, a time; it revokes leases
 SELECT broker.seek('jobs', 'workers', 'earliest');
 SELECT committed_offset, lease_holder FROM broker.consumer_lag WHERE consumer_group = 'workers';
