@@ -90,15 +90,7 @@ SELECT broker.send('errs', '{}', priority => -1000001);
 SELECT messages FROM broker.queues WHERE queue = 'errs';
 
 -- the SQLSTATE of each misuse
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE;
-END
-$$;
-SELECT stmt, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+SELECT stmt, sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	($$SELECT broker.send('nope', '{}')$$),
 	($$SELECT broker.send('', '{}')$$),
 	($$SELECT broker.create_queue('errs')$$),

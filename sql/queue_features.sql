@@ -103,14 +103,6 @@ SELECT broker.drop_queue('ünï çødé 队列');
 SELECT count(*) AS odd_queues FROM broker.queue WHERE name LIKE 'a"b%' OR name LIKE 'xxx%' OR name LIKE 'ünï%';
 
 -- privileges: producers produce, consumers consume, others nothing
-CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE;
-END
-$$;
 CREATE ROLE app_producer LOGIN IN ROLE pgbroker_producer;
 CREATE ROLE app_consumer LOGIN IN ROLE pgbroker_consumer;
 CREATE ROLE app_other LOGIN;
@@ -119,7 +111,7 @@ SELECT broker._queue_table(id) AS ptbl FROM broker.queue WHERE name = 'private' 
 SET ROLE app_producer;
 SELECT broker.send('private', '{"secret": 1}') > 0 AS producer_sends;
 SELECT * FROM broker.claim('private');
-SELECT pg_temp.sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
+SELECT sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
 RESET ROLE;
 SET ROLE app_consumer;
 SELECT broker.send('private', '{"secret": 2}');
@@ -129,6 +121,6 @@ RESET ROLE;
 SET ROLE app_other;
 SELECT broker.send('private', '{"secret": 3}');
 SELECT * FROM broker.peek('private');
-SELECT pg_temp.sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
+SELECT sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
 RESET ROLE;
 DROP ROLE app_producer, app_consumer, app_other;
