@@ -440,11 +440,6 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 	initStringInfo(&s);
 	switch (kind)
 	{
-		case QPLAN_NEXT_ID:
-			appendStringInfo(&s,
-							 "SELECT pg_catalog.nextval('broker.queue_%d_id_seq'::pg_catalog.regclass)",
-							 id);
-			break;
 		case QPLAN_DEDUP_TAKE:
 			/* $1 key $2 message id $3 now */
 			ARGS(TEXTOID, INT8OID, TIMESTAMPTZOID);

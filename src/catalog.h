@@ -39,7 +39,6 @@ typedef enum QueueColumn
 /* The saved plans of one queue, built on first use. */
 typedef enum QueuePlanKind
 {
-	QPLAN_NEXT_ID,
 	QPLAN_DEDUP_TAKE,
 	QPLAN_DEDUP_GET,
 	QPLAN_DEDUP_ACKED,

@@ -471,11 +471,17 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 		Datum		dv[3];
 		int			tries;
 
+		if (!q->columns_known)
+		{
+			Relation	rel = table_open(q->relid, RowExclusiveLock);
+
+			queue_find_columns(q, rel);
+			table_close(rel, NoLock);
+		}
 		for (tries = 0;; tries++)
 		{
-			BrokerExecPlan(QueuePlan(q, QPLAN_NEXT_ID), NULL, NULL, false, 1);
-			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
+			/* the id the message will have, to store with the key */
+			id = nextval_internal(q->id_seq, false);
 			dv[0] = CStringGetTextDatum(dedup_key);
 			dv[1] = Int64GetDatum(id);
 			dv[2] = TimestampTzGetDatum(opt->now);
