@@ -947,7 +947,9 @@ SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group_id_seq', '');
  * position: the next offset to hand the lease holder (ahead of committed
  * while leased records are being worked on).
  * consumer, epoch, lease_until: the lease; epoch grows at every change of
- * holder.  skipped: records retention removed before the group read them.
+ * holder.  session: the database session of the holder's last poll; its
+ * position is good only within that session (a consumer that comes back
+ * under the same name in a new session starts again from committed).  skipped: records retention removed before the group read them.
  */
 CREATE SEQUENCE broker.group_state_seq;
 CREATE TABLE broker.group_state (
@@ -957,6 +959,7 @@ CREATE TABLE broker.group_state (
 	committed		bigint NOT NULL,
 	position		bigint NOT NULL,
 	consumer		text,
+	session			text,
 	epoch			bigint NOT NULL DEFAULT 0,
 	lease_until		timestamptz,
 	committed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -1152,10 +1155,10 @@ BEGIN
 			USING ERRCODE = '22023',
 				  DETAIL = format('The end offset is %s.', end_off);
 	END IF;
-	INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, epoch,
-									lease_until, skipped)
-	VALUES (gid, partition, next_offset, greatest(s.position, next_offset), s.consumer, s.epoch,
-			s.lease_until, s.skipped);
+	INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
+									epoch, lease_until, skipped)
+	VALUES (gid, partition, next_offset, greatest(s.position, next_offset), s.consumer, s.session,
+			s.epoch, s.lease_until, s.skipped);
 END
 $$;
 
@@ -1205,9 +1208,9 @@ BEGIN
 		PERFORM broker._lock_group_partition(gid, p);
 		s := broker._group_state(gid, p);
 		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer OR s.lease_until <= pg_catalog.now();
-		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, epoch,
-										lease_until, committed_at, skipped)
-		VALUES (gid, p, s.committed, s.position, s.consumer, s.epoch,
+		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
+										epoch, lease_until, committed_at, skipped)
+		VALUES (gid, p, s.committed, s.position, s.consumer, s.session, s.epoch,
 				pg_catalog.now() + lease, s.committed_at, s.skipped);
 		n := n + 1;
 	END LOOP;

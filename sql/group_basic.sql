@@ -70,6 +70,19 @@ SELECT sqlstate_of($$SELECT broker.commit('jobs', 'workers', 0, 6, 'w1')$$) AS l
 SELECT broker.commit('jobs', 'workers', 0, 8, 'w2');
 SELECT committed_offset, lag FROM broker.consumer_lag WHERE consumer_group = 'workers';
 
+-- a consumer that comes back under the same name in a new session (it may
+-- have crashed with records it was given) starts again from its last commit
+SELECT broker.create_topic('restart', partitions => 1);
+SELECT count(*) FROM (SELECT broker.publish('restart', jsonb_build_object('n', i)) FROM generate_series(0, 5) i) s;
+SELECT broker.create_group('restart', 'r', start => 'earliest');
+SELECT offset_id FROM broker.poll('restart', 'r', 2, consumer => 'r1', lease => '1 minute');
+SELECT broker.commit('restart', 'r', 0, 1, 'r1');
+SELECT offset_id FROM broker.poll('restart', 'r', 2, consumer => 'r1', lease => '1 minute');
+\c
+SET client_min_messages = warning;
+SELECT offset_id FROM broker.poll('restart', 'r', 10, consumer => 'r1', lease => '1 minute');
+SELECT broker.drop_topic('restart');
+
 -- fair sharing: a consumer alone takes every partition; once a second one
 -- polls, the first lets its surplus run out and the second gets it
 SELECT broker.create_topic('shared', partitions => 2);

@@ -63,6 +63,7 @@ typedef struct PartitionState
 	int64		committed;
 	int64		position;
 	char	   *consumer;		/* NULL: nobody */
+	char	   *session;		/* the holder's database session */
 	int64		epoch;
 	bool		has_lease;
 	TimestampTz lease_until;
@@ -75,6 +76,7 @@ typedef struct PollContext
 	int32		group_id;
 	int32		max;
 	char	   *consumer;		/* leased mode only */
+	char	   *session;		/* this database session */
 	bool		leased;
 	Interval	lease;
 	ReturnSetInfo *rsinfo;
@@ -162,7 +164,7 @@ group_read_state(int32 group_id, int32 partition, PartitionState *st)
 	args[0] = Int32GetDatum(group_id);
 	args[1] = Int32GetDatum(partition);
 	group_prepare(&plan_state,
-				  "SELECT committed, position, consumer, epoch, lease_until, skipped"
+				  "SELECT committed, position, consumer, epoch, lease_until, skipped, session"
 				  " FROM broker.group_state"
 				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) $2"
 				  " ORDER BY seq DESC LIMIT 1",
@@ -183,13 +185,15 @@ group_read_state(int32 group_id, int32 partition, PartitionState *st)
 	st->has_lease = !isnull;
 	st->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
 	st->skipped = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	st->session = isnull ? NULL : TextDatumGetCString(d);
 }
 
 static void
 group_write_state(int32 group_id, int32 partition, PartitionState *st)
 {
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Datum		values[9];
+	char		nulls[9] = "         ";
 
 	values[0] = Int32GetDatum(group_id);
 	values[1] = Int32GetDatum(partition);
@@ -205,12 +209,16 @@ group_write_state(int32 group_id, int32 partition, PartitionState *st)
 	else
 		nulls[6] = 'n';
 	values[7] = Int64GetDatum(st->skipped);
+	if (st->session)
+		values[8] = CStringGetTextDatum(st->session);
+	else
+		nulls[8] = 'n';
 	group_prepare(&plan_insert,
 				  "INSERT INTO broker.group_state (group_id, partition, committed, position,"
-				  " consumer, epoch, lease_until, skipped)"
-				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-				  8, (Oid[]) {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID, INT8OID,
-				  TIMESTAMPTZOID, INT8OID});
+				  " consumer, epoch, lease_until, skipped, session)"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+				  9, (Oid[]) {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID, INT8OID,
+				  TIMESTAMPTZOID, INT8OID, TEXTOID});
 	BrokerExecPlan(plan_insert, values, nulls, false, 0);
 }
 
@@ -418,6 +426,16 @@ poll_once(PollContext *ctx)
 			continue;
 		}
 
+		/*
+		 * The holder's position is good within the session that polled;
+		 * a consumer back under the same name in a new session may have
+		 * lost what it was given, so it starts again from committed.
+		 */
+		if (mine && (st.session == NULL || strcmp(st.session, ctx->session) != 0))
+		{
+			mine = false;
+			st.position = st.committed;
+		}
 		orig = from = mine ? st.position : st.committed;
 		earliest = sl.nseg > 0 ? segment_start(sl.starts[0], p) : 0;
 		if (from < earliest)
@@ -454,6 +472,7 @@ poll_once(PollContext *ctx)
 			{
 				st.epoch++;
 				st.consumer = ctx->consumer;
+				st.session = ctx->session;
 				if (!held[p])
 				{
 					held[p] = true;
@@ -470,6 +489,7 @@ poll_once(PollContext *ctx)
 		{
 			st.committed = st.position = last + 1;
 			st.consumer = NULL;
+			st.session = NULL;
 			st.has_lease = false;
 		}
 		group_write_state(ctx->group_id, p, &st);
@@ -541,6 +561,7 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	ctx.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ctx.session = psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
 
 	SPI_connect();
 	BrokerEnterCall();
