@@ -50,6 +50,9 @@ echo "== stress: topic producers committing out of order, readers following offs
 step "topic stress driver" test/tools/topic_stress --producers 6 --readers 3 --partitions 3 --records 20000
 step "topic stress driver, one partition" test/tools/topic_stress --producers 8 --readers 2 --partitions 1 --records 8000 --seed 3
 
+echo "== stress: consumer groups, transactional and leased, consumers killed mid-transaction"
+step "group stress driver" test/tools/group_stress --seed 1
+
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh
 
