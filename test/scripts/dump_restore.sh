@@ -25,6 +25,8 @@ SELECT broker.create_topic('events', partitions => 2, segment_interval => '1 mic
 SELECT broker.publish('events', jsonb_build_object('n', i), partition => i % 2) FROM generate_series(1, 10) i;
 SELECT count(*) FROM broker.maintain_topics();                               -- seal segment 1
 SELECT broker.publish('events', jsonb_build_object('n', i), partition => i % 2) FROM generate_series(11, 14) i;
+SELECT broker.create_group('events', 'billing', start => 'earliest');
+SELECT count(*) FROM broker.poll('events', 'billing', 5);                  -- committed offsets
 SQL
 
 state() {
@@ -32,6 +34,7 @@ state() {
 SELECT 'queue', messages, leased, dead FROM broker.queues;
 SELECT 'dead', id, last_error FROM broker.dead_letters('jobs');
 SELECT 'topic', records, segments, earliest_offsets, latest_offsets FROM broker.topics;
+SELECT 'group', consumer_group, partition, committed_offset, lag FROM broker.consumer_lag ORDER BY 2, 3;
 SELECT 'read', p, string_agg(r.offset_id || ':' || (r.payload->>'n'), ',' ORDER BY r.offset_id)
   FROM generate_series(0, 1) p, broker.read('events', p, 0) r GROUP BY p ORDER BY p;
 SQL
@@ -43,6 +46,7 @@ SELECT broker.publish('events', '{"n": "after"}', partition => 0);
 SELECT 'next', offset_id FROM broker.read('events', 0, 0) WHERE payload->>'n' = 'after';
 SELECT 'claim', payload->>'n' FROM broker.claim('jobs', 10) ORDER BY 2;
 SELECT 'send', broker.send('jobs', '{"n": "after"}') > 0;
+SELECT 'poll', partition, offset_id FROM broker.poll('events', 'billing', 100) ORDER BY 2, 3;
 SQL
 }
 
