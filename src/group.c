@@ -22,8 +22,11 @@
  * committed offset moves only by broker.commit(), which is refused once
  * another consumer took the partition over.  A consumer takes new
  * partitions only up to its fair share: ceil(partitions / consumers seen
- * polling within the lease period); partitions beyond its share it stops
- * polling, so their leases run out and newcomers get them.
+ * polling within the lease period).  Partitions beyond its share it stops
+ * reading, and gives back at once those with nothing in flight (all it
+ * was handed is committed); the others' leases run out.  Partitions it
+ * holds but did not read from have their lease extended once half of it
+ * is gone.
  *
  * State rows are only ever inserted, never updated (see the SQL script),
  * and records are read with the same snapshot as the state.
@@ -88,6 +91,7 @@ static SPIPlanPtr plan_state = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_segments = NULL;
 static SPIPlanPtr plan_heartbeat = NULL;
+static SPIPlanPtr plan_member = NULL;
 static SPIPlanPtr plan_active = NULL;
 static SPIPlanPtr plan_held = NULL;
 static uint32 poll_start = 0;
@@ -286,13 +290,24 @@ group_fair_share(PollContext *ctx, TimestampTz now)
 	/* write the heartbeat only when a quarter lease old: few updates */
 	args[3] = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(now),
 								  IntervalPGetDatum(&quarter));
-	group_prepare(&plan_heartbeat,
+	/*
+	 * An upsert whose WHERE fails still locks the row (and writes WAL):
+	 * look first, so that a poll between heartbeats writes nothing.
+	 */
+	group_prepare(&plan_member,
+				  "SELECT 1 FROM broker.group_member"
+				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND consumer OPERATOR(pg_catalog.=) $2"
+				  " AND last_poll OPERATOR(pg_catalog.>=) $4",
+				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
+	BrokerExecPlan(plan_member, args, NULL, true, 1);
+	if (SPI_processed == 0)
+		BrokerExecPlan(group_prepare(&plan_heartbeat,
 				  "INSERT INTO broker.group_member AS m (group_id, consumer, last_poll)"
 				  " VALUES ($1, $2, $3) ON CONFLICT (group_id, consumer)"
 				  " DO UPDATE SET last_poll = EXCLUDED.last_poll"
 				  " WHERE m.last_poll OPERATOR(pg_catalog.<) $4",
-				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
-	BrokerExecPlan(plan_heartbeat, args, NULL, false, 0);
+				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}),
+					   args, NULL, false, 0);
 
 	since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 													TimestampTzGetDatum(now),
@@ -344,6 +359,64 @@ group_held(PollContext *ctx, TimestampTz now, int *nheld)
 	return held;
 }
 
+/*
+ * Leased mode, after a poll: give back at once the partitions beyond this
+ * consumer's fair share that have nothing in flight (all it was handed is
+ * committed), so that newcomers get them at their next poll; and extend
+ * the leases of partitions it holds but did not read from this time once
+ * half their lease is gone, so that a consumer holding several partitions
+ * keeps them all while it polls.
+ */
+static void
+group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
+				  const bool *touched, TimestampTz now)
+{
+	int			p;
+	TimestampTz renew_before;
+	Interval	half = ctx->lease;
+
+	half.time /= 2;
+	half.day /= 2;
+	half.month /= 2;
+	renew_before = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														   TimestampTzGetDatum(now),
+														   IntervalPGetDatum(&half)));
+	for (p = 0; p < ctx->topic->partitions; p++)
+	{
+		LOCKTAG		tag;
+		LockAcquireResult r;
+		PartitionState st;
+
+		if (touched[p] || !(release[p] || held[p]))
+			continue;
+		group_lock_tag(&tag, ctx->group_id, p);
+		r = LockAcquire(&tag, ExclusiveLock, false, true);
+		if (r == LOCKACQUIRE_NOT_AVAIL)
+			continue;
+		group_read_state(ctx->group_id, p, &st);
+		if (st.found && st.consumer != NULL && strcmp(st.consumer, ctx->consumer) == 0 &&
+			st.has_lease && st.lease_until > now)
+		{
+			if (release[p] && st.committed >= st.position)
+			{
+				st.consumer = NULL;
+				st.session = NULL;
+				st.has_lease = false;
+				group_write_state(ctx->group_id, p, &st);
+			}
+			else if (held[p] && st.lease_until < renew_before)
+			{
+				st.lease_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																		 TimestampTzGetDatum(now),
+																		 IntervalPGetDatum(&ctx->lease)));
+				group_write_state(ctx->group_id, p, &st);
+			}
+		}
+		if (r == LOCKACQUIRE_OK)
+			LockRelease(&tag, ExclusiveLock, false);
+	}
+}
+
 /* One look at every partition; returns the number of records returned. */
 static int
 poll_once(PollContext *ctx)
@@ -358,6 +431,7 @@ poll_once(PollContext *ctx)
 	int			nheld = 0;
 	bool	   *held = NULL;
 	bool	   *release = NULL;
+	bool	   *touched = palloc0(sizeof(bool) * t->partitions);
 	int			i;
 	int			first = (int) (poll_start++ % (uint32) t->partitions);
 
@@ -493,8 +567,11 @@ poll_once(PollContext *ctx)
 			st.has_lease = false;
 		}
 		group_write_state(ctx->group_id, p, &st);
+		touched[p] = true;
 		/* transactional: the lock stays until the transaction ends */
 	}
+	if (ctx->leased)
+		group_tend_leases(ctx, held, release, touched, now);
 	PopActiveSnapshot();
 	return ctx->max - remaining;
 }
