@@ -67,6 +67,42 @@
  * The records retained in all topics when the measurement starts are
  * printed to stderr.
  *
+ * Consumer-group workloads, on topic bench_g8 (8 partitions), N = 1, 4 and
+ * 16 consumers polling up to 100 records at a time.  Their floor table is
+ *   bench_group_floor(id bigserial primary key, payload jsonb,
+ *                     created_at timestamptz default now())
+ *   group-N          N clients DELETE FROM bench_group_floor WHERE id IN
+ *                    (SELECT id FROM bench_group_floor ORDER BY id LIMIT 100
+ *                    FOR UPDATE SKIP LOCKED) RETURNING *  (the floor of both)
+ *   group-tx-N       N clients, BEGIN; broker.poll('bench_g8', 'bench', 100);
+ *                    COMMIT: the group's offsets advance with the transaction
+ *   group-leased-N   N clients, each a named consumer of group bench_l: one
+ *                    statement polls up to 100 records with a 30-second lease
+ *                    and commits them with broker.commit(topic, group,
+ *                    records, consumer)
+ * Before each run, the topic (dropped and created again, with its group at
+ * 'earliest') or the floor table (emptied) is prefilled with enough ~100-byte
+ * records that the consumers do not run dry: twice what the workload (or
+ * its clean run) received in an earlier run, else three times what the
+ * fastest run of its kind did, else 250,000 records a second.  The
+ * prefill is broker.publish_batch(topic, payloads, partition => p) of
+ * BACKLOG_BATCH records per statement from BACKLOG_CLIENTS connections
+ * (broker.maintain_topics() every million records), or INSERT ... SELECT
+ * generate_series in statements of as many rows; then VACUUM ANALYZE and a
+ * CHECKPOINT.  The rate is records received per second; the latencies are
+ * those of the polls that returned records (a transactional consumer gets
+ * only partitions that no other open transaction of its group holds, a
+ * leased one at most its share of them, so with more consumers than
+ * partitions some polls return nothing: their number, and the fewest and
+ * most records one consumer received, go to stderr).  A run
+ * ends early if the consumers received every prefilled record.  After each
+ * run, the group's committed offsets must add up to the records received
+ * (every poll is committed), and the floor table must hold the rows not
+ * received; otherwise the benchmark fails.  With --held-xmin these
+ * workloads run again with a session holding an xid, as the consume ones;
+ * each held-xmin figure is also given as a share of the clean one.
+ * A floor row runs whenever a workload compared with it does.
+ *
  * Connection parameters come from the PG* environment variables.
  *
  * usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]
@@ -92,7 +128,10 @@ typedef enum Kind
 	PUBLISH_BROKER,
 	PUBLISH_FLOOR,
 	READ_BROKER,
-	READ_FLOOR
+	READ_FLOOR,
+	GROUP_TX,
+	GROUP_LEASED,
+	GROUP_FLOOR
 } Kind;
 
 /* read-100's prefill: records per partition, partitions of bench_t16 */
@@ -102,6 +141,12 @@ typedef enum Kind
 /* --backlog: records per prefill statement, prefill connections */
 #define BACKLOG_BATCH		5000L
 #define BACKLOG_CLIENTS		4
+
+/* the consumer-group workloads: topic, partitions, first rate estimate */
+#define GROUP_TOPIC			"bench_g8"
+#define GROUP_PARTITIONS	8
+#define GROUP_FIRST_RATE	250000.0
+#define GROUP_MIN_PREFILL	200000L
 
 #define BENCH_BODY "pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 
@@ -113,6 +158,11 @@ typedef struct Result
 				p99,
 				max;			/* transaction latency, ms */
 	long		messages;
+	long		empty;			/* group workloads: polls that returned nothing */
+	long		prefill;		/* group workloads: records prefilled */
+	int			dry;			/* group workloads: every record was received */
+	long		least,
+				most;			/* group workloads: records one consumer received */
 } Result;
 
 typedef struct Thread
@@ -125,6 +175,7 @@ typedef struct Thread
 	int			clients;		/* read-100: number of clients */
 	double		deadline;
 	long		messages;
+	long		empty;			/* group workloads: empty polls */
 	double	   *lat;
 	long		nlat;
 	long		caplat;
@@ -147,6 +198,11 @@ static int	read_all = 0;
 /* records the bench topics (as bench_topics) and bench_log_floor hold */
 static long topic_records[2];
 static long log_floor_rows;
+
+/* group workloads: records received in the current run, and prefilled */
+static long group_received;
+static long group_target;
+static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double
 now_s(void)
@@ -249,12 +305,19 @@ record(Thread *t, double ms)
 	t->lat[t->nlat++] = ms;
 }
 
+static int
+is_group_kind(Kind kind)
+{
+	return kind == GROUP_TX || kind == GROUP_LEASED || kind == GROUP_FLOOR;
+}
+
 static void *
 worker(void *arg)
 {
 	Thread	   *t = arg;
 	PGconn	   *c = connect_db();
 	char		nbuf[16];
+	char		name[32];
 	char		sql[256];
 	const char *params[2];
 	long		seq = 0;
@@ -263,6 +326,7 @@ worker(void *arg)
 	long		next = read_start[part];
 
 	snprintf(nbuf, sizeof(nbuf), "%d", t->batch);
+	snprintf(name, sizeof(name), "bench-%d", t->index);
 	cmd(c, "SET statement_timeout = '60s'");
 	switch (t->kind)
 	{
@@ -321,6 +385,25 @@ worker(void *arg)
 					 "SELECT * FROM bench_read_floor WHERE part = $1::int AND off >= $2::bigint"
 					 " ORDER BY off LIMIT %d", t->batch);
 			prepare(c, "s", sql);
+			break;
+		case GROUP_TX:
+			/* run in BEGIN ... COMMIT: the offsets advance with the commit */
+			prepare(c, "s", "SELECT * FROM broker.poll('" GROUP_TOPIC "', 'bench', $1::int)");
+			break;
+		case GROUP_LEASED:
+			/* poll with a lease, then commit what it returned: one statement */
+			prepare(c, "s",
+					"WITH r AS (SELECT p FROM broker.poll('" GROUP_TOPIC "', 'bench_l', $1::int,"
+					"           consumer => $2::text, lease => '30 seconds') p),"
+					" c AS (SELECT broker.commit('" GROUP_TOPIC "', 'bench_l',"
+					"       pg_catalog.array_agg(r.p), $2::text) FROM r"
+					"       HAVING pg_catalog.count(*) > 0)"
+					" SELECT (r.p).* FROM r, c");
+			break;
+		case GROUP_FLOOR:
+			prepare(c, "s",
+					"DELETE FROM bench_group_floor WHERE id IN (SELECT id FROM bench_group_floor"
+					" ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *");
 			break;
 	}
 	if ((t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR ||
@@ -384,6 +467,31 @@ worker(void *arg)
 				part = (part + t->clients) % READ_PARTITIONS;
 				next = read_start[part];
 			}
+		}
+		else if (is_group_kind(t->kind))
+		{
+			params[0] = nbuf;
+			params[1] = name;
+			if (t->kind == GROUP_TX)
+				cmd(c, "BEGIN");
+			r = PQexecPrepared(c, "s", t->kind == GROUP_LEASED ? 2 : 1, params,
+							   NULL, NULL, 0);
+			check(c, r, "poll");
+			if (t->kind == GROUP_TX)
+				cmd(c, "COMMIT");
+			got = PQntuples(r);
+			if (got == 0)
+			{
+				/* no partition free for this consumer now, or the end */
+				t->empty++;
+				PQclear(r);
+				continue;
+			}
+			pthread_mutex_lock(&group_lock);
+			group_received += got;
+			if (group_received >= group_target)
+				drained = 1;	/* every prefilled record: the run ends here */
+			pthread_mutex_unlock(&group_lock);
 		}
 		else
 		{
@@ -666,7 +774,9 @@ typedef enum Target
 	TARGET_T16,					/* bench_t16 */
 	TARGET_T1,					/* bench_t1 */
 	TARGET_LOG_FLOOR,			/* bench_log_floor */
-	TARGET_READ_FLOOR			/* bench_read_floor */
+	TARGET_READ_FLOOR,			/* bench_read_floor */
+	TARGET_GROUP,				/* GROUP_TOPIC, for the group workloads */
+	TARGET_GROUP_FLOOR			/* bench_group_floor */
 } Target;
 
 typedef struct Job
@@ -721,19 +831,9 @@ static void *
 backlog_worker(void *arg)
 {
 	PGconn	   *c = connect_db();
+	int			ready[4] = {0, 0, 0, 0};	/* statements prepared: topic, floors */
 
 	(void) arg;
-	prepare(c, "topic",
-			"SELECT broker.publish_batch($1::text, ARRAY(SELECT jsonb_build_object('n', g,"
-			" 'body', '" BENCH_BODY "') FROM generate_series($3::bigint, $4::bigint) g),"
-			" partition => $2::int)");
-	prepare(c, "log_floor",
-			"INSERT INTO bench_log_floor (payload) SELECT jsonb_build_object('n', g,"
-			" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
-	prepare(c, "read_floor",
-			"INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
-			" SELECT $1::int, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
-			" '{}', now() FROM generate_series($2::bigint, $3::bigint) g");
 	for (;;)
 	{
 		Job		   *j;
@@ -748,6 +848,26 @@ backlog_worker(void *arg)
 		pthread_mutex_unlock(&job_lock);
 		if (j == NULL)
 			break;
+		/* each statement prepared when first needed: only its table exists */
+		if ((j->target == TARGET_T16 || j->target == TARGET_T1 ||
+			 j->target == TARGET_GROUP) && !ready[0]++)
+			prepare(c, "topic",
+					"SELECT broker.publish_batch($1::text, ARRAY(SELECT jsonb_build_object('n', g,"
+					" 'body', '" BENCH_BODY "') FROM generate_series($3::bigint, $4::bigint) g),"
+					" partition => $2::int)");
+		else if (j->target == TARGET_LOG_FLOOR && !ready[1]++)
+			prepare(c, "log_floor",
+					"INSERT INTO bench_log_floor (payload) SELECT jsonb_build_object('n', g,"
+					" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
+		else if (j->target == TARGET_READ_FLOOR && !ready[2]++)
+			prepare(c, "read_floor",
+					"INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
+					" SELECT $1::int, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
+					" '{}', now() FROM generate_series($2::bigint, $3::bigint) g");
+		else if (j->target == TARGET_GROUP_FLOOR && !ready[3]++)
+			prepare(c, "group_floor",
+					"INSERT INTO bench_group_floor (payload) SELECT jsonb_build_object('n', g,"
+					" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
 		snprintf(pb, sizeof(pb), "%d", j->part);
 		snprintf(fb, sizeof(fb), "%ld", j->from);
 		snprintf(lb, sizeof(lb), "%ld", j->from + j->count - 1);
@@ -755,16 +875,20 @@ backlog_worker(void *arg)
 		{
 			case TARGET_T16:
 			case TARGET_T1:
-				params[0] = bench_topics[j->target == TARGET_T16 ? 0 : 1].name;
+			case TARGET_GROUP:
+				params[0] = j->target == TARGET_GROUP ? GROUP_TOPIC :
+					bench_topics[j->target == TARGET_T16 ? 0 : 1].name;
 				params[1] = pb;
 				params[2] = fb;
 				params[3] = lb;
 				r = PQexecPrepared(c, "topic", 4, params, NULL, NULL, 0);
 				break;
 			case TARGET_LOG_FLOOR:
+			case TARGET_GROUP_FLOOR:
 				params[0] = fb;
 				params[1] = lb;
-				r = PQexecPrepared(c, "log_floor", 2, params, NULL, NULL, 0);
+				r = PQexecPrepared(c, j->target == TARGET_LOG_FLOOR ? "log_floor" : "group_floor",
+								   2, params, NULL, NULL, 0);
 				break;
 			default:
 				params[0] = pb;
@@ -776,7 +900,7 @@ backlog_worker(void *arg)
 		check(c, r, "backlog prefill");
 		PQclear(r);
 		pthread_mutex_lock(&job_lock);
-		if (j->target == TARGET_T16 || j->target == TARGET_T1)
+		if (j->target == TARGET_T16 || j->target == TARGET_T1 || j->target == TARGET_GROUP)
 			filled_records += j->count;
 		else
 			filled_rows += j->count;
@@ -962,8 +1086,164 @@ report_retained(PGconn *c)
 	PQclear(r);
 }
 
+/*
+ * Before a group run: GROUP_TOPIC created anew and filled with n records
+ * spread evenly over its partitions, its group for the workload at
+ * 'earliest', or bench_group_floor emptied and filled with n rows.
+ */
+static void
+prefill_group(PGconn *admin, Kind kind, long n)
+{
+	int			parts = kind == GROUP_FLOOR ? 1 : GROUP_PARTITIONS;
+	pthread_t	tids[BACKLOG_CLIENTS];
+	long		maintained = 0;
+	char		sql[512];
+	PGresult   *r;
+	int			t;
+
+	if (kind == GROUP_FLOOR)
+		cmd(admin, "TRUNCATE bench_group_floor RESTART IDENTITY");
+	else
+	{
+		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
+		snprintf(sql, sizeof(sql), "SELECT broker.create_topic('" GROUP_TOPIC "', partitions => %d)",
+				 GROUP_PARTITIONS);
+		cmd(admin, sql);
+	}
+
+	jobs = malloc(sizeof(Job) * (n / BACKLOG_BATCH + parts + 1));
+	njobs = 0;
+	make_jobs(jobs, &njobs, kind == GROUP_FLOOR ? TARGET_GROUP_FLOOR : TARGET_GROUP, parts, n);
+	next_job = 0;
+	filled_records = filled_rows = 0;
+	for (t = 0; t < BACKLOG_CLIENTS; t++)
+		pthread_create(&tids[t], NULL, backlog_worker, NULL);
+	for (;;)
+	{
+		long		done;
+
+		usleep(100000);
+		pthread_mutex_lock(&job_lock);
+		done = filled_records + filled_rows;
+		pthread_mutex_unlock(&job_lock);
+		/* rotate segments as a maintain() every minute would */
+		if (kind != GROUP_FLOOR && (done / 1000000 > maintained / 1000000 || done == n))
+		{
+			r = PQexec(admin, "SELECT * FROM broker.maintain_topics()");
+			check(admin, r, "maintain_topics");
+			PQclear(r);
+			maintained = done;
+		}
+		if (done == n)
+			break;
+	}
+	for (t = 0; t < BACKLOG_CLIENTS; t++)
+		pthread_join(tids[t], NULL);
+	free(jobs);
+	jobs = NULL;
+
+	if (kind == GROUP_FLOOR)
+		snprintf(sql, sizeof(sql), "SELECT pg_catalog.count(*) FROM bench_group_floor");
+	else
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_catalog.sum(broker.latest_offset('" GROUP_TOPIC "', p))"
+				 " FROM generate_series(0, %d) p", GROUP_PARTITIONS - 1);
+	r = PQexec(admin, sql);
+	check(admin, r, "count prefill");
+	if (PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != n)
+	{
+		fprintf(stderr, "pgbroker_bench: after the prefill, %s holds %s records (expected %ld)\n",
+				kind == GROUP_FLOOR ? "bench_group_floor" : GROUP_TOPIC, PQgetvalue(r, 0, 0), n);
+		exit(3);
+	}
+	PQclear(r);
+
+	/* statistics, hint bits and the visibility map as autovacuum would leave them */
+	if (kind == GROUP_FLOOR)
+		cmd(admin, "VACUUM (ANALYZE) bench_group_floor");
+	else
+	{
+		char	   *vac;
+		size_t		len;
+
+		r = PQexec(admin,
+				   "SELECT pg_catalog.string_agg(broker._segment_table(s.topic_id, s.seg_no), ', ')"
+				   " FROM broker.segment s JOIN broker.topic t ON t.id = s.topic_id"
+				   " WHERE t.name = '" GROUP_TOPIC "'");
+		check(admin, r, "segment tables");
+		if (!PQgetisnull(r, 0, 0))
+		{
+			len = strlen(PQgetvalue(r, 0, 0)) + 32;
+			vac = malloc(len);
+			snprintf(vac, len, "VACUUM (ANALYZE) %s", PQgetvalue(r, 0, 0));
+			cmd(admin, vac);
+			free(vac);
+		}
+		PQclear(r);
+		snprintf(sql, sizeof(sql),
+				 "SELECT broker.delete_group('" GROUP_TOPIC "', '%s', true)",
+				 kind == GROUP_TX ? "bench" : "bench_l");
+		cmd(admin, sql);
+		snprintf(sql, sizeof(sql),
+				 "SELECT broker.create_group('" GROUP_TOPIC "', '%s', 'earliest')",
+				 kind == GROUP_TX ? "bench" : "bench_l");
+		cmd(admin, sql);
+	}
+	cmd(admin, "CHECKPOINT");
+}
+
+/*
+ * After a group run: the group's committed offsets add up to the records
+ * its consumers received (every poll was committed: in its transaction, or
+ * by broker.commit in the same statement), the floor table holds the rows
+ * that were not received.
+ */
+static void
+check_group(PGconn *admin, Kind kind, long received, long n)
+{
+	PGresult   *r;
+
+	if (kind == GROUP_FLOOR)
+	{
+		r = PQexec(admin, "SELECT pg_catalog.count(*) FROM bench_group_floor");
+		check(admin, r, "count floor");
+		if (atol(PQgetvalue(r, 0, 0)) != n - received)
+		{
+			fprintf(stderr, "pgbroker_bench: bench_group_floor holds %s rows after %ld of %ld"
+					" were received (expected %ld)\n", PQgetvalue(r, 0, 0), received, n,
+					n - received);
+			exit(3);
+		}
+	}
+	else
+	{
+		const char *group = kind == GROUP_TX ? "bench" : "bench_l";
+		char		sql[512];
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_catalog.sum(committed_offset), pg_catalog.sum(end_offset),"
+				 " pg_catalog.count(*)"
+				 " FROM broker.consumer_lag WHERE topic = '" GROUP_TOPIC "'"
+				 " AND consumer_group = '%s'", group);
+		r = PQexec(admin, sql);
+		check(admin, r, "consumer_lag");
+		if (PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != received ||
+			atol(PQgetvalue(r, 0, 1)) != n || atoi(PQgetvalue(r, 0, 2)) != GROUP_PARTITIONS)
+		{
+			fprintf(stderr, "pgbroker_bench: after a %s run, the committed offsets of group %s"
+					" on %s add up to %s over %s partitions (end offsets: %s), but its"
+					" consumers received and committed %ld of the %ld records prefilled\n",
+					kind == GROUP_TX ? "transactional" : "leased", group, GROUP_TOPIC,
+					PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2),
+					PQgetisnull(r, 0, 1) ? "NULL" : PQgetvalue(r, 0, 1), received, n);
+			exit(3);
+		}
+	}
+	PQclear(r);
+}
+
 static Result
-run(PGconn *admin, Kind kind, int clients, int batch, const char *topic)
+run(PGconn *admin, Kind kind, int clients, int batch, const char *topic, long prefill_n)
 {
 	Thread	   *th = calloc(clients, sizeof(Thread));
 	double		start;
@@ -976,6 +1256,12 @@ run(PGconn *admin, Kind kind, int clients, int batch, const char *topic)
 
 	if (is_topic_kind(kind))
 		reset_topic_state(admin, kind);
+	else if (is_group_kind(kind))
+	{
+		prefill_group(admin, kind, prefill_n);
+		group_received = 0;
+		group_target = prefill_n;
+	}
 	else
 	{
 		reset_state(admin);
@@ -996,13 +1282,31 @@ run(PGconn *admin, Kind kind, int clients, int batch, const char *topic)
 		th[i].deadline = start + seconds;
 		pthread_create(&th[i].tid, NULL, worker, &th[i]);
 	}
+	res.empty = 0;
+	res.least = -1;
+	res.most = 0;
 	for (i = 0; i < clients; i++)
 	{
 		pthread_join(th[i].tid, NULL);
 		total += th[i].messages;
 		nlat += th[i].nlat;
+		res.empty += th[i].empty;
+		if (res.least < 0 || th[i].messages < res.least)
+			res.least = th[i].messages;
+		if (th[i].messages > res.most)
+			res.most = th[i].messages;
 		if (th[i].finished_at > end)
 			end = th[i].finished_at;
+	}
+	res.prefill = is_group_kind(kind) ? prefill_n : 0;
+	res.dry = is_group_kind(kind) && drained;
+	if (is_group_kind(kind))
+	{
+		check_group(admin, kind, total, prefill_n);
+		if (res.dry)
+			fprintf(stderr, "pgbroker_bench: warning: the consumers received all %ld records"
+					" prefilled after %.1f of %d s; the rate is measured over that time\n",
+					prefill_n, end - start, seconds);
 	}
 	if (kind == PUBLISH_BROKER)
 	{
@@ -1047,7 +1351,51 @@ typedef struct Row
 	int			floor_row;		/* index of the floor row to compare with, -1 for none */
 	const char *topic;			/* topic workloads: the topic */
 	Result		r[16];
+	int			clean_row;		/* group held-xmin rows: the clean row, else -1 */
+	int			selected;		/* runs: matches --only, or is the floor of one that does */
 } Row;
+
+/*
+ * The records to prefill for a run of group row i in round k: twice what
+ * its fastest earlier run (or its clean row's) received in --seconds; if it
+ * has none, three times what the fastest run of its kind did, and
+ * GROUP_FIRST_RATE a second before any was measured.
+ */
+static long
+group_prefill_size(const Row *rows, int nrows, int i, int k)
+{
+	double		rate = 0;
+	double		factor = 2;
+	long		unit = GROUP_PARTITIONS * BACKLOG_BATCH;
+	long		n;
+	int			c = rows[i].clean_row;
+	int			j,
+				m;
+
+	for (m = 0; m <= k; m++)
+	{
+		if (m < k && rows[i].r[m].rate > rate)
+			rate = rows[i].r[m].rate;
+		if (c >= 0 && rows[c].r[m].rate > rate)
+			rate = rows[c].r[m].rate;
+	}
+	if (rate == 0)
+	{
+		factor = 3;
+		for (j = 0; j < nrows; j++)
+			if (rows[j].kind == rows[i].kind)
+				for (m = 0; m <= k; m++)
+					if (rows[j].r[m].rate > rate)
+						rate = rows[j].r[m].rate;
+	}
+	if (rate == 0)
+	{
+		rate = GROUP_FIRST_RATE;
+		factor = 1;
+	}
+	n = (long) ceil(factor * rate * seconds / unit) * unit;
+	return n < GROUP_MIN_PREFILL ? GROUP_MIN_PREFILL : n;
+}
 
 static int
 cmp_result(const void *a, const void *b)
@@ -1081,13 +1429,34 @@ main(int argc, char **argv)
 		{"publish-100", "pgbroker", PUBLISH_BROKER, 4, 100, 0, 18, "bench_t16", {{0}}},
 		{"read-100", "floor", READ_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
 		{"read-100", "pgbroker", READ_BROKER, 4, 100, 0, 20, "bench_t16", {{0}}},
+		{"group-1", "floor", GROUP_FLOOR, 1, 100, 0, -1, NULL, {{0}}},
+		{"group-tx-1", "pgbroker", GROUP_TX, 1, 100, 0, 22, NULL, {{0}}},
+		{"group-leased-1", "pgbroker leased", GROUP_LEASED, 1, 100, 0, 22, NULL, {{0}}},
+		{"group-4", "floor", GROUP_FLOOR, 4, 100, 0, -1, NULL, {{0}}},
+		{"group-tx-4", "pgbroker", GROUP_TX, 4, 100, 0, 25, NULL, {{0}}},
+		{"group-leased-4", "pgbroker leased", GROUP_LEASED, 4, 100, 0, 25, NULL, {{0}}},
+		{"group-16", "floor", GROUP_FLOOR, 16, 100, 0, -1, NULL, {{0}}},
+		{"group-tx-16", "pgbroker", GROUP_TX, 16, 100, 0, 28, NULL, {{0}}},
+		{"group-leased-16", "pgbroker leased", GROUP_LEASED, 16, 100, 0, 28, NULL, {{0}}},
+		{"group-1 held-xmin", "floor", GROUP_FLOOR, 1, 100, 1, -1, NULL, {{0}}},
+		{"group-tx-1 held-xmin", "pgbroker", GROUP_TX, 1, 100, 1, 31, NULL, {{0}}},
+		{"group-leased-1 held-xmin", "pgbroker leased", GROUP_LEASED, 1, 100, 1, 31, NULL, {{0}}},
+		{"group-4 held-xmin", "floor", GROUP_FLOOR, 4, 100, 1, -1, NULL, {{0}}},
+		{"group-tx-4 held-xmin", "pgbroker", GROUP_TX, 4, 100, 1, 34, NULL, {{0}}},
+		{"group-leased-4 held-xmin", "pgbroker leased", GROUP_LEASED, 4, 100, 1, 34, NULL, {{0}}},
+		{"group-16 held-xmin", "floor", GROUP_FLOOR, 16, 100, 1, -1, NULL, {{0}}},
+		{"group-tx-16 held-xmin", "pgbroker", GROUP_TX, 16, 100, 1, 37, NULL, {{0}}},
+		{"group-leased-16 held-xmin", "pgbroker leased", GROUP_LEASED, 16, 100, 1, 37, NULL, {{0}}},
 	};
 	int			nrows = sizeof(rows) / sizeof(rows[0]);
 	PGconn	   *admin;
 	PGconn	   *holder = NULL;
 	int			topics = 0;
+	int			groups = 0;
 	int			need[4] = {0, 0, 0, 0};	/* --backlog: as Target */
+	int			width = 22;		/* of the workload column */
 	int			i,
+				j,
 				k;
 
 	for (i = 1; i < argc; i++)
@@ -1137,6 +1506,37 @@ main(int argc, char **argv)
 	for (i = 0; i < READ_PARTITIONS; i++)
 		read_end[i] = READ_PER_PARTITION;
 
+	/* the rows that run: those --only selects, and the floors they compare with */
+	for (i = 0; i < nrows; i++)
+		rows[i].selected = (!rows[i].held || held) &&
+			(!only || strncmp(rows[i].workload, only, strlen(only)) == 0);
+	for (i = 0; i < nrows; i++)
+		if (rows[i].selected && rows[i].floor_row >= 0)
+			rows[rows[i].floor_row].selected = 1;
+	for (i = 0; i < nrows; i++)
+	{
+		size_t		len = strlen(rows[i].workload);
+
+		/* a group held-xmin row is also compared with its clean row */
+		rows[i].clean_row = -1;
+		if (is_group_kind(rows[i].kind) && rows[i].held)
+			for (j = 0; j < nrows; j++)
+			{
+				size_t		clen = strlen(rows[j].workload);
+
+				if (!rows[j].held && rows[j].kind == rows[i].kind &&
+					rows[j].clients == rows[i].clients &&
+					strcmp(rows[j].system, rows[i].system) == 0 && clen < len &&
+					strncmp(rows[j].workload, rows[i].workload, clen) == 0 &&
+					strcmp(rows[i].workload + clen, " held-xmin") == 0)
+					rows[i].clean_row = j;
+			}
+		if (rows[i].selected && is_group_kind(rows[i].kind))
+			groups = 1;
+		if (rows[i].selected && (int) len > width)
+			width = (int) len;
+	}
+
 	admin = connect_db();
 	cmd(admin, "SET client_min_messages = warning");
 	cmd(admin, "CREATE EXTENSION IF NOT EXISTS pgbroker");
@@ -1148,8 +1548,7 @@ main(int argc, char **argv)
 
 	/* the topics only when a topic workload runs */
 	for (i = 0; i < nrows; i++)
-		if (is_topic_kind(rows[i].kind) && (!rows[i].held || held) &&
-			(!only || strncmp(rows[i].workload, only, strlen(only)) == 0))
+		if (is_topic_kind(rows[i].kind) && rows[i].selected)
 		{
 			topics = 1;
 			if (rows[i].kind == PUBLISH_FLOOR)
@@ -1181,14 +1580,19 @@ main(int argc, char **argv)
 			report_retained(admin);
 		}
 	}
+	if (groups)
+	{
+		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
+		cmd(admin, "DROP TABLE IF EXISTS bench_group_floor");
+		cmd(admin, "CREATE TABLE bench_group_floor (id bigserial PRIMARY KEY, payload jsonb,"
+			" created_at timestamptz DEFAULT now())");
+	}
 
 	for (k = 0; k < rounds; k++)
 	{
 		for (i = 0; i < nrows; i++)
 		{
-			if (rows[i].held && !held)
-				continue;
-			if (only && strncmp(rows[i].workload, only, strlen(only)) != 0)
+			if (!rows[i].selected)
 				continue;
 			if (rows[i].held && holder == NULL)
 			{
@@ -1202,10 +1606,17 @@ main(int argc, char **argv)
 				holder = NULL;
 			}
 			rows[i].r[k] = run(admin, rows[i].kind, rows[i].clients, rows[i].batch,
-							   rows[i].topic);
-			if (!json)
-				fprintf(stderr, "round %d: %-22s %-16s %10.0f %s\n", k + 1,
-						rows[i].workload, rows[i].system, rows[i].r[k].rate,
+							   rows[i].topic, is_group_kind(rows[i].kind) ?
+							   group_prefill_size(rows, nrows, i, k) : 0);
+			if (!json && is_group_kind(rows[i].kind))
+				fprintf(stderr, "round %d: %-*s %-16s %10.0f rec/s (%ld prefilled, %ld empty polls,"
+						" %ld to %ld records per consumer)\n",
+						k + 1, width, rows[i].workload, rows[i].system, rows[i].r[k].rate,
+						rows[i].r[k].prefill, rows[i].r[k].empty, rows[i].r[k].least,
+						rows[i].r[k].most);
+			else if (!json)
+				fprintf(stderr, "round %d: %-*s %-16s %10.0f %s\n", k + 1,
+						width, rows[i].workload, rows[i].system, rows[i].r[k].rate,
 						rows[i].kind == READ_BROKER || rows[i].kind == READ_FLOOR ?
 						"rec/s" : "msg/s");
 		}
@@ -1221,7 +1632,7 @@ main(int argc, char **argv)
 		printf("[\n");
 	else
 	{
-		printf("%-22s %-16s %8s %12s %7s %8s %8s %8s %8s\n", "workload", "system",
+		printf("%-*s %-16s %8s %12s %7s %8s %8s %8s %8s\n", width, "workload", "system",
 			   "clients", "msg/s", "ratio", "p50 ms", "p95 ms", "p99 ms", "max ms");
 	}
 	for (i = 0; i < nrows; i++)
@@ -1230,8 +1641,7 @@ main(int argc, char **argv)
 		double		ratio = 0;
 		int			first = 1;
 
-		if ((rows[i].held && !held) ||
-			(only && strncmp(rows[i].workload, only, strlen(only)) != 0))
+		if (!rows[i].selected)
 			continue;
 		qsort(rows[i].r, rounds, sizeof(Result), cmp_result);
 		med = rows[i].r[rounds / 2];
@@ -1242,10 +1652,20 @@ main(int argc, char **argv)
 		{
 			static int printed = 0;
 
-			char		bbuf[40] = "";
+			char		bbuf[128] = "";
 
 			if (is_topic_kind(rows[i].kind))
 				snprintf(bbuf, sizeof(bbuf), ", \"backlog\": %ld", backlog);
+			else if (is_group_kind(rows[i].kind))
+			{
+				int			c = rows[i].clean_row;
+
+				snprintf(bbuf, sizeof(bbuf), ", \"prefill\": %ld, \"empty_polls\": %ld",
+						 med.prefill, med.empty);
+				if (c >= 0 && rows[c].selected)
+					snprintf(bbuf + strlen(bbuf), sizeof(bbuf) - strlen(bbuf),
+							 ", \"ratio_to_clean\": %.3f", med.rate / rows[c].r[0].rate);
+			}
 			printf("%s  {\"workload\": \"%s\", \"system\": \"%s\", \"clients\": %d, \"batch\": %d%s,"
 				   " \"msgs_per_s\": %.0f, \"ratio_to_floor\": %.3f, \"p50_ms\": %.3f,"
 				   " \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}",
@@ -1259,14 +1679,33 @@ main(int argc, char **argv)
 
 			if (rows[i].floor_row >= 0)
 				snprintf(rbuf, sizeof(rbuf), "%.2f", ratio);
-			printf("%-22s %-16s %8d %12.0f %7s %8.2f %8.2f %8.2f %8.2f\n",
-				   rows[i].workload, rows[i].system, rows[i].clients, med.rate,
+			printf("%-*s %-16s %8d %12.0f %7s %8.2f %8.2f %8.2f %8.2f\n",
+				   width, rows[i].workload, rows[i].system, rows[i].clients, med.rate,
 				   rbuf, med.p50, med.p95, med.p99, med.max);
 		}
 		(void) first;
 	}
 	if (json)
 		printf("\n]\n");
+	else
+	{
+		int			header = 0;
+
+		/* group workloads: each held-xmin figure as a share of the clean one */
+		for (i = 0; i < nrows; i++)
+		{
+			int			c = rows[i].clean_row;
+
+			if (!rows[i].selected || c < 0 || !rows[c].selected)
+				continue;
+			if (!header++)
+				printf("\n%-*s %-16s %12s %12s %7s\n", width, "held-xmin vs clean", "system",
+					   "held rec/s", "clean rec/s", "share");
+			printf("%-*s %-16s %12.0f %12.0f %6.0f%%\n", width, rows[i].workload,
+				   rows[i].system, rows[i].r[0].rate, rows[c].r[0].rate,
+				   100.0 * rows[i].r[0].rate / rows[c].r[0].rate);
+		}
+	}
 
 	cmd(admin, "SELECT broker.drop_queue('bench')");
 	cmd(admin, "DROP TABLE bench_floor");
@@ -1274,6 +1713,11 @@ main(int argc, char **argv)
 	{
 		drop_topics(admin);
 		cmd(admin, "DROP TABLE bench_log_floor, bench_read_floor");
+	}
+	if (groups)
+	{
+		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
+		cmd(admin, "DROP TABLE bench_group_floor");
 	}
 	PQfinish(admin);
 	return 0;
