@@ -987,12 +987,18 @@ REVOKE ALL ON FUNCTION broker._lock_group_partition(integer, integer) FROM PUBLI
 /* The current state of a (group, partition): its newest row. */
 CREATE FUNCTION broker._group_state(group_id integer, partition integer)
 RETURNS broker.group_state
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT s.* FROM broker.group_state s
+DECLARE
+	st broker.group_state;
+BEGIN
+	-- PL/pgSQL rather than SQL: its plan is kept for the session
+	SELECT s.* INTO st FROM broker.group_state s
 	 WHERE s.group_id = $1 AND s.partition = $2
-	 ORDER BY s.seq DESC LIMIT 1
+	 ORDER BY s.seq DESC LIMIT 1;
+	RETURN st;
+END
 $$;
 REVOKE ALL ON FUNCTION broker._group_state(integer, integer) FROM PUBLIC;
 
@@ -1149,7 +1155,10 @@ BEGIN
 							   ELSE format('Consumer "%s" took the partition over.', s.consumer) END,
 				  HINT = 'Its records will be delivered again; poll again to get work.';
 	END IF;
-	end_off := broker._end_offset(t, partition);
+	/* within what polls handed out it is below the end; beyond, look */
+	IF next_offset > s.position THEN
+		end_off := broker._end_offset(t, partition);
+	END IF;
 	IF next_offset > end_off THEN
 		RAISE EXCEPTION 'offset % is beyond the end of partition % of topic "%"', next_offset, partition, t.name
 			USING ERRCODE = '22023',
