@@ -68,6 +68,23 @@ SELECT broker.publish_batch('errs', ARRAY[jsonb_build_object('big', repeat('x', 
 RESET pgbroker.max_message_size;
 SELECT broker.publish('errs', '{}', dedup_key => repeat('k', 600));
 
+-- a read-only transaction cannot publish or send (rows are written without
+-- the executor, so the check is explicit)
+BEGIN READ ONLY;
+SELECT broker.publish('errs', '{}');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT broker.publish_batch('errs', ARRAY['{}']::jsonb[]);
+ROLLBACK;
+SELECT broker.create_queue('ro_queue');
+BEGIN READ ONLY;
+SELECT broker.send('ro_queue', '{}');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT broker.send_batch('ro_queue', ARRAY['{}']::jsonb[]);
+ROLLBACK;
+SELECT broker.drop_queue('ro_queue');
+
 -- nothing above left a record behind
 SELECT count(*) AS records FROM broker.read('errs', 0, 0);
 SELECT count(*) AS topics FROM broker.topic;

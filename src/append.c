@@ -335,6 +335,7 @@ append_current_segment(int32 topic_id, const char *topic)
 	Datum	   *starts;
 	int			nstarts;
 	int			i;
+	uint64		gen;
 
 	if (segment_cache == NULL)
 	{
@@ -355,6 +356,7 @@ append_current_segment(int32 topic_id, const char *topic)
 	}
 	if (c->valid && OidIsValid(c->relid))
 		return c;
+	gen = TopicInvalCount();
 
 	if (segment_plan == NULL)
 	{
@@ -385,12 +387,14 @@ append_current_segment(int32 topic_id, const char *topic)
 					  INT8OID, 8, true, TYPALIGN_DOUBLE, &starts, NULL, &nstarts);
 	if (c->starts != NULL)
 		pfree(c->starts);
+	c->starts = NULL;
 	c->starts = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * Max(nstarts, 1));
 	for (i = 0; i < nstarts; i++)
 		c->starts[i] = DatumGetInt64(starts[i]);
 	c->nstarts = nstarts;
 	if (c->hints != NULL)
 		pfree(c->hints);
+	c->hints = NULL;
 	c->hints = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * c->partitions);
 	for (i = 0; i < c->partitions; i++)
 		c->hints[i] = -1;
@@ -401,7 +405,8 @@ append_current_segment(int32 topic_id, const char *topic)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("segment %d of topic \"%s\" is missing", c->seg_no, topic)));
-	c->valid = true;
+	/* an invalidation that arrived during the lookup leaves it stale */
+	c->valid = (gen == TopicInvalCount());
 	return c;
 }
 
@@ -438,6 +443,12 @@ append_topic(PendingRecord **recs, int n)
 	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
 	seg = append_current_segment(topic_id, recs[0]->topic);
+	if (recs[n - 1]->partition >= seg->partitions)
+	{
+		/* partitions were added since the cache was filled: look again */
+		seg->valid = false;
+		seg = append_current_segment(topic_id, recs[0]->topic);
+	}
 	partitions = seg->partitions;
 	relid = seg->relid;
 
@@ -518,6 +529,10 @@ TopicAppendAtCommit(void)
 
 	if (pending == NIL)
 		return;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* in SPI's memory: gone at SPI_finish */
 	recs = list_copy(pending);
 	list_sort(recs, pending_cmp);
 	n = list_length(recs);
@@ -526,9 +541,6 @@ TopicAppendAtCommit(void)
 	foreach(lc, recs)
 		arr[i++] = lfirst(lc);
 
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	for (i = 0; i < n;)
 	{
 		int			j = i;

@@ -403,6 +403,7 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 				st.session = NULL;
 				st.has_lease = false;
 				group_write_state(ctx->group_id, p, &st);
+				continue;		/* the lock stays until the row is committed */
 			}
 			else if (held[p] && st.lease_until < renew_before)
 			{
@@ -410,6 +411,7 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 																		 TimestampTzGetDatum(now),
 																		 IntervalPGetDatum(&ctx->lease)));
 				group_write_state(ctx->group_id, p, &st);
+				continue;
 			}
 		}
 		if (r == LOCKACQUIRE_OK)
@@ -661,6 +663,9 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 
 			/* reset before looking, so that no wakeup is lost */
 			ResetLatch(MyLatch);
+			/* a new SPI connection per look frees the last one's memory */
+			SPI_finish();
+			SPI_connect();
 			got = poll_once(&ctx);
 			if (got > 0)
 				break;

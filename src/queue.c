@@ -44,6 +44,7 @@
 #include "utils/acl.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -529,6 +530,9 @@ pgbroker_queue_send(PG_FUNCTION_ARGS)
 	BrokerQueue *q;
 	int64		id;
 
+	/* rows are inserted directly, past the executor's read-only check */
+	PreventCommandIfReadOnly("broker.send()");
+	PreventCommandDuringRecovery("broker.send()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -613,6 +617,9 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 	Datum	   *gkeys;
 	bool	   *gnulls;
 	BrokerQueue *q;
+
+	PreventCommandIfReadOnly("broker.send_batch()");
+	PreventCommandDuringRecovery("broker.send_batch()");
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

@@ -25,6 +25,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -48,6 +49,7 @@ static HTAB *topic_cache = NULL;
 static SPIPlanPtr topic_lookup_plan = NULL;
 static SPIPlanPtr dedup_plan = NULL;
 static Oid	topic_table_relid = InvalidOid;
+static uint64 topic_inval_count = 0;	/* invalidations seen */
 
 static void topic_relcache_cb(Datum arg, Oid relid);
 
@@ -78,6 +80,7 @@ topic_relcache_cb(Datum arg, Oid relid)
 		return;
 	if (relid != InvalidOid && relid != topic_table_relid)
 		return;
+	topic_inval_count++;
 	TopicSegmentsInvalidate();
 	hash_seq_init(&status, topic_cache);
 	while ((t = hash_seq_search(&status)) != NULL)
@@ -106,6 +109,7 @@ TopicLookup(const char *name)
 	TupleDesc	desc;
 	bool		isnull;
 	Interval   *window;
+	uint64		gen;
 
 	BrokerCheckName(name, "topic");
 	t = hash_search(topic_cache, name, HASH_FIND, &found);
@@ -120,7 +124,9 @@ TopicLookup(const char *name)
 			" WHERE name OPERATOR(pg_catalog.=) $1",
 			1, (Oid[]) {TEXTOID});
 	arg = CStringGetTextDatum(name);
-	BrokerExecPlan(topic_lookup_plan, &arg, NULL, false, 1);
+	gen = topic_inval_count;
+	/* the latest snapshot: the entry outlives this transaction */
+	BrokerExecPlan(topic_lookup_plan, &arg, NULL, true, 1);
 	if (SPI_processed == 0)
 	{
 		if (found)
@@ -138,7 +144,8 @@ TopicLookup(const char *name)
 	window = DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
 	t->dedup_window = *window;
 	t->has_dedup = (window->time > 0 || window->day > 0 || window->month > 0);
-	t->valid = true;
+	/* an invalidation that arrived during the lookup leaves it stale */
+	t->valid = (gen == topic_inval_count);
 	SPI_freetuptable(SPI_tuptable);
 	return t;
 }
@@ -161,6 +168,13 @@ TopicPartitionLockTag(LOCKTAG *tag, int32 topic_id, int32 partition)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) topic_id,
 						 (uint32) partition, PGBROKER_LOCK_PARTITION);
+}
+
+/* How many invalidations of the topic catalog this backend has seen. */
+uint64
+TopicInvalCount(void)
+{
+	return topic_inval_count;
 }
 
 /* The table of a segment, or InvalidOid if it is gone. */
@@ -267,6 +281,8 @@ pgbroker_publish(PG_FUNCTION_ARGS)
 	BrokerTopic *t;
 	int32		partition;
 
+	PreventCommandIfReadOnly("broker.publish()");
+	PreventCommandDuringRecovery("broker.publish()");
 	topic_check_record(PG_ARGISNULL(1), key);
 	if (payload != (Datum) 0 || headers != NULL)
 		QueueCheckPayload(payload != (Datum) 0 ? payload : PointerGetDatum(cstring_to_text("")),
@@ -311,6 +327,8 @@ pgbroker_publish_batch(PG_FUNCTION_ARGS)
 	int32		sticky = -1;
 	int			i;
 
+	PreventCommandIfReadOnly("broker.publish_batch()");
+	PreventCommandDuringRecovery("broker.publish_batch()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

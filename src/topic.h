@@ -46,6 +46,7 @@ extern BrokerTopic *TopicLookup(const char *name);
 extern void TopicLockTag(LOCKTAG *tag, int32 topic_id);
 extern void TopicPartitionLockTag(LOCKTAG *tag, int32 topic_id, int32 partition);
 extern Oid	TopicSegmentRelid(int32 topic_id, int32 seg_no);
+extern uint64 TopicInvalCount(void);
 
 /* read.c */
 extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
