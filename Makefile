@@ -10,6 +10,7 @@ OBJS = \
 	src/catalog.o \
 	src/claim.o \
 	src/group.o \
+	src/insert.o \
 	src/pgbroker.o \
 	src/queue.o \
 	src/read.o \

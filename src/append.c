@@ -238,7 +238,6 @@ append_insert(Relation rel, ResultRelInfo *rri, EState *estate,
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Min(n, APPEND_CHUNK));
-	CommandId	cid = GetCurrentCommandId(true);
 	int			done;
 
 	for (done = 0; done < n;)
@@ -279,26 +278,8 @@ append_insert(Relation rel, ResultRelInfo *rri, EState *estate,
 			slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 			ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[i], true);
 		}
-		if (chunk == 1)
-			table_tuple_insert(rel, slots[0], cid, 0, NULL);
-		else
-			table_multi_insert(rel, slots, chunk, cid, 0, NULL);
-		for (i = 0; i < chunk; i++)
-		{
-			List	   *recheck;
-
-			ResetPerTupleExprContext(estate);
-			/* the primary key's unique check guards the offsets */
-#if PG_VERSION_NUM >= 160000
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-											NULL, NIL, false);
-#else
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-											NULL, NIL);
-#endif
-			list_free(recheck);
-			ExecDropSingleTupleTableSlot(slots[i]);
-		}
+		/* the primary key's unique check guards the offsets */
+		BrokerInsertSlots(rel, rri, estate, slots, chunk);
 		done += chunk;
 	}
 	pfree(slots);

@@ -70,6 +70,14 @@ extern int32 BrokerClaimAttempt(TrackedClaim *c);
 extern void BrokerClaimSetLease(TrackedClaim *c, TimestampTz lease_until);
 extern Datum BrokerClaimedIds(int32 queue_id);
 
+/* insert.c */
+struct RelationData;
+struct ResultRelInfo;
+struct EState;
+struct TupleTableSlot;
+extern void BrokerInsertSlots(struct RelationData *rel, struct ResultRelInfo *rri,
+							  struct EState *estate, struct TupleTableSlot **slots, int n);
+
 /* wait.c */
 extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);
 extern void BrokerWakeWaiters(int32 queue_id);

@@ -337,7 +337,6 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
-	CommandId	cid = GetCurrentCommandId(true);
 	Datum		vis;
 	Datum		expires = (Datum) 0;
 	int			done;
@@ -401,26 +400,7 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 			ids[done + i] = id;
 		}
 
-		if (chunk == 1)
-			table_tuple_insert(rel, slots[0], cid, 0, NULL);
-		else
-			table_multi_insert(rel, slots, chunk, cid, 0, NULL);
-
-		for (i = 0; i < chunk; i++)
-		{
-			List	   *recheck;
-
-			ResetPerTupleExprContext(estate);
-#if PG_VERSION_NUM >= 160000
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-											NULL, NIL, false);
-#else
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-											NULL, NIL);
-#endif
-			list_free(recheck);
-			ExecDropSingleTupleTableSlot(slots[i]);
-		}
+		BrokerInsertSlots(rel, rri, estate, slots, chunk);
 		done += chunk;
 	}
 
