@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -127,12 +128,21 @@ TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
 				   int nseg, const int32 *segs, const int64 *starts,
 				   Tuplestorestate *store, TupleDesc desc, int64 *last)
 {
-	Datum		empty_headers = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	static Datum empty_headers = (Datum) 0;
 	bool		stopped = false;
 	int64		last_offset = -1;
 	int			first = 0;
 	int			got = 0;
 	int			i;
+
+	/* '{}' for records stored without headers, made once per backend */
+	if (empty_headers == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		empty_headers = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		MemoryContextSwitchTo(old);
+	}
 
 	/* The last segment that starts at or before the offset asked for. */
 	for (i = 0; i < nseg; i++)
