@@ -16,6 +16,7 @@ OBJS = \
 	src/read.o \
 	src/topic.o \
 	src/wait.o \
+	src/worker.o \
 	src/xact.o
 
 # Released versions: the frozen install script of the oldest one and one

@@ -25,7 +25,8 @@ CREATE TABLE broker.topic (
 	dedup_window	interval NOT NULL DEFAULT '5 minutes' CHECK (dedup_window >= '0'),
 	compacted_through integer NOT NULL DEFAULT 0,
 	retain_for_groups text[],
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	notify			boolean NOT NULL DEFAULT false
 );
 ALTER SEQUENCE broker.topic_id_seq OWNED BY broker.topic.id;
 SELECT pg_catalog.pg_extension_config_dump('broker.topic', '');
@@ -1458,3 +1459,119 @@ COMMENT ON FUNCTION broker.seek(text, text, bigint, integer) IS 'move a group to
 COMMENT ON FUNCTION broker.seek(text, text, timestamptz, integer) IS 'move a group to the first offset at or after a time';
 COMMENT ON VIEW broker.consumer_lag IS 'committed offset, end offset, lag and lease per group and partition';
 COMMENT ON VIEW broker.topics IS 'one row per topic: partitions, records, size, offsets, age';
+
+/* ---------------------------------------------------------------------
+ * Waiting without a snapshot, and notifications at commit
+ * --------------------------------------------------------------------- */
+
+/*
+ * Leased claims and polls that wait without holding a snapshot: each look
+ * is a transaction of its own, committed before the procedure sleeps, so a
+ * waiting consumer does not hold back VACUUM.  CALL them outside a
+ * transaction block; the messages come back in the INOUT array.  They
+ * are not SECURITY DEFINER (such procedures cannot commit): each look runs
+ * as their owner with a pinned search_path instead.
+ */
+CREATE PROCEDURE broker.claim_wait(
+	queue			text,
+	max_messages	integer DEFAULT 1,
+	lease			interval DEFAULT NULL,
+	wait			interval DEFAULT '30 seconds',
+	filter			jsonb DEFAULT NULL,
+	INOUT messages	broker.message[] DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'pgbroker_queue_claim_wait'
+LANGUAGE C;
+
+CREATE PROCEDURE broker.poll_wait(
+	topic			text,
+	consumer_group	text,
+	max_records		integer DEFAULT 100,
+	wait			interval DEFAULT '30 seconds',
+	consumer		text DEFAULT NULL,
+	lease			interval DEFAULT NULL,
+	INOUT records	broker.record[] DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'pgbroker_poll_wait'
+LANGUAGE C;
+
+/*
+ * Notifications for LISTENing clients, off by default: a transaction that
+ * sends to a queue (publishes to a topic) with notify on signals channel
+ * "pgbroker.queue.<name>" ("pgbroker.topic.<name>") once at commit, with
+ * the name as payload.  Channel names are at most 63 bytes.
+ */
+ALTER TABLE broker.queue ADD COLUMN notify boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION broker._check_channel(kind text, name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF octet_length('pgbroker.' || kind || '.' || name) > 63 THEN
+		RAISE EXCEPTION '% name "%" is too long for a notification channel', kind, name
+			USING ERRCODE = '42622',
+				  DETAIL = format('Channel %s would be longer than 63 bytes.',
+								  quote_ident('pgbroker.' || kind || '.' || name));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION broker.alter_queue(name text, notify boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q broker.queue := broker._queue(name);
+BEGIN
+	IF notify IS NULL THEN
+		RAISE EXCEPTION 'notify must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF notify THEN
+		PERFORM broker._check_channel('queue', q.name);
+	END IF;
+	UPDATE broker.queue bq SET notify = alter_queue.notify WHERE bq.id = q.id;
+	PERFORM broker._queue_changed(broker._queue_table(q.id)::regclass);
+END
+$$;
+
+CREATE FUNCTION broker.alter_topic(name text, notify boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(name);
+BEGIN
+	IF notify IS NULL THEN
+		RAISE EXCEPTION 'notify must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF notify THEN
+		PERFORM broker._check_channel('topic', t.name);
+	END IF;
+	UPDATE broker.topic bt SET notify = alter_topic.notify WHERE bt.id = t.id;
+	PERFORM broker._topic_changed();
+END
+$$;
+
+REVOKE ALL ON FUNCTION broker._check_channel(text, text), broker.alter_queue(text, boolean),
+	broker.alter_topic(text, boolean) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE
+	broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[]),
+	broker.poll_wait(text, text, integer, interval, text, interval, broker.record[])
+FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE
+	broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[]),
+	broker.poll_wait(text, text, integer, interval, text, interval, broker.record[])
+TO pgbroker_consumer, pgbroker_admin;
+GRANT EXECUTE ON FUNCTION broker.alter_queue(text, boolean), broker.alter_topic(text, boolean)
+TO pgbroker_admin;
+
+COMMENT ON PROCEDURE broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[])
+	IS 'leased claim that waits without holding a snapshot; CALL outside a transaction block';
+COMMENT ON PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, broker.record[])
+	IS 'leased poll that waits without holding a snapshot; CALL outside a transaction block';
+COMMENT ON FUNCTION broker.alter_queue(text, boolean)
+	IS 'turn notifications to LISTEN channel pgbroker.queue.<name> on or off';
+COMMENT ON FUNCTION broker.alter_topic(text, boolean)
+	IS 'turn notifications to LISTEN channel pgbroker.topic.<name> on or off';

@@ -53,6 +53,12 @@ step "topic stress driver, one partition" test/tools/topic_stress --producers 8 
 echo "== stress: consumer groups, transactional and leased, consumers killed mid-transaction"
 step "group stress driver" test/tools/group_stress --seed 1
 
+echo "== waiting consumers: wakeups, timeouts, cancels, snapshots, notifications"
+step "wait driver" test/tools/wait_test
+
+echo "== maintenance workers (a cluster of their own, with pgbroker preloaded)"
+step "maintenance workers" bash test/scripts/worker.sh
+
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh
 

@@ -226,8 +226,10 @@ QueueLookupExt(const char *name, bool missing_ok)
 
 		lookup_plan = catalog_prepare(
 			"SELECT id, max_attempts, lease, dedup_window, retry_base, retry_max,"
-			" ttl, max_length, overflow OPERATOR(pg_catalog.=) 'drop_oldest'"
-			" FROM broker.queue WHERE name OPERATOR(pg_catalog.=) $1",
+			" ttl, max_length, overflow OPERATOR(pg_catalog.=) 'drop_oldest',"
+			/* a 0.1.0 schema, before ALTER EXTENSION UPDATE, has no notify */
+			" COALESCE((pg_catalog.to_jsonb(q) OPERATOR(pg_catalog.->>) 'notify')::pg_catalog.bool, false)"
+			" FROM broker.queue q WHERE name OPERATOR(pg_catalog.=) $1",
 			1, argtypes);
 	}
 	arg = CStringGetTextDatum(name);
@@ -300,6 +302,7 @@ QueueLookupExt(const char *name, bool missing_ok)
 	if (isnull)
 		q->max_length = 0;
 	q->drop_oldest = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	q->notify = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
 	q->columns_known = false;	/* the table may have changed */
 	q->valid = true;
 	SPI_freetuptable(SPI_tuptable);
@@ -506,6 +509,21 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 "   WHERE lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $2"
 							 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 							 " RETURNING id, group_key, group_head, dedup_key", id, id);
+			break;
+		case QPLAN_NEXT_DUE:
+			/*
+			 * $1 now.  The earliest delay or lease end among the first
+			 * rows of the ready index: exact while fewer messages than
+			 * that are delayed or leased, and the backstop covers the
+			 * rest.
+			 */
+			ARGS(TIMESTAMPTZOID);
+			appendStringInfo(&s,
+							 "SELECT pg_catalog.min(GREATEST(s.vis, s.lease_until)) FROM"
+							 " (SELECT vis, lease_until FROM broker.queue_%d"
+							 "   WHERE group_key IS NULL OR group_head"
+							 "   ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id LIMIT 1000) s"
+							 " WHERE GREATEST(s.vis, s.lease_until) OPERATOR(pg_catalog.>) $1", id);
 			break;
 		case QPLAN_LEASE:
 			/*

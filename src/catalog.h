@@ -54,6 +54,7 @@ typedef enum QueuePlanKind
 	QPLAN_EXTEND,
 	QPLAN_DEAD_LETTER,
 	QPLAN_RECORD_ROLLBACK,
+	QPLAN_NEXT_DUE,				/* when a waiting claim should look again */
 	QPLAN_COUNT					/* must be last */
 } QueuePlanKind;
 
@@ -72,6 +73,7 @@ typedef struct BrokerQueue
 	Interval	ttl;
 	int64		max_length;		/* 0: unbounded */
 	bool		drop_oldest;	/* overflow policy */
+	bool		notify;			/* NOTIFY listeners at commit */
 	SPIPlanPtr	plans[QPLAN_COUNT];
 	/* claim plans, per batch size (a literal LIMIT) and filter use */
 	int32		claim_n[CLAIM_PLAN_SLOTS];

@@ -30,7 +30,11 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
 #include "port.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -48,6 +52,7 @@
 #include "queue.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_queue_claim);
+PG_FUNCTION_INFO_V1(pgbroker_queue_claim_wait);
 PG_FUNCTION_INFO_V1(pgbroker_queue_ack);
 PG_FUNCTION_INFO_V1(pgbroker_queue_ack_many);
 PG_FUNCTION_INFO_V1(pgbroker_queue_nack);
@@ -55,9 +60,6 @@ PG_FUNCTION_INFO_V1(pgbroker_queue_extend);
 
 /* Columns of broker.message, as the claim statement returns them. */
 #define CLAIM_NCOLS			11
-
-/* How long a waiting claim sleeps at most before looking again. */
-#define CLAIM_BACKSTOP_MS	1000
 
 static bool
 interval_is_positive(Interval *iv)
@@ -307,105 +309,242 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 }
 
 /*
+ * When a claim that found nothing should look again at the latest: the
+ * earliest delay or lease of the queue that ends in the future (0: none).
+ * Messages that become due need no commit to wake anyone.
+ */
+static TimestampTz
+claim_next_due(BrokerQueue *q)
+{
+	Datum		now = TimestampTzGetDatum(GetCurrentTimestamp());
+	bool		isnull;
+	Datum		d;
+
+	BrokerExecPlan(QueuePlan(q, QPLAN_NEXT_DUE), &now, NULL, true, 1);
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* The arguments of a claim. */
+typedef struct ClaimArgs
+{
+	char	   *name;
+	int32		max_messages;
+	Interval	lease;
+	bool		have_lease;
+	int64		wait_ms;
+	Jsonb	   *filter;
+} ClaimArgs;
+
+static void
+claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, const char *max_wait)
+{
+	Interval	wait;
+
+	memset(a, 0, sizeof(*a));
+	a->name = BrokerTextArg(fcinfo, 0, "queue name");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_messages must not be null")));
+	a->max_messages = PG_GETARG_INT32(1);
+	if (a->max_messages < 1 || a->max_messages > PGBROKER_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_messages must be between 1 and %d", PGBROKER_MAX_BATCH)));
+	if (!PG_ARGISNULL(2))
+	{
+		a->lease = *PG_GETARG_INTERVAL_P(2);
+		claim_check_lease(&a->lease);
+		a->have_lease = true;
+	}
+	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
+	{
+		if (interval_exceeds(&wait, max_wait))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must be at most %s", max_wait),
+					 strcmp(max_wait, "1 hour") == 0 ?
+					 errhint("Loop on shorter waits, or CALL broker.claim_wait, which holds no snapshot while it waits.") :
+					 errhint("Loop on shorter waits.")));
+		a->wait_ms = (int64) (wait.time / 1000) +
+			(int64) wait.day * SECS_PER_DAY * 1000 +
+			(int64) wait.month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
+	}
+	a->filter = QueueHeadersArg(fcinfo, 4, "filter");
+	/* An empty filter matches every message: treat it as none. */
+	if (a->filter != NULL && JB_ROOT_COUNT(a->filter) == 0)
+		a->filter = NULL;
+}
+
+/*
  * broker.claim(queue text, max_messages int, lease interval,
  *				wait interval, filter jsonb) RETURNS SETOF broker.message
  *
  * With a wait, a claim that finds nothing registers as a waiter on the
  * queue (a share lock on the queue's waiter tag, visible in pg_locks) and
  * sleeps on its latch; committing producers set the latches of the
- * registered waiters (wait.c).  It looks again at least every
- * CLAIM_BACKSTOP_MS, for messages that become due without a commit
- * (delays, expired leases).  Interrupts (cancel, statement_timeout,
- * termination) are served while it sleeps.
+ * registered waiters (wait.c).  It looks again when the next delay or
+ * lease of the queue ends, and at least every PGBROKER_BACKSTOP_MS.
+ * Interrupts (cancel, statement_timeout, termination) are served while it
+ * sleeps.  The statement keeps its snapshot for the whole wait, so the
+ * wait is capped at an hour; broker.claim_wait waits without one.
  */
 Datum
 pgbroker_queue_claim(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
-	int32		max_messages;
-	Interval	lease;
-	bool		have_lease = false;
-	int64		wait_ms = 0;
-	Interval	wait;
-	Jsonb	   *filter;
+	ClaimArgs	a;
 	BrokerQueue *q;
 	int			got;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_messages must not be null")));
-	max_messages = PG_GETARG_INT32(1);
-	if (max_messages < 1 || max_messages > PGBROKER_MAX_BATCH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_messages must be between 1 and %d", PGBROKER_MAX_BATCH)));
-	if (!PG_ARGISNULL(2))
-	{
-		lease = *PG_GETARG_INTERVAL_P(2);
-		claim_check_lease(&lease);
-		have_lease = true;
-	}
-	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
-	{
-		if (interval_exceeds(&wait, "1 hour"))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait must be at most 1 hour"),
-					 errhint("Loop on shorter waits; a waiting statement holds back VACUUM.")));
-		wait_ms = (int64) (wait.time / 1000) +
-			(int64) wait.day * SECS_PER_DAY * 1000 +
-			(int64) wait.month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
-	}
-	filter = QueueHeadersArg(fcinfo, 4, "filter");
-	/* An empty filter matches every message: treat it as none. */
-	if (filter != NULL && JB_ROOT_COUNT(filter) == 0)
-		filter = NULL;
-
+	claim_args(fcinfo, &a, "1 hour");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 
 	SPI_connect();
 	BrokerEnterCall();
-	q = QueueLookup(name);
-	if (!have_lease)
-		lease = q->lease;
+	q = QueueLookup(a.name);
+	if (!a.have_lease)
+		a.lease = q->lease;
 
-	got = claim_once(q, max_messages, &lease, filter, rsinfo);
-	if (got == 0 && wait_ms > 0)
+	got = claim_once(q, a.max_messages, &a.lease, a.filter, rsinfo);
+	if (got == 0 && a.wait_ms > 0)
 	{
 		LOCKTAG		tag;
 		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														   wait_ms);
+														   a.wait_ms);
 
 		BrokerWaiterTag(&tag, q->id);
 		(void) LockAcquire(&tag, ShareLock, false, false);
 		for (;;)
 		{
-			long		remaining;
+			long		ms;
 
 			/*
 			 * Reset before looking: a producer that commits after the look
 			 * sets the latch again, so its wakeup cannot be lost.
 			 */
 			ResetLatch(MyLatch);
-			got = claim_once(q, max_messages, &lease, filter, rsinfo);
-			if (got > 0)
+			got = claim_once(q, a.max_messages, &a.lease, a.filter, rsinfo);
+			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
-			remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														deadline);
-			if (remaining <= 0)
-				break;
+			ms = BrokerWaitMs(deadline, claim_next_due(q), PGBROKER_BACKSTOP_MS);
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(remaining, CLAIM_BACKSTOP_MS),
-							 PG_WAIT_EXTENSION);
+							 ms, PG_WAIT_EXTENSION);
 			CHECK_FOR_INTERRUPTS();
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * CALL broker.claim_wait(queue text, max_messages int, lease interval,
+ *						  wait interval, filter jsonb,
+ *						  INOUT messages broker.message[])
+ *
+ * A leased claim that waits without holding a snapshot, so that a
+ * consumer may wait for long without holding back VACUUM.  Each look is
+ * a transaction of its own, committed before the procedure sleeps; the
+ * registration as a waiter is a session lock that lasts the whole wait.
+ * The claimed messages are committed (leased) before they are returned,
+ * as with any leased claim: a consumer that dies before it gets them sees
+ * them again when the lease ends.
+ */
+Datum
+pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
+{
+	ClaimArgs	a;
+	ReturnSetInfo rs;
+	TupleDesc	outdesc;
+	Datum		result;
+	bool		result_null = false;
+	Oid			elemtype;
+	TimestampTz deadline;
+	bool		registered = false;
+	BrokerLookState look;
+	int			got;
+	TupleTableSlot *slot;
+	Datum	   *elems;
+	int			n = 0;
+
+	BrokerCheckNonAtomic(fcinfo, "broker.claim_wait", "broker.claim with wait");
+	claim_args(fcinfo, &a, "1 day");
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), a.wait_ms);
+
+	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE ||
+		outdesc->natts != 1 ||
+		!OidIsValid(elemtype = get_element_type(TupleDescAttr(outdesc, 0)->atttypid)))
+		elog(ERROR, "broker.claim_wait must return an array of broker.message");
+	outdesc = BlessTupleDesc(outdesc);
+	memset(&rs, 0, sizeof(rs));
+	rs.type = T_ReturnSetInfo;
+	rs.setDesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	rs.setResult = tuplestore_begin_heap(false, true, work_mem);
+
+	for (;;)
+	{
+		BrokerQueue *q;
+		TimestampTz due;
+
+		/* a connection per look frees the last one's memory */
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
+		BrokerLookBegin(fcinfo, &look);
+		BrokerEnterCall();
+		q = QueueLookup(a.name);
+		if (!a.have_lease)
+			a.lease = q->lease;
+		if (registered)
+			ResetLatch(MyLatch);
+		got = claim_once(q, a.max_messages, &a.lease, a.filter, &rs);
+		if (got > 0 || GetCurrentTimestamp() >= deadline)
+			break;				/* still connected */
+		if (!registered)
+		{
+			/* register, then look once more before the first sleep */
+			LOCKTAG		tag;
+
+			BrokerWaiterTag(&tag, q->id);
+			BrokerWaitSessionBegin(&tag);
+			registered = true;
+			BrokerLookEnd(&look);
+			SPI_finish();
+			continue;
+		}
+		due = claim_next_due(q);
+		/* end the look's transaction: no snapshot while sleeping */
+		BrokerLookEnd(&look);
+		SPI_commit();
+		SPI_finish();
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 BrokerWaitMs(deadline, due, PGBROKER_BACKSTOP_MS),
+						 PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
+	BrokerLookEnd(&look);
+	/* the leases are written at this commit */
+	SPI_commit();
+	SPI_finish();
+	BrokerWaitSessionEnd();
+
+	elems = palloc(sizeof(Datum) * Max(got, 1));
+	slot = MakeSingleTupleTableSlot(rs.setDesc, &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(rs.setResult, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		elems[n++] = HeapTupleGetDatum(heap_form_tuple(rs.setDesc, slot->tts_values,
+														slot->tts_isnull));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(rs.setResult);
+	result = PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
+	return HeapTupleGetDatum(heap_form_tuple(outdesc, &result, &result_null));
 }
 
 static int64

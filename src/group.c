@@ -37,6 +37,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -46,6 +47,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -55,10 +58,8 @@
 #include "topic.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_poll);
+PG_FUNCTION_INFO_V1(pgbroker_poll_wait);
 PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
-
-/* How long a waiting poll sleeps at most before looking again. */
-#define POLL_BACKSTOP_MS	1000
 
 typedef struct PartitionState
 {
@@ -83,6 +84,7 @@ typedef struct PollContext
 	bool		leased;
 	Interval	lease;
 	ReturnSetInfo *rsinfo;
+	TimestampTz next_due;		/* earliest lease of another consumer to end */
 } PollContext;
 
 static SPIPlanPtr plan_group = NULL;
@@ -403,6 +405,7 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 				st.session = NULL;
 				st.has_lease = false;
 				group_write_state(ctx->group_id, p, &st);
+				BrokerWakeAtEnd(true, ctx->topic->id);
 				continue;		/* the lock stays until the row is committed */
 			}
 			else if (held[p] && st.lease_until < renew_before)
@@ -497,6 +500,8 @@ poll_once(PollContext *ctx)
 		leased_by_other = st.consumer != NULL && st.has_lease && st.lease_until > now && !mine;
 		if (leased_by_other)
 		{
+			if (ctx->next_due == 0 || st.lease_until < ctx->next_due)
+				ctx->next_due = st.lease_until;
 			if (r == LOCKACQUIRE_OK)
 				LockRelease(&tag, ExclusiveLock, false);
 			continue;
@@ -567,6 +572,8 @@ poll_once(PollContext *ctx)
 			st.consumer = NULL;
 			st.session = NULL;
 			st.has_lease = false;
+			/* the partition is free again when this transaction ends */
+			BrokerWakeAtEnd(true, t->id);
 		}
 		group_write_state(ctx->group_id, p, &st);
 		touched[p] = true;
@@ -586,67 +593,87 @@ interval_ms(const Interval *iv)
 		(int64) iv->month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
 }
 
-/*
- * broker.poll(topic text, consumer_group text, max_records int,
- *			   wait interval, consumer text, lease interval)
- *	 RETURNS SETOF broker.record
- */
-Datum
-pgbroker_poll(PG_FUNCTION_ARGS)
+/* The arguments of a poll, into ctx; returns the wait in milliseconds. */
+static int64
+poll_args(FunctionCallInfo fcinfo, PollContext *ctx, char **topic, char **group,
+		  int64 max_wait_ms)
 {
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *group = BrokerTextArg(fcinfo, 1, "consumer group name");
-	PollContext ctx;
 	Interval	wait;
 	int64		wait_ms = 0;
-	int			got;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.max = PG_ARGISNULL(2) ? 100 : PG_GETARG_INT32(2);
-	if (ctx.max < 1 || ctx.max > PGBROKER_MAX_BATCH)
+	*topic = BrokerTextArg(fcinfo, 0, "topic name");
+	*group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->max = PG_ARGISNULL(2) ? 100 : PG_GETARG_INT32(2);
+	if (ctx->max < 1 || ctx->max > PGBROKER_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be between 1 and %d", PGBROKER_MAX_BATCH)));
 	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
 	{
 		wait_ms = interval_ms(&wait);
-		if (wait_ms > 3600 * 1000)
+		if (wait_ms > max_wait_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait must be at most 1 hour"),
-					 errhint("Loop on shorter waits; a waiting statement holds back VACUUM.")));
+					 errmsg("wait must be at most %s",
+							max_wait_ms > 3600 * 1000 ? "1 day" : "1 hour"),
+					 max_wait_ms > 3600 * 1000 ?
+					 errhint("Loop on shorter waits.") :
+					 errhint("Loop on shorter waits, or CALL broker.poll_wait, which holds no snapshot while it waits.")));
 	}
 	if (!PG_ARGISNULL(4))
 	{
-		ctx.consumer = text_to_cstring(PG_GETARG_TEXT_PP(4));
-		BrokerCheckName(ctx.consumer, "consumer");
+		ctx->consumer = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		BrokerCheckName(ctx->consumer, "consumer");
 	}
-	if (BrokerIntervalArg(fcinfo, 5, "lease", &ctx.lease))
+	if (BrokerIntervalArg(fcinfo, 5, "lease", &ctx->lease))
 	{
-		int64		ms = interval_ms(&ctx.lease);
+		int64		ms = interval_ms(&ctx->lease);
 
 		if (ms <= 0 || ms > (int64) SECS_PER_DAY * 1000)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("lease must be greater than zero and at most 1 day")));
-		if (ctx.consumer == NULL)
+		if (ctx->consumer == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a leased poll needs a consumer name"),
 					 errhint("Pass consumer => a name that identifies this consumer instance.")));
-		ctx.leased = true;
+		ctx->leased = true;
 	}
-	BrokerCheckName(group, "consumer group");
+	BrokerCheckName(*group, "consumer group");
+	ctx->session = psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
+	if (poll_start == 0)
+		poll_start = (uint32) MyProcPid;
+	return wait_ms;
+}
 
+/*
+ * broker.poll(topic text, consumer_group text, max_records int,
+ *			   wait interval, consumer text, lease interval)
+ *	 RETURNS SETOF broker.record
+ *
+ * A poll that finds nothing and may wait registers on the topic's waiter
+ * tag (wait.c) and sleeps until a producer commits to the topic, a poll of
+ * the group frees partitions, another consumer's lease ends, or the
+ * backstop; the statement holds its snapshot while it sleeps.
+ */
+Datum
+pgbroker_poll(PG_FUNCTION_ARGS)
+{
+	char	   *topic;
+	char	   *group;
+	PollContext ctx;
+	int64		wait_ms;
+	int			got;
+
+	wait_ms = poll_args(fcinfo, &ctx, &topic, &group, 3600 * 1000);
 	InitMaterializedSRF(fcinfo, 0);
 	ctx.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ctx.session = psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
 
 	SPI_connect();
 	BrokerEnterCall();
 	ctx.topic = TopicLookup(topic);
-	if (poll_start == 0)
-		poll_start = (uint32) MyProcPid;
 	ctx.group_id = group_id_for(ctx.topic, group);
 
 	got = poll_once(&ctx);
@@ -659,22 +686,18 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 		(void) LockAcquire(&tag, ShareLock, false, false);
 		for (;;)
 		{
-			long		remaining;
-
 			/* reset before looking, so that no wakeup is lost */
 			ResetLatch(MyLatch);
 			/* a new SPI connection per look frees the last one's memory */
 			SPI_finish();
 			SPI_connect();
+			ctx.next_due = 0;
 			got = poll_once(&ctx);
-			if (got > 0)
-				break;
-			remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (remaining <= 0)
+			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(remaining, POLL_BACKSTOP_MS),
+							 BrokerWaitMs(deadline, ctx.next_due, PGBROKER_BACKSTOP_MS),
 							 PG_WAIT_EXTENSION);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -682,4 +705,108 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * CALL broker.poll_wait(topic text, consumer_group text, max_records int,
+ *						 wait interval, consumer text, lease interval,
+ *						 INOUT records broker.record[])
+ *
+ * A leased poll that waits without holding a snapshot (see
+ * broker.claim_wait): each look is a transaction of its own.  Only the
+ * leased mode: a transactional poll's offsets would be committed here,
+ * before the caller saw its records.
+ */
+Datum
+pgbroker_poll_wait(PG_FUNCTION_ARGS)
+{
+	char	   *topic;
+	char	   *group;
+	PollContext ctx;
+	ReturnSetInfo rs;
+	int64		wait_ms;
+	TimestampTz deadline;
+	TupleDesc	outdesc;
+	Datum		result;
+	bool		result_null = false;
+	Oid			elemtype;
+	bool		registered = false;
+	BrokerLookState look;
+	int			got;
+	TupleTableSlot *slot;
+	Datum	   *elems;
+	int			n = 0;
+
+	BrokerCheckNonAtomic(fcinfo, "broker.poll_wait", "broker.poll with wait");
+	wait_ms = poll_args(fcinfo, &ctx, &topic, &group, (int64) SECS_PER_DAY * 1000);
+	if (!ctx.leased)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("broker.poll_wait needs a consumer name and a lease"),
+				 errhint("Transactional consumption polls inside the transaction that does the work: use broker.poll there.")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+
+	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE ||
+		outdesc->natts != 1 ||
+		!OidIsValid(elemtype = get_element_type(TupleDescAttr(outdesc, 0)->atttypid)))
+		elog(ERROR, "broker.poll_wait must return an array of broker.record");
+	outdesc = BlessTupleDesc(outdesc);
+	memset(&rs, 0, sizeof(rs));
+	rs.type = T_ReturnSetInfo;
+	rs.setDesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	rs.setResult = tuplestore_begin_heap(false, true, work_mem);
+	ctx.rsinfo = &rs;
+
+	for (;;)
+	{
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
+		BrokerLookBegin(fcinfo, &look);
+		BrokerEnterCall();
+		ctx.topic = TopicLookup(topic);
+		ctx.group_id = group_id_for(ctx.topic, group);
+		if (registered)
+			ResetLatch(MyLatch);
+		ctx.next_due = 0;
+		got = poll_once(&ctx);
+		if (got > 0 || GetCurrentTimestamp() >= deadline)
+			break;				/* still connected */
+		if (!registered)
+		{
+			LOCKTAG		tag;
+
+			BrokerTopicWaiterTag(&tag, ctx.topic->id);
+			BrokerWaitSessionBegin(&tag);
+			registered = true;
+			BrokerLookEnd(&look);
+			SPI_finish();
+			continue;
+		}
+		/* end the look's transaction: no snapshot while sleeping */
+		BrokerLookEnd(&look);
+		SPI_commit();
+		SPI_finish();
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 BrokerWaitMs(deadline, ctx.next_due, PGBROKER_BACKSTOP_MS),
+						 PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
+	BrokerLookEnd(&look);
+	/* the leases and positions are written at this commit */
+	SPI_commit();
+	SPI_finish();
+	BrokerWaitSessionEnd();
+
+	elems = palloc(sizeof(Datum) * Max(got, 1));
+	slot = MakeSingleTupleTableSlot(rs.setDesc, &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(rs.setResult, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		elems[n++] = HeapTupleGetDatum(heap_form_tuple(rs.setDesc, slot->tts_values,
+														slot->tts_isnull));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(rs.setResult);
+	result = PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
+	return HeapTupleGetDatum(heap_form_tuple(outdesc, &result, &result_null));
 }

@@ -7,7 +7,8 @@
  * pgbroker needs no shared_preload_libraries: the library is loaded by the
  * first call of any of its functions, and everything it registers (the
  * transaction callbacks, the relcache callback of the queue cache) is
- * per backend.
+ * per backend.  Preloaded, it also starts the maintenance workers of the
+ * databases named in pgbroker.databases (worker.c).
  *
  * src/pgbroker.c
  *
@@ -16,6 +17,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "catalog.h"
@@ -32,6 +34,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	GucContext	worker_context;
+
 	DefineCustomIntVariable("pgbroker.max_message_size",
 							gettext_noop("Largest message (payload plus headers) a producer may send."),
 							NULL,
@@ -52,9 +56,46 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	/*
+	 * The worker settings are read at server start; a library loaded later
+	 * cannot define PGC_POSTMASTER settings, so there they are reloadable
+	 * (and unused).
+	 */
+	worker_context = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+	DefineCustomStringVariable("pgbroker.databases",
+							   gettext_noop("Databases whose broker.maintain() the maintenance workers run, comma-separated."),
+							   gettext_noop("Needs pgbroker in shared_preload_libraries; one worker per database. Empty: no workers."),
+							   &pgbroker_databases,
+							   "",
+							   worker_context,
+							   GUC_LIST_INPUT,
+							   BrokerCheckDatabases, NULL, NULL);
+	DefineCustomStringVariable("pgbroker.maintenance_role",
+							   gettext_noop("Role the maintenance workers connect as."),
+							   gettext_noop("A role with LOGIN that is a member of pgbroker_admin. Empty: the bootstrap superuser."),
+							   &pgbroker_maintenance_role,
+							   "",
+							   worker_context,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbroker.maintenance_interval",
+							gettext_noop("Time between two runs of broker.maintain() by a maintenance worker."),
+							NULL,
+							&pgbroker_maintenance_interval_ms,
+							10000,
+							100,
+							24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgbroker");
+
+	if (process_shared_preload_libraries_in_progress)
+		BrokerRegisterWorkers();
 
 	BrokerCatalogInit();
 	TopicCatalogInit();
 	BrokerXactInit();
+	BrokerWaitInit();
 }

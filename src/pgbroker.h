@@ -16,6 +16,7 @@
 #include "funcapi.h"
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
+#include "utils/guc.h"
 #include "utils/uuid.h"
 
 /* Longest queue or topic name, in bytes. */
@@ -44,6 +45,13 @@
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;
 extern double pgbroker_resume_threshold_ms;
+extern char *pgbroker_databases;
+extern char *pgbroker_maintenance_role;
+extern int	pgbroker_maintenance_interval_ms;
+
+/* worker.c */
+extern void BrokerRegisterWorkers(void);
+extern bool BrokerCheckDatabases(char **newval, void **extra, GucSource source);
 
 /*
  * Version shims.  InitMaterializedSRF has its final name from 15.x on;
@@ -83,5 +91,24 @@ extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);
 extern void BrokerWakeWaiters(int32 queue_id);
 extern void BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id);
 extern void BrokerWakeTopicWaiters(int32 topic_id);
+extern void BrokerWaitInit(void);
+typedef struct BrokerLookState
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+} BrokerLookState;
+extern void BrokerLookBegin(FunctionCallInfo fcinfo, BrokerLookState *st);
+extern void BrokerLookEnd(BrokerLookState *st);
+extern void BrokerNotifyAtCommit(const char *kind, const char *name);
+extern void BrokerWakeAtEnd(bool topic, int32 id);
+extern void BrokerWaitSessionBegin(const LOCKTAG *tag);
+extern void BrokerWaitSessionEnd(void);
+extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,
+								 const char *instead);
+extern long BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms);
+
+/* How long a wait sleeps at most before it looks again anyway. */
+#define PGBROKER_BACKSTOP_MS	5000
 
 #endif							/* PGBROKER_H */

@@ -491,6 +491,8 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 						  dedup_key != NULL ? id : 0, &id);
 	}
 	BrokerWakeAtCommit(MyDatabaseId, q->id);
+	if (q->notify)
+		BrokerNotifyAtCommit("queue", q->name);
 	return id;
 }
 
@@ -652,6 +654,8 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
 		BrokerWakeAtCommit(MyDatabaseId, q->id);
+		if (q->notify)
+			BrokerNotifyAtCommit("queue", q->name);
 	}
 	else
 	{

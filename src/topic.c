@@ -120,7 +120,7 @@ TopicLookup(const char *name)
 		topic_table_relid = get_relname_relid("topic", get_namespace_oid("broker", false));
 	if (topic_lookup_plan == NULL)
 		topic_lookup_plan = topic_prepare(
-			"SELECT id, partitions, dedup_window FROM broker.topic"
+			"SELECT id, partitions, dedup_window, notify FROM broker.topic"
 			" WHERE name OPERATOR(pg_catalog.=) $1",
 			1, (Oid[]) {TEXTOID});
 	arg = CStringGetTextDatum(name);
@@ -144,6 +144,7 @@ TopicLookup(const char *name)
 	window = DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
 	t->dedup_window = *window;
 	t->has_dedup = (window->time > 0 || window->day > 0 || window->month > 0);
+	t->notify = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	/* an invalidation that arrived during the lookup leaves it stale */
 	t->valid = (gen == topic_inval_count);
 	SPI_freetuptable(SPI_tuptable);
@@ -299,7 +300,11 @@ pgbroker_publish(PG_FUNCTION_ARGS)
 		partition = TopicStickyPartition(t);
 	if (PG_ARGISNULL(5) ||
 		topic_dedup_take(t, text_to_cstring(PG_GETARG_TEXT_PP(5))))
+	{
 		TopicAppendRecord(t, partition, key, payload, is_bytes, headers);
+		if (t->notify)
+			BrokerNotifyAtCommit("topic", t->name);
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -383,6 +388,8 @@ pgbroker_publish_batch(PG_FUNCTION_ARGS)
 		TopicAppendRecord(t, partition, key, payload_nulls[i] ? (Datum) 0 : payloads[i],
 						  is_bytes, headers);
 	}
+	if (n > 0 && t->notify)
+		BrokerNotifyAtCommit("topic", t->name);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

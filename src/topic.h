@@ -38,6 +38,7 @@ typedef struct BrokerTopic
 	int32		partitions;
 	Interval	dedup_window;
 	bool		has_dedup;		/* dedup_window > 0 */
+	bool		notify;			/* NOTIFY listeners at commit */
 } BrokerTopic;
 
 /* topic.c */

@@ -18,17 +18,38 @@
  * resets its latch before each look, while the producer wakes only after
  * its commit is visible to every new snapshot.
  *
+ * Messages also become available when a transaction that held them ends
+ * without a commit of new ones: a claim rolled back, a transactional poll
+ * that held partitions of a group.  Those transactions wake the waiters
+ * once their locks are gone (a resource-release callback after the lock
+ * release), so that the woken waiter does not find the lock still held.
+ *
+ * The wait procedures (claim_wait, poll_wait) commit between looks so that
+ * they hold no snapshot while they sleep; their registration is a session
+ * lock, taken once for the whole wait and dropped when the wait ends or
+ * the transaction it is in aborts (a cancel, a timeout).
+ *
  * src/wait.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "commands/async.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/resowner.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
+#include "nodes/parsenodes.h"
+#include "utils/timestamp.h"
 
 #include "pgbroker.h"
 
@@ -45,6 +66,23 @@ BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) topic_id, 0,
 						 PGBROKER_LOCK_TOPIC_WAITERS);
+}
+
+/* Destinations to wake when the current transaction's locks are gone. */
+static List *end_queues = NIL;
+static List *end_topics = NIL;
+
+/* The registration of a wait procedure, a session lock. */
+static bool session_waiting = false;
+static LOCKTAG session_tag;
+
+static void wait_release_callback(ResourceReleasePhase phase, bool isCommit,
+								  bool isTopLevel, void *arg);
+
+void
+BrokerWaitInit(void)
+{
+	RegisterResourceReleaseCallback(wait_release_callback, NULL);
 }
 
 static void
@@ -86,4 +124,132 @@ BrokerWakeWaiters(int32 queue_id)
 
 	BrokerWaiterTag(&tag, queue_id);
 	wake_holders(&tag);
+}
+
+/* Wake the waiters of a queue (or topic) when this transaction has ended. */
+void
+BrokerWakeAtEnd(bool topic, int32 id)
+{
+	List	  **list = topic ? &end_topics : &end_queues;
+	MemoryContext old;
+
+	if (list_member_int(*list, id))
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	*list = lappend_int(*list, id);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+wait_release_callback(ResourceReleasePhase phase, bool isCommit,
+					  bool isTopLevel, void *arg)
+{
+	ListCell   *lc;
+
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
+		return;
+	foreach(lc, end_queues)
+		BrokerWakeWaiters(lfirst_int(lc));
+	foreach(lc, end_topics)
+		BrokerWakeTopicWaiters(lfirst_int(lc));
+	list_free(end_queues);
+	list_free(end_topics);
+	end_queues = end_topics = NIL;
+
+	/* a wait procedure interrupted by an error leaves no registration */
+	if (!isCommit)
+		BrokerWaitSessionEnd();
+}
+
+/* Register for the whole of a wait procedure, across its commits. */
+void
+BrokerWaitSessionBegin(const LOCKTAG *tag)
+{
+	Assert(!session_waiting);
+	session_tag = *tag;
+	(void) LockAcquire(&session_tag, ShareLock, true, false);
+	session_waiting = true;
+}
+
+void
+BrokerWaitSessionEnd(void)
+{
+	if (!session_waiting)
+		return;
+	session_waiting = false;
+	LockRelease(&session_tag, ShareLock, true);
+}
+
+/* A procedure may commit only when CALLed outside a transaction block. */
+void
+BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc, const char *instead)
+{
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("%s must be called with CALL outside a transaction block", proc),
+				 errdetail("It commits after every look so that it holds no snapshot while it waits."),
+				 errhint("Inside a transaction, use %s.", instead)));
+}
+
+/* Milliseconds to sleep: until the deadline, a due time, or the backstop. */
+long
+BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		ms = TimestampDifferenceMilliseconds(now, deadline);
+
+	if (due != 0 && due < deadline)
+		ms = Min(ms, TimestampDifferenceMilliseconds(now, due) + 1);
+	return Max(Min(ms, backstop_ms), 0);
+}
+
+/*
+ * Signal LISTENing clients at commit, for destinations that opted in: one
+ * notification per destination per transaction (NOTIFY folds identical
+ * ones), on channel "pgbroker.<kind>.<name>" with the name as payload.
+ * The channel's length was checked when notify was turned on.
+ */
+void
+BrokerNotifyAtCommit(const char *kind, const char *name)
+{
+	char		channel[NAMEDATALEN];
+
+	if (snprintf(channel, sizeof(channel), "pgbroker.%s.%s", kind, name) >= (int) sizeof(channel))
+		return;
+	Async_Notify(channel, name);
+}
+
+/*
+ * The wait procedures cannot be SECURITY DEFINER (PostgreSQL calls such
+ * procedures atomically, without transaction control), so each look runs
+ * as the procedure's owner with a safe search_path, as SECURITY DEFINER
+ * would, and returns to the caller before the look's commit.
+ */
+void
+BrokerLookBegin(FunctionCallInfo fcinfo, BrokerLookState *st)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&st->saved_user, &st->saved_sec);
+	SetUserIdAndSecContext(owner, st->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+	st->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+void
+BrokerLookEnd(BrokerLookState *st)
+{
+	AtEOXact_GUC(true, st->guc_level);
+	SetUserIdAndSecContext(st->saved_user, st->saved_sec);
 }

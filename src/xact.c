@@ -420,6 +420,9 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			TopicAppendAbort();
 			wake_queues = NIL;
+			/* the messages it claimed are free again: wake the waiters */
+			foreach(lc, xact_claims)
+				BrokerWakeAtEnd(false, ((TrackedClaim *) lfirst(lc))->queue_id);
 			xact_claims_failed(0);
 			xact_reset_unsettled();
 			foreach(lc, pending_failures)
@@ -449,6 +452,13 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	switch (event)
 	{
 		case SUBXACT_EVENT_ABORT_SUB:
+			foreach(lc, xact_claims)
+			{
+				TrackedClaim *c = lfirst(lc);
+
+				if (c->nest_level >= level)
+					BrokerWakeAtEnd(false, c->queue_id);
+			}
 			xact_claims_failed(level);
 			TopicAppendSubAbort(level);
 			break;

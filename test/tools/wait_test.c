@@ -1,0 +1,522 @@
+/*
+ * wait_test.c - consumers that wait inside the server, seen from outside.
+ *
+ * The isolation tester cannot see a backend sleeping on its latch, so
+ * these cases drive waiting claims and polls over libpq, asynchronously,
+ * and check when and how they return: woken by a commit (and not by a
+ * rollback, nor by a commit to another topic), by a delay or lease that
+ * ran out, by a rolled-back claim or an ended transactional poll; ended by
+ * their wait, by pg_cancel_backend, statement_timeout and
+ * pg_terminate_backend, with no waiter registration left behind; the wait
+ * procedures holding no snapshot while they sleep; and NOTIFY at commit,
+ * once per transaction and destination, only when turned on.
+ *
+ * The time limits are generous: a waiter that is woken returns within
+ * WAKE_MS, far below the PGBROKER_BACKSTOP_MS (5 s) after which a waiter
+ * looks again anyway, so a lost wakeup shows as a failure.
+ *
+ * Connection parameters come from the PG* environment variables.  Prints
+ * "ok - case" or "not ok - case: why" per case and a summary line; exits 1
+ * if any case failed, 2 if the server cannot be reached.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#define WAKE_MS		1500		/* a woken waiter returns within this */
+#define QUIET_MS	1000		/* a waiter that must not wake stays this long */
+
+static int	passed = 0;
+static int	failed = 0;
+static char why[1024];
+static PGconn *waiter;			/* drained after each case */
+
+static PGresult *finish(PGconn *c, double ms, int *lost);
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static PGconn *
+connect_db(void)
+{
+	PGconn	   *c = PQconnectdb("");
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "wait_test: cannot connect: %s", PQerrorMessage(c));
+		exit(2);
+	}
+	PQsetNoticeProcessor(c, NULL, NULL);
+	return c;
+}
+
+/* Run a statement that must succeed; returns the first value or "". */
+static char *
+run(PGconn *c, const char *fmt,...)
+{
+	static char value[256];
+	char		sql[2048];
+	va_list		ap;
+	PGresult   *r;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "wait_test: %s: %s", sql, PQerrorMessage(c));
+		exit(1);
+	}
+	value[0] = '\0';
+	if (PQntuples(r) > 0 && PQnfields(r) > 0)
+		snprintf(value, sizeof(value), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return value;
+}
+
+static void
+start(PGconn *c, const char *sql)
+{
+	if (!PQsendQuery(c, sql))
+	{
+		fprintf(stderr, "wait_test: cannot send %s: %s", sql, PQerrorMessage(c));
+		exit(1);
+	}
+}
+
+/*
+ * Wait up to ms for the statement sent on c to finish.  Returns its last
+ * result (the caller clears it), or NULL if it is still running; *lost is
+ * set when the connection broke.
+ */
+static PGresult *
+finish(PGconn *c, double ms, int *lost)
+{
+	double		deadline = now_ms() + ms;
+	PGresult   *last = NULL;
+	PGresult   *r;
+
+	*lost = 0;
+	for (;;)
+	{
+		fd_set		fds;
+		struct timeval tv;
+		double		left = deadline - now_ms();
+
+		if (!PQconsumeInput(c))
+		{
+			*lost = 1;
+			break;
+		}
+		if (!PQisBusy(c))
+			break;
+		if (left <= 0)
+			return NULL;
+		FD_ZERO(&fds);
+		FD_SET(PQsocket(c), &fds);
+		tv.tv_sec = (long) (left / 1000);
+		tv.tv_usec = (long) ((left - tv.tv_sec * 1000.0) * 1000);
+		(void) select(PQsocket(c) + 1, &fds, NULL, NULL, &tv);
+	}
+	while ((r = PQgetResult(c)) != NULL)
+	{
+		if (last)
+			PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
+static void
+report(const char *name, int ok)
+{
+	if (ok)
+	{
+		printf("ok - %s\n", name);
+		passed++;
+	}
+	else
+	{
+		printf("not ok - %s: %s\n", name, why);
+		failed++;
+	}
+	fflush(stdout);
+	why[0] = '\0';
+	/* a case that failed may leave its waiter waiting: let it end */
+	if (waiter != NULL && PQisBusy(waiter))
+	{
+		int			lost;
+		PGresult   *r = finish(waiter, 60000, &lost);
+
+		if (r)
+			PQclear(r);
+	}
+}
+
+static int
+fail(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static const char *
+sqlstate(PGresult *r)
+{
+	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return s ? s : "";
+}
+
+/* The waiter registrations a backend holds (advisory locks of pgbroker). */
+static int
+registrations(PGconn *c, int pid)
+{
+	return atoi(run(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+					" AND objsubid IN (28770, 28775) AND pid = %d", pid));
+}
+
+/* Wait until backend pid sleeps in pgbroker's wait (so the next step races nothing). */
+static int
+await_sleeping(PGconn *c, int pid)
+{
+	double		deadline = now_ms() + 5000;
+
+	while (now_ms() < deadline)
+	{
+		if (strcmp(run(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d"
+					   " AND wait_event = 'Extension'", pid), "1") == 0 &&
+			registrations(c, pid) > 0)
+			return 1;
+		usleep(10000);
+	}
+	return fail("backend %d did not start waiting", pid);
+}
+
+/*
+ * Start a waiting statement on w, let it go to sleep, run the trigger on
+ * p, and return the waiter's result with the time it took after the
+ * trigger (NULL: still waiting after limit_ms).
+ */
+static PGresult *
+wake_after(PGconn *w, PGconn *p, const char *wait_sql, const char *trigger_sql,
+		   double limit_ms, double *took)
+{
+	int			lost;
+	double		t0;
+	PGresult   *r;
+
+	start(w, wait_sql);
+	if (!await_sleeping(p, PQbackendPID(w)))
+	{
+		r = finish(w, 60000, &lost);
+		if (r)
+			PQclear(r);
+		return NULL;
+	}
+	t0 = now_ms();
+	if (trigger_sql)
+		run(p, "%s", trigger_sql);
+	r = finish(w, limit_ms, &lost);
+	*took = now_ms() - t0;
+	return r;
+}
+
+static int
+expect_rows(PGresult *r, const char *want, double took, double limit)
+{
+	if (r == NULL)
+		return fail("still waiting after %.0f ms", limit);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return fail("failed: %s", PQresultErrorMessage(r));
+	if (strcmp(PQgetvalue(r, 0, 0), want) != 0)
+		return fail("returned %s, expected %s", PQgetvalue(r, 0, 0), want);
+	if (took > limit)
+		return fail("took %.0f ms", took);
+	return 1;
+}
+
+int
+main(void)
+{
+	PGconn	   *w = connect_db();
+	PGconn	   *w2 = connect_db();
+	PGconn	   *p = connect_db();
+	PGresult   *r;
+	PGnotify   *n;
+	double		took;
+	int			lost;
+	int			ok;
+	int			pid;
+	int			count;
+
+	waiter = w;
+	run(p, "SET client_min_messages = warning");
+	run(p, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
+	run(p, "CREATE EXTENSION pgbroker");
+	run(p, "SELECT broker.create_queue('wq', lease => '1 hour')");
+	run(p, "SELECT broker.create_topic('ta', partitions => 2)");
+	run(p, "SELECT broker.create_topic('tb', partitions => 2)");
+	run(p, "SELECT broker.create_group('ta', 'g', 'latest')");
+
+	/* a waiting claim returns when another session commits a send */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 5, wait => '20 s')",
+				   "SELECT broker.send('wq', '{\"n\": 1}')", WAKE_MS, &took);
+	ok = expect_rows(r, "1", took, WAKE_MS);
+	PQclear(r);
+	report("claim wakes on a committed send", ok);
+	printf("# woke %.1f ms after the producer's commit returned\n", took);
+
+	/* ... and not for a send that rolls back */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 5, wait => '3 s')",
+				   "BEGIN; SELECT broker.send('wq', '{}'); ROLLBACK", QUIET_MS, &took);
+	ok = (r == NULL) || fail("returned after a rollback");
+	if (r)
+		PQclear(r);
+	r = finish(w, 5000, &lost);
+	ok = ok && expect_rows(r, "0", 0, 1);
+	PQclear(r);
+	report("claim does not wake for a rolled-back send", ok);
+
+	/* the wait runs out */
+	took = now_ms();
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '500 ms')");
+	r = finish(w, 5000, &lost);
+	took = now_ms() - took;
+	ok = expect_rows(r, "0", 0, 1) &&
+		((took >= 480 && took < 3000) || fail("returned after %.0f ms", took));
+	PQclear(r);
+	report("claim returns empty when its wait runs out", ok);
+
+	/* pg_cancel_backend ends the wait, and nothing is left registered */
+	pid = PQbackendPID(w);
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')",
+				   NULL, 0, &took);
+	if (r)
+		PQclear(r);
+	took = now_ms();
+	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	r = finish(w, WAKE_MS, &lost);
+	took = now_ms() - took;
+	ok = (r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
+		fail("expected 57014, got %s after %.0f ms", r ? sqlstate(r) : "no answer", took);
+	if (r)
+		PQclear(r);
+	count = registrations(p, pid);
+	ok = ok && (count == 0 || fail("%d registrations left", count));
+	report("pg_cancel_backend ends a waiting claim", ok);
+
+	/* statement_timeout too */
+	run(w, "SET statement_timeout = 300");
+	took = now_ms();
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')");
+	r = finish(w, 3000, &lost);
+	took = now_ms() - took;
+	ok = (r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
+		fail("expected 57014, got %s after %.0f ms", r ? sqlstate(r) : "no answer", took);
+	if (r)
+		PQclear(r);
+	run(w, "RESET statement_timeout");
+	report("statement_timeout ends a waiting claim", ok);
+
+	/* a poll wakes for its own topic only */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.poll('ta', 'g', 10, wait => '4 s')",
+				   "SELECT broker.publish('tb', '{}')", QUIET_MS, &took);
+	ok = (r == NULL) || fail("woke for a publish to another topic");
+	if (r)
+		PQclear(r);
+	took = now_ms();
+	run(p, "SELECT broker.publish('ta', '{}')");
+	r = finish(w, WAKE_MS, &lost);
+	took = now_ms() - took;
+	ok = ok && expect_rows(r, "1", took, WAKE_MS);
+	PQclear(r);
+	report("poll wakes for its own topic only", ok);
+
+	/* a delayed message wakes its waiter when it is due */
+	run(p, "SELECT broker.send('wq', '{}', delay => '1500 ms')");
+	took = now_ms();
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
+	r = finish(w, 4000, &lost);
+	took = now_ms() - took;
+	ok = expect_rows(r, "1", 0, 1) &&
+		((took >= 1300 && took < 1300 + WAKE_MS) || fail("returned after %.0f ms", took));
+	PQclear(r);
+	report("claim wakes when a delayed message is due", ok);
+
+	/* an expired lease wakes a waiter */
+	run(p, "SELECT broker.send('wq', '{}')");
+	run(p, "SELECT count(*) FROM broker.claim('wq', 1, lease => '1 second')");
+	took = now_ms();
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
+	r = finish(w, 4000, &lost);
+	took = now_ms() - took;
+	ok = expect_rows(r, "1", 0, 1) &&
+		((took >= 800 && took < 1000 + WAKE_MS) || fail("returned after %.0f ms", took));
+	PQclear(r);
+	report("claim wakes when a lease runs out", ok);
+
+	/* a claim that rolls back frees its message for a waiter */
+	run(p, "SELECT broker.send('wq', '{}')");
+	run(w2, "BEGIN");
+	run(w2, "SELECT count(*) FROM broker.claim('wq', 1)");
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')",
+				   NULL, 0, &took);
+	if (r)
+		PQclear(r);
+	took = now_ms();
+	run(w2, "ROLLBACK");
+	r = finish(w, WAKE_MS, &lost);
+	took = now_ms() - took;
+	ok = expect_rows(r, "1", took, WAKE_MS);
+	PQclear(r);
+	report("a rolled-back claim wakes a waiting claim", ok);
+
+	/* a transactional poll that ends frees its partition for a waiter */
+	run(p, "SELECT broker.create_topic('t1', partitions => 1)");
+	run(p, "SELECT broker.create_group('t1', 'g', 'earliest')");
+	run(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(1, 2) i");
+	run(w2, "BEGIN");
+	run(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
+	r = wake_after(w, p, "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '20 s')",
+				   NULL, 0, &took);
+	if (r)
+		PQclear(r);
+	took = now_ms();
+	run(w2, "COMMIT");
+	r = finish(w, WAKE_MS, &lost);
+	took = now_ms() - took;
+	ok = expect_rows(r, "1", took, WAKE_MS);
+	PQclear(r);
+	report("an ended transactional poll wakes a waiting poll", ok);
+
+	/* the wait procedures hold no snapshot while they sleep; functions do */
+	pid = PQbackendPID(w);
+	start(w, "CALL broker.claim_wait('wq', 1, wait => '20 s')");
+	ok = await_sleeping(p, pid);
+	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+				fail("backend_xmin is set while claim_wait sleeps"));
+	took = now_ms();
+	run(p, "SELECT broker.send('wq', '{\"n\": 2}')");
+	r = finish(w, WAKE_MS, &lost);
+	took = now_ms() - took;
+	ok = ok && ((r && PQresultStatus(r) == PGRES_TUPLES_OK &&
+				 strstr(PQgetvalue(r, 0, 0), ": 2}") != NULL) ||
+				fail("returned %s after %.0f ms", r ? (PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQresultErrorMessage(r)) : "nothing", took));
+	if (r)
+		PQclear(r);
+	ok = ok && (strcmp(run(p, "SELECT count(*) FROM broker.queue_1 WHERE lease_until > now()"), "0") != 0 ||
+				fail("the message claimed by claim_wait is not leased"));
+	report("claim_wait holds no snapshot while it waits, and wakes on a send", ok);
+
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
+	ok = await_sleeping(p, pid);
+	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NOT NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+				fail("backend_xmin is not set while claim sleeps"));
+	run(p, "SELECT broker.send('wq', '{}')");
+	r = finish(w, WAKE_MS, &lost);
+	ok = ok && expect_rows(r, "1", 0, 1);
+	PQclear(r);
+	report("claim with wait holds its snapshot while it waits (documented)", ok);
+
+	start(w, "CALL broker.poll_wait('ta', 'g', 10, wait => '20 s', consumer => 'c1', lease => '30 s')");
+	ok = await_sleeping(p, pid);
+	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+				fail("backend_xmin is set while poll_wait sleeps"));
+	run(p, "SELECT broker.publish('ta', '{\"n\": 3}')");
+	r = finish(w, WAKE_MS, &lost);
+	ok = ok && ((r && PQresultStatus(r) == PGRES_TUPLES_OK &&
+				 strstr(PQgetvalue(r, 0, 0), ": 3}") != NULL) ||
+				fail("returned %s", r ? PQresultErrorMessage(r) : "nothing"));
+	if (r)
+		PQclear(r);
+	report("poll_wait holds no snapshot while it waits, and wakes on a publish", ok);
+
+	/* a cancelled wait procedure leaves no registration in the session */
+	start(w, "CALL broker.claim_wait('wq', 1, wait => '30 s')");
+	ok = await_sleeping(p, pid);
+	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	r = finish(w, WAKE_MS, &lost);
+	ok = ok && ((r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
+				fail("expected 57014, got %s", r ? sqlstate(r) : "no answer"));
+	if (r)
+		PQclear(r);
+	count = registrations(p, pid);
+	ok = ok && (count == 0 || fail("%d registrations left in the session", count));
+	report("a cancelled claim_wait leaves no registration behind", ok);
+
+	/* pg_terminate_backend: the backend goes, and its registration */
+	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')");
+	ok = await_sleeping(p, pid);
+	run(p, "SELECT pg_terminate_backend(%d, 5000)", pid);
+	r = finish(w, WAKE_MS, &lost);
+	ok = ok && (lost || (r && PQresultStatus(r) == PGRES_FATAL_ERROR) || fail("the waiter did not end"));
+	if (r)
+		PQclear(r);
+	count = registrations(p, pid);
+	ok = ok && (count == 0 || fail("%d registrations left", count));
+	report("pg_terminate_backend ends a waiting claim", ok);
+	PQfinish(w);
+	w = waiter = connect_db();
+
+	/* NOTIFY at commit: once per transaction and destination, opt-in */
+	run(p, "SELECT broker.create_queue('nq')");
+	run(w, "LISTEN \"pgbroker.queue.nq\"");
+	run(w, "LISTEN \"pgbroker.topic.ta\"");
+	run(p, "SELECT broker.send('nq', '{}')");
+	run(p, "BEGIN; SELECT broker.alter_queue('nq', true); SELECT broker.alter_topic('ta', notify => true); COMMIT");
+	run(p, "BEGIN; SELECT broker.send('nq', '{}'); SELECT broker.send_batch('nq', ARRAY['{}', '{}']::jsonb[]); COMMIT");
+	run(p, "BEGIN; SELECT broker.send('nq', '{}'); ROLLBACK");
+	run(p, "BEGIN; SELECT broker.publish('ta', '{}'); SELECT broker.publish_batch('ta', ARRAY['{}', '{}']::jsonb[]); COMMIT");
+	usleep(200000);
+	PQconsumeInput(w);
+	count = 0;
+	ok = 1;
+	while ((n = PQnotifies(w)) != NULL)
+	{
+		count++;
+		if (!((strcmp(n->relname, "pgbroker.queue.nq") == 0 && strcmp(n->extra, "nq") == 0) ||
+			  (strcmp(n->relname, "pgbroker.topic.ta") == 0 && strcmp(n->extra, "ta") == 0)))
+			ok = fail("unexpected notification %s: %s", n->relname, n->extra);
+		PQfreemem(n);
+	}
+	ok = ok && (count == 2 || fail("%d notifications, expected 2 (one per committed transaction)", count));
+	report("notifications: one per committing transaction and destination, only when on", ok);
+
+	r = PQexec(p, "SELECT broker.alter_queue(repeat('x', 60), true)");
+	ok = (PQresultStatus(r) == PGRES_FATAL_ERROR &&
+		  (strcmp(sqlstate(r), "42704") == 0 || strcmp(sqlstate(r), "42622") == 0)) ||
+		fail("got %s", sqlstate(r));
+	PQclear(r);
+	run(p, "SELECT broker.create_queue(repeat('x', 60))");
+	r = PQexec(p, "SELECT broker.alter_queue(repeat('x', 60), true)");
+	ok = ok && ((PQresultStatus(r) == PGRES_FATAL_ERROR && strcmp(sqlstate(r), "42622") == 0) ||
+				fail("a queue name too long for a channel: got %s", sqlstate(r)));
+	PQclear(r);
+	report("notify refuses names too long for a channel", ok);
+
+	run(p, "SET client_min_messages = warning");
+	run(p, "DROP EXTENSION pgbroker CASCADE");
+	PQfinish(w);
+	PQfinish(w2);
+	PQfinish(p);
+	printf("wait_test: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
