@@ -417,7 +417,7 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   a.wait_ms);
 
-		BrokerWaiterTag(&tag, q->id);
+		BrokerWaiterTag(&tag, q->id, a.filter != NULL);
 		(void) LockAcquire(&tag, ShareLock, false, false);
 		for (;;)
 		{
@@ -509,7 +509,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 			/* register, then look once more before the first sleep */
 			LOCKTAG		tag;
 
-			BrokerWaiterTag(&tag, q->id);
+			BrokerWaiterTag(&tag, q->id, a.filter != NULL);
 			BrokerWaitSessionBegin(&tag);
 			registered = true;
 			BrokerLookEnd(&look);
@@ -711,7 +711,7 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 	BrokerExecPlan(QueuePlan(q, QPLAN_NACK), values, nulls, false, 0);
 	done = (SPI_processed > 0);
 	if (done)
-		BrokerWakeAtCommit(MyDatabaseId, q->id);
+		BrokerWakeAtCommit(q->id, 1);
 	else
 	{
 		Datum		dv[7];

@@ -405,7 +405,7 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 				st.session = NULL;
 				st.has_lease = false;
 				group_write_state(ctx->group_id, p, &st);
-				BrokerWakeAtEnd(true, ctx->topic->id);
+				BrokerWakeAtEnd(true, ctx->topic->id, PGBROKER_WAKE_ALL);
 				continue;		/* the lock stays until the row is committed */
 			}
 			else if (held[p] && st.lease_until < renew_before)
@@ -573,7 +573,7 @@ poll_once(PollContext *ctx)
 			st.session = NULL;
 			st.has_lease = false;
 			/* the partition is free again when this transaction ends */
-			BrokerWakeAtEnd(true, t->id);
+			BrokerWakeAtEnd(true, t->id, PGBROKER_WAKE_ALL);
 		}
 		group_write_state(ctx->group_id, p, &st);
 		touched[p] = true;

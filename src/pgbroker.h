@@ -66,7 +66,13 @@ extern bool BrokerCheckDatabases(char **newval, void **extra, GucSource source);
 /* xact.c */
 extern void BrokerXactInit(void);
 extern void BrokerEnterCall(void);
-extern void BrokerWakeAtCommit(Oid dbid, int32 queue_id);
+extern void BrokerWakeAtCommit(int32 queue_id, int64 count);
+typedef struct BrokerWake
+{
+	int32		id;
+	int64		count;
+} BrokerWake;
+#define PGBROKER_WAKE_ALL	PG_INT64_MAX
 typedef struct TrackedClaim TrackedClaim;
 struct BrokerQueue;
 extern void BrokerTrackClaim(struct BrokerQueue *q, int64 msg_id, int32 attempt,
@@ -87,8 +93,8 @@ extern void BrokerInsertSlots(struct RelationData *rel, struct ResultRelInfo *rr
 							  struct EState *estate, struct TupleTableSlot **slots, int n);
 
 /* wait.c */
-extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id);
-extern void BrokerWakeWaiters(int32 queue_id);
+extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id, bool filtered);
+extern void BrokerWakeWaiters(int32 queue_id, int64 count);
 extern void BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id);
 extern void BrokerWakeTopicWaiters(int32 topic_id);
 extern void BrokerWaitInit(void);
@@ -101,7 +107,7 @@ typedef struct BrokerLookState
 extern void BrokerLookBegin(FunctionCallInfo fcinfo, BrokerLookState *st);
 extern void BrokerLookEnd(BrokerLookState *st);
 extern void BrokerNotifyAtCommit(const char *kind, const char *name);
-extern void BrokerWakeAtEnd(bool topic, int32 id);
+extern void BrokerWakeAtEnd(bool topic, int32 id, int64 count);
 extern void BrokerWaitSessionBegin(const LOCKTAG *tag);
 extern void BrokerWaitSessionEnd(void);
 extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,

@@ -193,7 +193,7 @@ queue_group_promote(BrokerQueue *q, const char *group_key)
 	queue_group_lock(q, group_key);
 	BrokerExecPlan(QueuePlan(q, QPLAN_GROUP_PROMOTE), &arg, NULL, true, 1);
 	if (SPI_processed > 0)
-		BrokerWakeAtCommit(MyDatabaseId, q->id);
+		BrokerWakeAtCommit(q->id, 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -490,7 +490,7 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 		queue_insert_rows(q, opt, &payload, 1, group_key, head, dedup_key,
 						  dedup_key != NULL ? id : 0, &id);
 	}
-	BrokerWakeAtCommit(MyDatabaseId, q->id);
+	BrokerWakeAtCommit(q->id, 1);
 	if (q->notify)
 		BrokerNotifyAtCommit("queue", q->name);
 	return id;
@@ -653,7 +653,7 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
-		BrokerWakeAtCommit(MyDatabaseId, q->id);
+		BrokerWakeAtCommit(q->id, n);
 		if (q->notify)
 			BrokerNotifyAtCommit("queue", q->name);
 	}
@@ -752,7 +752,7 @@ pgbroker_wake(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	SPI_connect();
-	BrokerWakeAtCommit(MyDatabaseId, QueueLookup(name)->id);
+	BrokerWakeAtCommit(QueueLookup(name)->id, PGBROKER_WAKE_ALL);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -18,6 +18,16 @@
  * resets its latch before each look, while the producer wakes only after
  * its commit is visible to every new snapshot.
  *
+ * A queue's message goes to one consumer, so a producer wakes as many
+ * waiters as it made messages available, oldest registration first,
+ * rather than all of them: a hundred idle consumers do not all run a
+ * claim for every message.  Waiters with a filter register under a tag
+ * of their own and are all woken, since the producer cannot tell whether
+ * they want the message.  A woken waiter that is cancelled before it
+ * looks leaves the message to the others' next look (at most
+ * PGBROKER_BACKSTOP_MS later).  Topic waiters are all woken: every group
+ * reads every record.
+ *
  * Messages also become available when a transaction that held them ends
  * without a commit of new ones: a claim rolled back, a transactional poll
  * that held partitions of a group.  Those transactions wake the waiters
@@ -53,10 +63,14 @@
 
 #include "pgbroker.h"
 
+/*
+ * Claims with a filter register apart (field3 = 1): a producer cannot tell
+ * whether its message matches their filter, so it wakes them all.
+ */
 void
-BrokerWaiterTag(LOCKTAG *tag, int32 queue_id)
+BrokerWaiterTag(LOCKTAG *tag, int32 queue_id, bool filtered)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) queue_id, 0,
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) queue_id, filtered ? 1 : 0,
 						 PGBROKER_LOCK_WAITERS);
 }
 
@@ -69,7 +83,7 @@ BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
 }
 
 /* Destinations to wake when the current transaction's locks are gone. */
-static List *end_queues = NIL;
+static List *end_queues = NIL;	/* of BrokerWake, in TopMemoryContext */
 static List *end_topics = NIL;
 
 /* The registration of a wait procedure, a session lock. */
@@ -85,20 +99,29 @@ BrokerWaitInit(void)
 	RegisterResourceReleaseCallback(wait_release_callback, NULL);
 }
 
+/*
+ * Set the latches of up to count holders of the tag, oldest first (the
+ * lock manager keeps them in the order they registered).  A holder whose
+ * latch is set already is going to look anyway and is not counted, so
+ * that each message made available sets one more consumer looking.
+ */
 static void
-wake_holders(LOCKTAG *tag)
+wake_holders(LOCKTAG *tag, int64 count)
 {
 	VirtualTransactionId *vxids;
-	int			count = 0;
+	int			n = 0;
 	int			i;
+	int64		woken = 0;
 
-	vxids = GetLockConflicts(tag, ExclusiveLock, &count);
-	for (i = 0; i < count; i++)
+	vxids = GetLockConflicts(tag, ExclusiveLock, &n);
+	for (i = 0; i < n && woken < count; i++)
 	{
 		PGPROC	   *proc = PgbrokerProcFromVxid(vxids[i]);
 
-		if (proc != NULL && proc != MyProc)
-			SetLatch(&proc->procLatch);
+		if (proc == NULL || proc == MyProc || proc->procLatch.is_set)
+			continue;
+		SetLatch(&proc->procLatch);
+		woken++;
 	}
 }
 
@@ -108,7 +131,7 @@ BrokerWakeTopicWaiters(int32 topic_id)
 	LOCKTAG		tag;
 
 	BrokerTopicWaiterTag(&tag, topic_id);
-	wake_holders(&tag);
+	wake_holders(&tag, PGBROKER_WAKE_ALL);
 }
 
 /*
@@ -118,25 +141,51 @@ BrokerWakeTopicWaiters(int32 topic_id)
  * does nothing but read the lock table and set latches.
  */
 void
-BrokerWakeWaiters(int32 queue_id)
+BrokerWakeWaiters(int32 queue_id, int64 count)
 {
 	LOCKTAG		tag;
 
-	BrokerWaiterTag(&tag, queue_id);
-	wake_holders(&tag);
+	BrokerWaiterTag(&tag, queue_id, false);
+	wake_holders(&tag, count);
+	BrokerWaiterTag(&tag, queue_id, true);
+	wake_holders(&tag, PGBROKER_WAKE_ALL);
 }
 
-/* Wake the waiters of a queue (or topic) when this transaction has ended. */
+/*
+ * Wake the waiters of a queue (count of them) or of a topic (all) once
+ * this transaction has ended and its locks are gone.
+ */
 void
-BrokerWakeAtEnd(bool topic, int32 id)
+BrokerWakeAtEnd(bool topic, int32 id, int64 count)
 {
-	List	  **list = topic ? &end_topics : &end_queues;
 	MemoryContext old;
+	ListCell   *lc;
+	BrokerWake *w;
 
-	if (list_member_int(*list, id))
+	if (topic)
+	{
+		if (list_member_int(end_topics, id))
+			return;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		end_topics = lappend_int(end_topics, id);
+		MemoryContextSwitchTo(old);
 		return;
+	}
+	foreach(lc, end_queues)
+	{
+		w = lfirst(lc);
+		if (w->id == id)
+		{
+			w->count = (w->count > PGBROKER_WAKE_ALL - count) ?
+				PGBROKER_WAKE_ALL : w->count + count;
+			return;
+		}
+	}
+	w = MemoryContextAlloc(TopMemoryContext, sizeof(BrokerWake));
+	w->id = id;
+	w->count = count;
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	*list = lappend_int(*list, id);
+	end_queues = lappend(end_queues, w);
 	MemoryContextSwitchTo(old);
 }
 
@@ -149,10 +198,14 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
 		return;
 	foreach(lc, end_queues)
-		BrokerWakeWaiters(lfirst_int(lc));
+	{
+		BrokerWake *w = lfirst(lc);
+
+		BrokerWakeWaiters(w->id, w->count);
+	}
 	foreach(lc, end_topics)
 		BrokerWakeTopicWaiters(lfirst_int(lc));
-	list_free(end_queues);
+	list_free_deep(end_queues);
 	list_free(end_topics);
 	end_queues = end_topics = NIL;
 

@@ -139,16 +139,32 @@ BrokerXactInit(void)
 	RegisterSubXactCallback(subxact_callback, NULL);
 }
 
-/* Remember to wake the waiters of a queue when this transaction commits. */
+/*
+ * Remember to wake the waiters of a queue when this transaction commits:
+ * as many as it made messages available (PGBROKER_WAKE_ALL: every one).
+ */
 void
-BrokerWakeAtCommit(Oid dbid, int32 queue_id)
+BrokerWakeAtCommit(int32 queue_id, int64 count)
 {
 	MemoryContext old;
+	ListCell   *lc;
+	BrokerWake *w;
 
-	if (list_member_int(wake_queues, queue_id))
-		return;
+	foreach(lc, wake_queues)
+	{
+		w = lfirst(lc);
+		if (w->id == queue_id)
+		{
+			w->count = (w->count > PGBROKER_WAKE_ALL - count) ?
+				PGBROKER_WAKE_ALL : w->count + count;
+			return;
+		}
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	wake_queues = lappend_int(wake_queues, queue_id);
+	w = palloc(sizeof(BrokerWake));
+	w->id = queue_id;
+	w->count = count;
+	wake_queues = lappend(wake_queues, w);
 	MemoryContextSwitchTo(old);
 }
 
@@ -390,7 +406,11 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			TopicAppendCommitted();
 			foreach(lc, wake_queues)
-				BrokerWakeWaiters(lfirst_int(lc));
+			{
+				BrokerWake *w = lfirst(lc);
+
+				BrokerWakeWaiters(w->id, w->count);
+			}
 			wake_queues = NIL;
 			list_free_deep(xact_claims);
 			xact_claims = NIL;
@@ -422,7 +442,7 @@ xact_callback(XactEvent event, void *arg)
 			wake_queues = NIL;
 			/* the messages it claimed are free again: wake the waiters */
 			foreach(lc, xact_claims)
-				BrokerWakeAtEnd(false, ((TrackedClaim *) lfirst(lc))->queue_id);
+				BrokerWakeAtEnd(false, ((TrackedClaim *) lfirst(lc))->queue_id, 1);
 			xact_claims_failed(0);
 			xact_reset_unsettled();
 			foreach(lc, pending_failures)
@@ -457,7 +477,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				TrackedClaim *c = lfirst(lc);
 
 				if (c->nest_level >= level)
-					BrokerWakeAtEnd(false, c->queue_id);
+					BrokerWakeAtEnd(false, c->queue_id, 1);
 			}
 			xact_claims_failed(level);
 			TopicAppendSubAbort(level);

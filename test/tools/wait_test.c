@@ -284,6 +284,53 @@ main(void)
 	report("claim wakes on a committed send", ok);
 	printf("# woke %.1f ms after the producer's commit returned\n", took);
 
+	/* one message wakes one of three waiters; two messages two of them */
+	{
+		PGconn	   *x[3];
+		int			i;
+		int			done = 0;
+
+		for (i = 0; i < 3; i++)
+		{
+			x[i] = connect_db();
+			start(x[i], "SELECT count(*) FROM broker.claim('wq', 1, wait => '4 s')");
+		}
+		for (i = 0; i < 3; i++)
+			ok = await_sleeping(p, PQbackendPID(x[i]));
+		run(p, "SELECT broker.send('wq', '{}')");
+		usleep(WAKE_MS * 1000);
+		for (i = 0; i < 3; i++)
+			done += !PQconsumeInput(x[i]) || !PQisBusy(x[i]);
+		ok = ok && (done == 1 || fail("%d of 3 waiters returned for one message", done));
+		run(p, "SELECT broker.send_batch('wq', ARRAY['{}', '{}']::jsonb[])");
+		usleep(WAKE_MS * 1000);
+		done = 0;
+		for (i = 0; i < 3; i++)
+		{
+			r = finish(x[i], 0, &lost);
+			if (r && PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0)
+				done++;
+			if (r)
+				PQclear(r);
+		}
+		ok = ok && (done == 3 || fail("%d of 3 waiters got a message for three messages", done));
+		for (i = 0; i < 3; i++)
+		{
+			r = finish(x[i], 10000, &lost);
+			if (r)
+				PQclear(r);
+			PQfinish(x[i]);
+		}
+	}
+	report("a committed send wakes one waiter per message", ok);
+
+	/* a claim with a filter is woken whatever the message */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s', filter => '{\"k\": 1}')",
+				   "SELECT broker.send('wq', '{}', headers => '{\"k\": 1}')", WAKE_MS, &took);
+	ok = expect_rows(r, "1", took, WAKE_MS);
+	PQclear(r);
+	report("a claim with a filter wakes on a matching send", ok);
+
 	/* ... and not for a send that rolls back */
 	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 5, wait => '3 s')",
 				   "BEGIN; SELECT broker.send('wq', '{}'); ROLLBACK", QUIET_MS, &took);

@@ -1,0 +1,744 @@
+/*
+ * wake_bench.c - how fast waiting consumers wake, what waiting costs.
+ *
+ * latency: a producer sends at a steady --rate (BEGIN; send; COMMIT) for
+ *     --seconds; --consumers consumers wait in broker.claim (BEGIN; claim
+ *     with wait; ack; COMMIT).  The latency of a message is the time from
+ *     the moment its producer sent COMMIT to the moment a consumer had it.
+ *     The same run for two floors on a plain table: consumers woken by
+ *     LISTEN/NOTIFY (the producer NOTIFYs in its transaction; consumers
+ *     DELETE ... SKIP LOCKED RETURNING, and wait on the socket when they
+ *     find nothing), and consumers that look every 100 ms.
+ * produce: --producers producers send single messages in autocommit for
+ *     --seconds, alone; with --waiters consumers waiting on another queue;
+ *     with them waiting on the same queue while every message is sent with
+ *     a delay (each commit wakes one waiter that finds nothing, the wake's
+ *     whole cost); and alone with notifications on.
+ * idle: --idle consumers wait in broker.claim (and then in
+ *     broker.claim_wait) on an empty queue; the server's CPU time over
+ *     --seconds (from /proc, all processes of --postmaster-pid) and the
+ *     memory they take (proportional set size).
+ * xmin: --waiters consumers wait in each form while another session
+ *     consumes transaction ids; how many waiters hold an xmin, and the age
+ *     of the oldest.
+ *
+ * Connection parameters come from the PG* environment variables.
+ * usage: wake_bench [--only latency|produce|idle|xmin] [--seconds N]
+ *                   [--rate N] [--consumers N] [--producers N]
+ *                   [--waiters N] [--idle N] [--postmaster-pid PID] [--json]
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "libpq-fe.h"
+
+static int	seconds = 10;
+static int	rate = 500;
+static int	nconsumers = 2;
+static int	nproducers = 2;
+static int	nwaiters = 100;
+static int	nidle = 1000;
+static int	postmaster_pid = 0;
+static int	json = 0;
+static const char *only = NULL;
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static PGconn *
+connect_db(void)
+{
+	PGconn	   *c = PQconnectdb("");
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "wake_bench: connection failed: %s", PQerrorMessage(c));
+		exit(2);
+	}
+	PQsetNoticeProcessor(c, NULL, NULL);
+	return c;
+}
+
+static PGresult *
+exec_ok(PGconn *c, const char *sql)
+{
+	PGresult   *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "wake_bench: %s: %s", sql, PQerrorMessage(c));
+		exit(3);
+	}
+	return r;
+}
+
+static void
+cmd(PGconn *c, const char *fmt,...)
+{
+	char		sql[1024];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	PQclear(exec_ok(c, sql));
+}
+
+static double
+scalar(PGconn *c, const char *sql)
+{
+	PGresult   *r = exec_ok(c, sql);
+	double		v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? atof(PQgetvalue(r, 0, 0)) : 0;
+
+	PQclear(r);
+	return v;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+pct(double *v, long n, double p)
+{
+	long		i;
+
+	if (n == 0)
+		return NAN;
+	i = (long) ceil(p / 100.0 * n) - 1;
+	return v[i < 0 ? 0 : (i >= n ? n - 1 : i)];
+}
+
+/* ------------------------------------------------------------------
+ * latency
+ * ------------------------------------------------------------------ */
+typedef enum
+{
+	SYS_PGBROKER,
+	SYS_NOTIFY,
+	SYS_POLL
+} System;
+
+static const char *sys_name[] = {"pgbroker claim with wait", "floor: LISTEN/NOTIFY", "floor: poll every 100 ms"};
+
+static double *sent_at;			/* per sequence number: when COMMIT was sent */
+static double *got_at;			/* when a consumer had it */
+static long nmsg;
+static volatile int stop_consumers;
+static System cur;
+
+static void *
+producer(void *arg)
+{
+	PGconn	   *c = connect_db();
+	double		start = now_ms();
+	long		i;
+	char		sql[256];
+
+	for (i = 0; i < nmsg; i++)
+	{
+		double		due = start + i * 1000.0 / rate;
+		double		wait = due - now_ms();
+
+		if (wait > 0)
+			usleep((useconds_t) (wait * 1000));
+		cmd(c, "BEGIN");
+		if (cur == SYS_PGBROKER)
+			snprintf(sql, sizeof(sql), "SELECT broker.send('wake_lat', '{\"s\": %ld}')", i);
+		else
+			snprintf(sql, sizeof(sql), "INSERT INTO wake_floor (s, payload) VALUES (%ld, '{\"s\": %ld}')%s",
+					 i, i, cur == SYS_NOTIFY ? "; NOTIFY wake_floor" : "");
+		cmd(c, "%s", sql);
+		sent_at[i] = now_ms();
+		cmd(c, "COMMIT");
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static void
+note_rows(PGresult *r, int col, double t)
+{
+	int			i;
+
+	for (i = 0; i < PQntuples(r); i++)
+	{
+		long		s = atol(PQgetvalue(r, i, col));
+
+		if (s >= 0 && s < nmsg)
+			got_at[s] = t;
+	}
+}
+
+static void *
+consumer(void *arg)
+{
+	PGconn	   *c = connect_db();
+	PGresult   *r;
+
+	if (cur == SYS_NOTIFY)
+		cmd(c, "LISTEN wake_floor");
+	while (!stop_consumers)
+	{
+		double		t;
+
+		if (cur == SYS_PGBROKER)
+		{
+			int			i;
+			char		ack[4096];
+			size_t		len;
+
+			cmd(c, "BEGIN");
+			r = exec_ok(c, "SELECT id, payload->>'s' FROM broker.claim('wake_lat', 10, wait => '1 second')");
+			t = now_ms();
+			note_rows(r, 1, t);
+			len = snprintf(ack, sizeof(ack), "SELECT broker.ack('wake_lat', ARRAY[0");
+			for (i = 0; i < PQntuples(r); i++)
+				len += snprintf(ack + len, sizeof(ack) - len, ",%s", PQgetvalue(r, i, 0));
+			snprintf(ack + len, sizeof(ack) - len, "]::bigint[])");
+			PQclear(r);
+			cmd(c, "%s", ack);
+			cmd(c, "COMMIT");
+			continue;
+		}
+		r = exec_ok(c, "DELETE FROM wake_floor WHERE id IN (SELECT id FROM wake_floor ORDER BY id"
+					" LIMIT 10 FOR UPDATE SKIP LOCKED) RETURNING s");
+		t = now_ms();
+		note_rows(r, 0, t);
+		if (PQntuples(r) > 0)
+		{
+			PQclear(r);
+			continue;
+		}
+		PQclear(r);
+		if (cur == SYS_POLL)
+			usleep(100000);
+		else
+		{
+			PGnotify   *n;
+			int			got = 0;
+
+			PQconsumeInput(c);
+			while ((n = PQnotifies(c)) != NULL)
+			{
+				got = 1;
+				PQfreemem(n);
+			}
+			if (!got)
+			{
+				fd_set		fds;
+				struct timeval tv = {1, 0};
+
+				FD_ZERO(&fds);
+				FD_SET(PQsocket(c), &fds);
+				(void) select(PQsocket(c) + 1, &fds, NULL, NULL, &tv);
+				PQconsumeInput(c);
+				while ((n = PQnotifies(c)) != NULL)
+					PQfreemem(n);
+			}
+		}
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static void
+run_latency(PGconn *admin, System sys, int first)
+{
+	pthread_t	prod;
+	pthread_t  *cons = calloc(nconsumers, sizeof(pthread_t));
+	double	   *lat;
+	long		n = 0;
+	long		lost = 0;
+	long		i;
+
+	cur = sys;
+	nmsg = (long) rate * seconds;
+	sent_at = calloc(nmsg, sizeof(double));
+	got_at = calloc(nmsg, sizeof(double));
+	lat = calloc(nmsg, sizeof(double));
+	stop_consumers = 0;
+	for (i = 0; i < nconsumers; i++)
+		pthread_create(&cons[i], NULL, consumer, NULL);
+	usleep(500000);				/* let the consumers start waiting */
+	pthread_create(&prod, NULL, producer, NULL);
+	pthread_join(prod, NULL);
+	usleep(1500000);			/* the last ones arrive */
+	stop_consumers = 1;
+	for (i = 0; i < nconsumers; i++)
+		pthread_join(cons[i], NULL);
+	for (i = 0; i < nmsg; i++)
+	{
+		if (got_at[i] == 0)
+			lost++;
+		else
+			lat[n++] = got_at[i] - sent_at[i];
+	}
+	qsort(lat, n, sizeof(double), cmp_double);
+	if (json)
+		printf("%s{\"workload\": \"latency\", \"system\": \"%s\", \"rate\": %d, \"consumers\": %d,"
+			   " \"messages\": %ld, \"missing\": %ld, \"p50_ms\": %.2f, \"p95_ms\": %.2f,"
+			   " \"p99_ms\": %.2f, \"max_ms\": %.2f}\n",
+			   "", sys_name[sys], rate, nconsumers, n, lost,
+			   pct(lat, n, 50), pct(lat, n, 95), pct(lat, n, 99), n ? lat[n - 1] : NAN);
+	else
+		printf("%-28s %8ld %8ld %9.2f %9.2f %9.2f %9.2f\n", sys_name[sys], n, lost,
+			   pct(lat, n, 50), pct(lat, n, 95), pct(lat, n, 99), n ? lat[n - 1] : NAN);
+	fflush(stdout);
+	free(sent_at);
+	free(got_at);
+	free(lat);
+	free(cons);
+	(void) admin;
+}
+
+static void
+latency(PGconn *admin)
+{
+	cmd(admin, "SELECT broker.create_queue('wake_lat')");
+	cmd(admin, "CREATE TABLE wake_floor (id bigserial PRIMARY KEY, s bigint, payload jsonb)");
+	if (!json)
+	{
+		printf("\nlatency from the producer's COMMIT to the consumer's receipt, %d msg/s for %d s, %d waiting consumers\n",
+			   rate, seconds, nconsumers);
+		printf("%-28s %8s %8s %9s %9s %9s %9s\n", "system", "received", "missing", "p50 ms", "p95 ms", "p99 ms", "max ms");
+	}
+	run_latency(admin, SYS_PGBROKER, 1);
+	run_latency(admin, SYS_NOTIFY, 0);
+	run_latency(admin, SYS_POLL, 0);
+	cmd(admin, "SELECT broker.drop_queue('wake_lat')");
+	cmd(admin, "DROP TABLE wake_floor");
+}
+
+/* ------------------------------------------------------------------
+ * produce
+ * ------------------------------------------------------------------ */
+static volatile int stop_producers;
+static const char *produce_sql;
+static long produced[64];
+
+static void *
+produce_loop(void *arg)
+{
+	long		k = (long) arg;
+	PGconn	   *c = connect_db();
+	PGresult   *r;
+
+	r = PQprepare(c, "s", produce_sql, 0, NULL);
+	PQclear(r);
+	while (!stop_producers)
+	{
+		r = PQexecPrepared(c, "s", 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "wake_bench: %s", PQerrorMessage(c));
+			exit(3);
+		}
+		PQclear(r);
+		produced[k]++;
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+/* Start n connections waiting (asynchronously) with the given statement. */
+static PGconn **
+start_waiters(PGconn *admin, int n, const char *sql)
+{
+	PGconn	  **w = calloc(n, sizeof(PGconn *));
+	int			i;
+	double		deadline;
+
+	for (i = 0; i < n; i++)
+	{
+		w[i] = connect_db();
+		if (!PQsendQuery(w[i], sql))
+		{
+			fprintf(stderr, "wake_bench: %s", PQerrorMessage(w[i]));
+			exit(3);
+		}
+	}
+	/* until they all sleep */
+	deadline = now_ms() + 60000;
+	while (now_ms() < deadline &&
+		   scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
+				  " AND backend_type = 'client backend'") < n)
+		usleep(50000);
+	return w;
+}
+
+static void
+stop_waiters(PGconn **w, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		PGcancel   *cn = PQgetCancel(w[i]);
+		char		err[256];
+		PGresult   *r;
+
+		PQcancel(cn, err, sizeof(err));
+		PQfreeCancel(cn);
+		while ((r = PQgetResult(w[i])) != NULL)
+			PQclear(r);
+		PQfinish(w[i]);
+	}
+	free(w);
+}
+
+static double
+produce_run(const char *sql)
+{
+	pthread_t	t[64];
+	long		i;
+	long		total = 0;
+	double		t0;
+
+	produce_sql = sql;
+	stop_producers = 0;
+	memset(produced, 0, sizeof(produced));
+	for (i = 0; i < nproducers; i++)
+		pthread_create(&t[i], NULL, produce_loop, (void *) i);
+	t0 = now_ms();
+	sleep(seconds);
+	stop_producers = 1;
+	for (i = 0; i < nproducers; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < nproducers; i++)
+		total += produced[i];
+	return total / ((now_ms() - t0) / 1000.0);
+}
+
+static void
+produce_report(const char *what, double rate_, double base)
+{
+	if (json)
+		printf("{\"workload\": \"produce\", \"case\": \"%s\", \"producers\": %d, \"msgs_per_s\": %.0f, \"ratio\": %.3f}\n",
+			   what, nproducers, rate_, rate_ / base);
+	else
+		printf("%-62s %10.0f %7.2f\n", what, rate_, rate_ / base);
+	fflush(stdout);
+}
+
+static void
+produce(PGconn *admin)
+{
+	char		what[128];
+	double		base;
+	double		r;
+	PGconn	  **w;
+
+	cmd(admin, "SELECT broker.create_queue('wake_prod')");
+	cmd(admin, "SELECT broker.create_queue('wake_other')");
+	if (!json)
+	{
+		printf("\nproduce: %d producers sending single messages (autocommit) for %d s\n", nproducers, seconds);
+		printf("%-62s %10s %7s\n", "case", "msgs/s", "ratio");
+	}
+	base = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
+	produce_report("no waiting consumers", base, base);
+
+	snprintf(what, sizeof(what), "%d consumers waiting on another queue", nwaiters);
+	w = start_waiters(admin, nwaiters, "SELECT * FROM broker.claim('wake_other', 1, wait => '1 hour')");
+	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
+	stop_waiters(w, nwaiters);
+	produce_report(what, r, base);
+
+	snprintf(what, sizeof(what), "%d consumers waiting on it, woken by every commit", nwaiters);
+	w = start_waiters(admin, nwaiters, "SELECT * FROM broker.claim('wake_prod', 1, wait => '1 hour')");
+	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}', delay => '1 hour')");
+	stop_waiters(w, nwaiters);
+	produce_report(what, r, base);
+
+	cmd(admin, "SELECT broker.purge('wake_prod')");
+	cmd(admin, "SELECT broker.alter_queue('wake_prod', true)");
+	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
+	produce_report("notifications on, nobody listening", r, base);
+	{
+		PGconn	   *l = connect_db();
+
+		cmd(l, "LISTEN \"pgbroker.queue.wake_prod\"");
+		r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
+		PQfinish(l);
+	}
+	produce_report("notifications on, one client listening", r, base);
+	cmd(admin, "SELECT broker.drop_queue('wake_prod')");
+	cmd(admin, "SELECT broker.drop_queue('wake_other')");
+}
+
+/* ------------------------------------------------------------------
+ * idle
+ * ------------------------------------------------------------------ */
+
+/* CPU ticks of the postmaster and all its children. */
+static long long
+server_ticks(void)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *e;
+	long long	total = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+	{
+		char		path[300];
+		char		buf[1024];
+		FILE	   *f;
+		int			pid = atoi(e->d_name);
+		int			ppid;
+		unsigned long long ut;
+		unsigned long long st;
+		char	   *p;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) == NULL)
+		{
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		p = strrchr(buf, ')');
+		if (p == NULL)
+			continue;
+		/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+		if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ppid, &ut, &st) != 3)
+			continue;
+		if (pid == postmaster_pid || ppid == postmaster_pid)
+			total += (long long) (ut + st);
+	}
+	closedir(d);
+	return total;
+}
+
+/* Proportional set size of the server's processes, in kB. */
+static long
+server_pss_kb(int *nproc)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *e;
+	long		total = 0;
+
+	*nproc = 0;
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+	{
+		char		path[300];
+		char		line[256];
+		FILE	   *f;
+		int			pid = atoi(e->d_name);
+		int			ppid = 0;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(line, sizeof(line), f) && strrchr(line, ')'))
+			sscanf(strrchr(line, ')') + 2, "%*c %d", &ppid);
+		fclose(f);
+		if (pid != postmaster_pid && ppid != postmaster_pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f))
+		{
+			long		kb;
+
+			if (sscanf(line, "Pss: %ld kB", &kb) == 1)
+				total += kb;
+		}
+		fclose(f);
+		(*nproc)++;
+	}
+	closedir(d);
+	return total;
+}
+
+static void
+idle_case(PGconn *admin, const char *what, const char *sql, long pss_before)
+{
+	PGconn	  **w;
+	long long	t0;
+	long long	t1;
+	double		cpu;
+	long		pss;
+	int			np;
+	int			waiting;
+
+	w = start_waiters(admin, nidle, sql);
+	waiting = (int) scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
+						   " AND backend_type = 'client backend'");
+	sleep(1);
+	t0 = server_ticks();
+	sleep(seconds);
+	t1 = server_ticks();
+	pss = server_pss_kb(&np);
+	cpu = (t1 - t0) * 100.0 / sysconf(_SC_CLK_TCK) / seconds;
+	if (json)
+		printf("{\"workload\": \"idle\", \"form\": \"%s\", \"waiting\": %d, \"server_cpu_pct\": %.2f,"
+			   " \"server_pss_mb\": %.0f, \"pss_per_waiter_kb\": %.0f}\n",
+			   what, waiting, cpu, pss / 1024.0, (pss - pss_before) / (double) nidle);
+	else
+		printf("%-34s %8d %13.2f %14.0f %16.0f\n", what, waiting, cpu, pss / 1024.0,
+			   (pss - pss_before) / (double) nidle);
+	fflush(stdout);
+	stop_waiters(w, nidle);
+}
+
+static void
+idle(PGconn *admin)
+{
+	long		pss0;
+	int			np;
+
+	if (postmaster_pid == 0)
+	{
+		fprintf(stderr, "wake_bench: idle needs --postmaster-pid\n");
+		exit(1);
+	}
+	cmd(admin, "SELECT broker.create_queue('wake_idle')");
+	sleep(1);
+	pss0 = server_pss_kb(&np);
+	if (!json)
+	{
+		printf("\nidle: %d consumers waiting on an empty queue for %d s (server: %d processes, %.0f MB before)\n",
+			   nidle, seconds, np, pss0 / 1024.0);
+		printf("%-34s %8s %13s %14s %16s\n", "form", "waiting", "server CPU %", "server PSS MB", "PSS/waiter kB");
+	}
+	idle_case(admin, "claim(wait => 1 hour)",
+			  "SELECT * FROM broker.claim('wake_idle', 1, wait => '1 hour')", pss0);
+	idle_case(admin, "CALL claim_wait(wait => 1 day)",
+			  "CALL broker.claim_wait('wake_idle', 1, wait => '1 day')", pss0);
+	cmd(admin, "SELECT broker.drop_queue('wake_idle')");
+}
+
+/* ------------------------------------------------------------------
+ * xmin
+ * ------------------------------------------------------------------ */
+static void
+xmin_case(PGconn *admin, const char *what, const char *sql)
+{
+	PGconn	  **w = start_waiters(admin, nwaiters, sql);
+	PGconn	   *x = connect_db();
+	double		t0 = now_ms();
+	long		xids = 0;
+	PGresult   *r;
+
+	while (now_ms() - t0 < seconds * 1000.0)
+	{
+		cmd(x, "SELECT pg_current_xact_id()");
+		xids++;
+	}
+	r = exec_ok(admin, "SELECT count(*) FILTER (WHERE backend_xmin IS NOT NULL),"
+				" coalesce(max(age(backend_xmin)), 0)"
+				" FROM pg_stat_activity WHERE wait_event = 'Extension' AND backend_type = 'client backend'");
+	if (json)
+		printf("{\"workload\": \"xmin\", \"form\": \"%s\", \"waiters\": %d, \"holding_xmin\": %s,"
+			   " \"oldest_xmin_age\": %s, \"xids_consumed\": %ld}\n",
+			   what, nwaiters, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), xids);
+	else
+		printf("%-34s %8d %13s %16s %14ld\n", what, nwaiters, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), xids);
+	fflush(stdout);
+	PQclear(r);
+	PQfinish(x);
+	stop_waiters(w, nwaiters);
+}
+
+static void
+xmin(PGconn *admin)
+{
+	cmd(admin, "SELECT broker.create_queue('wake_xmin')");
+	if (!json)
+	{
+		printf("\nxmin: %d consumers waiting while another session uses transaction ids for %d s\n",
+			   nwaiters, seconds);
+		printf("%-34s %8s %13s %16s %14s\n", "form", "waiters", "holding xmin", "oldest xmin age", "xids used");
+	}
+	xmin_case(admin, "claim(wait => 1 hour)", "SELECT * FROM broker.claim('wake_xmin', 1, wait => '1 hour')");
+	xmin_case(admin, "CALL claim_wait(wait => 1 day)", "CALL broker.claim_wait('wake_xmin', 1, wait => '1 day')");
+	xmin_case(admin, "poll(wait => 1 hour)", "SELECT * FROM broker.poll('wake_xmin_t', 'g', wait => '1 hour')");
+	xmin_case(admin, "CALL poll_wait(wait => 1 day)",
+			  "CALL broker.poll_wait('wake_xmin_t', 'g', wait => '1 day', consumer => 'c' || pg_backend_pid(), lease => '1 minute')");
+	cmd(admin, "SELECT broker.drop_queue('wake_xmin')");
+}
+
+int
+main(int argc, char **argv)
+{
+	PGconn	   *admin;
+	int			i;
+
+	for (i = 1; i < argc; i++)
+	{
+#define INTARG(flag, var) else if (strcmp(argv[i], flag) == 0 && i + 1 < argc) var = atoi(argv[++i])
+		if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+			only = argv[++i];
+		INTARG("--seconds", seconds);
+		INTARG("--rate", rate);
+		INTARG("--consumers", nconsumers);
+		INTARG("--producers", nproducers);
+		INTARG("--waiters", nwaiters);
+		INTARG("--idle", nidle);
+		INTARG("--postmaster-pid", postmaster_pid);
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+		{
+			fprintf(stderr, "usage: wake_bench [--only latency|produce|idle|xmin] [--seconds N] [--rate N]\n"
+					"                  [--consumers N] [--producers N] [--waiters N] [--idle N]\n"
+					"                  [--postmaster-pid PID] [--json]\n");
+			return 1;
+		}
+	}
+	if (seconds < 1 || rate < 1 || nconsumers < 1 || nproducers < 1 || nproducers > 64 ||
+		nwaiters < 1 || nidle < 1)
+	{
+		fprintf(stderr, "wake_bench: counts must be positive, --producers at most 64\n");
+		return 1;
+	}
+	admin = connect_db();
+	cmd(admin, "SET client_min_messages = warning");
+	cmd(admin, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
+	cmd(admin, "DROP TABLE IF EXISTS wake_floor");
+	cmd(admin, "CREATE EXTENSION pgbroker");
+	cmd(admin, "SELECT broker.create_topic('wake_xmin_t')");
+	cmd(admin, "SELECT broker.create_group('wake_xmin_t', 'g')");
+	if (!only || strcmp(only, "latency") == 0)
+		latency(admin);
+	if (!only || strcmp(only, "produce") == 0)
+		produce(admin);
+	if (!only || strcmp(only, "xmin") == 0)
+		xmin(admin);
+	if (!only || strcmp(only, "idle") == 0)
+		idle(admin);
+	cmd(admin, "DROP EXTENSION pgbroker CASCADE");
+	PQfinish(admin);
+	return 0;
+}
