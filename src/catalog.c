@@ -513,16 +513,17 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 		case QPLAN_NEXT_DUE:
 			/*
 			 * $1 now.  The earliest delay or lease end among the first
-			 * rows of the ready index: exact while fewer messages than
-			 * that are delayed or leased, and the backstop covers the
-			 * rest.
+			 * rows of the ready index, where leased messages come first
+			 * and delayed ones follow in the order they are due: exact
+			 * while fewer than 100 messages are leased, and the backstop
+			 * covers the rest.
 			 */
 			ARGS(TIMESTAMPTZOID);
 			appendStringInfo(&s,
 							 "SELECT pg_catalog.min(GREATEST(s.vis, s.lease_until)) FROM"
 							 " (SELECT vis, lease_until FROM broker.queue_%d"
 							 "   WHERE group_key IS NULL OR group_head"
-							 "   ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id LIMIT 1000) s"
+							 "   ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id LIMIT 100) s"
 							 " WHERE GREATEST(s.vis, s.lease_until) OPERATOR(pg_catalog.>) $1", id);
 			break;
 		case QPLAN_LEASE:
@@ -582,7 +583,7 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 " WHERE m.id OPERATOR(pg_catalog.=) $1"
 							 " AND ($2 IS NULL OR m.receipt OPERATOR(pg_catalog.=) $2)"
 							 " AND COALESCE($9, m.attempt) OPERATOR(pg_catalog.<) $6"
-							 " RETURNING m.id", id);
+							 " RETURNING m.id, m.vis", id);
 			break;
 		case QPLAN_EXTEND:
 			/* $1 id $2 receipt $3 lease $4 now */

@@ -416,6 +416,8 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 		LOCKTAG		tag;
 		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   a.wait_ms);
+		bool		woken = false;
+		int			futile = 0;
 
 		BrokerWaiterTag(&tag, q->id, a.filter != NULL);
 		(void) LockAcquire(&tag, ShareLock, false, false);
@@ -431,11 +433,10 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 			got = claim_once(q, a.max_messages, &a.lease, a.filter, rsinfo);
 			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
+			if (woken)
+				futile++;
 			ms = BrokerWaitMs(deadline, claim_next_due(q), PGBROKER_BACKSTOP_MS);
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 ms, PG_WAIT_EXTENSION);
-			CHECK_FOR_INTERRUPTS();
+			woken = BrokerWaitSleep(ms, a.filter != NULL, &futile);
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
@@ -467,6 +468,8 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	Oid			elemtype;
 	TimestampTz deadline;
 	bool		registered = false;
+	bool		woken = false;
+	int			futile = 0;
 	BrokerLookState look;
 	int			got;
 	TupleTableSlot *slot;
@@ -521,11 +524,10 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 BrokerWaitMs(deadline, due, PGBROKER_BACKSTOP_MS),
-						 PG_WAIT_EXTENSION);
-		CHECK_FOR_INTERRUPTS();
+		if (woken)
+			futile++;
+		woken = BrokerWaitSleep(BrokerWaitMs(deadline, due, PGBROKER_BACKSTOP_MS),
+								a.filter != NULL, &futile);
 	}
 	BrokerLookEnd(&look);
 	/* the leases are written at this commit */
@@ -711,7 +713,15 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 	BrokerExecPlan(QueuePlan(q, QPLAN_NACK), values, nulls, false, 0);
 	done = (SPI_processed > 0);
 	if (done)
-		BrokerWakeAtCommit(q->id, 1);
+	{
+		bool		isnull;
+		TimestampTz vis = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 2, &isnull));
+
+		/* a retry due after the waiters' backstop is theirs to find */
+		if (vis <= TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PGBROKER_BACKSTOP_MS))
+			BrokerWakeAtCommit(q->id, 1);
+	}
 	else
 	{
 		Datum		dv[7];

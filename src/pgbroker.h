@@ -113,6 +113,7 @@ extern void BrokerWaitSessionEnd(void);
 extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,
 								 const char *instead);
 extern long BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms);
+extern bool BrokerWaitSleep(long ms, bool filtered, int *futile);
 
 /* How long a wait sleeps at most before it looks again anyway. */
 #define PGBROKER_BACKSTOP_MS	5000

@@ -75,6 +75,19 @@ typedef struct SendOptions
 	TimestampTz now;
 } SendOptions;
 
+/*
+ * Does a message sent with this delay need waiting consumers woken at
+ * commit?  One due later than the waiters' backstop is seen by their next
+ * look anyway, which also takes its due time into account: waking one for
+ * it would only cost a look that finds nothing.
+ */
+static bool
+queue_delay_wakes(const Interval *delay)
+{
+	return delay->month == 0 && delay->day == 0 &&
+		delay->time <= (int64) PGBROKER_BACKSTOP_MS * 1000;
+}
+
 static void queue_group_lock(BrokerQueue *q, const char *group_key);
 static bool queue_group_join(BrokerQueue *q, const char *group_key);
 static void queue_group_promote(BrokerQueue *q, const char *group_key);
@@ -490,7 +503,8 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 		queue_insert_rows(q, opt, &payload, 1, group_key, head, dedup_key,
 						  dedup_key != NULL ? id : 0, &id);
 	}
-	BrokerWakeAtCommit(q->id, 1);
+	if (queue_delay_wakes(&opt->delay))
+		BrokerWakeAtCommit(q->id, 1);
 	if (q->notify)
 		BrokerNotifyAtCommit("queue", q->name);
 	return id;
@@ -653,7 +667,8 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
-		BrokerWakeAtCommit(q->id, n);
+		if (queue_delay_wakes(&opt.delay))
+			BrokerWakeAtCommit(q->id, n);
 		if (q->notify)
 			BrokerNotifyAtCommit("queue", q->name);
 	}

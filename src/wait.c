@@ -60,6 +60,7 @@
 #include "storage/sinvaladt.h"
 #include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "pgbroker.h"
 
@@ -305,4 +306,33 @@ BrokerLookEnd(BrokerLookState *st)
 {
 	AtEOXact_GUC(true, st->guc_level);
 	SetUserIdAndSecContext(st->saved_user, st->saved_sec);
+}
+
+/*
+ * Sleep until woken, the time is up, or an interrupt.  Waiters with a
+ * filter are woken by every commit to their queue, matching or not; one
+ * whose looks keep finding nothing after a wakeup first sleeps a while
+ * without listening for wakeups (10 ms, doubling up to 250 ms, reset when
+ * a look finds something), which bounds what a busy queue of messages it
+ * does not want costs.  A wakeup that arrives meanwhile is kept in the
+ * latch.  Returns whether the latch woke it.
+ */
+bool
+BrokerWaitSleep(long ms, bool filtered, int *futile)
+{
+	int			rc;
+
+	if (filtered && *futile > 0)
+	{
+		long		pause = Min(250, 10L << Min(*futile - 1, 5));
+
+		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(pause, ms),
+						 PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+		ms = Max(ms - pause, 0);
+	}
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   ms, PG_WAIT_EXTENSION);
+	CHECK_FOR_INTERRUPTS();
+	return (rc & WL_LATCH_SET) != 0;
 }

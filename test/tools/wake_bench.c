@@ -440,49 +440,149 @@ produce_report(const char *what, double rate_, double base)
 	fflush(stdout);
 }
 
+/* consumers of the produce workload: claim_wait one, then ack it */
+static const char *consume_queue;
+static pthread_t *consumer_threads;
+static volatile long consumed;
+
+static void *
+consume_loop(void *arg)
+{
+	PGconn	   *c = connect_db();
+	char		sql[256];
+
+	char		ack[256];
+
+	snprintf(sql, sizeof(sql), "CALL broker.claim_wait('%s', 1, wait => '1 second')", consume_queue);
+	snprintf(ack, sizeof(ack), "SELECT broker.ack('%s', m.id) FROM unnest($1::broker.message[]) m",
+			 consume_queue);
+	while (!stop_consumers)
+	{
+		PGresult   *r = exec_ok(c, sql);
+		const char *v = PQgetvalue(r, 0, 0);
+		PGresult   *a = PQexecParams(c, ack, 1, NULL, &v, NULL, NULL, 0);
+
+		if (PQresultStatus(a) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "wake_bench: %s", PQerrorMessage(c));
+			exit(3);
+		}
+		__sync_fetch_and_add(&consumed, PQntuples(a));
+		PQclear(a);
+		PQclear(r);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+/*
+ * One case of the produce workload, on a queue of its own (so that no
+ * case inserts into a bigger table than another): waiters (if any) wait
+ * with wait_sql, on the produced queue or on another one.
+ */
+static double
+produce_case(PGconn *admin, int n, const char *send_args, const char *wait_sql,
+			 int notify, int listen)
+{
+	static int	k = 0;
+	char		sql[512];
+	char		q[32];
+	double		r;
+	PGconn	  **w = NULL;
+	PGconn	   *l = NULL;
+
+	snprintf(q, sizeof(q), "wake_prod_%d", ++k);
+	cmd(admin, "SELECT broker.create_queue('%s')", q);
+	if (notify)
+		cmd(admin, "SELECT broker.alter_queue('%s', true)", q);
+	if (listen)
+	{
+		l = connect_db();
+		cmd(l, "LISTEN \"pgbroker.queue.%s\"", q);
+	}
+	if (n > 0 && strcmp(wait_sql, "consume") == 0)
+	{
+		int			i;
+
+		consume_queue = q;
+		stop_consumers = 0;
+		consumed = 0;
+		consumer_threads = calloc(n, sizeof(pthread_t));
+		for (i = 0; i < n; i++)
+			pthread_create(&consumer_threads[i], NULL, consume_loop, NULL);
+		sleep(2);
+	}
+	else if (n > 0)
+	{
+		snprintf(sql, sizeof(sql), wait_sql, q);
+		w = start_waiters(admin, n, sql);
+	}
+	snprintf(sql, sizeof(sql), "SELECT broker.send('%s', '{\"n\": 1}'%s)", q, send_args);
+	r = produce_run(sql);
+	if (w)
+		stop_waiters(w, n);
+	if (consumer_threads)
+	{
+		int			i;
+
+		stop_consumers = 1;
+		for (i = 0; i < n; i++)
+			pthread_join(consumer_threads[i], NULL);
+		free(consumer_threads);
+		consumer_threads = NULL;
+	}
+	if (l)
+		PQfinish(l);
+	cmd(admin, "SELECT broker.drop_queue('%s')", q);
+	cmd(admin, "CHECKPOINT");
+	return r;
+}
+
 static void
 produce(PGconn *admin)
 {
 	char		what[128];
+	double		base1;
+	double		base2;
 	double		base;
-	double		r;
-	PGconn	  **w;
+	double		r[7];
+	const char *other_fn = "SELECT * FROM broker.claim('wake_other', 1, wait => '1 hour') /* %s */";
+	const char *other_proc = "CALL broker.claim_wait('wake_other', 1, wait => '1 day') /* %s */";
+	const char *same_fn = "SELECT * FROM broker.claim('%s', 1, wait => '1 hour')";
+	const char *same_filter = "SELECT * FROM broker.claim('%s', 1, wait => '1 hour', filter => '{\"never\": 1}')";
 
-	cmd(admin, "SELECT broker.create_queue('wake_prod')");
 	cmd(admin, "SELECT broker.create_queue('wake_other')");
 	if (!json)
 	{
 		printf("\nproduce: %d producers sending single messages (autocommit) for %d s\n", nproducers, seconds);
 		printf("%-62s %10s %7s\n", "case", "msgs/s", "ratio");
 	}
-	base = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
-	produce_report("no waiting consumers", base, base);
-
-	snprintf(what, sizeof(what), "%d consumers waiting on another queue", nwaiters);
-	w = start_waiters(admin, nwaiters, "SELECT * FROM broker.claim('wake_other', 1, wait => '1 hour')");
-	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
-	stop_waiters(w, nwaiters);
-	produce_report(what, r, base);
-
-	snprintf(what, sizeof(what), "%d consumers waiting on it, woken by every commit", nwaiters);
-	w = start_waiters(admin, nwaiters, "SELECT * FROM broker.claim('wake_prod', 1, wait => '1 hour')");
-	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}', delay => '1 hour')");
-	stop_waiters(w, nwaiters);
-	produce_report(what, r, base);
-
-	cmd(admin, "SELECT broker.purge('wake_prod')");
-	cmd(admin, "SELECT broker.alter_queue('wake_prod', true)");
-	r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
-	produce_report("notifications on, nobody listening", r, base);
-	{
-		PGconn	   *l = connect_db();
-
-		cmd(l, "LISTEN \"pgbroker.queue.wake_prod\"");
-		r = produce_run("SELECT broker.send('wake_prod', '{\"n\": 1}')");
-		PQfinish(l);
-	}
-	produce_report("notifications on, one client listening", r, base);
-	cmd(admin, "SELECT broker.drop_queue('wake_prod')");
+	base1 = produce_case(admin, 0, "", NULL, 0, 0);
+	r[0] = produce_case(admin, nwaiters, "", other_fn, 0, 0);
+	r[1] = produce_case(admin, nwaiters, "", other_proc, 0, 0);
+	r[2] = produce_case(admin, nwaiters, ", delay => '1 hour'", same_fn, 0, 0);
+	r[3] = produce_case(admin, nwaiters, "", same_filter, 0, 0);
+	r[4] = produce_case(admin, nwaiters, "", "consume", 0, 0);
+	r[5] = produce_case(admin, 0, "", NULL, 1, 0);
+	r[6] = produce_case(admin, 0, "", NULL, 1, 1);
+	base2 = produce_case(admin, 0, "", NULL, 0, 0);
+	base = (base1 + base2) / 2;
+	produce_report("no waiting consumers (mean of the first and last run)", base, base);
+	snprintf(what, sizeof(what), "%d waiting in claim() on another queue", nwaiters);
+	produce_report(what, r[0], base);
+	snprintf(what, sizeof(what), "%d waiting in claim_wait() on another queue", nwaiters);
+	produce_report(what, r[1], base);
+	snprintf(what, sizeof(what), "%d waiting on it, messages delayed 1 hour", nwaiters);
+	produce_report(what, r[2], base);
+	snprintf(what, sizeof(what), "%d waiting on it with a filter that never matches", nwaiters);
+	produce_report(what, r[3], base);
+	snprintf(what, sizeof(what), "%d consumers on it, claim_wait() then ack() each message", nwaiters);
+	produce_report(what, r[4], base);
+	produce_report("notifications on, nobody listening", r[5], base);
+	produce_report("notifications on, one client listening", r[6], base);
+	if (!json)
+		printf("(no waiting consumers: first run %.0f, last run %.0f msgs/s; consumed in the claim_wait+ack case: %ld)\n",
+			   base1, base2, (long) consumed);
 	cmd(admin, "SELECT broker.drop_queue('wake_other')");
 }
 
