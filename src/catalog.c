@@ -514,17 +514,17 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 			/*
 			 * $1 now.  The earliest delay or lease end among the first
 			 * rows of the ready index, where leased messages come first
-			 * and delayed ones follow in the order they are due: exact
-			 * while fewer than 100 messages are leased, and the backstop
-			 * covers the rest.
+			 * and delayed ones follow in the order they are due, and
+			 * whether that was all of them (then the answer is exact).
 			 */
 			ARGS(TIMESTAMPTZOID);
 			appendStringInfo(&s,
-							 "SELECT pg_catalog.min(GREATEST(s.vis, s.lease_until)) FROM"
+							 "SELECT pg_catalog.min(GREATEST(s.vis, s.lease_until))"
+							 "   FILTER (WHERE GREATEST(s.vis, s.lease_until) OPERATOR(pg_catalog.>) $1),"
+							 " pg_catalog.count(*) OPERATOR(pg_catalog.<) 100 FROM"
 							 " (SELECT vis, lease_until FROM broker.queue_%d"
 							 "   WHERE group_key IS NULL OR group_head"
-							 "   ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id LIMIT 100) s"
-							 " WHERE GREATEST(s.vis, s.lease_until) OPERATOR(pg_catalog.>) $1", id);
+							 "   ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id LIMIT 100) s", id);
 			break;
 		case QPLAN_LEASE:
 			/*

@@ -314,17 +314,25 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
  * Messages that become due need no commit to wake anyone.
  */
 static TimestampTz
-claim_next_due(BrokerQueue *q)
+claim_next_due(BrokerQueue *q, long *backstop_ms)
 {
 	Datum		now = TimestampTzGetDatum(GetCurrentTimestamp());
 	bool		isnull;
+	bool		exact_isnull;
 	Datum		d;
+	bool		exact;
 
+	*backstop_ms = PGBROKER_BACKSTOP_MS;
 	BrokerExecPlan(QueuePlan(q, QPLAN_NEXT_DUE), &now, NULL, true, 1);
 	if (SPI_processed == 0)
 		return 0;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	exact = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+									   &exact_isnull));
 	SPI_freetuptable(SPI_tuptable);
+	/* every delay and lease was seen: only a lost wakeup needs the backstop */
+	if (exact)
+		*backstop_ms = PGBROKER_IDLE_BACKSTOP_MS;
 	return isnull ? 0 : DatumGetTimestampTz(d);
 }
 
@@ -388,7 +396,8 @@ claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, const char *max_wait)
  * queue (a share lock on the queue's waiter tag, visible in pg_locks) and
  * sleeps on its latch; committing producers set the latches of the
  * registered waiters (wait.c).  It looks again when the next delay or
- * lease of the queue ends, and at least every PGBROKER_BACKSTOP_MS.
+ * lease of the queue ends, and at least every PGBROKER_BACKSTOP_MS (or
+ * PGBROKER_IDLE_BACKSTOP_MS when it knows every delay and lease).
  * Interrupts (cancel, statement_timeout, termination) are served while it
  * sleeps.  The statement keeps its snapshot for the whole wait, so the
  * wait is capped at an hour; broker.claim_wait waits without one.
@@ -418,6 +427,8 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 														   a.wait_ms);
 		bool		woken = false;
 		int			futile = 0;
+		long		backstop;
+		TimestampTz due;
 
 		BrokerWaiterTag(&tag, q->id, a.filter != NULL);
 		(void) LockAcquire(&tag, ShareLock, false, false);
@@ -435,7 +446,8 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 				break;
 			if (woken)
 				futile++;
-			ms = BrokerWaitMs(deadline, claim_next_due(q), PGBROKER_BACKSTOP_MS);
+			due = claim_next_due(q, &backstop);
+			ms = BrokerWaitMs(deadline, due, backstop);
 			woken = BrokerWaitSleep(ms, a.filter != NULL, &futile);
 		}
 		LockRelease(&tag, ShareLock, false);
@@ -494,6 +506,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	{
 		BrokerQueue *q;
 		TimestampTz due;
+		long		backstop;
 
 		/* a connection per look frees the last one's memory */
 		SPI_connect_ext(SPI_OPT_NONATOMIC);
@@ -519,14 +532,14 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 			SPI_finish();
 			continue;
 		}
-		due = claim_next_due(q);
+		due = claim_next_due(q, &backstop);
 		/* end the look's transaction: no snapshot while sleeping */
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
 		if (woken)
 			futile++;
-		woken = BrokerWaitSleep(BrokerWaitMs(deadline, due, PGBROKER_BACKSTOP_MS),
+		woken = BrokerWaitSleep(BrokerWaitMs(deadline, due, backstop),
 								a.filter != NULL, &futile);
 	}
 	BrokerLookEnd(&look);

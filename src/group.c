@@ -695,11 +695,8 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 			got = poll_once(&ctx);
 			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 BrokerWaitMs(deadline, ctx.next_due, PGBROKER_BACKSTOP_MS),
-							 PG_WAIT_EXTENSION);
-			CHECK_FOR_INTERRUPTS();
+			(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
+								   false, NULL);
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
@@ -785,11 +782,8 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 BrokerWaitMs(deadline, ctx.next_due, PGBROKER_BACKSTOP_MS),
-						 PG_WAIT_EXTENSION);
-		CHECK_FOR_INTERRUPTS();
+		(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
+							   false, NULL);
 	}
 	BrokerLookEnd(&look);
 	/* the leases and positions are written at this commit */

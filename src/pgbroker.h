@@ -115,7 +115,14 @@ extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,
 extern long BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms);
 extern bool BrokerWaitSleep(long ms, bool filtered, int *futile);
 
-/* How long a wait sleeps at most before it looks again anyway. */
-#define PGBROKER_BACKSTOP_MS	5000
+/*
+ * How long a wait sleeps at most before it looks again anyway: for what a
+ * waiter cannot see coming (a lease among more than it looked at), and
+ * when it knows every delay and lease of the queue (then only a wakeup
+ * lost with a backend that died at commit, or a woken waiter cancelled
+ * before it looked, is left to it).
+ */
+#define PGBROKER_BACKSTOP_MS		5000
+#define PGBROKER_IDLE_BACKSTOP_MS	60000
 
 #endif							/* PGBROKER_H */

@@ -48,6 +48,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
 #include "commands/async.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/guc.h"
@@ -315,7 +316,9 @@ BrokerLookEnd(BrokerLookState *st)
  * without listening for wakeups (10 ms, doubling up to 250 ms, reset when
  * a look finds something), which bounds what a busy queue of messages it
  * does not want costs.  A wakeup that arrives meanwhile is kept in the
- * latch.  Returns whether the latch woke it.
+ * latch.  A client that disconnects ends the backend (as
+ * client_connection_check_interval would), so that an abandoned wait does
+ * not linger.  Returns whether the latch woke it.
  */
 bool
 BrokerWaitSleep(long ms, bool filtered, int *futile)
@@ -331,8 +334,18 @@ BrokerWaitSleep(long ms, bool filtered, int *futile)
 		CHECK_FOR_INTERRUPTS();
 		ms = Max(ms - pause, 0);
 	}
-	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-				   ms, PG_WAIT_EXTENSION);
+	/* a client that went away ends the wait at once, not after it */
+	if (MyProcPort != NULL && WaitEventSetCanReportClosed())
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | WL_SOCKET_CLOSED,
+							   MyProcPort->sock, ms, PG_WAIT_EXTENSION);
+	else
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   ms, PG_WAIT_EXTENSION);
+	if (rc & WL_SOCKET_CLOSED)
+		ereport(FATAL,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("connection to client lost")));
 	CHECK_FOR_INTERRUPTS();
 	return (rc & WL_LATCH_SET) != 0;
 }

@@ -523,6 +523,24 @@ main(void)
 	PQfinish(w);
 	w = waiter = connect_db();
 
+	/* a client that goes away ends its waiting backend at once */
+	{
+		PGconn	   *x = connect_db();
+		int			xpid = PQbackendPID(x);
+		double		deadline;
+
+		start(x, "SELECT count(*) FROM broker.claim('wq', 1, wait => '1 hour')");
+		ok = await_sleeping(p, xpid);
+		PQfinish(x);
+		deadline = now_ms() + WAKE_MS;
+		while (now_ms() < deadline &&
+			   strcmp(run(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") != 0)
+			usleep(10000);
+		ok = ok && (strcmp(run(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") == 0 ||
+					fail("the backend of a closed connection is still waiting"));
+	}
+	report("a waiting claim ends when its client disconnects", ok);
+
 	/* NOTIFY at commit: once per transaction and destination, opt-in */
 	run(p, "SELECT broker.create_queue('nq')");
 	run(w, "LISTEN \"pgbroker.queue.nq\"");
