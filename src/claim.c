@@ -448,7 +448,7 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 				futile++;
 			due = claim_next_due(q, &backstop);
 			ms = BrokerWaitMs(deadline, due, backstop);
-			woken = BrokerWaitSleep(ms, a.filter != NULL, &futile);
+			woken = BrokerWaitSleep(ms, a.filter != NULL, &futile, &tag);
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
@@ -482,6 +482,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	bool		registered = false;
 	bool		woken = false;
 	int			futile = 0;
+	LOCKTAG		wait_tag;
 	BrokerLookState look;
 	int			got;
 	TupleTableSlot *slot;
@@ -523,10 +524,8 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 		if (!registered)
 		{
 			/* register, then look once more before the first sleep */
-			LOCKTAG		tag;
-
-			BrokerWaiterTag(&tag, q->id, a.filter != NULL);
-			BrokerWaitSessionBegin(&tag);
+			BrokerWaiterTag(&wait_tag, q->id, a.filter != NULL);
+			BrokerWaitSessionBegin(&wait_tag);
 			registered = true;
 			BrokerLookEnd(&look);
 			SPI_finish();
@@ -540,7 +539,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 		if (woken)
 			futile++;
 		woken = BrokerWaitSleep(BrokerWaitMs(deadline, due, backstop),
-								a.filter != NULL, &futile);
+								a.filter != NULL, &futile, &wait_tag);
 	}
 	BrokerLookEnd(&look);
 	/* the leases are written at this commit */

@@ -696,7 +696,7 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
 			(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
-								   false, NULL);
+								   false, NULL, NULL);
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
@@ -783,7 +783,7 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 		SPI_commit();
 		SPI_finish();
 		(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
-							   false, NULL);
+							   false, NULL, NULL);
 	}
 	BrokerLookEnd(&look);
 	/* the leases and positions are written at this commit */

@@ -113,7 +113,7 @@ extern void BrokerWaitSessionEnd(void);
 extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,
 								 const char *instead);
 extern long BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms);
-extern bool BrokerWaitSleep(long ms, bool filtered, int *futile);
+extern bool BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag);
 
 /*
  * How long a wait sleeps at most before it looks again anyway: for what a

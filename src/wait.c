@@ -88,6 +88,10 @@ BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
 static List *end_queues = NIL;	/* of BrokerWake, in TopMemoryContext */
 static List *end_topics = NIL;
 
+/* A wakeup to pass on if the wait that got it ends before it looked. */
+static bool pass_on = false;
+static LOCKTAG pass_on_tag;
+
 /* The registration of a wait procedure, a session lock. */
 static bool session_waiting = false;
 static LOCKTAG session_tag;
@@ -214,6 +218,11 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	/* a wait procedure interrupted by an error leaves no registration */
 	if (!isCommit)
 		BrokerWaitSessionEnd();
+	if (pass_on)
+	{
+		pass_on = false;
+		wake_holders(&pass_on_tag, 1);
+	}
 }
 
 /* Register for the whole of a wait procedure, across its commits. */
@@ -321,7 +330,7 @@ BrokerLookEnd(BrokerLookState *st)
  * not linger.  Returns whether the latch woke it.
  */
 bool
-BrokerWaitSleep(long ms, bool filtered, int *futile)
+BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 {
 	int			rc;
 
@@ -342,10 +351,21 @@ BrokerWaitSleep(long ms, bool filtered, int *futile)
 	else
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   ms, PG_WAIT_EXTENSION);
+	/*
+	 * Woken, this waiter may be the one a producer counted on for its
+	 * message: if an interrupt ends the wait before it looks, the abort
+	 * passes the wakeup on to another waiter.
+	 */
+	if ((rc & WL_LATCH_SET) && tag != NULL)
+	{
+		pass_on_tag = *tag;
+		pass_on = true;
+	}
 	if (rc & WL_SOCKET_CLOSED)
 		ereport(FATAL,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("connection to client lost")));
 	CHECK_FOR_INTERRUPTS();
+	pass_on = false;
 	return (rc & WL_LATCH_SET) != 0;
 }
