@@ -730,8 +730,8 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 		TimestampTz vis = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 2, &isnull));
 
-		/* a retry due after the waiters' backstop is theirs to find */
-		if (vis <= TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PGBROKER_BACKSTOP_MS))
+		/* a retry due after the waiters' longest sleep is theirs to find */
+		if (vis <= TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PGBROKER_IDLE_BACKSTOP_MS))
 			BrokerWakeAtCommit(q->id, 1);
 	}
 	else

@@ -123,6 +123,6 @@ extern bool BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *
  * before it looked, is left to it).
  */
 #define PGBROKER_BACKSTOP_MS		5000
-#define PGBROKER_IDLE_BACKSTOP_MS	60000
+#define PGBROKER_IDLE_BACKSTOP_MS	120000
 
 #endif							/* PGBROKER_H */

@@ -76,16 +76,16 @@ typedef struct SendOptions
 } SendOptions;
 
 /*
- * Does a message sent with this delay need waiting consumers woken at
- * commit?  One due later than the waiters' backstop is seen by their next
- * look anyway, which also takes its due time into account: waking one for
- * it would only cost a look that finds nothing.
+ * Does a message sent with this delay need a waiting consumer woken at
+ * commit?  One due later than the longest a waiter sleeps before it looks
+ * again is seen by that look anyway, which takes its due time into
+ * account: waking one for it would only cost a look that finds nothing.
  */
 static bool
 queue_delay_wakes(const Interval *delay)
 {
 	return delay->month == 0 && delay->day == 0 &&
-		delay->time <= (int64) PGBROKER_BACKSTOP_MS * 1000;
+		delay->time <= (int64) PGBROKER_IDLE_BACKSTOP_MS * 1000;
 }
 
 static void queue_group_lock(BrokerQueue *q, const char *group_key);

@@ -322,7 +322,7 @@ BrokerLookEnd(BrokerLookState *st)
  * Sleep until woken, the time is up, or an interrupt.  Waiters with a
  * filter are woken by every commit to their queue, matching or not; one
  * whose looks keep finding nothing after a wakeup first sleeps a while
- * without listening for wakeups (10 ms, doubling up to 250 ms, reset when
+ * without listening for wakeups (10 ms, doubling up to 1 s, reset when
  * a look finds something), which bounds what a busy queue of messages it
  * does not want costs.  A wakeup that arrives meanwhile is kept in the
  * latch.  A client that disconnects ends the backend (as
@@ -336,7 +336,7 @@ BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 
 	if (filtered && *futile > 0)
 	{
-		long		pause = Min(250, 10L << Min(*futile - 1, 5));
+		long		pause = Min(1000, 10L << Min(*futile - 1, 7));
 
 		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(pause, ms),
 						 PG_WAIT_EXTENSION);

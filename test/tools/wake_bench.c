@@ -25,7 +25,9 @@
  * Connection parameters come from the PG* environment variables.
  * usage: wake_bench [--only latency|produce|idle|xmin] [--seconds N]
  *                   [--rate N] [--consumers N] [--producers N]
- *                   [--waiters N] [--idle N] [--postmaster-pid PID] [--json]
+ *                   [--waiters N] [--idle N] [--postmaster-pid PID]
+ *                   [--rounds N] [--json]
+ * --rounds repeats the produce cases, interleaved, and reports medians.
  */
 #include <math.h>
 #include <pthread.h>
@@ -48,6 +50,7 @@ static int	nwaiters = 100;
 static int	nidle = 1000;
 static int	postmaster_pid = 0;
 static int	json = 0;
+static int	rounds = 1;
 static const char *only = NULL;
 
 static double
@@ -554,18 +557,35 @@ produce(PGconn *admin)
 	cmd(admin, "SELECT broker.create_queue('wake_other')");
 	if (!json)
 	{
-		printf("\nproduce: %d producers sending single messages (autocommit) for %d s\n", nproducers, seconds);
+		printf("\nproduce: %d producers sending single messages (autocommit) for %d s, median of %d rounds\n",
+			   nproducers, seconds, rounds);
 		printf("%-62s %10s %7s\n", "case", "msgs/s", "ratio");
 	}
-	base1 = produce_case(admin, 0, "", NULL, 0, 0);
-	r[0] = produce_case(admin, nwaiters, "", other_fn, 0, 0);
-	r[1] = produce_case(admin, nwaiters, "", other_proc, 0, 0);
-	r[2] = produce_case(admin, nwaiters, ", delay => '1 hour'", same_fn, 0, 0);
-	r[3] = produce_case(admin, nwaiters, "", same_filter, 0, 0);
-	r[4] = produce_case(admin, nwaiters, "", "consume", 0, 0);
-	r[5] = produce_case(admin, 0, "", NULL, 1, 0);
-	r[6] = produce_case(admin, 0, "", NULL, 1, 1);
-	base2 = produce_case(admin, 0, "", NULL, 0, 0);
+	{
+		double		v[9][16];
+		int			round;
+		int			c;
+
+		for (round = 0; round < rounds; round++)
+		{
+			v[0][round] = produce_case(admin, 0, "", NULL, 0, 0);
+			v[1][round] = produce_case(admin, nwaiters, "", other_fn, 0, 0);
+			v[2][round] = produce_case(admin, nwaiters, "", other_proc, 0, 0);
+			v[3][round] = produce_case(admin, nwaiters, ", delay => '1 hour'", same_fn, 0, 0);
+			v[4][round] = produce_case(admin, nwaiters, "", same_filter, 0, 0);
+			v[5][round] = produce_case(admin, nwaiters, "", "consume", 0, 0);
+			v[6][round] = produce_case(admin, 0, "", NULL, 1, 0);
+			v[7][round] = produce_case(admin, 0, "", NULL, 1, 1);
+			v[8][round] = produce_case(admin, 0, "", NULL, 0, 0);
+		}
+		/* medians over the rounds; the baseline from its first and last runs */
+		for (c = 0; c < 9; c++)
+			qsort(v[c], rounds, sizeof(double), cmp_double);
+		base1 = v[0][rounds / 2];
+		base2 = v[8][rounds / 2];
+		for (c = 1; c < 8; c++)
+			r[c - 1] = v[c][rounds / 2];
+	}
 	base = (base1 + base2) / 2;
 	produce_report("no waiting consumers (mean of the first and last run)", base, base);
 	snprintf(what, sizeof(what), "%d waiting in claim() on another queue", nwaiters);
@@ -807,18 +827,19 @@ main(int argc, char **argv)
 		INTARG("--waiters", nwaiters);
 		INTARG("--idle", nidle);
 		INTARG("--postmaster-pid", postmaster_pid);
+		INTARG("--rounds", rounds);
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else
 		{
 			fprintf(stderr, "usage: wake_bench [--only latency|produce|idle|xmin] [--seconds N] [--rate N]\n"
 					"                  [--consumers N] [--producers N] [--waiters N] [--idle N]\n"
-					"                  [--postmaster-pid PID] [--json]\n");
+					"                  [--postmaster-pid PID] [--rounds N] [--json]\n");
 			return 1;
 		}
 	}
 	if (seconds < 1 || rate < 1 || nconsumers < 1 || nproducers < 1 || nproducers > 64 ||
-		nwaiters < 1 || nidle < 1)
+		nwaiters < 1 || nidle < 1 || rounds < 1 || rounds > 16)
 	{
 		fprintf(stderr, "wake_bench: counts must be positive, --producers at most 64\n");
 		return 1;
