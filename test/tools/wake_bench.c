@@ -15,7 +15,8 @@
  *     a delay (each commit wakes one waiter that finds nothing, the wake's
  *     whole cost); and alone with notifications on.
  * idle: --idle consumers wait in broker.claim (and then in
- *     broker.claim_wait) on an empty queue; the server's CPU time over
+ *     broker.claim_wait) on an empty queue, and as a floor as many
+ *     connections sit idle without a statement; the server's CPU time over
  *     --seconds (from /proc, all processes of --postmaster-pid) and the
  *     memory they take (proportional set size).
  * xmin: --waiters consumers wait in each form while another session
@@ -27,7 +28,8 @@
  *                   [--rate N] [--consumers N] [--producers N]
  *                   [--waiters N] [--idle N] [--postmaster-pid PID]
  *                   [--rounds N] [--json]
- * --rounds repeats the produce cases, interleaved, and reports medians.
+ * --rounds repeats the produce cases, interleaved, and reports medians;
+ * --quick runs only the produce cases with idle waiters and their floor.
  */
 #include <math.h>
 #include <pthread.h>
@@ -51,6 +53,7 @@ static int	nidle = 1000;
 static int	postmaster_pid = 0;
 static int	json = 0;
 static int	rounds = 1;
+static int	quick = 0;
 static const char *only = NULL;
 
 static double
@@ -445,6 +448,7 @@ produce_report(const char *what, double rate_, double base)
 
 /* consumers of the produce workload: claim_wait one, then ack it */
 static const char *consume_queue;
+static PGconn **idle_conns;
 static pthread_t *consumer_threads;
 static volatile long consumed;
 
@@ -503,7 +507,16 @@ produce_case(PGconn *admin, int n, const char *send_args, const char *wait_sql,
 		l = connect_db();
 		cmd(l, "LISTEN \"pgbroker.queue.%s\"", q);
 	}
-	if (n > 0 && strcmp(wait_sql, "consume") == 0)
+	if (n > 0 && strcmp(wait_sql, "idle") == 0)
+	{
+		/* the floor: as many connections, idle, running nothing */
+		int			i;
+
+		idle_conns = calloc(n, sizeof(PGconn *));
+		for (i = 0; i < n; i++)
+			idle_conns[i] = connect_db();
+	}
+	else if (n > 0 && strcmp(wait_sql, "consume") == 0)
 	{
 		int			i;
 
@@ -524,6 +537,15 @@ produce_case(PGconn *admin, int n, const char *send_args, const char *wait_sql,
 	r = produce_run(sql);
 	if (w)
 		stop_waiters(w, n);
+	if (idle_conns)
+	{
+		int			i;
+
+		for (i = 0; i < n; i++)
+			PQfinish(idle_conns[i]);
+		free(idle_conns);
+		idle_conns = NULL;
+	}
 	if (consumer_threads)
 	{
 		int			i;
@@ -549,6 +571,7 @@ produce(PGconn *admin)
 	double		base2;
 	double		base;
 	double		r[7];
+	double		idle_floor;
 	const char *other_fn = "SELECT * FROM broker.claim('wake_other', 1, wait => '1 hour') /* %s */";
 	const char *other_proc = "CALL broker.claim_wait('wake_other', 1, wait => '1 day') /* %s */";
 	const char *same_fn = "SELECT * FROM broker.claim('%s', 1, wait => '1 hour')";
@@ -562,25 +585,32 @@ produce(PGconn *admin)
 		printf("%-62s %10s %7s\n", "case", "msgs/s", "ratio");
 	}
 	{
-		double		v[9][16];
+		double		v[10][16];
 		int			round;
 		int			c;
 
 		for (round = 0; round < rounds; round++)
 		{
 			v[0][round] = produce_case(admin, 0, "", NULL, 0, 0);
+			v[9][round] = produce_case(admin, nwaiters, "", "idle", 0, 0);
 			v[1][round] = produce_case(admin, nwaiters, "", other_fn, 0, 0);
 			v[2][round] = produce_case(admin, nwaiters, "", other_proc, 0, 0);
-			v[3][round] = produce_case(admin, nwaiters, ", delay => '1 hour'", same_fn, 0, 0);
-			v[4][round] = produce_case(admin, nwaiters, "", same_filter, 0, 0);
-			v[5][round] = produce_case(admin, nwaiters, "", "consume", 0, 0);
-			v[6][round] = produce_case(admin, 0, "", NULL, 1, 0);
-			v[7][round] = produce_case(admin, 0, "", NULL, 1, 1);
+			if (!quick)
+			{
+				v[3][round] = produce_case(admin, nwaiters, ", delay => '1 hour'", same_fn, 0, 0);
+				v[4][round] = produce_case(admin, nwaiters, "", same_filter, 0, 0);
+				v[5][round] = produce_case(admin, nwaiters, "", "consume", 0, 0);
+				v[6][round] = produce_case(admin, 0, "", NULL, 1, 0);
+				v[7][round] = produce_case(admin, 0, "", NULL, 1, 1);
+			}
+			else
+				v[3][round] = v[4][round] = v[5][round] = v[6][round] = v[7][round] = 0;
 			v[8][round] = produce_case(admin, 0, "", NULL, 0, 0);
 		}
 		/* medians over the rounds; the baseline from its first and last runs */
-		for (c = 0; c < 9; c++)
+		for (c = 0; c < 10; c++)
 			qsort(v[c], rounds, sizeof(double), cmp_double);
+		idle_floor = v[9][rounds / 2];
 		base1 = v[0][rounds / 2];
 		base2 = v[8][rounds / 2];
 		for (c = 1; c < 8; c++)
@@ -588,10 +618,19 @@ produce(PGconn *admin)
 	}
 	base = (base1 + base2) / 2;
 	produce_report("no waiting consumers (mean of the first and last run)", base, base);
+	snprintf(what, sizeof(what), "floor: %d idle connections, no statement", nwaiters);
+	produce_report(what, idle_floor, base);
 	snprintf(what, sizeof(what), "%d waiting in claim() on another queue", nwaiters);
 	produce_report(what, r[0], base);
 	snprintf(what, sizeof(what), "%d waiting in claim_wait() on another queue", nwaiters);
 	produce_report(what, r[1], base);
+	if (quick)
+	{
+		if (!json)
+			printf("(no waiting consumers: first run %.0f, last run %.0f msgs/s)\n", base1, base2);
+		cmd(admin, "SELECT broker.drop_queue('wake_other')");
+		return;
+	}
 	snprintf(what, sizeof(what), "%d waiting on it, messages delayed 1 hour", nwaiters);
 	produce_report(what, r[2], base);
 	snprintf(what, sizeof(what), "%d waiting on it with a filter that never matches", nwaiters);
@@ -712,9 +751,22 @@ idle_case(PGconn *admin, const char *what, const char *sql, long pss_before)
 	int			np;
 	int			waiting;
 
-	w = start_waiters(admin, nidle, sql);
-	waiting = (int) scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
-						   " AND backend_type = 'client backend'");
+	if (sql == NULL)
+	{
+		/* the floor: as many connections, idle, running nothing */
+		int			i;
+
+		w = calloc(nidle, sizeof(PGconn *));
+		for (i = 0; i < nidle; i++)
+			w[i] = connect_db();
+		waiting = 0;
+	}
+	else
+	{
+		w = start_waiters(admin, nidle, sql);
+		waiting = (int) scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
+							   " AND backend_type = 'client backend'");
+	}
 	sleep(1);
 	t0 = server_ticks();
 	sleep(seconds);
@@ -729,7 +781,16 @@ idle_case(PGconn *admin, const char *what, const char *sql, long pss_before)
 		printf("%-34s %8d %13.2f %14.0f %16.0f\n", what, waiting, cpu, pss / 1024.0,
 			   (pss - pss_before) / (double) nidle);
 	fflush(stdout);
-	stop_waiters(w, nidle);
+	if (sql == NULL)
+	{
+		int			i;
+
+		for (i = 0; i < nidle; i++)
+			PQfinish(w[i]);
+		free(w);
+	}
+	else
+		stop_waiters(w, nidle);
 }
 
 static void
@@ -752,6 +813,7 @@ idle(PGconn *admin)
 			   nidle, seconds, np, pss0 / 1024.0);
 		printf("%-34s %8s %13s %14s %16s\n", "form", "waiting", "server CPU %", "server PSS MB", "PSS/waiter kB");
 	}
+	idle_case(admin, "floor: idle connections", NULL, pss0);
 	idle_case(admin, "claim(wait => 1 hour)",
 			  "SELECT * FROM broker.claim('wake_idle', 1, wait => '1 hour')", pss0);
 	idle_case(admin, "CALL claim_wait(wait => 1 day)",
@@ -830,11 +892,13 @@ main(int argc, char **argv)
 		INTARG("--rounds", rounds);
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--quick") == 0)
+			quick = 1;
 		else
 		{
 			fprintf(stderr, "usage: wake_bench [--only latency|produce|idle|xmin] [--seconds N] [--rate N]\n"
 					"                  [--consumers N] [--producers N] [--waiters N] [--idle N]\n"
-					"                  [--postmaster-pid PID] [--rounds N] [--json]\n");
+					"                  [--postmaster-pid PID] [--rounds N] [--quick] [--json]\n");
 			return 1;
 		}
 	}
