@@ -472,12 +472,8 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 Datum
 pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 {
+	BrokerProcResult pr;
 	ClaimArgs	a;
-	ReturnSetInfo rs;
-	TupleDesc	outdesc;
-	Datum		result;
-	bool		result_null = false;
-	Oid			elemtype;
 	TimestampTz deadline;
 	bool		registered = false;
 	bool		woken = false;
@@ -485,23 +481,12 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	LOCKTAG		wait_tag;
 	BrokerLookState look;
 	int			got;
-	TupleTableSlot *slot;
-	Datum	   *elems;
-	int			n = 0;
 
 	BrokerCheckNonAtomic(fcinfo, "broker.claim_wait", "broker.claim with wait");
 	claim_args(fcinfo, &a, "1 day");
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), a.wait_ms);
 
-	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE ||
-		outdesc->natts != 1 ||
-		!OidIsValid(elemtype = get_element_type(TupleDescAttr(outdesc, 0)->atttypid)))
-		elog(ERROR, "broker.claim_wait must return an array of broker.message");
-	outdesc = BlessTupleDesc(outdesc);
-	memset(&rs, 0, sizeof(rs));
-	rs.type = T_ReturnSetInfo;
-	rs.setDesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
-	rs.setResult = tuplestore_begin_heap(false, true, work_mem);
+	BrokerProcResultBegin(fcinfo, &pr);
 
 	for (;;)
 	{
@@ -518,7 +503,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 			a.lease = q->lease;
 		if (registered)
 			ResetLatch(MyLatch);
-		got = claim_once(q, a.max_messages, &a.lease, a.filter, &rs);
+		got = claim_once(q, a.max_messages, &a.lease, a.filter, &pr.rs);
 		if (got > 0 || GetCurrentTimestamp() >= deadline)
 			break;				/* still connected */
 		if (!registered)
@@ -547,18 +532,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	SPI_finish();
 	BrokerWaitSessionEnd();
 
-	elems = palloc(sizeof(Datum) * Max(got, 1));
-	slot = MakeSingleTupleTableSlot(rs.setDesc, &TTSOpsMinimalTuple);
-	while (tuplestore_gettupleslot(rs.setResult, true, false, slot))
-	{
-		slot_getallattrs(slot);
-		elems[n++] = HeapTupleGetDatum(heap_form_tuple(rs.setDesc, slot->tts_values,
-														slot->tts_isnull));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(rs.setResult);
-	result = PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
-	return HeapTupleGetDatum(heap_form_tuple(outdesc, &result, &result_null));
+	return BrokerProcResultEnd(&pr);
 }
 
 static int64

@@ -717,22 +717,15 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 Datum
 pgbroker_poll_wait(PG_FUNCTION_ARGS)
 {
+	BrokerProcResult pr;
 	char	   *topic;
 	char	   *group;
 	PollContext ctx;
-	ReturnSetInfo rs;
 	int64		wait_ms;
 	TimestampTz deadline;
-	TupleDesc	outdesc;
-	Datum		result;
-	bool		result_null = false;
-	Oid			elemtype;
 	bool		registered = false;
 	BrokerLookState look;
 	int			got;
-	TupleTableSlot *slot;
-	Datum	   *elems;
-	int			n = 0;
 
 	BrokerCheckNonAtomic(fcinfo, "broker.poll_wait", "broker.poll with wait");
 	wait_ms = poll_args(fcinfo, &ctx, &topic, &group, (int64) SECS_PER_DAY * 1000);
@@ -743,16 +736,8 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 				 errhint("Transactional consumption polls inside the transaction that does the work: use broker.poll there.")));
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 
-	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE ||
-		outdesc->natts != 1 ||
-		!OidIsValid(elemtype = get_element_type(TupleDescAttr(outdesc, 0)->atttypid)))
-		elog(ERROR, "broker.poll_wait must return an array of broker.record");
-	outdesc = BlessTupleDesc(outdesc);
-	memset(&rs, 0, sizeof(rs));
-	rs.type = T_ReturnSetInfo;
-	rs.setDesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
-	rs.setResult = tuplestore_begin_heap(false, true, work_mem);
-	ctx.rsinfo = &rs;
+	BrokerProcResultBegin(fcinfo, &pr);
+	ctx.rsinfo = &pr.rs;
 
 	for (;;)
 	{
@@ -791,16 +776,5 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 	SPI_finish();
 	BrokerWaitSessionEnd();
 
-	elems = palloc(sizeof(Datum) * Max(got, 1));
-	slot = MakeSingleTupleTableSlot(rs.setDesc, &TTSOpsMinimalTuple);
-	while (tuplestore_gettupleslot(rs.setResult, true, false, slot))
-	{
-		slot_getallattrs(slot);
-		elems[n++] = HeapTupleGetDatum(heap_form_tuple(rs.setDesc, slot->tts_values,
-														slot->tts_isnull));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(rs.setResult);
-	result = PointerGetDatum(construct_array(elems, n, elemtype, -1, false, TYPALIGN_DOUBLE));
-	return HeapTupleGetDatum(heap_form_tuple(outdesc, &result, &result_null));
+	return BrokerProcResultEnd(&pr);
 }

@@ -106,6 +106,14 @@ typedef struct BrokerLookState
 } BrokerLookState;
 extern void BrokerLookBegin(FunctionCallInfo fcinfo, BrokerLookState *st);
 extern void BrokerLookEnd(BrokerLookState *st);
+typedef struct BrokerProcResult
+{
+	ReturnSetInfo rs;			/* filled by the looks */
+	TupleDesc	outdesc;
+	Oid			elemtype;
+} BrokerProcResult;
+extern void BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr);
+extern Datum BrokerProcResultEnd(BrokerProcResult *pr);
 extern void BrokerNotifyAtCommit(const char *kind, const char *name);
 extern void BrokerWakeAtEnd(bool topic, int32 id, int64 count);
 extern void BrokerWaitSessionBegin(const LOCKTAG *tag);

@@ -46,12 +46,16 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
 #include "catalog/pg_proc.h"
 #include "commands/async.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/resowner.h"
@@ -61,6 +65,8 @@
 #include "storage/sinvaladt.h"
 #include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "utils/wait_event.h"
 
 #include "pgbroker.h"
@@ -368,4 +374,47 @@ BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 	CHECK_FOR_INTERRUPTS();
 	pass_on = false;
 	return (rc & WL_LATCH_SET) != 0;
+}
+
+/*
+ * The result of a wait procedure: one INOUT parameter, an array of a row
+ * type (broker.message[], broker.record[]).  Begin gives a ReturnSetInfo
+ * whose tuplestore outlives the procedure's commits, for the look to fill
+ * as a set-returning function would; End turns what it holds into the
+ * procedure's result.
+ */
+void
+BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
+{
+	if (get_call_result_type(fcinfo, NULL, &pr->outdesc) != TYPEFUNC_COMPOSITE ||
+		pr->outdesc->natts != 1 ||
+		!OidIsValid(pr->elemtype = get_element_type(TupleDescAttr(pr->outdesc, 0)->atttypid)))
+		elog(ERROR, "a wait procedure must have one INOUT parameter of an array of rows");
+	pr->outdesc = BlessTupleDesc(pr->outdesc);
+	memset(&pr->rs, 0, sizeof(pr->rs));
+	pr->rs.type = T_ReturnSetInfo;
+	pr->rs.setDesc = lookup_rowtype_tupdesc_copy(pr->elemtype, -1);
+	pr->rs.setResult = tuplestore_begin_heap(false, true, work_mem);
+}
+
+Datum
+BrokerProcResultEnd(BrokerProcResult *pr)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(pr->rs.setDesc, &TTSOpsMinimalTuple);
+	int64		count = tuplestore_tuple_count(pr->rs.setResult);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+	int			n = 0;
+	Datum		result;
+	bool		result_null = false;
+
+	while (tuplestore_gettupleslot(pr->rs.setResult, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		elems[n++] = HeapTupleGetDatum(heap_form_tuple(pr->rs.setDesc, slot->tts_values,
+														slot->tts_isnull));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(pr->rs.setResult);
+	result = PointerGetDatum(construct_array(elems, n, pr->elemtype, -1, false, TYPALIGN_DOUBLE));
+	return HeapTupleGetDatum(heap_form_tuple(pr->outdesc, &result, &result_null));
 }
