@@ -53,3 +53,16 @@ $(EXTENSION)--$(EXTVERSION).sql: $(BASE_SCRIPT) $(UPGRADES)
 # PGXS does not track header dependencies: rebuild every object when a
 # header changes, so that no two objects disagree about a struct.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# The command-line tool, a libpq client with its own make file (cli/).
+all: cli
+install: install-cli
+clean: clean-cli
+
+cli:
+	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
+install-cli: cli
+	$(MAKE) -C cli install PG_CONFIG=$(PG_CONFIG)
+clean-cli:
+	$(MAKE) -C cli clean
+.PHONY: cli install-cli clean-cli

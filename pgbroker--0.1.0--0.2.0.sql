@@ -1575,3 +1575,26 @@ COMMENT ON FUNCTION broker.alter_queue(text, boolean)
 	IS 'turn notifications to LISTEN channel pgbroker.queue.<name> on or off';
 COMMENT ON FUNCTION broker.alter_topic(text, boolean)
 	IS 'turn notifications to LISTEN channel pgbroker.topic.<name> on or off';
+
+/*
+ * Creating or altering a queue without a ttl printed a NOTICE ("index ...
+ * does not exist, skipping") to every caller: add or remove the expiry
+ * index only when it is missing or present.
+ */
+CREATE OR REPLACE FUNCTION broker._queue_expiry_index(queue_id integer, wanted boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	idx text := 'queue_' || queue_id || '_expiry';
+	present boolean := to_regclass(format('broker.%I', idx)) IS NOT NULL;
+BEGIN
+	IF wanted AND NOT present THEN
+		EXECUTE format('CREATE INDEX %I ON broker.%I (expires_at) WHERE expires_at IS NOT NULL',
+					   idx, 'queue_' || queue_id);
+	ELSIF NOT wanted AND present THEN
+		EXECUTE format('DROP INDEX broker.%I', idx);
+	END IF;
+END
+$$;

@@ -1,0 +1,566 @@
+/*
+ * admin.c - pgbroker create, drop, list, describe, groups and stats.
+ *
+ * Each command is a thin layer over the SQL functions and views of the
+ * extension (broker.create_queue, broker.queues, broker.consumer_lag, ...),
+ * so that the tool shows exactly what SQL users see, and needs only the
+ * privileges the same SQL needs.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pgbroker.h"
+
+typedef enum Kind
+{
+	KIND_QUEUE,
+	KIND_TOPIC
+} Kind;
+
+static Kind
+parse_kind(const char *cmd, const char *s)
+{
+	if (strcmp(s, "queue") == 0 || strcmp(s, "queues") == 0)
+		return KIND_QUEUE;
+	if (strcmp(s, "topic") == 0 || strcmp(s, "topics") == 0)
+		return KIND_TOPIC;
+	fatal_usage(cmd, "expected \"queue\" or \"topic\", not \"%s\"", s);
+}
+
+/* run one query, print it as a table; return an exit code */
+static int
+show_query(PGconn *conn, const char *sql, int nparams, const char *const *values,
+		   const char *title)
+{
+	PGresult   *res = exec_params(conn, sql, nparams, values);
+	int			rc;
+
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+		PQclear(res);
+		return rc;
+	}
+	print_table(stdout, res, title);
+	PQclear(res);
+	return EXIT_OK;
+}
+
+/* parse the options every admin command shares: -d only */
+static int
+simple_options(const char *cmd, int argc, char **argv, const char *group_opt,
+			   const char **group)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"group", required_argument, NULL, 'g'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	while ((c = getopt_long(argc, argv, group_opt ? "d:g:" : "d:", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'g':
+				if (!group_opt)
+					fatal_usage(cmd, "invalid option");
+				*group = optarg;
+				break;
+			default:
+				fatal_usage(cmd, "invalid option");
+		}
+	}
+	return optind;
+}
+
+/* a setting name for "name => value": lower-case letters, digits, _ */
+static bool
+valid_setting_name(const char *s, size_t n)
+{
+	if (n == 0 || !(islower((unsigned char) s[0]) || s[0] == '_'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char) s[i]) || isdigit((unsigned char) s[i]) || s[i] == '_'))
+			return false;
+	return true;
+}
+
+int
+cmd_create(int argc, char **argv)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"partitions", required_argument, NULL, 'p'},
+		{"retention", required_argument, NULL, 'r'},
+		{"compacted", no_argument, NULL, 'c'},
+		{"max-attempts", required_argument, NULL, 'm'},
+		{"lease", required_argument, NULL, 'l'},
+		{"set", required_argument, NULL, 's'},
+		{"if-not-exists", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *names[64];
+	const char *values[65];
+	int			nset = 0;
+	int			c;
+	Kind		kind;
+	Buf			sql;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			rc;
+
+	/* the kind comes first: create queue|topic NAME */
+	if (argc < 2 || argv[1][0] == '-')
+		fatal_usage("create", "expected \"queue\" or \"topic\"");
+	kind = parse_kind("create", argv[1]);
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	{
+		const char *name = NULL;
+		const char *value = optarg;
+
+		if (nset >= 60)
+			fatal_usage("create", "too many settings");
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				continue;
+			case 'p':
+				name = "partitions";
+				break;
+			case 'r':
+				name = "retention";
+				break;
+			case 'c':
+				name = "compacted";
+				value = "true";
+				break;
+			case 'm':
+				name = "max_attempts";
+				break;
+			case 'l':
+				name = "lease";
+				break;
+			case 'i':
+				name = "if_not_exists";
+				value = "true";
+				break;
+			case 's':
+				{
+					const char *eq = strchr(optarg, '=');
+
+					if (eq == NULL || !valid_setting_name(optarg, (size_t) (eq - optarg)))
+						fatal_usage("create", "--set takes NAME=VALUE with a setting name "
+									"such as dedup_window or segment_interval");
+					name = strndup(optarg, (size_t) (eq - optarg));
+					value = eq + 1;
+					break;
+				}
+			default:
+				fatal_usage("create", "invalid option");
+		}
+		if (kind == KIND_QUEUE && (strcmp(name, "partitions") == 0 ||
+								   strcmp(name, "retention") == 0 ||
+								   strcmp(name, "compacted") == 0))
+			fatal_usage("create", "--%s applies to topics only", name);
+		if (kind == KIND_TOPIC && (strcmp(name, "max_attempts") == 0 ||
+								   strcmp(name, "lease") == 0))
+			fatal_usage("create", "--%s applies to queues only",
+						strcmp(name, "lease") == 0 ? "lease" : "max-attempts");
+		names[nset] = name;
+		values[nset + 1] = value;
+		nset++;
+	}
+	if (optind >= argc)
+		fatal_usage("create", "missing name");
+	if (optind < argc - 1)
+		fatal_usage("create", "too many arguments");
+	values[0] = argv[optind];
+
+	/* names are checked above; values travel as parameters */
+	buf_init(&sql);
+	buf_printf(&sql, "SELECT broker.%s($1", kind == KIND_QUEUE ? "create_queue" : "create_topic");
+	for (int i = 0; i < nset; i++)
+		buf_printf(&sql, ", %s => $%d", names[i], i + 2);
+	buf_puts(&sql, ")");
+
+	conn = connect_db();
+	res = exec_params(conn, sql.data, nset + 1, values);
+	buf_free(&sql);
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+	}
+	else
+	{
+		bool		created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		printf("%s %s \"%s\"\n", created ? "created" : "already exists:",
+			   kind == KIND_QUEUE ? "queue" : "topic", argv[optind]);
+		rc = EXIT_OK;
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+cmd_drop(int argc, char **argv)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"if-exists", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0}
+	};
+	bool		if_exists = false;
+	int			c;
+	Kind		kind;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			rc = EXIT_OK;
+	const char *values[2];
+
+	if (argc < 2 || argv[1][0] == '-')
+		fatal_usage("drop", "expected \"queue\" or \"topic\"");
+	kind = parse_kind("drop", argv[1]);
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	{
+		if (c == 'd')
+			conninfo = optarg;
+		else if (c == 'i')
+			if_exists = true;
+		else
+			fatal_usage("drop", "invalid option");
+	}
+	if (optind >= argc)
+		fatal_usage("drop", "missing name");
+	if (optind < argc - 1)
+		fatal_usage("drop", "too many arguments");
+	values[0] = argv[optind];
+	values[1] = if_exists ? "true" : "false";
+	conn = connect_db();
+	res = exec_params(conn, kind == KIND_QUEUE ?
+					  "SELECT broker.drop_queue($1, $2::boolean)" :
+					  "SELECT broker.drop_topic($1, $2::boolean)", 2, values);
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+	}
+	else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		printf("dropped %s \"%s\"\n", kind == KIND_QUEUE ? "queue" : "topic", values[0]);
+	else
+		printf("%s \"%s\" does not exist, skipping\n",
+			   kind == KIND_QUEUE ? "queue" : "topic", values[0]);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+static const char *list_queues_sql =
+"SELECT queue, messages, ready, delayed, leased, dead, "
+"date_trunc('second', oldest_ready_age) AS oldest_ready "
+"FROM broker.queues ORDER BY queue";
+
+static const char *list_topics_sql =
+"SELECT topic, partitions, records, pg_size_pretty(bytes) AS size, segments, "
+"date_trunc('second', oldest_record_age) AS oldest_record, "
+"(SELECT count(DISTINCT l.consumer_group) FROM broker.consumer_lag l "
+"  WHERE l.topic = t.topic) AS groups "
+"FROM broker.topics t ORDER BY topic";
+
+int
+cmd_list(int argc, char **argv)
+{
+	int			first = simple_options("list", argc, argv, NULL, NULL);
+	bool		queues = true,
+				topics = true;
+	PGconn	   *conn;
+	int			rc;
+
+	if (first < argc)
+	{
+		Kind		k = parse_kind("list", argv[first]);
+
+		queues = k == KIND_QUEUE;
+		topics = k == KIND_TOPIC;
+		if (first < argc - 1)
+			fatal_usage("list", "too many arguments");
+	}
+	conn = connect_db();
+	rc = queues ? show_query(conn, list_queues_sql, 0, NULL, queues && topics ? "Queues" : NULL) : EXIT_OK;
+	if (rc == EXIT_OK && queues && topics)
+		printf("\n");
+	if (rc == EXIT_OK && topics)
+		rc = show_query(conn, list_topics_sql, 0, NULL, queues && topics ? "Topics" : NULL);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+cmd_describe(int argc, char **argv)
+{
+	int			first;
+	Kind		kind;
+	PGconn	   *conn;
+	PGresult   *res;
+	const char *values[1];
+	int			rc;
+
+	if (argc < 2 || argv[1][0] == '-')
+		fatal_usage("describe", "expected \"queue\" or \"topic\"");
+	kind = parse_kind("describe", argv[1]);
+	argc--;
+	argv++;
+	first = simple_options("describe", argc, argv, NULL, NULL);
+	if (first >= argc)
+		fatal_usage("describe", "missing name");
+	if (first < argc - 1)
+		fatal_usage("describe", "too many arguments");
+	values[0] = argv[first];
+	conn = connect_db();
+	res = exec_params(conn, kind == KIND_QUEUE ?
+					  "SELECT * FROM broker.queues WHERE queue = $1" :
+					  "SELECT * FROM broker.topics WHERE topic = $1", 1, values);
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+		PQclear(res);
+		PQfinish(conn);
+		return rc;
+	}
+	if (PQntuples(res) == 0)
+	{
+		errorf("error: %s \"%s\" does not exist (SQLSTATE 42704)",
+			   kind == KIND_QUEUE ? "queue" : "topic", values[0]);
+		PQclear(res);
+		PQfinish(conn);
+		return EXIT_SERVER;
+	}
+	print_vertical(stdout, res, 0);
+	PQclear(res);
+	rc = EXIT_OK;
+	if (kind == KIND_TOPIC)
+	{
+		printf("\n");
+		rc = show_query(conn, "SELECT * FROM broker.topic_partitions($1) ORDER BY partition",
+						1, values, "Partitions");
+		if (rc == EXIT_OK)
+		{
+			printf("\n");
+			rc = show_query(conn,
+							"SELECT consumer_group, sum(lag) AS lag, "
+							"count(*) FILTER (WHERE lease_until > now()) AS leased_partitions, "
+							"max(last_commit_at) AS last_commit_at "
+							"FROM broker.consumer_lag WHERE topic = $1 "
+							"GROUP BY consumer_group ORDER BY consumer_group",
+							1, values, "Consumer groups");
+		}
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+int
+cmd_groups(int argc, char **argv)
+{
+	const char *group = NULL;
+	int			first = simple_options("groups", argc, argv, "g", &group);
+	const char *values[2];
+	PGconn	   *conn;
+	PGresult   *res;
+	int			rc;
+
+	if (first >= argc)
+		fatal_usage("groups", "missing topic name");
+	if (first < argc - 1)
+		fatal_usage("groups", "too many arguments");
+	values[0] = argv[first];
+	values[1] = group;
+	conn = connect_db();
+	res = exec_params(conn, "SELECT 1 FROM broker.topics WHERE topic = $1", 1, values);
+	if (!exec_ok(res) || PQntuples(res) == 0)
+	{
+		if (exec_ok(res))
+		{
+			errorf("error: topic \"%s\" does not exist (SQLSTATE 42704)", values[0]);
+			rc = EXIT_SERVER;
+		}
+		else
+		{
+			report_error(conn, res, NULL);
+			rc = result_exit_code(conn);
+		}
+		PQclear(res);
+		PQfinish(conn);
+		return rc;
+	}
+	PQclear(res);
+	rc = show_query(conn,
+					"SELECT consumer_group AS group, partition, committed_offset AS committed, "
+					"end_offset AS \"end\", lag, lease_holder, "
+					"to_char(lease_until, 'YYYY-MM-DD HH24:MI:SS') AS lease_until, "
+					"to_char(last_commit_at, 'YYYY-MM-DD HH24:MI:SS') AS last_commit "
+					"FROM broker.consumer_lag WHERE topic = $1 "
+					"AND ($2::text IS NULL OR consumer_group = $2) "
+					"ORDER BY consumer_group, partition",
+					2, values, NULL);
+	PQfinish(conn);
+	return rc;
+}
+
+/*
+ * stats: one row per queue and topic.  Rates are differences of running
+ * totals between two samples (queues: messages sent and acknowledged;
+ * topics: the sum of the partitions' end offsets and of every group's
+ * committed offsets), computed by the server from the previous sample
+ * passed back as JSON.  The last column is that sample.
+ */
+static const char *stats_sql =
+"WITH cur AS ("
+"  SELECT 'queue' AS kind, queue AS name, messages AS depth, sent_total AS in_total,"
+"         acked_total AS out_total, NULL::bigint AS lag, dead,"
+"         oldest_ready_age AS oldest"
+"    FROM broker.queues"
+"  UNION ALL"
+"  SELECT 'topic', t.topic, t.records,"
+"         (SELECT coalesce(sum(x), 0) FROM unnest(t.latest_offsets) x),"
+"         (SELECT coalesce(sum(l.committed_offset), 0) FROM broker.consumer_lag l"
+"           WHERE l.topic = t.topic),"
+"         (SELECT max(g.lag) FROM (SELECT sum(l.lag) AS lag FROM broker.consumer_lag l"
+"           WHERE l.topic = t.topic GROUP BY l.consumer_group) g),"
+"         NULL, t.oldest_record_age"
+"    FROM broker.topics t"
+"), prev AS ("
+"  SELECT key, (value->>0)::numeric AS pin, (value->>1)::numeric AS pout"
+"    FROM jsonb_each(coalesce($1::jsonb, '{}'))"
+")"
+"SELECT c.kind, c.name, c.depth,"
+"       round(greatest(c.in_total - p.pin, 0) / $2::numeric, 1) AS in_per_s,"
+"       round(greatest(c.out_total - p.pout, 0) / $2::numeric, 1) AS out_per_s,"
+"       c.lag, c.dead, date_trunc('second', c.oldest) AS oldest,"
+"       (SELECT jsonb_object_agg(kind || ':' || name, jsonb_build_array(in_total, out_total))"
+"          FROM cur) AS sample"
+"  FROM cur c LEFT JOIN prev p ON p.key = c.kind || ':' || c.name"
+" ORDER BY c.kind, c.name";
+
+static bool
+sleep_interruptible(double seconds)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t) seconds;
+	ts.tv_nsec = (long) ((seconds - (double) ts.tv_sec) * 1e9);
+	while (!interrupted && nanosleep(&ts, &ts) != 0)
+		;
+	return !interrupted;
+}
+
+int
+cmd_stats(int argc, char **argv)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"watch", no_argument, NULL, 'w'},
+		{"interval", required_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0}
+	};
+	bool		watch = false;
+	double		interval = 1.0;
+	int			c;
+	PGconn	   *conn;
+	char	   *sample = NULL;
+	double		taken = 0;
+	int			rc = EXIT_OK;
+	bool		tty = isatty(fileno(stdout));
+
+	while ((c = getopt_long(argc, argv, "d:wi:", opts, NULL)) != -1)
+	{
+		char	   *end;
+
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'w':
+				watch = true;
+				break;
+			case 'i':
+				interval = strtod(optarg, &end);
+				if (*end != '\0' || end == optarg || !(interval >= 0.1 && interval <= 86400))
+					fatal_usage("stats", "--interval must be a number of seconds from 0.1 to 86400");
+				break;
+			default:
+				fatal_usage("stats", "invalid option");
+		}
+	}
+	if (optind < argc)
+		fatal_usage("stats", "too many arguments");
+	conn = connect_db();
+	for (int round = 0;; round++)
+	{
+		char		elapsed[32];
+		const char *values[2];
+		PGresult   *res;
+		double		now = now_seconds();
+
+		snprintf(elapsed, sizeof(elapsed), "%.6f", round == 0 ? 1.0 : now - taken);
+		values[0] = sample;
+		values[1] = elapsed;
+		res = exec_params(conn, stats_sql, 2, values);
+		taken = now;
+		if (!exec_ok(res))
+		{
+			report_error(conn, res, NULL);
+			rc = result_exit_code(conn);
+			PQclear(res);
+			break;
+		}
+		free(sample);
+		sample = PQntuples(res) > 0 && !PQgetisnull(res, 0, PQnfields(res) - 1) ?
+			strdup(PQgetvalue(res, 0, PQnfields(res) - 1)) : NULL;
+		if (round > 0)
+		{
+			/* print every column but the sample */
+			Buf			title;
+			time_t		t = time(NULL);
+			char		when[64];
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			buf_init(&title);
+			buf_printf(&title, "pgbroker stats at %s (rates over %.1f s)", when, atof(elapsed));
+			if (watch && tty)
+				fputs("\033[H\033[2J", stdout);
+			else if (round > 1)
+				fputc('\n', stdout);
+			printf("%s\n", title.data);
+			buf_free(&title);
+			print_table_cols(stdout, res, NULL, PQnfields(res) - 1);
+			fflush(stdout);
+		}
+		PQclear(res);
+		if (round > 0 && !watch)
+			break;
+		if (!sleep_interruptible(interval))
+			break;
+	}
+	free(sample);
+	PQfinish(conn);
+	return rc;
+}

@@ -1,0 +1,536 @@
+/*
+ * consume.c - pgbroker consume (a queue) and pgbroker tail (a topic, as a
+ * consumer group): print what arrives as JSON lines, then acknowledge.
+ *
+ * The order is always claim, print, flush, acknowledge, so that a message
+ * is acknowledged only after it reached standard output.  Without --follow
+ * the three steps are one transaction: a failure anywhere (a closed pipe,
+ * a lost connection, a kill) rolls the claim back and the message stays in
+ * the queue, the records stay unread by the group.  With --follow the wait
+ * must not hold a snapshot for minutes, so it uses the procedures
+ * broker.claim_wait and broker.poll_wait, which commit as they go: the
+ * messages come leased, and a message printed but not acknowledged
+ * (a kill between the two) comes back when its lease ends, at least once.
+ *
+ * Ctrl-C cancels a wait in the server at once; between claiming and
+ * acknowledging it only sets a flag, so the messages in hand are printed
+ * and acknowledged before the tool stops.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pgbroker.h"
+
+#define FOLLOW_WAIT		"1 hour"	/* one server-side wait of --follow */
+
+/*
+ * The JSON line of a message m (broker.message) or a record r
+ * (broker.record): row_to_json keeps the column order and prints compact
+ * JSON.  A binary payload (payload_bytes) is printed in base64, flagged.
+ */
+#define MESSAGE_JSON \
+	"CASE WHEN $%d THEN coalesce(m.payload::text, to_json(encode(m.payload_bytes, 'base64'))::text) " \
+	"ELSE (SELECT row_to_json(x)::text FROM (SELECT m.id, m.attempt, m.priority, m.enqueued_at, " \
+	"m.group_key, m.dedup_key, m.headers, " \
+	"coalesce(m.payload, to_jsonb(encode(m.payload_bytes, 'base64'))) AS payload, " \
+	"m.payload_bytes IS NOT NULL AS payload_is_base64) x) END"
+
+#define RECORD_JSON \
+	"CASE WHEN $%d THEN coalesce(r.payload::text, to_json(encode(r.payload_bytes, 'base64'))::text, 'null') " \
+	"ELSE (SELECT row_to_json(x)::text FROM (SELECT r.partition, r.offset_id AS offset, r.key, " \
+	"r.published_at, r.headers, " \
+	"coalesce(r.payload, to_jsonb(encode(r.payload_bytes, 'base64'))) AS payload, " \
+	"r.payload_bytes IS NOT NULL AS payload_is_base64) x) END"
+
+typedef struct Consumer
+{
+	const char *cmd;
+	const char *source;			/* queue or topic */
+	const char *group;
+	const char *from;
+	const char *consumer;
+	const char *lease;
+	const char *wait;
+	const char *filter;
+	bool		follow;
+	bool		payload_only;
+	long		max;			/* 0: no limit */
+	int			batch;
+	long		done;			/* messages printed and acknowledged */
+	PGconn	   *conn;
+} Consumer;
+
+/* a failed statement: report it and return the exit code */
+static int
+fail(Consumer *c, PGresult *res, const char *what)
+{
+	int			rc;
+
+	if (interrupted && res && PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+		strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "57014") == 0)
+	{
+		PQclear(res);
+		return EXIT_OK;			/* our own cancel: a clean stop */
+	}
+	report_error(c->conn, res, what);
+	rc = result_exit_code(c->conn);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Print column `col` of every row of res, one per line, and flush.  False
+ * when standard output is gone (a closed pipe): the caller must not
+ * acknowledge.
+ */
+static bool
+print_lines(const PGresult *res, int col)
+{
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		const char *s = PQgetvalue(res, i, col);
+
+		if (!write_all(stdout, s, strlen(s)) || !write_all(stdout, "\n", 1))
+			return false;
+	}
+	return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+static int
+batch_size(Consumer *c)
+{
+	if (c->max > 0 && c->max - c->done < c->batch)
+		return (int) (c->max - c->done);
+	return c->batch;
+}
+
+static bool
+output_gone(void)
+{
+	if (errno == EPIPE)
+		return true;
+	errorf("error: could not write to standard output: %s", strerror(errno));
+	return true;
+}
+
+/* consume without --follow: claim, print and ack in one transaction */
+static int
+consume_once(Consumer *c)
+{
+	char		sql[2048];
+	char		n[16];
+	const char *po = c->payload_only ? "true" : "false";
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT m.id, " MESSAGE_JSON " FROM broker.claim($1, $2::int, NULL, "
+			 "coalesce($3::interval, '0'), $4::jsonb) m", 5);
+	while (!interrupted && (c->max == 0 || c->done < c->max))
+	{
+		const char *values[5];
+		PGresult   *res;
+		Buf			ids;
+		int			rows;
+
+		if (!exec_command(c->conn, "BEGIN"))
+			return result_exit_code(c->conn);
+		snprintf(n, sizeof(n), "%d", batch_size(c));
+		values[0] = c->source;
+		values[1] = n;
+		values[2] = c->wait;
+		values[3] = c->filter;
+		values[4] = po;
+		if (c->wait)
+			set_cancel_target(c->conn);
+		res = exec_params(c->conn, sql, 5, values);
+		set_cancel_target(NULL);
+		if (!exec_ok(res))
+			return fail(c, res, NULL);
+		rows = PQntuples(res);
+		if (rows == 0)
+		{
+			PQclear(res);
+			return exec_command(c->conn, "COMMIT") ? EXIT_OK : result_exit_code(c->conn);
+		}
+		if (!print_lines(res, 1))
+		{
+			PQclear(res);
+			exec_command(c->conn, "ROLLBACK");
+			return output_gone() ? EXIT_OK : EXIT_OK;
+		}
+		buf_init(&ids);
+		buf_puts(&ids, "{");
+		for (int i = 0; i < rows; i++)
+			buf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+		buf_puts(&ids, "}");
+		PQclear(res);
+		values[1] = ids.data;
+		res = exec_params(c->conn, "SELECT broker.ack($1, $2::bigint[])", 2, values);
+		buf_free(&ids);
+		if (!exec_ok(res))
+			return fail(c, res, "acknowledging printed messages");
+		PQclear(res);
+		res = PQexec(c->conn, "COMMIT");
+		if (!exec_ok(res))
+			return fail(c, res, "committing the acknowledgement of printed messages");
+		PQclear(res);
+		c->done += rows;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * The array a wait procedure returned, or NULL when it returned nothing.
+ * The caller frees it.
+ */
+static char *
+wait_result(PGresult *res)
+{
+	const char *a;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0))
+		return NULL;
+	a = PQgetvalue(res, 0, 0);
+	if (strcmp(a, "{}") == 0)
+		return NULL;
+	return strdup(a);
+}
+
+/* consume --follow: CALL broker.claim_wait, print, ack with the receipts */
+static int
+consume_follow(Consumer *c)
+{
+	char		sql[2048];
+	const char *po = c->payload_only ? "true" : "false";
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT m.id, " MESSAGE_JSON " FROM unnest($1::broker.message[]) m", 2);
+	while (!interrupted && (c->max == 0 || c->done < c->max))
+	{
+		char		n[16];
+		const char *values[5];
+		PGresult   *res;
+		char	   *array;
+		long		acked;
+
+		snprintf(n, sizeof(n), "%d", batch_size(c));
+		values[0] = c->source;
+		values[1] = n;
+		values[2] = c->lease;
+		values[3] = c->filter;
+		set_cancel_target(c->conn);
+		res = exec_params(c->conn,
+						  "CALL broker.claim_wait($1, $2::int, $3::interval, '" FOLLOW_WAIT "', "
+						  "$4::jsonb, NULL)", 4, values);
+		set_cancel_target(NULL);
+		if (!exec_ok(res))
+			return fail(c, res, NULL);
+		array = wait_result(res);
+		PQclear(res);
+		if (array == NULL)
+			continue;
+
+		values[0] = array;
+		values[1] = po;
+		res = exec_params(c->conn, sql, 2, values);
+		if (!exec_ok(res))
+		{
+			free(array);
+			return fail(c, res, NULL);
+		}
+		if (!print_lines(res, 1))
+		{
+			/* not acknowledged: the messages come back when their lease ends */
+			PQclear(res);
+			free(array);
+			output_gone();
+			return EXIT_OK;
+		}
+		c->done += PQntuples(res);
+		PQclear(res);
+
+		values[0] = c->source;
+		values[1] = array;
+		res = exec_params(c->conn,
+						  "SELECT count(*) FILTER (WHERE broker.ack($1, m.id, m.receipt)), count(*) "
+						  "FROM unnest($2::broker.message[]) m", 2, values);
+		free(array);
+		if (!exec_ok(res))
+			return fail(c, res, "acknowledging printed messages");
+		acked = atol(PQgetvalue(res, 0, 0));
+		if (acked < atol(PQgetvalue(res, 0, 1)))
+			errorf("warning: %ld printed message%s could not be acknowledged "
+				   "(lease ended and claimed again): they will be delivered again",
+				   atol(PQgetvalue(res, 0, 1)) - acked,
+				   atol(PQgetvalue(res, 0, 1)) - acked == 1 ? "" : "s");
+		PQclear(res);
+	}
+	return EXIT_OK;
+}
+
+/* tail without --follow: poll, print and commit in one transaction */
+static int
+tail_once(Consumer *c)
+{
+	char		sql[2048];
+	const char *po = c->payload_only ? "true" : "false";
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT " RECORD_JSON " FROM broker.poll($1, $2, $3::int) r", 4);
+	while (!interrupted && (c->max == 0 || c->done < c->max))
+	{
+		char		n[16];
+		const char *values[4];
+		PGresult   *res;
+		int			rows;
+
+		if (!exec_command(c->conn, "BEGIN"))
+			return result_exit_code(c->conn);
+		snprintf(n, sizeof(n), "%d", batch_size(c));
+		values[0] = c->source;
+		values[1] = c->group;
+		values[2] = n;
+		values[3] = po;
+		res = exec_params(c->conn, sql, 4, values);
+		if (!exec_ok(res))
+			return fail(c, res, NULL);
+		rows = PQntuples(res);
+		if (rows > 0 && !print_lines(res, 0))
+		{
+			PQclear(res);
+			exec_command(c->conn, "ROLLBACK");
+			output_gone();
+			return EXIT_OK;
+		}
+		PQclear(res);
+		res = PQexec(c->conn, "COMMIT");
+		if (!exec_ok(res))
+			return fail(c, res, "committing the group's offsets");
+		PQclear(res);
+		if (rows == 0)
+			break;
+		c->done += rows;
+	}
+	return EXIT_OK;
+}
+
+/* tail --follow: CALL broker.poll_wait, print, commit the records */
+static int
+tail_follow(Consumer *c)
+{
+	char		sql[2048];
+	const char *po = c->payload_only ? "true" : "false";
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT " RECORD_JSON " FROM unnest($1::broker.record[]) r", 2);
+	while (!interrupted && (c->max == 0 || c->done < c->max))
+	{
+		char		n[16];
+		const char *values[5];
+		PGresult   *res;
+		char	   *array;
+
+		snprintf(n, sizeof(n), "%d", batch_size(c));
+		values[0] = c->source;
+		values[1] = c->group;
+		values[2] = n;
+		values[3] = c->consumer;
+		values[4] = c->lease;
+		set_cancel_target(c->conn);
+		res = exec_params(c->conn,
+						  "CALL broker.poll_wait($1, $2, $3::int, '" FOLLOW_WAIT "', $4, "
+						  "$5::interval, NULL)", 5, values);
+		set_cancel_target(NULL);
+		if (!exec_ok(res))
+			return fail(c, res, NULL);
+		array = wait_result(res);
+		PQclear(res);
+		if (array == NULL)
+			continue;
+
+		values[0] = array;
+		values[1] = po;
+		res = exec_params(c->conn, sql, 2, values);
+		if (!exec_ok(res))
+		{
+			free(array);
+			return fail(c, res, NULL);
+		}
+		if (!print_lines(res, 0))
+		{
+			PQclear(res);
+			free(array);
+			output_gone();
+			return EXIT_OK;
+		}
+		c->done += PQntuples(res);
+		PQclear(res);
+
+		values[0] = c->source;
+		values[1] = c->group;
+		values[2] = array;
+		values[3] = c->consumer;
+		res = exec_params(c->conn,
+						  "SELECT broker.commit($1, $2, $3::broker.record[], $4)", 4, values);
+		free(array);
+		if (!exec_ok(res))
+		{
+			/* fenced: the partition went to another consumer, which reads on */
+			report_error(c->conn, res, "committing printed records");
+			if (PQstatus(c->conn) == CONNECTION_BAD)
+			{
+				PQclear(res);
+				return EXIT_CONNECTION;
+			}
+			errorf("warning: those records will be delivered again");
+		}
+		PQclear(res);
+	}
+	return EXIT_OK;
+}
+
+static int
+consume_command(int argc, char **argv, bool topic)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"follow", no_argument, NULL, 'f'},
+		{"max", required_argument, NULL, 'n'},
+		{"batch", required_argument, NULL, 'b'},
+		{"wait", required_argument, NULL, 'w'},
+		{"lease", required_argument, NULL, 'l'},
+		{"filter", required_argument, NULL, 'F'},
+		{"payload", no_argument, NULL, 'p'},
+		{"group", required_argument, NULL, 'g'},
+		{"from", required_argument, NULL, 'r'},
+		{"consumer", required_argument, NULL, 'c'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *cmd = topic ? "tail" : "consume";
+	Consumer	c;
+	int			opt;
+	long		v;
+	int			rc;
+	char		name[300];
+
+	memset(&c, 0, sizeof(c));
+	c.cmd = cmd;
+	c.batch = 100;
+	while ((opt = getopt_long(argc, argv, topic ? "d:fn:g:" : "d:fn:", opts, NULL)) != -1)
+	{
+		switch (opt)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'f':
+				c.follow = true;
+				break;
+			case 'n':
+				if (!parse_int(optarg, 1, 1000000000000L, &v))
+					fatal_usage(cmd, "--max must be a positive integer");
+				c.max = v;
+				break;
+			case 'b':
+				if (!parse_int(optarg, 1, 10000, &v))
+					fatal_usage(cmd, "--batch must be an integer from 1 to 10000");
+				c.batch = (int) v;
+				break;
+			case 'w':
+				if (topic)
+					fatal_usage(cmd, "--wait applies to queues only (use --follow)");
+				c.wait = optarg;
+				break;
+			case 'l':
+				c.lease = optarg;
+				break;
+			case 'F':
+				if (topic)
+					fatal_usage(cmd, "--filter applies to queues only");
+				c.filter = optarg;
+				break;
+			case 'p':
+				c.payload_only = true;
+				break;
+			case 'g':
+				if (!topic)
+					fatal_usage(cmd, "--group applies to topics only");
+				c.group = optarg;
+				break;
+			case 'r':
+				if (!topic)
+					fatal_usage(cmd, "--from applies to topics only");
+				c.from = optarg;
+				break;
+			case 'c':
+				if (!topic)
+					fatal_usage(cmd, "--consumer applies to topics only");
+				c.consumer = optarg;
+				break;
+			default:
+				fatal_usage(cmd, "invalid option");
+		}
+	}
+	if (optind >= argc)
+		fatal_usage(cmd, topic ? "missing topic name" : "missing queue name");
+	if (optind < argc - 1)
+		fatal_usage(cmd, "too many arguments");
+	c.source = argv[optind];
+	if (topic && c.group == NULL)
+		fatal_usage(cmd, "--group is required");
+	if (c.follow && c.wait)
+		fatal_usage(cmd, "--wait and --follow cannot be used together");
+	if (!c.follow && (c.lease || c.consumer))
+		fatal_usage(cmd, "--lease and --consumer apply with --follow only");
+	if (topic && c.follow)
+	{
+		if (c.consumer == NULL)
+		{
+			char		host[256];
+
+			if (gethostname(host, sizeof(host)) != 0)
+				strcpy(host, "localhost");
+			host[sizeof(host) - 1] = '\0';
+			snprintf(name, sizeof(name), "pgbroker-%s-%d", host, (int) getpid());
+			c.consumer = name;
+		}
+		if (c.lease == NULL)
+			c.lease = "30 seconds";
+	}
+
+	c.conn = connect_db();
+	if (c.from)
+	{
+		const char *values[3] = {c.source, c.group, c.from};
+		PGresult   *res = exec_params(c.conn, "SELECT broker.seek($1, $2, $3::text)",
+									  3, values);
+
+		if (!exec_ok(res))
+		{
+			rc = fail(&c, res, NULL);
+			PQfinish(c.conn);
+			return rc;
+		}
+		PQclear(res);
+	}
+	if (topic)
+		rc = c.follow ? tail_follow(&c) : tail_once(&c);
+	else
+		rc = c.follow ? consume_follow(&c) : consume_once(&c);
+	PQfinish(c.conn);
+	return rc;
+}
+
+int
+cmd_consume(int argc, char **argv)
+{
+	return consume_command(argc, argv, false);
+}
+
+int
+cmd_tail(int argc, char **argv)
+{
+	return consume_command(argc, argv, true);
+}

@@ -1,0 +1,251 @@
+/*
+ * main.c - the pgbroker command-line tool: command dispatch and help.
+ *
+ *   pgbroker [-d CONNINFO] COMMAND [OPTION]... [ARG]...
+ *
+ * Connection parameters follow libpq's conventions: -d takes a database
+ * name, a conninfo string or a URI, and the PG* environment variables,
+ * ~/.pgpass and sslmode apply as in psql.  Every command answers --help.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgbroker.h"
+
+#ifndef PGBROKER_VERSION
+#define PGBROKER_VERSION "unknown"
+#endif
+
+static const Command commands[] = {
+	{"send", cmd_send, "send QUEUE [OPTION]...",
+		"Send one message per line of standard input to QUEUE.\n"
+		"Lines are JSON values; with --raw each line is sent as a JSON string.\n"
+		"Empty lines are skipped.  Lines go in batches, one transaction each;\n"
+		"a message counts as sent once its batch committed.\n"
+		"\n"
+		"Options:\n"
+		"  --raw                send each line as a JSON string\n"
+		"  --batch N            lines per transaction (default 500)\n"
+		"  --headers JSON       headers of every message (a JSON object)\n"
+		"  --delay INTERVAL     make the messages due after INTERVAL\n"
+		"  --priority N         priority of every message (higher first)\n"
+		"  -q, --quiet          no progress line and no summary\n"},
+	{"publish", cmd_publish, "publish TOPIC [OPTION]...",
+		"Publish one record per line of standard input to TOPIC.\n"
+		"Lines are JSON values (with --raw: JSON strings); with\n"
+		"--key-separator each line is KEY, the separator, then the value.\n"
+		"\n"
+		"Options:\n"
+		"  --key KEY            key of every record (partitioning, compaction)\n"
+		"  --key-separator SEP  read the key from each line, before SEP\n"
+		"  --partition N        publish to partition N instead of by key\n"
+		"  --raw                publish each value as a JSON string\n"
+		"  --batch N            lines per transaction (default 500)\n"
+		"  --headers JSON       headers of every record (a JSON object)\n"
+		"  -q, --quiet          no progress line and no summary\n"},
+	{"consume", cmd_consume, "consume QUEUE [OPTION]...",
+		"Claim messages from QUEUE, print them as JSON lines on standard\n"
+		"output and acknowledge them once printed.\n"
+		"Without -f: claim, print and acknowledge in one transaction until\n"
+		"the queue has nothing ready.  With -f: keep waiting in the server\n"
+		"(CALL broker.claim_wait, which holds no snapshot while it sleeps);\n"
+		"messages are leased while they are printed and acknowledged after.\n"
+		"Ctrl-C stops after the messages in hand are printed and acknowledged.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --follow         wait for more messages until interrupted\n"
+		"  -n, --max N          stop after N messages\n"
+		"  --batch N            messages per claim (default 100)\n"
+		"  --wait INTERVAL      without -f: wait up to INTERVAL for each batch\n"
+		"  --lease INTERVAL     with -f: lease of claimed messages (default: the queue's)\n"
+		"  --filter JSON        only messages whose headers contain JSON\n"
+		"  --payload            print only the payloads\n"},
+	{"tail", cmd_tail, "tail TOPIC --group GROUP [OPTION]...",
+		"Read TOPIC as consumer group GROUP and print the records as JSON\n"
+		"lines, committing the group's offsets once they are printed.\n"
+		"Without -f: each batch is polled, printed and committed in one\n"
+		"transaction, until the group has caught up.  With -f: keep waiting\n"
+		"(CALL broker.poll_wait, no snapshot held while waiting) as a named\n"
+		"consumer of the group holding partitions on a lease.\n"
+		"Ctrl-C stops after the records in hand are printed and committed.\n"
+		"\n"
+		"Options:\n"
+		"  -g, --group GROUP    consumer group (required)\n"
+		"  --from POSITION      first move the group to earliest, latest, an\n"
+		"                       offset or a timestamp (all partitions)\n"
+		"  -f, --follow         wait for more records until interrupted\n"
+		"  -n, --max N          stop after N records\n"
+		"  --batch N            records per poll (default 100)\n"
+		"  --consumer NAME      with -f: consumer name (default pgbroker-HOST-PID)\n"
+		"  --lease INTERVAL     with -f: partition lease (default 30 seconds)\n"
+		"  --payload            print only the payloads\n"},
+	{"create", cmd_create, "create queue|topic NAME [OPTION]...",
+		"Create a queue or a topic.\n"
+		"\n"
+		"Options:\n"
+		"  --partitions N       topic: number of partitions (default 1)\n"
+		"  --retention INTERVAL topic: drop records older than INTERVAL\n"
+		"  --compacted          topic: keep the latest record per key\n"
+		"  --max-attempts N     queue: deliveries before dead-lettering (default 5)\n"
+		"  --lease INTERVAL     queue: default lease (default 30 seconds)\n"
+		"  --set NAME=VALUE     any other setting of broker.create_queue or\n"
+		"                       broker.create_topic (repeatable)\n"
+		"  --if-not-exists      do nothing if it exists\n"},
+	{"drop", cmd_drop, "drop queue|topic NAME [--if-exists]",
+		"Drop a queue (with its messages and dead letters) or a topic (with\n"
+		"its records and consumer groups).\n"
+		"\n"
+		"Options:\n"
+		"  --if-exists          do nothing if it does not exist\n"},
+	{"list", cmd_list, "list [queues|topics]",
+		"List queues and topics with their depth.\n"},
+	{"describe", cmd_describe, "describe queue|topic NAME",
+		"Show the settings and state of a queue, or of a topic with its\n"
+		"partitions and consumer groups.\n"},
+	{"groups", cmd_groups, "groups TOPIC [--group GROUP]",
+		"Show the consumer groups of TOPIC: committed offset, end offset, lag,\n"
+		"lease holder and last commit per partition.\n"
+		"\n"
+		"Options:\n"
+		"  -g, --group GROUP    only this group\n"},
+	{"stats", cmd_stats, "stats [--watch] [--interval SECONDS]",
+		"One line per queue and topic: depth, rates in and out over the\n"
+		"interval, consumer lag, dead letters, age of the oldest message.\n"
+		"\n"
+		"Options:\n"
+		"  -w, --watch          refresh until interrupted\n"
+		"  -i, --interval S     seconds between samples (default 1)\n"},
+	{"bench", cmd_bench, "bench [OPTION]...",
+		"Benchmark a queue or a topic, and in the same run the floor: plain\n"
+		"SQL doing the same work on a plain table.  Creates and drops its own\n"
+		"objects (queue pgbroker_bench, topic pgbroker_bench, tables\n"
+		"pgbroker_bench_floor*).\n"
+		"\n"
+		"Options:\n"
+		"  --topic              benchmark a topic (default: a queue)\n"
+		"  -P, --producers N    producer connections (default 4)\n"
+		"  -C, --consumers N    consumer connections (default 4)\n"
+		"  -s, --size BYTES     payload size (default 100)\n"
+		"  -b, --batch N        messages per statement, both sides (default 1)\n"
+		"  -T, --seconds S      duration of each run (default 10)\n"
+		"  --partitions N       topic partitions (default 8)\n"
+		"  --leased             consume leased (claim, then ack) instead of\n"
+		"                       in one transaction\n"
+		"  --no-floor           skip the floor run\n"
+		"  --only-floor         run the floor only\n"
+		"  --json               one JSON object on standard output\n"},
+	{NULL, NULL, NULL, NULL}
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+			"pgbroker: work queues and topics in PostgreSQL, from the command line.\n"
+			"\n"
+			"Usage:\n"
+			"  pgbroker [-d CONNINFO] COMMAND [OPTION]... [ARG]...\n"
+			"\n"
+			"Commands:\n");
+	for (const Command *c = commands; c->name; c++)
+		fprintf(f, "  %s\n", c->synopsis);
+	fprintf(f,
+			"\n"
+			"Connection:\n"
+			"  -d, --dbname=CONNINFO  database name, conninfo string or URI\n"
+			"                         (default: the PG* environment variables)\n"
+			"\n"
+			"Other options:\n"
+			"  --help                 show this help; COMMAND --help: the command's\n"
+			"  --version              show the version\n"
+			"\n"
+			"Exit status: 0 done, 1 usage error, 2 connection failed or lost,\n"
+			"3 error reported by the server.\n");
+}
+
+void
+print_command_help(const char *name)
+{
+	for (const Command *c = commands; c->name; c++)
+	{
+		if (strcmp(c->name, name) == 0)
+		{
+			printf("Usage:\n  pgbroker %s\n\n%s", c->synopsis, c->help);
+			printf("\nConnection:\n"
+				   "  -d, --dbname=CONNINFO  database name, conninfo string or URI\n");
+			return;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	/* options before the command: stop at the first non-option */
+	while ((c = getopt_long(argc, argv, "+d:V", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'V':
+				printf("pgbroker %s\n", PGBROKER_VERSION);
+				return EXIT_OK;
+			case 'h':
+				usage(stdout);
+				return EXIT_OK;
+			case '?':
+				fprintf(stderr, "Try \"pgbroker --help\" for more information.\n");
+				return EXIT_USAGE;
+			default:
+				return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+	{
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (const Command *cmd = commands; cmd->name; cmd++)
+	{
+		if (strcmp(cmd->name, argv[optind]) == 0)
+		{
+			int			cargc = argc - optind;
+			char	  **cargv = argv + optind;
+
+			if (is_help_option(cargc, cargv))
+			{
+				print_command_help(cmd->name);
+				return EXIT_OK;
+			}
+			optind = 0;		/* GNU getopt: start afresh */
+			install_signal_handlers();
+			return cmd->run(cargc, cargv);
+		}
+	}
+	if (strcmp(argv[optind], "help") == 0)
+	{
+		if (optind + 1 < argc)
+		{
+			for (const Command *cmd = commands; cmd->name; cmd++)
+				if (strcmp(cmd->name, argv[optind + 1]) == 0)
+				{
+					print_command_help(cmd->name);
+					return EXIT_OK;
+				}
+		}
+		usage(stdout);
+		return EXIT_OK;
+	}
+	fatal_usage(NULL, "unknown command \"%s\"", argv[optind]);
+}

@@ -1,0 +1,90 @@
+/*
+ * pgbroker.h - the pgbroker command-line tool: shared declarations.
+ *
+ * The tool is a libpq client; every command lives in its own file and
+ * shares the connection, error reporting and output helpers declared here.
+ */
+#ifndef PGBROKER_CLI_H
+#define PGBROKER_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "libpq-fe.h"
+
+/* exit codes (documented in docs/cli.md) */
+#define EXIT_OK			0
+#define EXIT_USAGE		1
+#define EXIT_CONNECTION	2
+#define EXIT_SERVER		3
+
+/* growable byte buffer */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+extern void buf_init(Buf *b);
+extern void buf_reset(Buf *b);
+extern void buf_free(Buf *b);
+extern void buf_append(Buf *b, const char *s, size_t n);
+extern void buf_puts(Buf *b, const char *s);
+extern void buf_printf(Buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+extern void buf_array_elem(Buf *b, const char *s, size_t n);
+extern void buf_json_string(Buf *b, const char *s, size_t n);
+
+/* a command's entry point and help */
+typedef struct Command
+{
+	const char *name;
+	int			(*run) (int argc, char **argv);
+	const char *synopsis;
+	const char *help;
+} Command;
+
+extern int	cmd_send(int argc, char **argv);
+extern int	cmd_publish(int argc, char **argv);
+extern int	cmd_consume(int argc, char **argv);
+extern int	cmd_tail(int argc, char **argv);
+extern int	cmd_create(int argc, char **argv);
+extern int	cmd_drop(int argc, char **argv);
+extern int	cmd_list(int argc, char **argv);
+extern int	cmd_describe(int argc, char **argv);
+extern int	cmd_groups(int argc, char **argv);
+extern int	cmd_stats(int argc, char **argv);
+extern int	cmd_bench(int argc, char **argv);
+
+/* connection and errors (common.c) */
+extern const char *progname;
+extern const char *conninfo;
+extern volatile sig_atomic_t interrupted;
+
+extern PGconn *connect_db(void);
+extern PGconn *connect_db_quiet(char *errbuf, size_t errlen);
+extern void set_cancel_target(PGconn *conn);
+extern void install_signal_handlers(void);
+extern void report_error(PGconn *conn, const PGresult *res, const char *context);
+extern int	result_exit_code(PGconn *conn);
+extern PGresult *exec_params(PGconn *conn, const char *sql, int nparams,
+							 const char *const *values);
+extern bool exec_ok(const PGresult *res);
+extern bool exec_command(PGconn *conn, const char *sql);
+extern void fatal_usage(const char *cmd, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
+extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+extern double now_seconds(void);
+extern bool stderr_is_tty(void);
+extern bool parse_int(const char *s, long min, long max, long *out);
+extern bool is_help_option(int argc, char **argv);
+extern void print_command_help(const char *name);
+extern bool write_all(FILE *f, const char *s, size_t n);
+
+/* tables (table.c) */
+extern void print_table(FILE *f, const PGresult *res, const char *title);
+extern void print_table_cols(FILE *f, const PGresult *res, const char *title, int ncols);
+extern void print_vertical(FILE *f, const PGresult *res, int row);
+
+#endif							/* PGBROKER_CLI_H */

@@ -1,0 +1,556 @@
+/*
+ * produce.c - pgbroker send and pgbroker publish: standard input to a
+ * queue or a topic, one message per line.
+ *
+ * Lines are gathered into batches and each batch is one statement
+ * (broker.send_batch or broker.publish_batch) in its own transaction, so a
+ * message counts as sent exactly when the server confirmed its batch.  A
+ * batch goes out when it is full or when standard input has had nothing
+ * more for a moment, so that lines typed by hand are not held back.
+ *
+ * When a batch fails because a line is not JSON, the lines of the batch
+ * are checked one by one to name the first bad line; the lines before it
+ * are sent, and the tool stops: nothing read before the bad line is lost,
+ * and the summary says how many messages were sent.  When the connection
+ * breaks, the outcome of the batch in flight is unknown and the tool says
+ * so.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pgbroker.h"
+
+#define FLUSH_IDLE_MS	100		/* send a partial batch after this much quiet */
+#define PROGRESS_EVERY	0.5		/* seconds between progress lines */
+
+typedef struct LineReader
+{
+	int			fd;
+	Buf			buf;
+	size_t		start;			/* first unread byte in buf */
+	bool		eof;
+	long		lineno;			/* number of the last line returned */
+} LineReader;
+
+/* the lines of one batch, kept raw so that a bad one can be named */
+typedef struct Batch
+{
+	Buf			raw;			/* the lines, back to back */
+	size_t	   *off;
+	size_t	   *len;
+	long	   *lineno;
+	char	  **key;			/* publish --key-separator: each line's key */
+	int			n;
+	int			cap;
+} Batch;
+
+typedef struct Producer
+{
+	const char *cmd;			/* "send" or "publish" */
+	const char *target;
+	bool		topic;
+	bool		raw;
+	bool		quiet;
+	int			batch_size;
+	const char *headers;
+	const char *delay;
+	const char *priority;
+	const char *key;
+	const char *key_sep;
+	const char *partition;
+	PGconn	   *conn;
+	long		sent;
+	double		started;
+	double		last_progress;
+	bool		progress_shown;
+} Producer;
+
+static void
+reader_init(LineReader *r, int fd)
+{
+	r->fd = fd;
+	buf_init(&r->buf);
+	r->start = 0;
+	r->eof = false;
+	r->lineno = 0;
+}
+
+/*
+ * Next line of input (without its newline or a trailing CR): 1 and the
+ * line in *line and *len (valid until the next call), 0 when no whole line
+ * arrived within timeout_ms (or a signal came), -1 at the end of input.
+ */
+static int
+read_line(LineReader *r, int timeout_ms, const char **line, size_t *len)
+{
+	for (;;)
+	{
+		char	   *nl = r->buf.len > r->start ?
+			memchr(r->buf.data + r->start, '\n', r->buf.len - r->start) : NULL;
+		struct pollfd pfd;
+		ssize_t		got;
+		int			rc;
+
+		if (nl || (r->eof && r->buf.len > r->start))
+		{
+			size_t		end = nl ? (size_t) (nl - r->buf.data) : r->buf.len;
+
+			*line = r->buf.data + r->start;
+			*len = end - r->start;
+			if (*len > 0 && (*line)[*len - 1] == '\r')
+				(*len)--;
+			r->start = nl ? end + 1 : end;
+			r->lineno++;
+			return 1;
+		}
+		if (r->eof)
+			return -1;
+		if (interrupted)
+			return 0;
+
+		/* keep the buffer from growing without bound */
+		if (r->start > 0)
+		{
+			memmove(r->buf.data, r->buf.data + r->start, r->buf.len - r->start);
+			r->buf.len -= r->start;
+			r->start = 0;
+		}
+		pfd.fd = r->fd;
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc < 0 && errno == EINTR)
+			return 0;
+		if (rc == 0)
+			return 0;
+		{
+			char		chunk[65536];
+
+			got = read(r->fd, chunk, sizeof(chunk));
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				return 0;
+			if (got <= 0)
+				r->eof = true;
+			else
+				buf_append(&r->buf, chunk, (size_t) got);
+		}
+	}
+}
+
+static void
+batch_init(Batch *b)
+{
+	buf_init(&b->raw);
+	b->cap = 64;
+	b->n = 0;
+	b->off = malloc(sizeof(size_t) * b->cap);
+	b->len = malloc(sizeof(size_t) * b->cap);
+	b->lineno = malloc(sizeof(long) * b->cap);
+	b->key = calloc(b->cap, sizeof(char *));
+}
+
+static void
+batch_add(Batch *b, const char *line, size_t len, long lineno, const char *key, size_t keylen)
+{
+	if (b->n == b->cap)
+	{
+		b->cap *= 2;
+		b->off = realloc(b->off, sizeof(size_t) * b->cap);
+		b->len = realloc(b->len, sizeof(size_t) * b->cap);
+		b->lineno = realloc(b->lineno, sizeof(long) * b->cap);
+		b->key = realloc(b->key, sizeof(char *) * b->cap);
+	}
+	b->off[b->n] = b->raw.len;
+	b->len[b->n] = len;
+	b->lineno[b->n] = lineno;
+	b->key[b->n] = key ? strndup(key, keylen) : NULL;
+	buf_append(&b->raw, line, len);
+	b->n++;
+}
+
+static void
+batch_clear(Batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		free(b->key[i]);
+	b->n = 0;
+	buf_reset(&b->raw);
+}
+
+static void
+show_progress(Producer *p, bool force)
+{
+	double		now = now_seconds();
+
+	if (p->quiet || !stderr_is_tty())
+		return;
+	if (!force && now - p->last_progress < PROGRESS_EVERY)
+		return;
+	p->last_progress = now;
+	fprintf(stderr, "\r%ld %s, %.0f msg/s\033[K", p->sent,
+			p->topic ? "published" : "sent",
+			now > p->started ? p->sent / (now - p->started) : 0.0);
+	p->progress_shown = true;
+}
+
+static void
+clear_progress(Producer *p)
+{
+	if (p->progress_shown)
+		fprintf(stderr, "\r\033[K");
+	p->progress_shown = false;
+}
+
+static void
+summary(Producer *p)
+{
+	double		secs = now_seconds() - p->started;
+
+	clear_progress(p);
+	if (p->quiet)
+		return;
+	fprintf(stderr, "%s: %s %ld message%s to %s \"%s\" in %.2f s (%.0f msg/s)\n",
+			progname, p->topic ? "published" : "sent", p->sent,
+			p->sent == 1 ? "" : "s", p->topic ? "topic" : "queue", p->target,
+			secs, secs > 0 ? p->sent / secs : 0.0);
+}
+
+/*
+ * Send lines [0, count) of the batch in one statement.  Returns the
+ * result; the caller checks it.
+ */
+static PGresult *
+send_lines(Producer *p, Batch *b, int count)
+{
+	Buf			payloads;
+	Buf			keys;
+	PGresult   *res;
+
+	buf_init(&payloads);
+	buf_init(&keys);
+	buf_puts(&payloads, "{");
+	buf_puts(&keys, "{");
+	for (int i = 0; i < count; i++)
+	{
+		const char *line = b->raw.data + b->off[i];
+
+		if (i > 0)
+		{
+			buf_puts(&payloads, ",");
+			buf_puts(&keys, ",");
+		}
+		if (p->raw)
+		{
+			Buf			js;
+
+			buf_init(&js);
+			buf_json_string(&js, line, b->len[i]);
+			buf_array_elem(&payloads, js.data, js.len);
+			buf_free(&js);
+		}
+		else
+			buf_array_elem(&payloads, line, b->len[i]);
+		if (b->key[i])
+			buf_array_elem(&keys, b->key[i], strlen(b->key[i]));
+		else if (p->key)
+			buf_array_elem(&keys, p->key, strlen(p->key));
+		else
+			buf_puts(&keys, "NULL");
+	}
+	buf_puts(&payloads, "}");
+	buf_puts(&keys, "}");
+
+	if (p->topic)
+	{
+		const char *values[5] = {p->target, payloads.data, keys.data,
+		p->headers, p->partition};
+
+		res = exec_params(p->conn,
+						  "SELECT broker.publish_batch($1, $2::jsonb[], $3::text[], "
+						  "coalesce($4::jsonb, '{}'), $5::int)",
+						  5, values);
+	}
+	else
+	{
+		const char *values[5] = {p->target, payloads.data, p->headers,
+		p->delay, p->priority};
+
+		res = exec_params(p->conn,
+						  "SELECT count(*) FROM broker.send_batch($1, $2::jsonb[], "
+						  "coalesce($3::jsonb, '{}'), coalesce($4::interval, '0'), "
+						  "coalesce($5::int, 0))",
+						  5, values);
+	}
+	buf_free(&payloads);
+	buf_free(&keys);
+	return res;
+}
+
+/* the first line of the batch that is not JSON, or -1 */
+static int
+find_bad_line(Producer *p, Batch *b, PGresult **why)
+{
+	for (int i = 0; i < b->n; i++)
+	{
+		char	   *line = strndup(b->raw.data + b->off[i], b->len[i]);
+		const char *values[1] = {line};
+		PGresult   *res = exec_params(p->conn, "SELECT $1::jsonb", 1, values);
+
+		free(line);
+		if (!exec_ok(res))
+		{
+			*why = res;
+			return i;
+		}
+		PQclear(res);
+	}
+	return -1;
+}
+
+/* send the batch; on failure report and return the exit code, else 0 */
+static int
+flush_batch(Producer *p, Batch *b)
+{
+	PGresult   *res;
+	const char *state;
+
+	if (b->n == 0)
+		return 0;
+	res = send_lines(p, b, b->n);
+	if (exec_ok(res))
+	{
+		p->sent += b->n;
+		PQclear(res);
+		batch_clear(b);
+		show_progress(p, false);
+		return 0;
+	}
+
+	clear_progress(p);
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+	{
+		report_error(p->conn, res, NULL);
+		PQclear(res);
+		fprintf(stderr, "%s: %ld message%s sent before the connection was lost; "
+				"the batch of lines %ld to %ld may or may not have been sent\n",
+				progname, p->sent, p->sent == 1 ? "" : "s",
+				b->lineno[0], b->lineno[b->n - 1]);
+		return EXIT_CONNECTION;
+	}
+
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (!p->raw && state && strncmp(state, "22", 2) == 0)
+	{
+		PGresult   *why = NULL;
+		int			bad = find_bad_line(p, b, &why);
+
+		if (bad >= 0)
+		{
+			const char *msg = PQresultErrorField(why, PG_DIAG_MESSAGE_PRIMARY);
+			const char *detail = PQresultErrorField(why, PG_DIAG_MESSAGE_DETAIL);
+			long		lineno = b->lineno[bad];
+
+			PQclear(res);
+			/* send what came before the bad line, then stop */
+			if (bad > 0)
+			{
+				res = send_lines(p, b, bad);
+				if (!exec_ok(res))
+				{
+					report_error(p->conn, res, NULL);
+					PQclear(res);
+					PQclear(why);
+					fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
+							progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
+					return result_exit_code(p->conn);
+				}
+				p->sent += bad;
+				PQclear(res);
+			}
+			fprintf(stderr, "%s: error: line %ld is not valid JSON: %s%s%s (SQLSTATE %s)\n",
+					progname, lineno, msg ? msg : "", detail ? ": " : "",
+					detail ? detail : "", PQresultErrorField(why, PG_DIAG_SQLSTATE));
+			fprintf(stderr, "%s: %ld message%s sent (all lines before line %ld); "
+					"line %ld and what follows were not sent\n",
+					progname, p->sent, p->sent == 1 ? "" : "s", lineno, lineno);
+			PQclear(why);
+			return EXIT_SERVER;
+		}
+		if (PQstatus(p->conn) == CONNECTION_BAD)
+		{
+			report_error(p->conn, NULL, NULL);
+			fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
+					progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
+			PQclear(res);
+			return EXIT_CONNECTION;
+		}
+	}
+	report_error(p->conn, res, NULL);
+	PQclear(res);
+	fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
+			progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
+	return EXIT_SERVER;
+}
+
+static int
+produce(Producer *p)
+{
+	LineReader	r;
+	Batch		b;
+	int			rc = 0;
+
+	p->conn = connect_db();
+	reader_init(&r, STDIN_FILENO);
+	batch_init(&b);
+	p->started = p->last_progress = now_seconds();
+
+	for (;;)
+	{
+		const char *line;
+		size_t		len;
+		int			got = read_line(&r, b.n > 0 ? FLUSH_IDLE_MS : 500, &line, &len);
+
+		if (got == 1)
+		{
+			const char *key = NULL;
+			size_t		keylen = 0;
+
+			if (len == 0)
+				continue;
+			if (p->key_sep)
+			{
+				size_t		seplen = strlen(p->key_sep);
+
+				for (size_t i = 0; i + seplen <= len; i++)
+				{
+					if (memcmp(line + i, p->key_sep, seplen) == 0)
+					{
+						key = line;
+						keylen = i;
+						line += i + seplen;
+						len -= i + seplen;
+						break;
+					}
+				}
+			}
+			batch_add(&b, line, len, r.lineno, key, keylen);
+			if (b.n >= p->batch_size && (rc = flush_batch(p, &b)) != 0)
+				break;
+			continue;
+		}
+		/* quiet input, a signal, or the end: send what we have */
+		if ((rc = flush_batch(p, &b)) != 0)
+			break;
+		if (got < 0 || interrupted)
+			break;
+		show_progress(p, false);
+	}
+	if (rc == 0)
+		summary(p);
+	else
+		clear_progress(p);
+	PQfinish(p->conn);
+	return rc;
+}
+
+static int
+produce_command(int argc, char **argv, bool topic)
+{
+	static struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"raw", no_argument, NULL, 'r'},
+		{"batch", required_argument, NULL, 'b'},
+		{"headers", required_argument, NULL, 'H'},
+		{"delay", required_argument, NULL, 'D'},
+		{"priority", required_argument, NULL, 'p'},
+		{"key", required_argument, NULL, 'k'},
+		{"key-separator", required_argument, NULL, 'K'},
+		{"partition", required_argument, NULL, 'P'},
+		{"quiet", no_argument, NULL, 'q'},
+		{NULL, 0, NULL, 0}
+	};
+	Producer	p;
+	int			c;
+	long		v;
+	const char *cmd = topic ? "publish" : "send";
+
+	memset(&p, 0, sizeof(p));
+	p.cmd = cmd;
+	p.topic = topic;
+	p.batch_size = 500;
+	while ((c = getopt_long(argc, argv, "d:q", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'r':
+				p.raw = true;
+				break;
+			case 'b':
+				if (!parse_int(optarg, 1, 100000, &v))
+					fatal_usage(cmd, "--batch must be an integer from 1 to 100000");
+				p.batch_size = (int) v;
+				break;
+			case 'H':
+				p.headers = optarg;
+				break;
+			case 'q':
+				p.quiet = true;
+				break;
+			case 'D':
+				if (topic)
+					fatal_usage(cmd, "--delay applies to queues only");
+				p.delay = optarg;
+				break;
+			case 'p':
+				if (topic)
+					fatal_usage(cmd, "--priority applies to queues only");
+				p.priority = optarg;
+				break;
+			case 'k':
+				if (!topic)
+					fatal_usage(cmd, "--key applies to topics only");
+				p.key = optarg;
+				break;
+			case 'K':
+				if (!topic)
+					fatal_usage(cmd, "--key-separator applies to topics only");
+				if (optarg[0] == '\0')
+					fatal_usage(cmd, "--key-separator must not be empty");
+				p.key_sep = optarg;
+				break;
+			case 'P':
+				if (!topic)
+					fatal_usage(cmd, "--partition applies to topics only");
+				p.partition = optarg;
+				break;
+			default:
+				fatal_usage(cmd, "invalid option");
+		}
+	}
+	if (optind >= argc)
+		fatal_usage(cmd, "missing %s name", topic ? "topic" : "queue");
+	if (optind < argc - 1)
+		fatal_usage(cmd, "too many arguments");
+	if (p.key && p.key_sep)
+		fatal_usage(cmd, "--key and --key-separator cannot be used together");
+	p.target = argv[optind];
+	return produce(&p);
+}
+
+int
+cmd_send(int argc, char **argv)
+{
+	return produce_command(argc, argv, false);
+}
+
+int
+cmd_publish(int argc, char **argv)
+{
+	return produce_command(argc, argv, true);
+}
