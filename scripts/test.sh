@@ -59,6 +59,9 @@ step "wait driver" test/tools/wait_test
 echo "== maintenance workers (a cluster of their own, with pgbroker preloaded)"
 step "maintenance workers" bash test/scripts/worker.sh
 
+echo "== the command-line tool"
+step "pgbroker send/consume/publish/tail/groups/stats/bench" bash test/scripts/cli.sh
+
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh
 

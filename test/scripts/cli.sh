@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# test/scripts/cli.sh - the pgbroker command-line tool against a live server:
+# round trips (send/consume, publish/tail), the lag table, listings, a
+# malformed input line, a connection terminated mid-stream, Ctrl-C while
+# following, exit codes, and a short benchmark run.
+# Runs against the server the PG* variables point at, in a database of its
+# own; exits non-zero if any check fails.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+PGBROKER=${PGBROKER:-cli/pgbroker}
+db=pgbroker_cli_test
+tmp=$(mktemp -d /tmp/pgbroker_cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+checks=0
+
+ok() { checks=$((checks + 1)); echo "  ok - $1"; }
+bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  not ok - $1"; }
+check() {	# check DESCRIPTION COMMAND...: the command must succeed
+	local what=$1; shift
+	if "$@"; then ok "$what"; else bad "$what"; fi
+}
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d $db -c "$1"; }
+pgb() { "$PGBROKER" -d "dbname=$db" "$@"; }
+
+dropdb --if-exists $db 2>/dev/null
+createdb $db
+sql "SET client_min_messages = warning; CREATE EXTENSION pgbroker"
+
+echo "-- create, list, describe, drop"
+out=$(pgb create queue jobs --max-attempts 3 --set dedup_window='1 minute')
+check "create queue" test "$out" = 'created queue "jobs"'
+check "queue settings applied" test "$(sql "SELECT max_attempts || ' ' || dedup_window FROM broker.queues WHERE queue = 'jobs'")" = "3 00:01:00"
+pgb create topic events --partitions 4 >/dev/null
+check "create topic with 4 partitions" test "$(sql "SELECT partitions FROM broker.topics WHERE topic = 'events'")" = 4
+pgb create queue jobs 2>"$tmp/err"; rc=$?
+check "create existing queue: exit 3 with SQLSTATE 42710" \
+	bash -c "[ $rc = 3 ] && grep -q 'SQLSTATE 42710' '$tmp/err'"
+check "create --if-not-exists on an existing queue" pgb create queue jobs --if-not-exists
+check "--set rejects a name that is not a setting name" \
+	bash -c "! '$PGBROKER' -d 'dbname=$db' create queue x --set 'a;b=1' 2>/dev/null"
+pgb list >"$tmp/list"
+check "list shows the queue and the topic" bash -c "grep -q '^ jobs ' '$tmp/list' && grep -q '^ events ' '$tmp/list'"
+pgb describe topic events >"$tmp/desc"
+check "describe topic shows its partitions" bash -c "grep -q '(4 rows)' '$tmp/desc'"
+pgb describe queue nosuch 2>"$tmp/err"; rc=$?
+check "describe a missing queue: exit 3, 42704" bash -c "[ $rc = 3 ] && grep -q 42704 '$tmp/err'"
+pgb create queue scratch >/dev/null
+check "drop queue" bash -c "'$PGBROKER' -d 'dbname=$db' drop queue scratch | grep -q 'dropped queue'"
+check "drop --if-exists of a missing queue" bash -c "'$PGBROKER' -d 'dbname=$db' drop queue scratch --if-exists | grep -q skipping"
+
+echo "-- send and consume"
+seq 1 1000 | sed 's/.*/{"n": &}/' >"$tmp/in"
+pgb send jobs --batch 64 <"$tmp/in" 2>"$tmp/err"
+check "send 1000 lines" grep -q 'sent 1000 messages' "$tmp/err"
+check "1000 messages in the queue" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 1000
+pgb consume jobs --payload --batch 70 >"$tmp/out"
+check "consume prints every payload once" bash -c "sort '$tmp/in' | cmp -s - <(sort '$tmp/out')"
+check "the queue is empty after consume" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 0
+printf 'tab\there\n"quoted" \\back\\slash\n{not json}\nüñí €\n' >"$tmp/raw"
+pgb send jobs --raw -q <"$tmp/raw"
+pgb consume jobs >"$tmp/out"
+check "--raw sends lines as JSON strings" \
+	test "$(sql "SELECT string_agg(x, '|' ORDER BY x) FROM (SELECT (line::jsonb)->>'payload' AS x FROM regexp_split_to_table(\$\$$(cat "$tmp/out")\$\$, E'\n') line) s")" \
+	= "$(sort "$tmp/raw" | paste -sd'|')"
+check "consume prints JSON lines with id, attempt, headers, payload" \
+	bash -c "head -1 '$tmp/out' | grep -q '^{\"id\":[0-9]*,\"attempt\":1,'"
+printf '1\n2\n' | pgb send jobs -q --headers '{"kind": "a"}'
+printf '3\n' | pgb send jobs -q --headers '{"kind": "b"}'
+check "consume --filter takes only matching headers" test "$(pgb consume jobs --payload --filter '{"kind": "b"}')" = 3
+check "consume -n stops after N" test "$(pgb consume jobs --payload -n 1 | wc -l)" = 1
+pgb consume jobs >/dev/null
+
+echo "-- a malformed line"
+printf '{"a": 1}\n{"a": 2}\n{"a": \n{"a": 4}\n' | pgb send jobs --batch 10 2>"$tmp/err"; rc=$?
+check "malformed line: exit 3" test $rc = 3
+check "malformed line: names line 3 and says 2 were sent" \
+	bash -c "grep -q 'line 3 is not valid JSON' '$tmp/err' && grep -q '2 messages sent' '$tmp/err'"
+check "malformed line: the lines before it are in the queue" \
+	test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 2
+pgb consume jobs >/dev/null
+
+echo "-- errors and exit codes"
+echo 1 | pgb send nosuch 2>"$tmp/err"; rc=$?
+check "send to a missing queue: exit 3 and SQLSTATE 42704" \
+	bash -c "[ $rc = 3 ] && grep -q 'queue \"nosuch\" does not exist (SQLSTATE 42704)' '$tmp/err'"
+"$PGBROKER" -d "host=/nonexistent port=1" list 2>/dev/null; rc=$?
+check "no server: exit 2" test $rc = 2
+"$PGBROKER" consume 2>/dev/null; rc=$?
+check "missing argument: exit 1" test $rc = 1
+"$PGBROKER" consume jobs --batch 0 2>/dev/null; rc=$?
+check "bad option value: exit 1" test $rc = 1
+check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
+
+echo "-- a connection terminated mid-stream"
+seq 1 300000 | sed 's/.*/{"n": &}/' >"$tmp/big"
+pgb send jobs --batch 100 <"$tmp/big" 2>"$tmp/err" &
+sender=$!
+for i in $(seq 1 100); do
+	n=$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")
+	[ "$n" -gt 20000 ] && break
+	sleep 0.05
+done
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND application_name = 'pgbroker'" >/dev/null
+wait $sender; rc=$?
+reported=$(sed -n 's/.*: \([0-9]*\) messages\{0,1\} sent before the connection was lost.*/\1/p' "$tmp/err")
+inqueue=$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")
+check "terminated mid-stream: exit 2 and a count of what was sent" \
+	bash -c "[ $rc = 2 ] && [ -n '$reported' ]"
+check "terminated mid-stream: every message reported as sent is in the queue ($reported reported, $inqueue in the queue)" \
+	bash -c "[ -n '$reported' ] && [ $inqueue -ge $reported ] && [ $inqueue -le \$(( $reported + 100 )) ]"
+pgb consume jobs --payload --batch 1000 >"$tmp/got"
+check "terminated mid-stream: the queue held lines 1..$inqueue, each once" \
+	bash -c "head -n $inqueue '$tmp/big' | cmp -s - <(sort -t: -k2 -n '$tmp/got')"
+
+echo "-- publish and tail"
+for i in $(seq 1 40); do echo "k$((i % 5)):{\"i\": $i}"; done >"$tmp/pub"
+pgb publish events --key-separator : -q <"$tmp/pub"
+check "publish 40 records" test "$(sql "SELECT records FROM broker.topics WHERE topic = 'events'")" = 40
+check "records keep their keys" test "$(sql "SELECT count(DISTINCT key) FROM generate_series(0, 3) p, broker.read('events', p, 0) r")" = 5
+pgb tail events --group g1 --from earliest --payload >"$tmp/tail"
+check "tail --from earliest prints every record once" \
+	bash -c "cut -d: -f2- '$tmp/pub' | sort | cmp -s - <(sort '$tmp/tail')"
+check "a second tail prints nothing (offsets committed)" test -z "$(pgb tail events --group g1)"
+check "per-key order holds in tail output" \
+	bash -c "pgb() { '$PGBROKER' -d 'dbname=$db' \"\$@\"; }; pgb tail events -g g_order --from earliest | grep -o '\"key\":\"k1\".*\"i\": [0-9]*' | grep -o '[0-9]*\$' | sort -c -n"
+seq 1 7 | pgb publish events -q --key k9
+pgb groups events >"$tmp/groups"
+check "groups shows the lag of g1 (7 records)" \
+	test "$(awk -F'|' '$1 ~ /g1/ {s += $5} END {print s}' "$tmp/groups")" = 7
+check "groups has one row per partition and group" test "$(grep -c '^ g1 ' "$tmp/groups")" = 4
+check "tail -n 3 prints 3 records" test "$(pgb tail events --group g1 -n 3 | wc -l)" = 3
+pgb tail events --group g2 --from 2 >"$tmp/tail2"
+check "tail --from OFFSET starts every partition there" \
+	test "$(sql "SELECT sum(greatest(latest_offset - 2, 0)) FROM broker.topic_partitions('events')")" = "$(wc -l <"$tmp/tail2")"
+
+echo "-- following, and Ctrl-C"
+"$PGBROKER" -d "dbname=$db" consume jobs -f --payload >"$tmp/f_out" 2>"$tmp/f_err" &
+follower=$!
+sleep 0.5
+seq 1 50 | pgb send jobs -q
+seq 51 100 | pgb send jobs -q --batch 7
+for i in $(seq 1 100); do [ "$(wc -l <"$tmp/f_out")" -ge 100 ] && break; sleep 0.05; done
+kill -INT $follower; wait $follower; rc=$?
+check "consume -f prints what arrives after it started" bash -c "seq 1 100 | cmp -s - <(sort -n '$tmp/f_out')"
+check "consume -f: Ctrl-C exits 0" test $rc = 0
+check "consume -f: nothing left leased or unacknowledged" \
+	test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 0
+"$PGBROKER" -d "dbname=$db" tail events --group g3 --from latest -f --payload >"$tmp/t_out" 2>"$tmp/t_err" &
+tailer=$!
+sleep 0.5
+seq 1 30 | sed 's/.*/{"f": &}/' | pgb publish events -q
+for i in $(seq 1 100); do [ "$(wc -l <"$tmp/t_out")" -ge 30 ] && break; sleep 0.05; done
+kill -INT $tailer; wait $tailer; rc=$?
+check "tail -f prints what is published after it started" test "$(wc -l <"$tmp/t_out")" = 30
+check "tail -f: Ctrl-C exits 0 and the offsets are committed" \
+	bash -c "[ $rc = 0 ] && [ \$(psql -X -At -d $db -c \"SELECT sum(lag) FROM broker.consumer_lag WHERE consumer_group = 'g3'\") = 0 ]"
+mkfifo "$tmp/fifo"
+"$PGBROKER" -d "dbname=$db" send jobs <"$tmp/fifo" 2>"$tmp/s_err" &
+sender=$!
+exec 7>"$tmp/fifo"
+printf '"a"\n"b"\n' >&7
+sleep 1
+kill -INT $sender; wait $sender; rc=$?
+exec 7>&-
+check "send: Ctrl-C exits 0" test $rc = 0
+check "send: Ctrl-C sends the lines already read" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 2
+
+echo "-- stats and bench"
+pgb stats --interval 0.2 >"$tmp/stats"
+check "stats lists queues and topics" bash -c "grep -q ' queue | jobs ' '$tmp/stats' && grep -q ' topic | events ' '$tmp/stats'"
+pgb bench -T 1 -P 2 -C 2 --json >"$tmp/bench" 2>"$tmp/bench_err"; rc=$?
+check "bench runs and reports pgbroker and the floor" \
+	bash -c "[ $rc = 0 ] && grep -q '\"system\": \"pgbroker\"' '$tmp/bench' && grep -q '\"system\": \"floor\"' '$tmp/bench' && grep -q ratio_to_floor '$tmp/bench'"
+check "bench drops its objects" \
+	test "$(sql "SELECT count(*) FROM broker.queues WHERE queue = 'pgbroker_bench'") $(sql "SELECT to_regclass('pgbroker_bench_floor') IS NULL")" = "0 t"
+
+dropdb $db
+echo "cli: $((checks - failures)) of $checks checks passed"
+[ $failures -eq 0 ]
