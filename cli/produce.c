@@ -212,9 +212,10 @@ summary(Producer *p)
 	clear_progress(p);
 	if (p->quiet)
 		return;
-	fprintf(stderr, "%s: %s %ld message%s to %s \"%s\" in %.2f s (%.0f msg/s)\n",
+	fprintf(stderr, "%s: %s %ld %s%s to %s \"%s\" in %.2f s (%.0f msg/s)\n",
 			progname, p->topic ? "published" : "sent", p->sent,
-			p->sent == 1 ? "" : "s", p->topic ? "topic" : "queue", p->target,
+			p->topic ? "record" : "message", p->sent == 1 ? "" : "s",
+			p->topic ? "topic" : "queue", p->target,
 			secs, secs > 0 ? p->sent / secs : 0.0);
 }
 
