@@ -83,7 +83,17 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_topic_changed'
 LANGUAGE C STRICT;
 
-REVOKE ALL ON FUNCTION broker._lock_topic(integer), broker._topic_changed() FROM PUBLIC;
+/*
+ * Lock a segment table for reading if it still exists; false if retention
+ * (or drop_topic) removed it after the caller listed the segments.
+ */
+CREATE FUNCTION broker._lock_segment(topic_id integer, seg_no integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_lock_segment'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION broker._lock_topic(integer), broker._topic_changed(),
+	broker._lock_segment(integer, integer) FROM PUBLIC;
 
 /* Resolve a topic name to its catalog row, or raise 42704. */
 CREATE FUNCTION broker._topic(topic text)
@@ -515,7 +525,7 @@ BEGIN
 			  ORDER BY bs.seg_no
 	LOOP
 		tbl := broker._segment_table(t.id, s.seg_no);
-		CONTINUE WHEN pg_catalog.to_regclass(tbl) IS NULL;
+		CONTINUE WHEN NOT broker._lock_segment(t.id, s.seg_no);
 		probe := format('SELECT r.offset_id, r.published_at FROM %s r
 						  WHERE r.partition = $1 AND r.offset_id >= $2
 						  ORDER BY r.offset_id LIMIT 1', tbl);
@@ -569,7 +579,7 @@ BEGIN
 					  ORDER BY bs.seg_no
 			LOOP
 				tbl := broker._segment_table(t.id, s.seg_no);
-				CONTINUE WHEN pg_catalog.to_regclass(tbl) IS NULL;
+				CONTINUE WHEN NOT broker._lock_segment(t.id, s.seg_no);
 				EXECUTE format('SELECT r.published_at FROM %s r WHERE r.partition = $1
 								 ORDER BY r.offset_id LIMIT 1', tbl)
 				INTO oldest_published_at USING p;
@@ -662,7 +672,18 @@ DECLARE
 	read_committed boolean :=
 		pg_catalog.current_setting('transaction_isolation') = 'read committed';
 BEGIN
+	/*
+	 * One maintenance at a time: two would both create the next segment
+	 * of a topic, and one of them would fail.
+	 */
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker.maintain_topics'), 0);
 	FOR t IN SELECT * FROM broker.topic ORDER BY id LOOP
+		/*
+		 * Skip a topic that drop_topic() is dropping (or dropped since the
+		 * loop began), and keep it from being dropped until we commit.
+		 */
+		PERFORM 1 FROM broker.topic bt WHERE bt.id = t.id FOR KEY SHARE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
 		topic := t.name;
 		segments_dropped := 0;
 		records_compacted := 0;
@@ -678,7 +699,9 @@ BEGIN
 		LOOP
 			tbl := broker._segment_table(t.id, s.seg_no);
 			sz := coalesce(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(tbl)), 0);
-			EXIT WHEN NOT ((t.retention IS NOT NULL AND s.sealed_at <= pg_catalog.now() - t.retention)
+			/* (intervals past 1000 years are forever, and keep now() - x in range) */
+			EXIT WHEN NOT ((t.retention IS NOT NULL
+							AND s.sealed_at <= pg_catalog.now() - pg_catalog.least(t.retention, interval '1000 years'))
 						   OR (t.retention_bytes IS NOT NULL AND total - sz >= t.retention_bytes));
 			/* the groups retention waits for must have read the segment */
 			EXIT WHEN t.retain_for_groups IS NOT NULL AND EXISTS (
@@ -739,7 +762,7 @@ BEGIN
 			PERFORM broker._create_segment(t.id, cur.seg_no + 1);
 		END IF;
 
-		IF cur.activated_at <= pg_catalog.now() - t.segment_interval
+		IF cur.activated_at <= pg_catalog.now() - pg_catalog.least(t.segment_interval, interval '1000 years')
 		   OR pg_catalog.pg_total_relation_size(
 				  pg_catalog.to_regclass(broker._segment_table(t.id, cur.seg_no))) >= t.segment_bytes THEN
 			EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', broker._segment_table(t.id, cur.seg_no))
@@ -806,7 +829,7 @@ BEGIN
 			  WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL
 			  ORDER BY bs.seg_no
 	LOOP
-		CONTINUE WHEN pg_catalog.to_regclass(broker._segment_table(t.id, s.seg_no)) IS NULL;
+		CONTINUE WHEN NOT broker._lock_segment(t.id, s.seg_no);
 		IF latest <> '' THEN
 			latest := latest || ' UNION ALL ';
 		END IF;
@@ -824,7 +847,7 @@ BEGIN
 			  WHERE bs.topic_id = t.id AND bs.sealed_at IS NOT NULL AND bs.seg_no <= upto
 			  ORDER BY bs.seg_no
 	LOOP
-		CONTINUE WHEN pg_catalog.to_regclass(broker._segment_table(t.id, s.seg_no)) IS NULL;
+		CONTINUE WHEN NOT broker._lock_segment(t.id, s.seg_no);
 		EXECUTE format($f$
 			DELETE FROM %s r
 			 WHERE r.key IS NOT NULL
@@ -832,7 +855,8 @@ BEGIN
 							 WHERE l.partition = r.partition AND l.key = r.key
 							   AND l.offset_id > r.offset_id)
 					OR (r.payload IS NULL AND r.payload_bytes IS NULL
-						AND r.published_at <= pg_catalog.now() - $1))$f$,
+						AND r.published_at <= pg_catalog.now()
+							- pg_catalog.least($1, interval '1000 years')))$f$,
 			broker._segment_table(t.id, s.seg_no))
 		USING t.tombstone_grace;
 		GET DIAGNOSTICS n = ROW_COUNT;
@@ -856,6 +880,12 @@ DECLARE
 	got_lock boolean;
 BEGIN
 	FOR q IN SELECT * FROM broker.queue ORDER BY id LOOP
+		/*
+		 * Skip a queue that drop_queue() is dropping (or dropped since the
+		 * loop began), and keep it from being dropped until we commit.
+		 */
+		PERFORM 1 FROM broker.queue bq WHERE bq.id = q.id FOR KEY SHARE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
 		tbl := broker._queue_table(q.id);
 		queue := q.name;
 		expired := 0;
@@ -1598,3 +1628,46 @@ BEGIN
 	END IF;
 END
 $$;
+
+/*
+ * A leased consumer that stops (shutdown, Ctrl-C) gives its partitions
+ * back at once instead of letting the group wait for its leases to end:
+ * the next poll of another consumer takes them over from the last
+ * committed offset, and the leaver no longer counts towards anyone's fair
+ * share.  A commit the leaver sends afterwards is refused (PB001) as after
+ * a takeover.
+ */
+CREATE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer := broker._group(t, consumer_group);
+	s broker.group_state;
+	n integer := 0;
+BEGIN
+	IF consumer IS NULL THEN
+		RAISE EXCEPTION 'consumer must not be null' USING ERRCODE = '22004';
+	END IF;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		s := broker._group_state(gid, p);
+		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer;
+		PERFORM broker._lock_group_partition(gid, p);
+		s := broker._group_state(gid, p);
+		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer;
+		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
+										epoch, lease_until, committed_at, skipped)
+		VALUES (gid, p, s.committed, s.committed, NULL, NULL, s.epoch, NULL,
+				s.committed_at, s.skipped);
+		n := n + 1;
+	END LOOP;
+	DELETE FROM broker.group_member m WHERE m.group_id = gid AND m.consumer = leave.consumer;
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION broker.leave(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broker.leave(text, text, text) TO pgbroker_consumer, pgbroker_admin;
+COMMENT ON FUNCTION broker.leave(text, text, text)
+	IS 'give back the partitions a leased consumer holds, at once';

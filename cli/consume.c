@@ -515,8 +515,19 @@ consume_command(int argc, char **argv, bool topic)
 		}
 		PQclear(res);
 	}
-	if (topic)
-		rc = c.follow ? tail_follow(&c) : tail_once(&c);
+	if (topic && c.follow)
+	{
+		rc = tail_follow(&c);
+		/* give the partitions back rather than make the group wait out the lease */
+		if (PQstatus(c.conn) == CONNECTION_OK)
+		{
+			const char *values[3] = {c.source, c.group, c.consumer};
+
+			PQclear(exec_params(c.conn, "SELECT broker.leave($1, $2, $3)", 3, values));
+		}
+	}
+	else if (topic)
+		rc = tail_once(&c);
 	else
 		rc = c.follow ? consume_follow(&c) : consume_once(&c);
 	PQfinish(c.conn);

@@ -33,7 +33,7 @@ create_table() {
 payload='{"p":"'$(head -c 92 /dev/zero | tr '\0' x)'"}'	# 100 bytes, as pgbroker bench --size 100
 floor_rate() {	# floor_rate PHASE BENCH-OPTIONS...: msgs/s of the floor in that phase
 	local phase=$1; shift
-	cli/pgbroker bench --only-floor -T "$seconds" --json "$@" |
+	"$(pg_config --bindir)/pgbroker" bench --only-floor -T "$seconds" --json "$@" |
 		tr '{' '\n' | grep "\"phase\": \"$phase\"" | sed 's/.*"msgs_per_s": \([0-9.]*\).*/\1/'
 }
 pgbench_rate() {	# pgbench_rate BATCH SCRIPT: messages/s (tps x batch)

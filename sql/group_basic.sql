@@ -170,6 +170,27 @@ SELECT sqlstate_of(stmt) AS sqlstate, stmt FROM (VALUES
 SELECT broker.commit('jobs', 'workers', 0, 100);
 SELECT * FROM broker.poll('jobs', 'workers', 10, lease => '1 minute');
 
+-- leave: a leased consumer gives its partitions back at once; the next
+-- consumer starts from the last commit, and a late commit of the leaver is
+-- refused
+SELECT broker.create_topic('leaving', partitions => 2);
+SELECT broker.create_group('leaving', 'g', start => 'earliest');
+SELECT broker.publish('leaving', jsonb_build_object('n', i), partition => i % 2)
+  FROM generate_series(0, 3) i;
+SELECT partition, offset_id FROM broker.poll('leaving', 'g', 10, consumer => 'a', lease => '1 hour')
+ ORDER BY 1, 2;
+SELECT broker.commit('leaving', 'g', 0, 2, 'a');
+SELECT broker.leave('leaving', 'g', 'a') AS released;
+SELECT partition, committed_offset, lease_holder FROM broker.consumer_lag
+ WHERE topic = 'leaving' ORDER BY 1;
+SELECT partition, offset_id FROM broker.poll('leaving', 'g', 10, consumer => 'b', lease => '1 hour')
+ ORDER BY 1, 2;
+SELECT sqlstate_of($$SELECT broker.commit('leaving', 'g', 1, 2, 'a')$$) AS late_commit;
+SELECT broker.leave('leaving', 'g', 'a') AS released_again;
+SELECT sqlstate_of($$SELECT broker.leave('leaving', 'g', NULL)$$) AS null_consumer;
+SELECT sqlstate_of($$SELECT broker.leave('nosuch', 'g', 'a')$$) AS unknown_topic;
+SELECT broker.drop_topic('leaving');
+
 -- delete_group, and dropping a topic takes its groups along
 SELECT broker.delete_group('jobs', 'replay');
 SELECT broker.delete_group('jobs', 'replay', if_exists => true);

@@ -155,6 +155,8 @@ kill -INT $tailer; wait $tailer; rc=$?
 check "tail -f prints what is published after it started" test "$(wc -l <"$tmp/t_out")" = 30
 check "tail -f: Ctrl-C exits 0 and the offsets are committed" \
 	bash -c "[ $rc = 0 ] && [ \$(psql -X -At -d $db -c \"SELECT sum(lag) FROM broker.consumer_lag WHERE consumer_group = 'g3'\") = 0 ]"
+check "tail -f: on exit its partitions are given back" \
+	test "$(sql "SELECT count(*) FROM broker.consumer_lag WHERE consumer_group = 'g3' AND lease_holder IS NOT NULL")" = 0
 mkfifo "$tmp/fifo"
 "$PGBROKER" -d "dbname=$db" send jobs <"$tmp/fifo" 2>"$tmp/s_err" &
 sender=$!
