@@ -29,7 +29,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(BASE_SCRIPT) $(UPGRADES)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic upgrade
+	topic_basic topic_retention topic_errors group_basic wait upgrade
 REGRESS_OPTS =
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
