@@ -59,11 +59,17 @@ step "wait driver" test/tools/wait_test
 echo "== maintenance workers (a cluster of their own, with pgbroker preloaded)"
 step "maintenance workers" bash test/scripts/worker.sh
 
+echo "== crash: the server killed with SIGKILL under load and restarted (a cluster of its own)"
+step "crash recovery" bash test/scripts/crash.sh
+
 echo "== the command-line tool"
 step "pgbroker send/consume/publish/tail/groups/stats/bench" bash test/scripts/cli.sh
 
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh
+
+echo "== physical backup"
+step "pg_basebackup -X stream, started as a server of its own" bash test/scripts/basebackup.sh
 
 pgbroker_cluster_stop
 
