@@ -29,12 +29,12 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(BASE_SCRIPT) $(UPGRADES)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic wait upgrade
+	topic_basic topic_retention topic_errors group_basic wait security upgrade
 REGRESS_OPTS =
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
 	topic_commit_order topic_abort topic_partitions topic_rotation topic_commit_failure \
-	group_transactional group_lease group_seek
+	group_transactional group_lease group_seek drop_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=pgbroker
 
 PG_CPPFLAGS = -I$(srcdir)/src -DPGBROKER_VERSION="\"$(EXTVERSION)\""

@@ -176,7 +176,7 @@ $$;
  */
 CREATE FUNCTION broker._end_offset(t broker.topic, partition integer)
 RETURNS bigint
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -701,7 +701,7 @@ BEGIN
 			sz := coalesce(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(tbl)), 0);
 			/* (intervals past 1000 years are forever, and keep now() - x in range) */
 			EXIT WHEN NOT ((t.retention IS NOT NULL
-							AND s.sealed_at <= pg_catalog.now() - pg_catalog.least(t.retention, interval '1000 years'))
+							AND s.sealed_at <= pg_catalog.now() - LEAST(t.retention, interval '1000 years'))
 						   OR (t.retention_bytes IS NOT NULL AND total - sz >= t.retention_bytes));
 			/* the groups retention waits for must have read the segment */
 			EXIT WHEN t.retain_for_groups IS NOT NULL AND EXISTS (
@@ -754,15 +754,19 @@ BEGIN
 		 WHERE g.topic_id = t.id AND gm.group_id = g.id
 		   AND gm.last_poll < pg_catalog.now() - interval '1 day';
 
-		/* The next segment, created ahead of need. */
+		/*
+		 * The next segment, created ahead of need.  Only where rotation
+		 * runs (READ COMMITTED): an older snapshot may not see the segment
+		 * a maintenance that committed meanwhile created.
+		 */
 		SELECT * INTO cur FROM broker.segment bs
 		 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL AND bs.sealed_at IS NULL;
-		IF NOT EXISTS (SELECT 1 FROM broker.segment bs
+		IF read_committed AND NOT EXISTS (SELECT 1 FROM broker.segment bs
 						WHERE bs.topic_id = t.id AND bs.seg_no = cur.seg_no + 1) THEN
 			PERFORM broker._create_segment(t.id, cur.seg_no + 1);
 		END IF;
 
-		IF cur.activated_at <= pg_catalog.now() - pg_catalog.least(t.segment_interval, interval '1000 years')
+		IF cur.activated_at <= pg_catalog.now() - LEAST(t.segment_interval, interval '1000 years')
 		   OR pg_catalog.pg_total_relation_size(
 				  pg_catalog.to_regclass(broker._segment_table(t.id, cur.seg_no))) >= t.segment_bytes THEN
 			EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', broker._segment_table(t.id, cur.seg_no))
@@ -856,7 +860,7 @@ BEGIN
 							   AND l.offset_id > r.offset_id)
 					OR (r.payload IS NULL AND r.payload_bytes IS NULL
 						AND r.published_at <= pg_catalog.now()
-							- pg_catalog.least($1, interval '1000 years')))$f$,
+							- LEAST($1, interval '1000 years')))$f$,
 			broker._segment_table(t.id, s.seg_no))
 		USING t.tombstone_grace;
 		GET DIAGNOSTICS n = ROW_COUNT;
@@ -1018,7 +1022,7 @@ REVOKE ALL ON FUNCTION broker._lock_group_partition(integer, integer) FROM PUBLI
 /* The current state of a (group, partition): its newest row. */
 CREATE FUNCTION broker._group_state(group_id integer, partition integer)
 RETURNS broker.group_state
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1186,8 +1190,11 @@ BEGIN
 							   ELSE format('Consumer "%s" took the partition over.', s.consumer) END,
 				  HINT = 'Its records will be delivered again; poll again to get work.';
 	END IF;
-	/* within what polls handed out it is below the end; beyond, look */
-	IF next_offset > s.position THEN
+	/*
+	 * Within what polls handed out it is below the end; beyond, look (also
+	 * on a partition the group has no state for yet: one added since).
+	 */
+	IF s.position IS NULL OR next_offset > s.position THEN
 		end_off := broker._end_offset(t, partition);
 	END IF;
 	IF next_offset > end_off THEN
@@ -1198,7 +1205,7 @@ BEGIN
 	INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
 									epoch, lease_until, skipped)
 	VALUES (gid, partition, next_offset, greatest(s.position, next_offset), s.consumer, s.session,
-			s.epoch, s.lease_until, s.skipped);
+			coalesce(s.epoch, 0), s.lease_until, coalesce(s.skipped, 0));
 END
 $$;
 
@@ -1409,6 +1416,13 @@ GRANT EXECUTE ON FUNCTION
 	broker.poll(text, text, integer, interval, text, interval)
 TO pgbroker_admin;
 GRANT SELECT ON broker.consumer_lag TO pgbroker_admin, pgbroker_consumer;
+/*
+ * A view's function calls are checked against the user who queries it:
+ * the readers of consumer_lag need its two helpers (which read the
+ * catalog as its owner).
+ */
+GRANT EXECUTE ON FUNCTION broker._end_offset(broker.topic, integer),
+	broker._group_state(integer, integer) TO pgbroker_admin, pgbroker_consumer;
 REVOKE ALL ON FUNCTION
 	broker.create_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, text[]),
 	broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[]),

@@ -56,6 +56,12 @@ step "group stress driver" test/tools/group_stress --seed 1
 echo "== waiting consumers: wakeups, timeouts, cancels, snapshots, notifications"
 step "wait driver" test/tools/wait_test
 
+echo "== hostile input: every public function with random, boundary and wrong-typed arguments"
+step "fuzz driver, as superuser and as the documented roles" bash test/scripts/fuzz.sh
+
+echo "== resource limits: out of disk on a tmpfs tablespace, every function cancelled mid-call"
+step "disk full and cancellation" bash test/scripts/limits.sh
+
 echo "== maintenance workers (a cluster of their own, with pgbroker preloaded)"
 step "maintenance workers" bash test/scripts/worker.sh
 

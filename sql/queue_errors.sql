@@ -108,3 +108,30 @@ SELECT stmt, sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	($$SELECT broker.send('errs', '{}', dedup_key => repeat('k', 600))$$),
 	($$SELECT broker.create_queue('bad', max_attempts => 0)$$)
 ) v(stmt);
+
+-- found by test/tools/fuzz.c: settings so long that now() plus them is
+-- past the end of timestamptz count as 1000 years, instead of making every
+-- send, ack or nack of the queue fail with 22008
+RESET pgbroker.max_message_size;
+SELECT broker.create_queue('forever', dedup_window => '178000000 years', ttl => '178000000 years',
+						   retry_base => '178000000 years', retry_max => '178000000 years');
+SELECT broker.send('forever', '{"n": 1}', dedup_key => 'k') > 0 AS sent;
+SELECT broker.ack('forever', id) FROM broker.claim('forever');
+SELECT broker.send('forever', '{"n": 2}') > 0 AS sent;
+SELECT broker.nack('forever', id) FROM broker.claim('forever');
+SELECT state, available_at > now() + interval '999 years' AS backoff_1000_years,
+	   expires_at > now() + interval '999 years' AS ttl_1000_years
+  FROM broker.peek('forever');
+SELECT queue, expired FROM broker.maintain() WHERE queue = 'forever';
+SELECT broker.drop_queue('forever');
+
+-- found by test/tools/fuzz.c: claim_wait hands out a payload stored out of
+-- line (TOAST) instead of failing with "cannot fetch toast data without an
+-- active snapshot" (XX000) after its claim committed
+SELECT broker.create_queue('big');
+SELECT broker.send('big', jsonb_build_object('x', (SELECT string_agg(md5(i::text), '')
+													  FROM generate_series(1, 1000) i))) > 0 AS sent;
+CALL broker.claim_wait('big', 1, wait => '1 second') \gset
+SELECT cardinality(:'messages'::broker.message[]) AS claimed,
+	   length((:'messages'::broker.message[])[1].payload->>'x') AS payload_chars;
+SELECT broker.drop_queue('big');

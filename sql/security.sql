@@ -84,9 +84,20 @@ SELECT broker.drop_topic(name) FROM broker.topic WHERE name <> 'sec_events' ORDE
 -- DROP EXTENSION: refused while queues and topics exist, naming them;
 -- with CASCADE nothing of pgbroker is left but its three roles, which are
 -- shared by every database of the cluster
-\set VERBOSITY default
-DROP EXTENSION pgbroker;
-\set VERBOSITY terse
+DO $$
+DECLARE
+	detail text;
+	hint text;
+BEGIN
+	DROP EXTENSION pgbroker;
+	RAISE NOTICE 'dropped';
+EXCEPTION WHEN dependent_objects_still_exist THEN
+	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+	RAISE WARNING 'refused; names a queue table: %, names a topic segment: %; hint: %',
+		detail ~ 'table broker\.queue_[0-9]+ depends on schema broker',
+		detail ~ 'table broker\.topic_[0-9]+_[0-9]+ depends on schema broker', hint;
+END
+$$;
 DROP EXTENSION pgbroker CASCADE;
 SELECT count(*) AS broker_schema FROM pg_namespace WHERE nspname = 'broker';
 SELECT count(*) AS broker_relations FROM pg_class WHERE relname ~ '^(queue|topic|segment|group)_' AND relnamespace NOT IN

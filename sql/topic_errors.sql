@@ -109,3 +109,49 @@ SELECT stmt, sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	($$SELECT broker.latest_offset('errs', 9)$$)
 ) v(stmt);
 SELECT broker.drop_topic('errs');
+
+-- found by test/tools/fuzz.c: a commit on a partition added after the
+-- group was created (no group state yet) works, instead of failing with
+-- 23502 on an internal column
+SELECT broker.create_topic('grow');
+SELECT broker.create_group('grow', 'g', 'earliest');
+SELECT broker.alter_topic('grow', partitions => 2);
+SELECT broker.commit('grow', 'g', 1, 1);
+SELECT broker.commit('grow', 'g', 1, 0);
+SELECT partition, committed_offset, lag, skipped FROM broker.consumer_lag WHERE topic = 'grow' ORDER BY 1;
+SELECT broker.drop_topic('grow');
+
+-- found by test/tools/fuzz.c: intervals past the end of timestamptz count
+-- as 1000 years; maintenance and dedup keys keep working instead of
+-- failing with 22008 (every topic's maintenance failed with it before)
+SELECT broker.create_topic('forever', segment_interval => '178000000 years', retention => '178000000 years',
+						   dedup_window => '178000000 years', tombstone_grace => '178000000 years',
+						   compacted => true);
+SELECT broker.publish('forever', '{}', key => 'k', dedup_key => 'd');
+SELECT topic, segments_dropped, rotated FROM broker.maintain_topics() WHERE topic = 'forever';
+SELECT count(*) AS records FROM broker.read('forever', 0, 0);
+SELECT broker.drop_topic('forever');
+
+-- found by test/tools/fuzz.c: poll_wait hands out a record stored out of
+-- line (TOAST) instead of failing with "cannot fetch toast data without an
+-- active snapshot" (XX000) after its poll committed
+SELECT broker.create_topic('big');
+SELECT broker.create_group('big', 'g', 'earliest');
+SELECT broker.publish('big', jsonb_build_object('x', (SELECT string_agg(md5(i::text), '')
+														FROM generate_series(1, 1000) i)));
+CALL broker.poll_wait('big', 'g', 10, wait => '1 second', consumer => 'c', lease => '1 minute') \gset
+SELECT cardinality(:'records'::broker.record[]) AS polled,
+	   length((:'records'::broker.record[])[1].payload->>'x') AS payload_chars;
+SELECT broker.drop_topic('big');
+
+-- found by test/tools/fuzz.c: members of pgbroker_consumer (and of
+-- pgbroker_admin) can read broker.consumer_lag, as documented, instead of
+-- failing with 42501 on one of its internal functions
+CREATE ROLE regress_pgbroker_lag IN ROLE pgbroker_consumer;
+SELECT broker.create_topic('lag', partitions => 2);
+SELECT broker.create_group('lag', 'g');
+SET ROLE regress_pgbroker_lag;
+SELECT topic, consumer_group, partition, committed_offset, lag FROM broker.consumer_lag WHERE topic = 'lag' ORDER BY 3;
+RESET ROLE;
+SELECT broker.drop_topic('lag');
+DROP ROLE regress_pgbroker_lag;

@@ -16,6 +16,11 @@
  * at the next lookup; its plans are kept while the table is the same,
  * since the plan cache revalidates them on its own.
  *
+ * A lookup locks the message table (AccessShareLock, to the end of the
+ * transaction) before it returns, so that a drop_queue() committing
+ * meanwhile cannot leave the caller with the OID of a table that is gone:
+ * the caller gets 42704 instead of an internal error.
+ *
  * Queue names are user text.  They are validated here and only ever
  * compared as values: internal objects are named by the queue's id.
  *
@@ -30,12 +35,14 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -43,6 +50,7 @@
 static HTAB *queue_cache = NULL;
 static SPIPlanPtr lookup_plan = NULL;
 
+static BrokerQueue *queue_lookup(const char *name, bool missing_ok);
 static void catalog_relcache_cb(Datum arg, Oid relid);
 static SPIPlanPtr catalog_prepare(const char *sql, int nargs, Oid *argtypes);
 static char *queue_plan_sql(BrokerQueue *q, QueuePlanKind kind,
@@ -137,6 +145,24 @@ BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
+ * Intervals stored in settings (a dedup window, a ttl, a retry backoff)
+ * are added to the current time; one so long that the sum is past the end
+ * of timestamptz would make every send, ack or nack of the queue fail.
+ * Anything longer than 1000 years means "forever": treat it as 1000 years.
+ */
+void
+BrokerClampInterval(Interval *iv)
+{
+	Interval	max;
+
+	memset(&max, 0, sizeof(max));
+	max.month = 1000 * MONTHS_PER_YEAR;
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
+										 IntervalPGetDatum(&max))))
+		*iv = max;
+}
+
+/*
  * Fetch an optional interval argument that must not be negative.  Returns
  * false (leaving *dst alone) if the argument is NULL.
  */
@@ -199,9 +225,45 @@ QueueLookup(const char *name)
 	return QueueLookupExt(name, false);
 }
 
-/* As QueueLookup, but returns NULL for a queue that does not exist. */
+/*
+ * As QueueLookup, but returns NULL for a queue that does not exist.
+ *
+ * The entry may come from the cache, or from a catalog row read before a
+ * concurrent drop_queue() committed.  Taking the lock on the message table
+ * waits for such a drop and processes its invalidations; if the table is
+ * gone (or the entry went stale meanwhile) we look again, which then sees
+ * that the queue no longer exists.
+ */
 BrokerQueue *
 QueueLookupExt(const char *name, bool missing_ok)
+{
+	int			tries;
+
+	for (tries = 0;; tries++)
+	{
+		BrokerQueue *q = queue_lookup(name, missing_ok);
+		bool		exists;
+
+		if (q == NULL)
+			return NULL;
+		LockRelationOid(q->relid, AccessShareLock);
+		exists = SearchSysCacheExists1(RELOID, ObjectIdGetDatum(q->relid));
+		if (exists && (q->valid || tries >= 2))
+			return q;
+		if (!exists && tries >= 2)
+		{
+			if (missing_ok)
+				return NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("queue \"%s\" does not exist", name)));
+		}
+		q->valid = false;
+	}
+}
+
+static BrokerQueue *
+queue_lookup(const char *name, bool missing_ok)
 {
 	BrokerQueue *q;
 	bool		found;
@@ -298,6 +360,10 @@ QueueLookupExt(const char *name, bool missing_ok)
 	catalog_get_interval(tup, desc, 5, &q->retry_base);
 	catalog_get_interval(tup, desc, 6, &q->retry_max);
 	q->has_ttl = catalog_get_interval(tup, desc, 7, &q->ttl);
+	BrokerClampInterval(&q->dedup_window);
+	BrokerClampInterval(&q->retry_base);
+	BrokerClampInterval(&q->retry_max);
+	BrokerClampInterval(&q->ttl);
 	q->max_length = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	if (isnull)
 		q->max_length = 0;

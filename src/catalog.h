@@ -103,6 +103,7 @@ typedef struct BrokerQueue
 extern void BrokerCatalogInit(void);
 extern void BrokerCheckName(const char *name, const char *kind);
 extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
+extern void BrokerClampInterval(Interval *iv);
 extern bool BrokerIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what,
 							  Interval *dst);
 extern BrokerQueue *QueueLookup(const char *name);

@@ -527,6 +527,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 								a.filter != NULL, &futile, &wait_tag);
 	}
 	BrokerLookEnd(&look);
+	BrokerProcResultFinish(&pr);
 	/* the leases are written at this commit */
 	SPI_commit();
 	SPI_finish();

@@ -771,6 +771,7 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 							   false, NULL, NULL);
 	}
 	BrokerLookEnd(&look);
+	BrokerProcResultFinish(&pr);
 	/* the leases and positions are written at this commit */
 	SPI_commit();
 	SPI_finish();

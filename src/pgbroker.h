@@ -111,8 +111,11 @@ typedef struct BrokerProcResult
 	ReturnSetInfo rs;			/* filled by the looks */
 	TupleDesc	outdesc;
 	Oid			elemtype;
+	MemoryContext mcxt;			/* the procedure's, outlives its commits */
+	Datum		result;			/* the array, once finished */
 } BrokerProcResult;
 extern void BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr);
+extern void BrokerProcResultFinish(BrokerProcResult *pr);
 extern Datum BrokerProcResultEnd(BrokerProcResult *pr);
 extern void BrokerNotifyAtCommit(const char *kind, const char *name);
 extern void BrokerWakeAtEnd(bool topic, int32 id, int64 count);

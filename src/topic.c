@@ -25,6 +25,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -44,6 +45,7 @@ PG_FUNCTION_INFO_V1(pgbroker_publish_batch);
 PG_FUNCTION_INFO_V1(pgbroker_partition_for);
 PG_FUNCTION_INFO_V1(pgbroker_lock_topic);
 PG_FUNCTION_INFO_V1(pgbroker_topic_changed);
+PG_FUNCTION_INFO_V1(pgbroker_lock_segment);
 
 static HTAB *topic_cache = NULL;
 static SPIPlanPtr topic_lookup_plan = NULL;
@@ -143,6 +145,7 @@ TopicLookup(const char *name)
 	t->partitions = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 	window = DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
 	t->dedup_window = *window;
+	BrokerClampInterval(&t->dedup_window);
 	t->has_dedup = (window->time > 0 || window->day > 0 || window->month > 0);
 	t->notify = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	/* an invalidation that arrived during the lookup leaves it stale */
@@ -419,6 +422,30 @@ pgbroker_lock_topic(PG_FUNCTION_ARGS)
 	TopicLockTag(&tag, PG_GETARG_INT32(0));
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	PG_RETURN_VOID();
+}
+
+/*
+ * broker._lock_segment(topic_id int, seg_no int): lock a segment table
+ * for reading (AccessShareLock, to the end of the transaction) if it still
+ * exists.  The SQL readers list the segments with their snapshot, and
+ * retention may drop one of them before they read it: checking with
+ * to_regclass() first leaves a window in which the table goes, and the
+ * reader fails with "relation does not exist".  Locking by name closes it
+ * (RangeVarGetRelidExtended looks again after the lock wait), and once
+ * locked, retention (which never waits for readers) leaves the table be.
+ * Returns false if the table is gone.
+ */
+Datum
+pgbroker_lock_segment(PG_FUNCTION_ARGS)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+
+	snprintf(relname, sizeof(relname), "topic_%d_%d",
+			 PG_GETARG_INT32(0), PG_GETARG_INT32(1));
+	relid = RangeVarGetRelidExtended(makeRangeVar("broker", relname, -1),
+									 AccessShareLock, RVR_MISSING_OK, NULL, NULL);
+	PG_RETURN_BOOL(OidIsValid(relid));
 }
 
 /* broker._topic_changed(): make every backend reload its topic settings. */

@@ -59,6 +59,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -380,8 +381,14 @@ BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
  * The result of a wait procedure: one INOUT parameter, an array of a row
  * type (broker.message[], broker.record[]).  Begin gives a ReturnSetInfo
  * whose tuplestore outlives the procedure's commits, for the look to fill
- * as a set-returning function would; End turns what it holds into the
- * procedure's result.
+ * as a set-returning function would; Finish turns what it holds into the
+ * array, before the last look's transaction commits; End returns it.
+ *
+ * Finish must run inside that transaction, under a snapshot: the rows
+ * hold payloads stored out of line (TOAST) as pointers into the message
+ * or segment table, and forming the array fetches them.  After the commit
+ * there is no snapshot to fetch them with, and retention may drop a
+ * segment, its TOAST data with it.
  */
 void
 BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
@@ -395,26 +402,39 @@ BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
 	pr->rs.type = T_ReturnSetInfo;
 	pr->rs.setDesc = lookup_rowtype_tupdesc_copy(pr->elemtype, -1);
 	pr->rs.setResult = tuplestore_begin_heap(false, true, work_mem);
+	pr->mcxt = CurrentMemoryContext;
+	pr->result = (Datum) 0;
+}
+
+void
+BrokerProcResultFinish(BrokerProcResult *pr)
+{
+	MemoryContext old = MemoryContextSwitchTo(pr->mcxt);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(pr->rs.setDesc, &TTSOpsMinimalTuple);
+	int64		count = tuplestore_tuple_count(pr->rs.setResult);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+	int			n = 0;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	while (tuplestore_gettupleslot(pr->rs.setResult, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		/* HeapTupleGetDatum fetches the out-of-line values into the row */
+		elems[n++] = HeapTupleGetDatum(heap_form_tuple(pr->rs.setDesc, slot->tts_values,
+														slot->tts_isnull));
+	}
+	PopActiveSnapshot();
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(pr->rs.setResult);
+	pr->result = PointerGetDatum(construct_array(elems, n, pr->elemtype, -1, false, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(old);
 }
 
 Datum
 BrokerProcResultEnd(BrokerProcResult *pr)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(pr->rs.setDesc, &TTSOpsMinimalTuple);
-	int64		count = tuplestore_tuple_count(pr->rs.setResult);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
-	int			n = 0;
-	Datum		result;
 	bool		result_null = false;
 
-	while (tuplestore_gettupleslot(pr->rs.setResult, true, false, slot))
-	{
-		slot_getallattrs(slot);
-		elems[n++] = HeapTupleGetDatum(heap_form_tuple(pr->rs.setDesc, slot->tts_values,
-														slot->tts_isnull));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(pr->rs.setResult);
-	result = PointerGetDatum(construct_array(elems, n, pr->elemtype, -1, false, TYPALIGN_DOUBLE));
-	return HeapTupleGetDatum(heap_form_tuple(pr->outdesc, &result, &result_null));
+	Assert(pr->result != (Datum) 0);
+	return HeapTupleGetDatum(heap_form_tuple(pr->outdesc, &pr->result, &result_null));
 }

@@ -542,7 +542,9 @@ xact_flush_failures(void)
 		if (rc != SPI_OK_SELECT || SPI_processed == 0)
 			continue;
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		q = QueueLookup(name);
+		q = QueueLookupExt(name, true);
+		if (q == NULL || q->id != c->queue_id)
+			continue;
 
 		values[0] = Int64GetDatum(c->msg_id);
 		values[1] = Int32GetDatum(c->attempt);
