@@ -107,13 +107,15 @@ batch_size(Consumer *c)
 	return c->batch;
 }
 
-static bool
+/*
+ * Standard output failed: a reader that went away (EPIPE) is a normal way
+ * to stop; anything else is reported.  Nothing unprinted is acknowledged.
+ */
+static void
 output_gone(void)
 {
-	if (errno == EPIPE)
-		return true;
-	errorf("error: could not write to standard output: %s", strerror(errno));
-	return true;
+	if (errno != EPIPE)
+		errorf("error: could not write to standard output: %s", strerror(errno));
 }
 
 /* consume without --follow: claim, print and ack in one transaction */
@@ -158,7 +160,8 @@ consume_once(Consumer *c)
 		{
 			PQclear(res);
 			exec_command(c->conn, "ROLLBACK");
-			return output_gone() ? EXIT_OK : EXIT_OK;
+			output_gone();
+			return EXIT_OK;
 		}
 		buf_init(&ids);
 		buf_puts(&ids, "{");
