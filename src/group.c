@@ -37,7 +37,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -47,6 +52,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "utils/snapmgr.h"
@@ -89,7 +95,8 @@ typedef struct PollContext
 
 static SPIPlanPtr plan_group = NULL;
 static SPIPlanPtr plan_ensure = NULL;
-static SPIPlanPtr plan_state = NULL;
+static AttrNumber state_attnums[7];	/* columns group_read_state reads */
+static Oid	state_relid = InvalidOid;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_segments = NULL;
 static SPIPlanPtr plan_heartbeat = NULL;
@@ -157,42 +164,74 @@ group_id_for(BrokerTopic *t, const char *name)
 	return id;
 }
 
-/* The newest state of a (group, partition), with a new snapshot. */
+/*
+ * The newest state of a (group, partition), with a new snapshot.
+ *
+ * Read with a backward scan of the primary key (group_id, partition, seq)
+ * directly rather than through SPI: every poll reads the state of each
+ * partition it considers, and the executor's start-up for a one-row query
+ * cost as much as the scan itself.
+ */
 static void
 group_read_state(int32 group_id, int32 partition, PartitionState *st)
 {
-	Datum		args[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
+	Oid			nsp = get_namespace_oid("broker", false);
+	Oid			relid = get_relname_relid("group_state", nsp);
+	Oid			indexid = get_relname_relid("group_state_pkey", nsp);
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
 
-	args[0] = Int32GetDatum(group_id);
-	args[1] = Int32GetDatum(partition);
-	group_prepare(&plan_state,
-				  "SELECT committed, position, consumer, epoch, lease_until, skipped, session"
-				  " FROM broker.group_state"
-				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND partition OPERATOR(pg_catalog.=) $2"
-				  " ORDER BY seq DESC LIMIT 1",
-				  2, (Oid[]) {INT4OID, INT4OID});
-	BrokerExecPlan(plan_state, args, NULL, true, 1);
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table broker.group_state or its primary key is missing");
 	memset(st, 0, sizeof(PartitionState));
-	if (SPI_processed == 0)
-		return;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	st->found = true;
-	st->committed = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	st->position = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	d = SPI_getbinval(tup, desc, 3, &isnull);
-	st->consumer = isnull ? NULL : TextDatumGetCString(d);
-	st->epoch = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	d = SPI_getbinval(tup, desc, 5, &isnull);
-	st->has_lease = !isnull;
-	st->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
-	st->skipped = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-	d = SPI_getbinval(tup, desc, 7, &isnull);
-	st->session = isnull ? NULL : TextDatumGetCString(d);
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	if (state_attnums[0] == 0 || state_relid != relid)
+	{
+		static const char *const names[] = {"committed", "position", "consumer", "epoch",
+		"lease_until", "skipped", "session"};
+
+		for (int i = 0; i < lengthof(names); i++)
+		{
+			state_attnums[i] = get_attnum(relid, names[i]);
+			if (state_attnums[i] == InvalidAttrNumber)
+				elog(ERROR, "column %s of broker.group_state is missing", names[i]);
+		}
+		state_relid = relid;
+	}
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(group_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+
+		st->found = true;
+		st->committed = DatumGetInt64(slot_getattr(slot, state_attnums[0], &isnull));
+		st->position = DatumGetInt64(slot_getattr(slot, state_attnums[1], &isnull));
+		d = slot_getattr(slot, state_attnums[2], &isnull);
+		st->consumer = isnull ? NULL : TextDatumGetCString(d);
+		st->epoch = DatumGetInt64(slot_getattr(slot, state_attnums[3], &isnull));
+		d = slot_getattr(slot, state_attnums[4], &isnull);
+		st->has_lease = !isnull;
+		st->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
+		st->skipped = DatumGetInt64(slot_getattr(slot, state_attnums[5], &isnull));
+		d = slot_getattr(slot, state_attnums[6], &isnull);
+		st->session = isnull ? NULL : TextDatumGetCString(d);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
 }
 
 static void
