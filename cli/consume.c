@@ -185,20 +185,57 @@ consume_once(Consumer *c)
 }
 
 /*
- * The array a wait procedure returned, or NULL when it returned nothing.
- * The caller frees it.
+ * Run a wait procedure (sql, a CALL) with Ctrl-C armed to cancel it.
+ * Returns EXIT_OK and in *array the array it returned (the caller frees
+ * it; NULL when it returned nothing), or the exit code of a failure.
  */
-static char *
-wait_result(PGresult *res)
+static int
+call_wait(Consumer *c, const char *sql, int nparams, const char *const *values,
+		  char **array)
 {
-	const char *a;
+	PGresult   *res;
 
-	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0))
-		return NULL;
-	a = PQgetvalue(res, 0, 0);
-	if (strcmp(a, "{}") == 0)
-		return NULL;
-	return strdup(a);
+	*array = NULL;
+	set_cancel_target(c->conn);
+	res = exec_params(c->conn, sql, nparams, values);
+	set_cancel_target(NULL);
+	if (!exec_ok(res))
+		return fail(c, res, NULL);
+	if (PQntuples(res) == 1 && PQnfields(res) == 1 && !PQgetisnull(res, 0, 0) &&
+		strcmp(PQgetvalue(res, 0, 0), "{}") != 0)
+		*array = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return EXIT_OK;
+}
+
+/*
+ * Print the JSON lines of the messages or records in array (sql turns
+ * the array, $1, into one line per element in its first column; $2 is
+ * --payload).  False with *rc set when the tool must stop: an error, or
+ * standard output gone (then nothing is acknowledged: leased messages
+ * come back when their lease ends).
+ */
+static bool
+print_array(Consumer *c, const char *sql, const char *array, int *rc)
+{
+	const char *values[2] = {array, c->payload_only ? "true" : "false"};
+	PGresult   *res = exec_params(c->conn, sql, 2, values);
+
+	if (!exec_ok(res))
+	{
+		*rc = fail(c, res, NULL);
+		return false;
+	}
+	if (!print_lines(res, 0))
+	{
+		PQclear(res);
+		output_gone();
+		*rc = EXIT_OK;
+		return false;
+	}
+	c->done += PQntuples(res);
+	PQclear(res);
+	return true;
 }
 
 /* consume --follow: CALL broker.claim_wait, print, ack with the receipts */
@@ -206,53 +243,34 @@ static int
 consume_follow(Consumer *c)
 {
 	char		sql[2048];
-	const char *po = c->payload_only ? "true" : "false";
 
 	snprintf(sql, sizeof(sql),
-			 "SELECT m.id, " MESSAGE_JSON " FROM unnest($1::broker.message[]) m", 2);
+			 "SELECT " MESSAGE_JSON " FROM unnest($1::broker.message[]) m", 2);
 	while (!interrupted && (c->max == 0 || c->done < c->max))
 	{
 		char		n[16];
-		const char *values[5];
+		const char *values[4];
 		PGresult   *res;
 		char	   *array;
 		long		acked;
+		int			rc;
 
 		snprintf(n, sizeof(n), "%d", batch_size(c));
 		values[0] = c->source;
 		values[1] = n;
 		values[2] = c->lease;
 		values[3] = c->filter;
-		set_cancel_target(c->conn);
-		res = exec_params(c->conn,
-						  "CALL broker.claim_wait($1, $2::int, $3::interval, '" FOLLOW_WAIT "', "
-						  "$4::jsonb, NULL)", 4, values);
-		set_cancel_target(NULL);
-		if (!exec_ok(res))
-			return fail(c, res, NULL);
-		array = wait_result(res);
-		PQclear(res);
+		rc = call_wait(c, "CALL broker.claim_wait($1, $2::int, $3::interval, '" FOLLOW_WAIT "', "
+					   "$4::jsonb, NULL)", 4, values, &array);
+		if (rc != EXIT_OK)
+			return rc;
 		if (array == NULL)
 			continue;
-
-		values[0] = array;
-		values[1] = po;
-		res = exec_params(c->conn, sql, 2, values);
-		if (!exec_ok(res))
+		if (!print_array(c, sql, array, &rc))
 		{
 			free(array);
-			return fail(c, res, NULL);
+			return rc;
 		}
-		if (!print_lines(res, 1))
-		{
-			/* not acknowledged: the messages come back when their lease ends */
-			PQclear(res);
-			free(array);
-			output_gone();
-			return EXIT_OK;
-		}
-		c->done += PQntuples(res);
-		PQclear(res);
 
 		values[0] = c->source;
 		values[1] = array;
@@ -324,7 +342,6 @@ static int
 tail_follow(Consumer *c)
 {
 	char		sql[2048];
-	const char *po = c->payload_only ? "true" : "false";
 
 	snprintf(sql, sizeof(sql),
 			 "SELECT " RECORD_JSON " FROM unnest($1::broker.record[]) r", 2);
@@ -334,6 +351,7 @@ tail_follow(Consumer *c)
 		const char *values[5];
 		PGresult   *res;
 		char	   *array;
+		int			rc;
 
 		snprintf(n, sizeof(n), "%d", batch_size(c));
 		values[0] = c->source;
@@ -341,35 +359,17 @@ tail_follow(Consumer *c)
 		values[2] = n;
 		values[3] = c->consumer;
 		values[4] = c->lease;
-		set_cancel_target(c->conn);
-		res = exec_params(c->conn,
-						  "CALL broker.poll_wait($1, $2, $3::int, '" FOLLOW_WAIT "', $4, "
-						  "$5::interval, NULL)", 5, values);
-		set_cancel_target(NULL);
-		if (!exec_ok(res))
-			return fail(c, res, NULL);
-		array = wait_result(res);
-		PQclear(res);
+		rc = call_wait(c, "CALL broker.poll_wait($1, $2, $3::int, '" FOLLOW_WAIT "', $4, "
+					   "$5::interval, NULL)", 5, values, &array);
+		if (rc != EXIT_OK)
+			return rc;
 		if (array == NULL)
 			continue;
-
-		values[0] = array;
-		values[1] = po;
-		res = exec_params(c->conn, sql, 2, values);
-		if (!exec_ok(res))
+		if (!print_array(c, sql, array, &rc))
 		{
 			free(array);
-			return fail(c, res, NULL);
+			return rc;
 		}
-		if (!print_lines(res, 0))
-		{
-			PQclear(res);
-			free(array);
-			output_gone();
-			return EXIT_OK;
-		}
-		c->done += PQntuples(res);
-		PQclear(res);
 
 		values[0] = c->source;
 		values[1] = c->group;

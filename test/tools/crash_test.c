@@ -792,6 +792,37 @@ producer_main(void *arg)
 
 /* ---------------------------------------------------------------- queue consumers */
 
+
+/*
+ * The end of a transactional consumer's transaction before its COMMIT:
+ * some simulated work, then one transaction in ten (with rows) rolled back
+ * on purpose, as is one whose statements failed.  1 when the
+ * transaction ended here (rolled back, or its connection lost).
+ */
+static int
+tx_consumer_rolls_back(Client *cl, ConsumeStats *cs, int q, int nrows)
+{
+	int			abort;
+
+	if (q == Q_OK && nrows > 0 && rand_r(&cl->seed) % 4 == 0)
+		usleep((rand_r(&cl->seed) % 5) * 1000);		/* work */
+
+	abort = (nrows > 0 && rand_r(&cl->seed) % 10 == 0);
+	if (q == Q_OK && !abort)
+		return 0;
+	if (q != Q_LOST)
+		q = try_run(cl, "ROLLBACK", 0, NULL, NULL);
+	pthread_mutex_lock(&mu);
+	if (q == Q_LOST)
+		cs->broken++;
+	else if (abort)
+		cs->rollbacks++;
+	pthread_mutex_unlock(&mu);
+	if (q == Q_LOST)
+		client_lost(cl);
+	return 1;
+}
+
 /*
  * BEGIN; claim; ack each message with its receipt; INSERT the effects;
  * COMMIT.  One transaction in ten rolls back instead.
@@ -816,8 +847,7 @@ txq_consumer(Client *cl)
 		int			q,
 					n,
 					i,
-					nrows = 0,
-					abort;
+					nrows = 0;
 		double		t0;
 
 		q = try_run(cl, "BEGIN", 0, NULL, NULL);
@@ -894,24 +924,8 @@ txq_consumer(Client *cl)
 						" SELECT 'q', * FROM unnest($1::int[], $2::int[], $3::bigint[])",
 						3, params, NULL);
 		}
-		if (q == Q_OK && nrows > 0 && rand_r(&cl->seed) % 4 == 0)
-			usleep((rand_r(&cl->seed) % 5) * 1000);		/* work */
-
-		abort = (nrows > 0 && rand_r(&cl->seed) % 10 == 0);
-		if (q != Q_OK || abort)
-		{
-			if (q != Q_LOST)
-				q = try_run(cl, "ROLLBACK", 0, NULL, NULL);
-			pthread_mutex_lock(&mu);
-			if (q == Q_LOST)
-				cs->broken++;
-			else if (abort)
-				cs->rollbacks++;
-			pthread_mutex_unlock(&mu);
-			if (q == Q_LOST)
-				client_lost(cl);
+		if (tx_consumer_rolls_back(cl, cs, q, nrows))
 			continue;
-		}
 
 		q = try_run(cl, "COMMIT", 0, NULL, &r);
 		pthread_mutex_lock(&mu);
@@ -1100,8 +1114,7 @@ txg_consumer(Client *cl)
 		int			q,
 					n,
 					i,
-					nrows = 0,
-					abort;
+					nrows = 0;
 		double		t0;
 
 		q = try_run(cl, "BEGIN", 0, NULL, NULL);
@@ -1176,24 +1189,8 @@ txg_consumer(Client *cl)
 						" SELECT 't', * FROM unnest($1::int[], $2::int[], $3::int[], $4::bigint[])",
 						4, params, NULL);
 		}
-		if (q == Q_OK && nrows > 0 && rand_r(&cl->seed) % 4 == 0)
-			usleep((rand_r(&cl->seed) % 5) * 1000);		/* work */
-
-		abort = (nrows > 0 && rand_r(&cl->seed) % 10 == 0);
-		if (q != Q_OK || abort)
-		{
-			if (q != Q_LOST)
-				q = try_run(cl, "ROLLBACK", 0, NULL, NULL);
-			pthread_mutex_lock(&mu);
-			if (q == Q_LOST)
-				cs->broken++;
-			else if (abort)
-				cs->rollbacks++;
-			pthread_mutex_unlock(&mu);
-			if (q == Q_LOST)
-				client_lost(cl);
+		if (tx_consumer_rolls_back(cl, cs, q, nrows))
 			continue;
-		}
 
 		q = try_run(cl, "COMMIT", 0, NULL, &r);
 		pthread_mutex_lock(&mu);

@@ -1271,6 +1271,31 @@ bad(Worker *w, Hostility *h)
 	return pct(w, 40);
 }
 
+/*
+ * The payload argument of a send or publish: JSON, or with bytes a bytea
+ * that a bad draw makes NULL null_pct percent of the time.
+ */
+static void
+arg_payload(Worker *w, Call *c, Hostility *h, bool bytes, int null_pct)
+{
+	if (bytes)
+	{
+		bool		b = bad(w, h);
+
+		if (b && pct(w, null_pct))
+			arg(c, NULL);
+		else
+		{
+			int			len;
+			char	   *p = gen_bytes(w, b, &len);
+
+			arg_bin(c, p, len);
+		}
+	}
+	else
+		arg(c, gen_payload(w, bad(w, h)));
+}
+
 static void
 note_created_name(const Call *c, PGresult *r, const char *name)
 {
@@ -1399,22 +1424,7 @@ do_send(Worker *w, bool bytes)
 			  "SELECT broker.send($1, $2::jsonb, $3::jsonb, $4::interval, $5::int, $6, $7)");
 	queue = gen_name(w);
 	arg(&c, queue);
-	if (bytes)
-	{
-		bool		b = bad(w, &h);
-
-		if (b && pct(w, 20))
-			arg(&c, NULL);
-		else
-		{
-			int			len;
-			char	   *p = gen_bytes(w, b, &len);
-
-			arg_bin(&c, p, len);
-		}
-	}
-	else
-		arg(&c, gen_payload(w, bad(w, &h)));
+	arg_payload(w, &c, &h, bytes, 20);
 	arg(&c, gen_headers(w, bad(w, &h)));
 	arg(&c, bad(w, &h) ? gen_bad_interval(w) :
 		PICK(w, ((const char *[]) {"0", "0", "0", "0", "10 ms", "1 s", "1 hour"})));
@@ -1828,22 +1838,7 @@ do_publish(Worker *w, bool bytes)
 			  "SELECT broker.publish($1, $2::jsonb, $3, $4::jsonb, $5::int, $6)");
 	topic = gen_name(w);
 	arg(&c, topic);
-	if (bytes)
-	{
-		bool		b = bad(w, &h);
-
-		if (b && pct(w, 25))
-			arg(&c, NULL);
-		else
-		{
-			int			len;
-			char	   *p = gen_bytes(w, b, &len);
-
-			arg_bin(&c, p, len);
-		}
-	}
-	else
-		arg(&c, gen_payload(w, bad(w, &h)));
+	arg_payload(w, &c, &h, bytes, 25);
 	arg(&c, bad(w, &h) ? (pct(w, 30) ? gen_long_key(w) : gen_key(w, true)) : gen_key(w, false));
 	arg(&c, gen_headers(w, bad(w, &h)));
 	arg(&c, gen_partition(w, bad(w, &h)));
