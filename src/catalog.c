@@ -690,6 +690,10 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 			/*
 			 * $1 id $2 attempt $3 now.  The message stays claimable at
 			 * once: a rollback gives it back immediately, it only counts.
+			 * A message locked by another transaction has been claimed
+			 * again, and that claim counts the delivery: skip it rather
+			 * than wait (two sessions recording rollbacks of messages the
+			 * other now holds would deadlock).
 			 */
 			ARGS(INT8OID, INT4OID, TIMESTAMPTZOID);
 			appendStringInfo(&s,
@@ -699,9 +703,11 @@ queue_plan_sql(BrokerQueue *q, QueuePlanKind kind, int *nargs, Oid *argtypes)
 							 "   OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
 							 "   'attempt', $2, 'error', 'transaction rolled back', 'at', $3)"
 							 " WHERE m.id OPERATOR(pg_catalog.=) $1"
+							 " AND m.id IN (SELECT l.id FROM broker.queue_%d l"
+							 "   WHERE l.id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED)"
 							 " AND m.attempt OPERATOR(pg_catalog.=) $2 - 1"
 							 " AND (m.lease_until IS NULL OR m.lease_until OPERATOR(pg_catalog.<=) $3)"
-							 " RETURNING m.attempt", id);
+							 " RETURNING m.attempt", id, id);
 			break;
 		case QPLAN_COUNT:
 			elog(ERROR, "invalid plan kind");
