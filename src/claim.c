@@ -30,10 +30,15 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #include "port.h"
 #include "miscadmin.h"
@@ -336,6 +341,46 @@ claim_next_due(BrokerQueue *q, long *backstop_ms)
 	return isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/*
+ * Whether a look would find the queue empty: no entry of its ready index
+ * (messages outside a group, and group heads; leased and delayed ones
+ * included) is visible to a new snapshot.  Then a claim finds nothing
+ * and nothing comes due, so a waiter sleeps until a wakeup or its idle
+ * backstop without running the claim and next-due statements: on an idle
+ * queue a look is this one index probe.  Any visible entry, or a ready
+ * index not found under its name, sends the look down the full path.
+ */
+static bool
+claim_queue_is_empty(BrokerQueue *q)
+{
+	char		name[NAMEDATALEN];
+	Oid			indexid;
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	snprintf(name, sizeof(name), "queue_%d_ready", q->id);
+	indexid = get_relname_relid(name, get_rel_namespace(q->relid));
+	if (!OidIsValid(indexid))
+		return false;
+	rel = table_open(q->relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return !found;
+}
+
 /* The arguments of a claim. */
 typedef struct ClaimArgs
 {
@@ -441,12 +486,21 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 			 * sets the latch again, so its wakeup cannot be lost.
 			 */
 			ResetLatch(MyLatch);
-			got = claim_once(q, a.max_messages, &a.lease, a.filter, rsinfo);
+			if (claim_queue_is_empty(q))
+			{
+				got = 0;
+				due = 0;
+				backstop = PGBROKER_IDLE_BACKSTOP_MS;
+			}
+			else
+			{
+				got = claim_once(q, a.max_messages, &a.lease, a.filter, rsinfo);
+				due = got > 0 ? 0 : claim_next_due(q, &backstop);
+			}
 			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
 			if (woken)
 				futile++;
-			due = claim_next_due(q, &backstop);
 			ms = BrokerWaitMs(deadline, due, backstop);
 			woken = BrokerWaitSleep(ms, a.filter != NULL, &futile, &tag);
 		}
@@ -493,6 +547,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 		BrokerQueue *q;
 		TimestampTz due;
 		long		backstop;
+		bool		idle;
 
 		/* a connection per look frees the last one's memory */
 		SPI_connect_ext(SPI_OPT_NONATOMIC);
@@ -501,9 +556,13 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 		q = QueueLookup(a.name);
 		if (!a.have_lease)
 			a.lease = q->lease;
+		idle = false;
 		if (registered)
+		{
 			ResetLatch(MyLatch);
-		got = claim_once(q, a.max_messages, &a.lease, a.filter, &pr.rs);
+			idle = claim_queue_is_empty(q);
+		}
+		got = idle ? 0 : claim_once(q, a.max_messages, &a.lease, a.filter, &pr.rs);
 		if (got > 0 || GetCurrentTimestamp() >= deadline)
 			break;				/* still connected */
 		if (!registered)
@@ -516,7 +575,13 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 			SPI_finish();
 			continue;
 		}
-		due = claim_next_due(q, &backstop);
+		if (idle)
+		{
+			due = 0;
+			backstop = PGBROKER_IDLE_BACKSTOP_MS;
+		}
+		else
+			due = claim_next_due(q, &backstop);
 		/* end the look's transaction: no snapshot while sleeping */
 		BrokerLookEnd(&look);
 		SPI_commit();

@@ -130,10 +130,16 @@ extern bool BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *
  * How long a wait sleeps at most before it looks again anyway: for what a
  * waiter cannot see coming (a lease among more than it looked at), and
  * when it knows every delay and lease of the queue (then only a wakeup
- * lost with a backend that died at commit, or a woken waiter cancelled
- * before it looked, is left to it).
+ * lost with a backend that died between its commit and its wakeup is left
+ * to it).  The idle backstop is what a thousand idle waiters cost: each
+ * look of a backend that slept that long runs cold (a few ms of CPU), so
+ * it is long; a send or nack due within it wakes a waiter (queue.c), so
+ * lengthening it delays no due message.  Compile with
+ * -DPGBROKER_IDLE_BACKSTOP_MS=... to measure what a look costs.
  */
 #define PGBROKER_BACKSTOP_MS		5000
-#define PGBROKER_IDLE_BACKSTOP_MS	120000
+#ifndef PGBROKER_IDLE_BACKSTOP_MS
+#define PGBROKER_IDLE_BACKSTOP_MS	600000
+#endif
 
 #endif							/* PGBROKER_H */

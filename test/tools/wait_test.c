@@ -408,6 +408,32 @@ main(void)
 	PQclear(r);
 	report("claim wakes when a delayed message is due", ok);
 
+	/*
+	 * A waiter that found the queue empty looks with an index probe alone
+	 * and sleeps up to its idle backstop (minutes): a delayed send made
+	 * while it sleeps must still wake it, and it must then wait for the
+	 * due time, not return or sleep on.  Both forms.
+	 */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')",
+				   "SELECT broker.send('wq', '{}', delay => '1500 ms')", 6000, &took);
+	ok = expect_rows(r, "1", took, 6000) &&
+		((took >= 1300 && took < 1500 + WAKE_MS) || fail("returned after %.0f ms", took));
+	if (r == NULL)
+		r = finish(w, 30000, &lost);	/* let the wait run out */
+	if (r)
+		PQclear(r);
+	r = wake_after(w, p, "CALL broker.claim_wait('wq', 1, wait => '20 s')",
+				   "SELECT broker.send('wq', '{}', delay => '1500 ms')", 6000, &took);
+	ok = ok && r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK &&
+		(strcmp(PQgetvalue(r, 0, 0), "{}") != 0 || fail("claim_wait returned nothing")) &&
+		((took >= 1300 && took < 1500 + WAKE_MS) || fail("returned after %.0f ms", took));
+	if (r == NULL)
+		r = finish(w, 30000, &lost);
+	if (r)
+		PQclear(r);
+	run(p, "SELECT broker.purge('wq')");
+	report("a waiter on an empty queue wakes for a delayed send when it is due", ok);
+
 	/* an expired lease wakes a waiter */
 	run(p, "SELECT broker.send('wq', '{}')");
 	run(p, "SELECT count(*) FROM broker.claim('wq', 1, lease => '1 second')");
