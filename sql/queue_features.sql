@@ -40,6 +40,32 @@ SELECT count(*) AS expiry_indexes FROM pg_indexes WHERE schemaname = 'broker' AN
 SELECT broker.alter_queue('ttl_drop', clear_ttl => true);
 SELECT count(*) AS expiry_indexes FROM pg_indexes WHERE schemaname = 'broker' AND indexname LIKE '%\_expiry';
 
+-- a session describes a queue's indexes once; sends that follow a change
+-- of the index set (a ttl adds the expiry index, REINDEX CONCURRENTLY
+-- gives every index a new oid) still go into every index
+CREATE EXTENSION IF NOT EXISTS amcheck;
+SELECT broker.create_queue('idx');
+SELECT broker.send('idx', '{"n": 1}') > 0 AS sent;
+SELECT broker.alter_queue('idx', ttl => '1 hour');
+SELECT broker.send('idx', '{"n": 2}') > 0 AS sent;
+SELECT regexp_replace(c.relname, '^queue_[0-9]+', 'queue') AS index,
+       bt_index_check(c.oid, true)::text = '' AS sound
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+ WHERE i.indrelid = (SELECT format('broker.%I', 'queue_' || id)::regclass FROM broker.queue WHERE name = 'idx')
+   AND a.amname = 'btree' ORDER BY 1;
+SELECT 'queue_' || id AS idx_table FROM broker.queue WHERE name = 'idx' \gset
+REINDEX TABLE CONCURRENTLY broker.:"idx_table";
+SELECT broker.send('idx', '{"n": 3}', group_key => 'g') > 0 AS sent;
+SELECT broker.send('idx', '{"n": 4}', headers => '{"k": "v"}') > 0 AS sent;
+SELECT regexp_replace(c.relname, '^queue_[0-9]+', 'queue') AS index,
+       bt_index_check(c.oid, true)::text = '' AS sound
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+ WHERE i.indrelid = (SELECT format('broker.%I', 'queue_' || id)::regclass FROM broker.queue WHERE name = 'idx')
+   AND a.amname = 'btree' ORDER BY 1;
+SELECT count(*) AS by_headers FROM broker.peek('idx', 10, '{"k": "v"}');
+SELECT broker.drop_queue('idx');
+DROP EXTENSION amcheck;
+
 -- max length: reject new sends, or drop the oldest
 SELECT broker.create_queue('bounded', max_length => 2);
 SELECT broker.send('bounded', '{"n": 1}');

@@ -301,7 +301,11 @@ queue_lookup(const char *name, bool missing_ok)
 	if (SPI_processed == 0)
 	{
 		if (found)
+		{
+			if (q->index_cxt != NULL)
+				MemoryContextDelete(q->index_cxt);
 			hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		}
 		if (missing_ok)
 			return NULL;
 		ereport(ERROR,
@@ -331,6 +335,8 @@ queue_lookup(const char *name, bool missing_ok)
 		q->last_full_scan = 0;
 		q->full_scan_ms = 0;
 		q->expensive_scans = 0;
+		q->index_cxt = NULL;
+		q->nindexes = 0;
 	}
 	else if (q->relid != relid || q->id != id)
 	{

@@ -98,6 +98,11 @@ typedef struct BrokerQueue
 	bool		columns_known;
 	AttrNumber	attnum[QCOL_COUNT];
 	Oid			id_seq;
+	/* the message table's indexes, described once (queue.c) */
+	MemoryContext index_cxt;	/* holds the two arrays; NULL: not built */
+	int			nindexes;		/* -1 while being built */
+	Oid		   *index_oids;
+	struct IndexInfo **index_info;
 } BrokerQueue;
 
 extern void BrokerCatalogInit(void);

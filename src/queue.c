@@ -37,9 +37,12 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/index.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
 #include "utils/acl.h"
 #include "common/hashfn.h"
@@ -50,6 +53,9 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -93,6 +99,7 @@ static bool queue_group_join(BrokerQueue *q, const char *group_key);
 static void queue_group_promote(BrokerQueue *q, const char *group_key);
 static void queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now);
 static void queue_find_columns(BrokerQueue *q, Relation rel);
+static void queue_open_indexes(BrokerQueue *q, Relation rel, ResultRelInfo *rri);
 static int64 queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 							const char *dedup_key, const char *group_key);
 
@@ -376,7 +383,7 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
+	queue_open_indexes(q, rel, rri);
 	slots = palloc(sizeof(TupleTableSlot *) * Min(n, QUEUE_INSERT_CHUNK));
 
 	for (done = 0; done < n;)
@@ -426,6 +433,86 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 
 	/* make the rows visible to the statements that follow in this call */
 	CommandCounterIncrement();
+}
+
+/*
+ * Open the message table's indexes into rri, as ExecOpenIndices would,
+ * with descriptions built once per backend: building an IndexInfo and
+ * planning the partial indexes' predicates and the ready index's
+ * expression for every send cost more than one message's index inserts.
+ * A description depends only on its index (an index's definition never
+ * changes), so the cache holds as long as the table has the same indexes,
+ * which is checked on every call, under the table's lock; whether an
+ * index takes inserts yet (a concurrent build or reindex) is read anew
+ * each time.  An index AM's per-call cache (GIN's) is built per call.
+ */
+static void
+queue_open_indexes(BrokerQueue *q, Relation rel, ResultRelInfo *rri)
+{
+	List	   *oids = RelationGetIndexList(rel);
+	bool		same = q->index_cxt != NULL && q->nindexes == list_length(oids);
+	ListCell   *lc;
+	int			i;
+
+	if (same)
+	{
+		i = 0;
+		foreach(lc, oids)
+		{
+			if (lfirst_oid(lc) != q->index_oids[i++])
+			{
+				same = false;
+				break;
+			}
+		}
+	}
+	if (!same)
+	{
+		MemoryContext old;
+
+		if (q->index_cxt != NULL)
+			MemoryContextDelete(q->index_cxt);
+		q->nindexes = -1;
+		q->index_cxt = AllocSetContextCreate(CacheMemoryContext, "pgbroker queue indexes",
+											 ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(q->index_cxt);
+		q->index_oids = palloc(sizeof(Oid) * Max(list_length(oids), 1));
+		q->index_info = palloc(sizeof(IndexInfo *) * Max(list_length(oids), 1));
+		i = 0;
+		foreach(lc, oids)
+		{
+			Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+			IndexInfo  *ii = BuildIndexInfo(index);
+			ListCell   *ec;
+
+			if (ii->ii_Predicate != NIL)
+				ii->ii_PredicateState =
+					ExecInitQual((List *) expression_planner((Expr *) ii->ii_Predicate), NULL);
+			foreach(ec, ii->ii_Expressions)
+				ii->ii_ExpressionsState =
+					lappend(ii->ii_ExpressionsState,
+							ExecInitExpr(expression_planner((Expr *) lfirst(ec)), NULL));
+			q->index_oids[i] = lfirst_oid(lc);
+			q->index_info[i++] = ii;
+			index_close(index, NoLock);
+		}
+		MemoryContextSwitchTo(old);
+		q->nindexes = i;
+	}
+	list_free(oids);
+
+	rri->ri_NumIndices = q->nindexes;
+	rri->ri_IndexRelationDescs = palloc(sizeof(Relation) * Max(q->nindexes, 1));
+	rri->ri_IndexRelationInfo = q->index_info;
+	for (i = 0; i < q->nindexes; i++)
+	{
+		Relation	index = index_open(q->index_oids[i], RowExclusiveLock);
+
+		rri->ri_IndexRelationDescs[i] = index;
+		q->index_info[i]->ii_ReadyForInserts = index->rd_index->indisready;
+		q->index_info[i]->ii_AmCache = NULL;
+		q->index_info[i]->ii_Context = CurrentMemoryContext;
+	}
 }
 
 /* Find the attribute numbers of the message table's columns by name. */
