@@ -84,6 +84,15 @@ BEGIN READ ONLY;
 SELECT broker.send_batch('ro_queue', ARRAY['{}']::jsonb[]);
 ROLLBACK;
 SELECT broker.drop_queue('ro_queue');
+-- nor poll: a poll that hands out records writes its group's offsets
+SELECT broker.create_topic('ro_topic', partitions => 1);
+SELECT broker.publish('ro_topic', '{}');
+SELECT broker.create_group('ro_topic', 'g', 'earliest');
+BEGIN READ ONLY;
+SELECT count(*) FROM broker.poll('ro_topic', 'g', 10);
+ROLLBACK;
+SELECT count(*) AS still_there FROM broker.poll('ro_topic', 'g', 10);
+SELECT broker.drop_topic('ro_topic');
 
 -- nothing above left a record behind
 SELECT count(*) AS records FROM broker.read('errs', 0, 0);

@@ -44,6 +44,11 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "parser/parse_relation.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -93,12 +98,16 @@ typedef struct PollContext
 	TimestampTz next_due;		/* earliest lease of another consumer to end */
 } PollContext;
 
-static SPIPlanPtr plan_group = NULL;
 static SPIPlanPtr plan_ensure = NULL;
 static AttrNumber state_attnums[7];	/* columns group_read_state reads */
 static Oid	state_relid = InvalidOid;
-static SPIPlanPtr plan_insert = NULL;
-static SPIPlanPtr plan_segments = NULL;
+/* columns group_write_state sets, in the order of its values */
+#define STATE_WRITE_COLS 11
+static AttrNumber state_write_attnums[STATE_WRITE_COLS];
+static Oid	state_write_relid = InvalidOid;
+static Oid	state_seq = InvalidOid;
+static AttrNumber segment_attnums[2];	/* seg_no, start_offsets */
+static Oid	segment_relid = InvalidOid;
 static SPIPlanPtr plan_heartbeat = NULL;
 static SPIPlanPtr plan_member = NULL;
 static SPIPlanPtr plan_active = NULL;
@@ -138,24 +147,63 @@ pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The id of group name of topic topic_id, or -1: a direct scan of the
+ * (topic_id, name) unique index, with a new snapshot.  Every poll looks
+ * its group up; through SPI the executor's start-up cost more than the
+ * scan.
+ */
+static int32
+group_find(int32 topic_id, const char *name)
+{
+	Oid			nsp = get_namespace_oid("broker", false);
+	Oid			relid = get_relname_relid("consumer_group", nsp);
+	Oid			indexid = get_relname_relid("consumer_group_topic_id_name_key", nsp);
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	int32		id = -1;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table broker.consumer_group or its (topic_id, name) index is missing");
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		id = DatumGetInt32(slot_getattr(slot, 1, &isnull));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return id;
+}
+
 /* The group's id, creating the group (at 'latest') if it does not exist. */
 static int32
 group_id_for(BrokerTopic *t, const char *name)
 {
 	Datum		args[2];
 	bool		isnull;
-	int32		id;
+	int32		id = group_find(t->id, name);
 
+	if (id >= 0)
+		return id;
 	args[0] = Int32GetDatum(t->id);
 	args[1] = CStringGetTextDatum(name);
-	group_prepare(&plan_group,
-				  "SELECT id FROM broker.consumer_group"
-				  " WHERE topic_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2",
-				  2, (Oid[]) {INT4OID, TEXTOID});
-	BrokerExecPlan(plan_group, args, NULL, true, 1);
-	if (SPI_processed == 1)
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
 	group_prepare(&plan_ensure,
 				  "SELECT broker._ensure_group($1, $2, 'latest')",
 				  2, (Oid[]) {INT4OID, TEXTOID});
@@ -234,37 +282,97 @@ group_read_state(int32 group_id, int32 partition, PartitionState *st)
 	table_close(rel, NoLock);
 }
 
+/*
+ * Append a new state row for a (group, partition).  Inserted directly
+ * (heap and primary key), not through an INSERT statement: every poll
+ * writes one per partition it read from, and the executor's start-up for
+ * a one-row INSERT cost as much as the insert.  The table has no
+ * triggers or constraints besides its primary key; every column is set
+ * here, defaults included (seq from its sequence, committed_at the
+ * transaction's start, as now() would give).
+ */
 static void
 group_write_state(int32 group_id, int32 partition, PartitionState *st)
 {
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	static const char *const names[STATE_WRITE_COLS] = {
+		"group_id", "partition", "seq", "committed", "position", "consumer",
+		"session", "epoch", "lease_until", "committed_at", "skipped"
+	};
+	Datum		v[STATE_WRITE_COLS];
+	bool		n[STATE_WRITE_COLS];
+	Oid			relid = get_relname_relid("group_state", get_namespace_oid("broker", false));
+	Relation	rel;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			i;
 
-	values[0] = Int32GetDatum(group_id);
-	values[1] = Int32GetDatum(partition);
-	values[2] = Int64GetDatum(st->committed);
-	values[3] = Int64GetDatum(st->position);
-	if (st->consumer)
-		values[4] = CStringGetTextDatum(st->consumer);
-	else
-		nulls[4] = 'n';
-	values[5] = Int64GetDatum(st->epoch);
-	if (st->has_lease)
-		values[6] = TimestampTzGetDatum(st->lease_until);
-	else
-		nulls[6] = 'n';
-	values[7] = Int64GetDatum(st->skipped);
-	if (st->session)
-		values[8] = CStringGetTextDatum(st->session);
-	else
-		nulls[8] = 'n';
-	group_prepare(&plan_insert,
-				  "INSERT INTO broker.group_state (group_id, partition, committed, position,"
-				  " consumer, epoch, lease_until, skipped, session)"
-				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-				  9, (Oid[]) {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID, INT8OID,
-				  TIMESTAMPTZOID, INT8OID, TEXTOID});
-	BrokerExecPlan(plan_insert, values, nulls, false, 0);
+	/* rows are inserted directly, past the executor's read-only check */
+	PreventCommandIfReadOnly("broker.poll()");
+	PreventCommandDuringRecovery("broker.poll()");
+	if (!OidIsValid(relid))
+		elog(ERROR, "table broker.group_state is missing");
+	rel = table_open(relid, RowExclusiveLock);
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (state_write_relid != relid)
+	{
+		for (i = 0; i < STATE_WRITE_COLS; i++)
+		{
+			state_write_attnums[i] = attnameAttNum(rel, names[i], false);
+			if (state_write_attnums[i] == InvalidAttrNumber)
+				elog(ERROR, "column %s of broker.group_state is missing", names[i]);
+		}
+		state_seq = get_relname_relid("group_state_seq", RelationGetNamespace(rel));
+		if (!OidIsValid(state_seq))
+			elog(ERROR, "sequence broker.group_state_seq is missing");
+		state_write_relid = relid;
+	}
+
+	memset(n, false, sizeof(n));
+	v[0] = Int32GetDatum(group_id);
+	v[1] = Int32GetDatum(partition);
+	v[2] = Int64GetDatum(nextval_internal(state_seq, false));
+	v[3] = Int64GetDatum(st->committed);
+	v[4] = Int64GetDatum(st->position);
+	n[5] = st->consumer == NULL;
+	v[5] = n[5] ? (Datum) 0 : CStringGetTextDatum(st->consumer);
+	n[6] = st->session == NULL;
+	v[6] = n[6] ? (Datum) 0 : CStringGetTextDatum(st->session);
+	v[7] = Int64GetDatum(st->epoch);
+	n[8] = !st->has_lease;
+	v[8] = n[8] ? (Datum) 0 : TimestampTzGetDatum(st->lease_until);
+	v[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[10] = Int64GetDatum(st->skipped);
+
+	desc = RelationGetDescr(rel);
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	memset(nulls, true, sizeof(bool) * desc->natts);
+	for (i = 0; i < STATE_WRITE_COLS; i++)
+	{
+		values[state_write_attnums[i] - 1] = v[i];
+		nulls[state_write_attnums[i] - 1] = n[i];
+	}
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slot, true);
+	BrokerInsertSlots(rel, rri, estate, &slot, 1);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	pfree(values);
+	pfree(nulls);
+
+	/* later statements of this transaction (commit(), the views) see it */
+	CommandCounterIncrement();
 }
 
 /* The topic's active segments: seg_no and start offsets of every partition. */
@@ -275,31 +383,65 @@ typedef struct SegmentList
 	ArrayType **starts;
 } SegmentList;
 
+/*
+ * A direct scan of broker.segment's primary key (topic_id, seg_no) under
+ * the active snapshot, the one the records are then read with; every
+ * poll loads them.  The start offsets are copied (detoasted) into the
+ * caller's memory context.
+ */
 static void
 group_load_segments(int32 topic_id, SegmentList *sl)
 {
-	Datum		arg = Int32GetDatum(topic_id);
-	int			i;
-	bool		isnull;
+	Oid			nsp = get_namespace_oid("broker", false);
+	Oid			relid = get_relname_relid("segment", nsp);
+	Oid			indexid = get_relname_relid("segment_pkey", nsp);
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	int			cap = 4;
 
-	group_prepare(&plan_segments,
-				  "SELECT seg_no, start_offsets FROM broker.segment"
-				  " WHERE topic_id OPERATOR(pg_catalog.=) $1 AND start_offsets IS NOT NULL"
-				  " ORDER BY seg_no",
-				  1, (Oid[]) {INT4OID});
-	/* read-only: the active snapshot, the one the records are read with */
-	if (SPI_execute_plan(plan_segments, &arg, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "segment lookup failed");
-	sl->nseg = (int) SPI_processed;
-	sl->segs = palloc(sizeof(int32) * Max(sl->nseg, 1));
-	sl->starts = palloc(sizeof(ArrayType *) * Max(sl->nseg, 1));
-	for (i = 0; i < sl->nseg; i++)
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table broker.segment or its primary key is missing");
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	if (segment_relid != relid)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		/* copied into the SPI procedure context: lives until SPI_finish */
-		sl->segs[i] = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		sl->starts[i] = DatumGetArrayTypePCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		segment_attnums[0] = get_attnum(relid, "seg_no");
+		segment_attnums[1] = get_attnum(relid, "start_offsets");
+		if (segment_attnums[0] == InvalidAttrNumber || segment_attnums[1] == InvalidAttrNumber)
+			elog(ERROR, "a column of broker.segment is missing");
+		segment_relid = relid;
 	}
+	sl->nseg = 0;
+	sl->segs = palloc(sizeof(int32) * cap);
+	sl->starts = palloc(sizeof(ArrayType *) * cap);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		starts = slot_getattr(slot, segment_attnums[1], &isnull);
+
+		if (isnull)
+			continue;			/* pre-created, not active yet */
+		if (sl->nseg == cap)
+		{
+			cap *= 2;
+			sl->segs = repalloc(sl->segs, sizeof(int32) * cap);
+			sl->starts = repalloc(sl->starts, sizeof(ArrayType *) * cap);
+		}
+		sl->segs[sl->nseg] = DatumGetInt32(slot_getattr(slot, segment_attnums[0], &isnull));
+		sl->starts[sl->nseg] = DatumGetArrayTypePCopy(starts);
+		sl->nseg++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
 }
 
 static int64
