@@ -109,9 +109,6 @@ static Oid	state_seq = InvalidOid;
 static AttrNumber segment_attnums[2];	/* seg_no, start_offsets */
 static Oid	segment_relid = InvalidOid;
 static SPIPlanPtr plan_heartbeat = NULL;
-static SPIPlanPtr plan_member = NULL;
-static SPIPlanPtr plan_active = NULL;
-static SPIPlanPtr plan_held = NULL;
 static uint32 poll_start = 0;
 
 static SPIPlanPtr
@@ -454,13 +451,69 @@ segment_start(ArrayType *a, int32 partition)
 	return ((int64 *) ARR_DATA_PTR(a))[partition];
 }
 
+/*
+ * Scan the members of a group (the group_member primary key, a new
+ * snapshot): how many consumers other than "me" polled after "since", and
+ * (*fresh) whether me's last poll is at or after "fresh_since".
+ */
+static int64
+group_scan_members(int32 group_id, const char *me, TimestampTz since,
+				   TimestampTz fresh_since, bool *fresh)
+{
+	Oid			nsp = get_namespace_oid("broker", false);
+	Oid			relid = get_relname_relid("group_member", nsp);
+	Oid			indexid = get_relname_relid("group_member_pkey", nsp);
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	AttrNumber	consumer_att;
+	AttrNumber	last_poll_att;
+	int64		others = 0;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table broker.group_member or its primary key is missing");
+	consumer_att = get_attnum(relid, "consumer");
+	last_poll_att = get_attnum(relid, "last_poll");
+	if (consumer_att == InvalidAttrNumber || last_poll_att == InvalidAttrNumber)
+		elog(ERROR, "a column of broker.group_member is missing");
+	*fresh = false;
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(group_id));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		text	   *consumer = DatumGetTextPP(slot_getattr(slot, consumer_att, &isnull));
+		TimestampTz last_poll = DatumGetTimestampTz(slot_getattr(slot, last_poll_att, &isnull));
+
+		if (strlen(me) == VARSIZE_ANY_EXHDR(consumer) &&
+			memcmp(me, VARDATA_ANY(consumer), VARSIZE_ANY_EXHDR(consumer)) == 0)
+			*fresh = last_poll >= fresh_since;
+		else if (last_poll > since)
+			others++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return others;
+}
+
 /* Leased mode: count this poll as a heartbeat; return the fair share. */
 static int
 group_fair_share(PollContext *ctx, TimestampTz now)
 {
 	Datum		args[4];
-	bool		isnull;
 	int64		active;
+	bool		fresh;
 	Interval	quarter = ctx->lease;
 	TimestampTz since;
 
@@ -473,17 +526,19 @@ group_fair_share(PollContext *ctx, TimestampTz now)
 	/* write the heartbeat only when a quarter lease old: few updates */
 	args[3] = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(now),
 								  IntervalPGetDatum(&quarter));
+	since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													TimestampTzGetDatum(now),
+													IntervalPGetDatum(&ctx->lease)));
+
 	/*
-	 * An upsert whose WHERE fails still locks the row (and writes WAL):
-	 * look first, so that a poll between heartbeats writes nothing.
+	 * One scan of the group's members: the others active within a lease,
+	 * and whether this consumer's heartbeat is recent.  An upsert whose
+	 * WHERE fails still locks the row (and writes WAL): a poll between
+	 * heartbeats writes nothing.
 	 */
-	group_prepare(&plan_member,
-				  "SELECT 1 FROM broker.group_member"
-				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND consumer OPERATOR(pg_catalog.=) $2"
-				  " AND last_poll OPERATOR(pg_catalog.>=) $4",
-				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID});
-	BrokerExecPlan(plan_member, args, NULL, true, 1);
-	if (SPI_processed == 0)
+	active = 1 + group_scan_members(ctx->group_id, ctx->consumer, since,
+									DatumGetTimestampTz(args[3]), &fresh);
+	if (!fresh)
 		BrokerExecPlan(group_prepare(&plan_heartbeat,
 				  "INSERT INTO broker.group_member AS m (group_id, consumer, last_poll)"
 				  " VALUES ($1, $2, $3) ON CONFLICT (group_id, consumer)"
@@ -491,49 +546,27 @@ group_fair_share(PollContext *ctx, TimestampTz now)
 				  " WHERE m.last_poll OPERATOR(pg_catalog.<) $4",
 				  4, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}),
 					   args, NULL, false, 0);
-
-	since = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													TimestampTzGetDatum(now),
-													IntervalPGetDatum(&ctx->lease)));
-	args[1] = TimestampTzGetDatum(since);
-	group_prepare(&plan_active,
-				  "SELECT count(*) FROM broker.group_member"
-				  " WHERE group_id OPERATOR(pg_catalog.=) $1 AND last_poll OPERATOR(pg_catalog.>) $2",
-				  2, (Oid[]) {INT4OID, TIMESTAMPTZOID});
-	BrokerExecPlan(plan_active, args, NULL, true, 1);
-	active = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (active < 1)
-		active = 1;
 	return (int) ((ctx->topic->partitions + active - 1) / active);
 }
 
-/* Leased mode: the partitions this consumer holds a live lease on. */
+/*
+ * Leased mode: the partitions this consumer holds a live lease on, from
+ * the newest state row of each (direct scans, see group_read_state).
+ */
 static bool *
 group_held(PollContext *ctx, TimestampTz now, int *nheld)
 {
-	Datum		args[4];
 	bool	   *held = palloc0(sizeof(bool) * ctx->topic->partitions);
-	uint64		i;
-	bool		isnull;
+	int32		p;
 
-	args[0] = Int32GetDatum(ctx->group_id);
-	args[1] = Int32GetDatum(ctx->topic->partitions);
-	args[2] = CStringGetTextDatum(ctx->consumer);
-	args[3] = TimestampTzGetDatum(now);
-	group_prepare(&plan_held,
-				  "SELECT p FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) p,"
-				  " LATERAL (SELECT s.consumer, s.lease_until FROM broker.group_state s"
-				  "   WHERE s.group_id OPERATOR(pg_catalog.=) $1 AND s.partition OPERATOR(pg_catalog.=) p"
-				  "   ORDER BY s.seq DESC LIMIT 1) s"
-				  " WHERE s.consumer OPERATOR(pg_catalog.=) $3 AND s.lease_until OPERATOR(pg_catalog.>) $4",
-				  4, (Oid[]) {INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID});
-	BrokerExecPlan(plan_held, args, NULL, true, 0);
 	*nheld = 0;
-	for (i = 0; i < SPI_processed; i++)
+	for (p = 0; p < ctx->topic->partitions; p++)
 	{
-		int32		p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		PartitionState st;
 
-		if (p >= 0 && p < ctx->topic->partitions && !held[p])
+		group_read_state(ctx->group_id, p, &st);
+		if (st.found && st.consumer != NULL && st.has_lease && st.lease_until > now &&
+			strcmp(st.consumer, ctx->consumer) == 0)
 		{
 			held[p] = true;
 			(*nheld)++;
