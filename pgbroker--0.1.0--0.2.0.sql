@@ -1161,74 +1161,17 @@ $$;
 CREATE FUNCTION broker.commit(topic text, consumer_group text, partition integer,
 							  next_offset bigint, consumer text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	t broker.topic := broker._topic(topic);
-	gid integer := broker._group(t, consumer_group);
-	s broker.group_state;
-	end_off bigint;
-BEGIN
-	PERFORM broker._check_partition(t, partition);
-	IF next_offset IS NULL OR next_offset < 0 THEN
-		RAISE EXCEPTION 'next_offset must not be null or negative' USING ERRCODE = '22023';
-	END IF;
-	PERFORM broker._lock_group_partition(gid, partition);
-	s := broker._group_state(gid, partition);
-	IF s.consumer IS DISTINCT FROM consumer THEN
-		IF consumer IS NULL THEN
-			RAISE EXCEPTION 'partition % of topic "%" is leased to consumer "%" in group "%"',
-				partition, t.name, s.consumer, consumer_group
-				USING ERRCODE = 'PB001',
-					  HINT = 'Commit as the consumer that holds the lease.';
-		END IF;
-		RAISE EXCEPTION 'consumer "%" no longer holds partition % of topic "%" in group "%"',
-			consumer, partition, t.name, consumer_group
-			USING ERRCODE = 'PB001',
-				  DETAIL = CASE WHEN s.consumer IS NULL THEN 'The lease ended and the partition was consumed or reset since.'
-							   ELSE format('Consumer "%s" took the partition over.', s.consumer) END,
-				  HINT = 'Its records will be delivered again; poll again to get work.';
-	END IF;
-	/*
-	 * Within what polls handed out it is below the end; beyond, look (also
-	 * on a partition the group has no state for yet: one added since).
-	 */
-	IF s.position IS NULL OR next_offset > s.position THEN
-		end_off := broker._end_offset(t, partition);
-	END IF;
-	IF next_offset > end_off THEN
-		RAISE EXCEPTION 'offset % is beyond the end of partition % of topic "%"', next_offset, partition, t.name
-			USING ERRCODE = '22023',
-				  DETAIL = format('The end offset is %s.', end_off);
-	END IF;
-	INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
-									epoch, lease_until, skipped)
-	VALUES (gid, partition, next_offset, greatest(s.position, next_offset), s.consumer, s.session,
-			coalesce(s.epoch, 0), s.lease_until, coalesce(s.skipped, 0));
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgbroker_commit'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 /* Commit the records a poll returned: per partition, after the last one. */
 CREATE FUNCTION broker.commit(topic text, consumer_group text, records broker.record[],
 							  consumer text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	r record;
-BEGIN
-	IF records IS NULL THEN
-		RAISE EXCEPTION 'records must not be null' USING ERRCODE = '22004';
-	END IF;
-	FOR r IN SELECT x.partition, max(x.offset_id) AS last
-			   FROM pg_catalog.unnest(records) x GROUP BY x.partition ORDER BY x.partition
-	LOOP
-		PERFORM broker.commit(topic, consumer_group, r.partition, r.last + 1, consumer);
-	END LOOP;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgbroker_commit_records'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 /* Keep the partitions a consumer holds for another lease period. */
 CREATE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,

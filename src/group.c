@@ -71,6 +71,8 @@
 PG_FUNCTION_INFO_V1(pgbroker_poll);
 PG_FUNCTION_INFO_V1(pgbroker_poll_wait);
 PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
+PG_FUNCTION_INFO_V1(pgbroker_commit);
+PG_FUNCTION_INFO_V1(pgbroker_commit_records);
 
 typedef struct PartitionState
 {
@@ -109,6 +111,7 @@ static Oid	state_seq = InvalidOid;
 static AttrNumber segment_attnums[2];	/* seg_no, start_offsets */
 static Oid	segment_relid = InvalidOid;
 static SPIPlanPtr plan_heartbeat = NULL;
+static SPIPlanPtr plan_end_offset = NULL;
 static uint32 poll_start = 0;
 
 static SPIPlanPtr
@@ -992,4 +995,234 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 	BrokerWaitSessionEnd();
 
 	return BrokerProcResultEnd(&pr);
+}
+
+/*
+ * Commit: the next offset of one partition for a consumer (leased mode) or
+ * for a group without a lease holder.  Checked against the holder of the
+ * partition's lease: a consumer whose lease was taken over is refused
+ * (PB001), never silently applied.  Runs under the (group, partition)
+ * lock, waited for: it is held only for the length of a poll.
+ */
+static void
+group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
+				 int64 next_offset, const char *consumer)
+{
+	LOCKTAG		tag;
+	PartitionState st;
+
+	if (partition < 0 || partition >= t->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("partition %d is out of range for topic \"%s\"", partition, t->name),
+				 errdetail("The topic has %d partitions, numbered from 0.", t->partitions)));
+	if (next_offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("next_offset must not be null or negative")));
+
+	group_lock_tag(&tag, gid, partition);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	group_read_state(gid, partition, &st);
+
+	if ((st.consumer == NULL) != (consumer == NULL) ||
+		(consumer != NULL && strcmp(st.consumer, consumer) != 0))
+	{
+		if (consumer == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PB_NOT_HOLDER),
+					 errmsg("partition %d of topic \"%s\" is leased to consumer \"%s\" in group \"%s\"",
+							partition, t->name, st.consumer, group),
+					 errhint("Commit as the consumer that holds the lease.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_PB_NOT_HOLDER),
+				 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
+						consumer, partition, t->name, group),
+				 st.consumer == NULL ?
+				 errdetail("The lease ended and the partition was consumed or reset since.") :
+				 errdetail("Consumer \"%s\" took the partition over.", st.consumer),
+				 errhint("Its records will be delivered again; poll again to get work.")));
+	}
+
+	/*
+	 * Within what polls handed out it is below the end; beyond, look (also
+	 * on a partition the group has no state for yet: one added since).
+	 */
+	if (!st.found || next_offset > st.position)
+	{
+		Datum		args[2];
+		bool		isnull;
+		int64		end_off;
+
+		args[0] = Int32GetDatum(t->id);
+		args[1] = Int32GetDatum(partition);
+		BrokerExecPlan(group_prepare(&plan_end_offset,
+									 "SELECT broker._end_offset(t, $2) FROM broker.topic t"
+									 " WHERE t.id OPERATOR(pg_catalog.=) $1",
+									 2, (Oid[]) {INT4OID, INT4OID}),
+					   args, NULL, true, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "topic %d is missing", t->id);
+		end_off = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											  &isnull));
+		if (next_offset > end_off)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset " INT64_FORMAT " is beyond the end of partition %d of topic \"%s\"",
+							next_offset, partition, t->name),
+					 errdetail("The end offset is " INT64_FORMAT ".", end_off)));
+	}
+
+	st.committed = next_offset;
+	st.position = st.found ? Max(st.position, next_offset) : next_offset;
+	group_write_state(gid, partition, &st);
+}
+
+/* The group's id, or 42704. */
+static int32
+group_id_required(BrokerTopic *t, const char *group)
+{
+	int32		gid = group_find(t->id, group);
+
+	if (gid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" of topic \"%s\" does not exist", group, t->name)));
+	return gid;
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, partition int,
+ *				 next_offset bigint, consumer text) RETURNS void
+ */
+Datum
+pgbroker_commit(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	BrokerTopic *t;
+	int32		gid;
+
+	SPI_connect();
+	BrokerEnterCall();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	gid = group_id_required(t, group);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("next_offset must not be null or negative")));
+	group_commit_one(t, gid, group, PG_GETARG_INT32(2), PG_GETARG_INT64(3), consumer);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, records broker.record[],
+ *				 consumer text) RETURNS void
+ *
+ * Commits, per partition in ascending order, the offset after the last
+ * record of that partition among those given.
+ */
+Datum
+pgbroker_commit_records(PG_FUNCTION_ARGS)
+{
+	ArrayType  *records;
+	Oid			elemtype;
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nelems;
+	TupleDesc	desc;
+	int			part_att = -1;
+	int			off_att = -1;
+	BrokerTopic *t = NULL;
+	char	   *group = NULL;
+	int32		gid = -1;
+	int64	   *last = NULL;
+	int			i;
+	char	   *consumer = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("records must not be null")));
+	records = PG_GETARG_ARRAYTYPE_P(2);
+	elemtype = ARR_ELEMTYPE(records);
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(records, elemtype, elmlen, elmbyval, elmalign,
+					  &elems, &elemnulls, &nelems);
+	desc = lookup_rowtype_tupdesc(elemtype, -1);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (strcmp(NameStr(att->attname), "partition") == 0)
+			part_att = i;
+		else if (strcmp(NameStr(att->attname), "offset_id") == 0)
+			off_att = i;
+	}
+	ReleaseTupleDesc(desc);
+	if (part_att < 0 || off_att < 0)
+		elog(ERROR, "type broker.record has no partition or offset_id");
+
+	/* the highest offset per partition; records of a null partition: none */
+	for (i = 0; i < nelems; i++)
+	{
+		HeapTupleHeader rec;
+		bool		isnull;
+		Datum		d;
+		int32		p;
+		int64		off;
+
+		if (elemnulls[i])
+			continue;
+		rec = DatumGetHeapTupleHeader(elems[i]);
+		d = GetAttributeByNum(rec, part_att + 1, &isnull);
+		if (isnull)
+			continue;
+		p = DatumGetInt32(d);
+		d = GetAttributeByNum(rec, off_att + 1, &isnull);
+		if (isnull)
+			continue;
+		off = DatumGetInt64(d);
+		if (t == NULL)
+		{
+			/* the first record: the topic and group must exist */
+			char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+
+			SPI_connect();
+			BrokerEnterCall();
+			t = TopicLookup(topic);
+			group = BrokerTextArg(fcinfo, 1, "consumer group name");
+			gid = group_id_required(t, group);
+			last = palloc(sizeof(int64) * t->partitions);
+			for (int k = 0; k < t->partitions; k++)
+				last[k] = -1;
+		}
+		if (p < 0 || p >= t->partitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("partition %d is out of range for topic \"%s\"", p, t->name),
+					 errdetail("The topic has %d partitions, numbered from 0.", t->partitions)));
+		last[p] = Max(last[p], off);
+	}
+
+	if (t != NULL)
+	{
+		for (i = 0; i < t->partitions; i++)
+		{
+			if (last[i] >= 0)
+				group_commit_one(t, gid, group, i, last[i] + 1, consumer);
+		}
+		SPI_finish();
+	}
+	PG_RETURN_VOID();
 }

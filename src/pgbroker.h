@@ -42,6 +42,12 @@
 #define PGBROKER_LOCK_GROUP_PART	0x7066	/* one partition of a consumer group */
 #define PGBROKER_LOCK_TOPIC_WAITERS	0x7067	/* consumers waiting on a topic */
 
+/*
+ * pgbroker's own SQLSTATE: a consumer commits or extends a partition whose
+ * lease it no longer holds (class PB, outside PostgreSQL's classes).
+ */
+#define ERRCODE_PB_NOT_HOLDER		MAKE_SQLSTATE('P','B','0','0','1')
+
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;
 extern double pgbroker_resume_threshold_ms;
