@@ -106,7 +106,7 @@
  * Connection parameters come from the PG* environment variables.
  *
  * usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]
- *                       [--only WORKLOAD] [--backlog N] [--read-all]
+ *                       [--only WORKLOAD] [--group-batch N] [--backlog N] [--read-all]
  */
 #include <math.h>
 #include <pthread.h>
@@ -188,6 +188,7 @@ static int	json = 0;
 static int	held = 0;
 static const char *only = NULL;
 static long backlog = 0;
+static int	group_batch = 100;	/* records per poll (and rows per DELETE) */
 static volatile int drained = 0;
 
 /* read-100: the records it reads in each partition of bench_t16 */
@@ -1480,6 +1481,8 @@ main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--read-all") == 0)
 			read_all = 1;
+		else if (strcmp(argv[i], "--group-batch") == 0 && i + 1 < argc)
+			group_batch = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--backlog") == 0 && i + 1 < argc)
 		{
 			char	   *end;
@@ -1492,7 +1495,9 @@ main(int argc, char **argv)
 		{
 			fprintf(stderr,
 					"usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]\n"
-					"                      [--only WORKLOAD] [--backlog N] [--read-all]\n"
+					"                      [--only WORKLOAD] [--group-batch N] [--backlog N] [--read-all]\n"
+					"  --group-batch N  records per poll in the group workloads, and rows per\n"
+					"               DELETE of their floor (default 100)\n"
 					"  --backlog N  run the topic workloads on top of N records prefilled once\n"
 					"  --read-all   with --backlog, read-100 reads the whole backlog, not its newest records\n"
 					"               into each bench topic and floor table (default 0: every\n"
@@ -1505,6 +1510,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "pgbroker_bench: --seconds must be >= 1 and --rounds between 1 and 16\n");
 		return 1;
 	}
+	if (group_batch < 1 || group_batch > 10000)
+	{
+		fprintf(stderr, "pgbroker_bench: --group-batch must be between 1 and 10000\n");
+		return 1;
+	}
+	for (i = 0; i < nrows; i++)
+		if (is_group_kind(rows[i].kind))
+			rows[i].batch = group_batch;
 	if (backlog != 0 && backlog < READ_PARTITIONS)
 	{
 		fprintf(stderr, "pgbroker_bench: --backlog must be 0 or at least %d\n", READ_PARTITIONS);
