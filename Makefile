@@ -14,6 +14,7 @@ OBJS = \
 	src/pgbroker.o \
 	src/queue.o \
 	src/read.o \
+	src/scan.o \
 	src/topic.o \
 	src/wait.o \
 	src/worker.o \

@@ -433,9 +433,7 @@ append_topic(PendingRecord **recs, int n)
 	partitions = seg->partitions;
 	relid = seg->relid;
 
-	rel = table_open(relid, RowExclusiveLock);
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = BrokerOpenForInsert(relid);
 	idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);

@@ -30,15 +30,10 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #include "port.h"
 #include "miscadmin.h"
@@ -353,31 +348,18 @@ claim_next_due(BrokerQueue *q, long *backstop_ms)
 static bool
 claim_queue_is_empty(BrokerQueue *q)
 {
-	char		name[NAMEDATALEN];
-	Oid			indexid;
-	Relation	rel;
-	Relation	index;
-	Snapshot	snapshot;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	char		table[NAMEDATALEN];
+	char		index[NAMEDATALEN];
+	BrokerIndexScan sc;
 	bool		found;
 
-	snprintf(name, sizeof(name), "queue_%d_ready", q->id);
-	indexid = get_relname_relid(name, get_rel_namespace(q->relid));
-	if (!OidIsValid(indexid))
+	snprintf(table, sizeof(table), "queue_%d", q->id);
+	snprintf(index, sizeof(index), "queue_%d_ready", q->id);
+	if (!BrokerScanOpen(&sc, table, index, true))
 		return false;
-	rel = table_open(q->relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = index_beginscan(rel, index, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	BrokerScanStart(&sc, NULL, NULL, 0);
+	found = BrokerScanNext(&sc, ForwardScanDirection);
+	BrokerScanEnd(&sc);
 	return !found;
 }
 

@@ -48,7 +48,6 @@
 #include "executor/executor.h"
 #include "parser/parse_relation.h"
 #include "tcop/utility.h"
-#include "utils/acl.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -156,39 +155,22 @@ pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 static int32
 group_find(int32 topic_id, const char *name)
 {
-	Oid			nsp = get_namespace_oid("broker", false);
-	Oid			relid = get_relname_relid("consumer_group", nsp);
-	Oid			indexid = get_relname_relid("consumer_group_topic_id_name_key", nsp);
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
+	BrokerIndexScan sc;
 	ScanKeyData keys[2];
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
 	int32		id = -1;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "table broker.consumer_group or its (topic_id, name) index is missing");
-	rel = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	BrokerScanOpen(&sc, "consumer_group", "consumer_group_topic_id_name_key", false);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
-	scan = index_beginscan(rel, index, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+						   sc.index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
+	BrokerScanStart(&sc, NULL, keys, 2);
+	if (BrokerScanNext(&sc, ForwardScanDirection))
 	{
 		bool		isnull;
 
-		id = DatumGetInt32(slot_getattr(slot, 1, &isnull));
+		id = DatumGetInt32(slot_getattr(sc.slot, 1, &isnull));
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	BrokerScanEnd(&sc);
 	return id;
 }
 
@@ -223,21 +205,13 @@ group_id_for(BrokerTopic *t, const char *name)
 static void
 group_read_state(int32 group_id, int32 partition, PartitionState *st)
 {
-	Oid			nsp = get_namespace_oid("broker", false);
-	Oid			relid = get_relname_relid("group_state", nsp);
-	Oid			indexid = get_relname_relid("group_state_pkey", nsp);
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
+	BrokerIndexScan sc;
 	ScanKeyData keys[2];
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
+	Oid			relid;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "table broker.group_state or its primary key is missing");
 	memset(st, 0, sizeof(PartitionState));
-	rel = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
+	BrokerScanOpen(&sc, "group_state", "group_state_pkey", false);
+	relid = RelationGetRelid(sc.rel);
 	if (state_attnums[0] == 0 || state_relid != relid)
 	{
 		static const char *const names[] = {"committed", "position", "consumer", "epoch",
@@ -251,14 +225,12 @@ group_read_state(int32 group_id, int32 partition, PartitionState *st)
 		}
 		state_relid = relid;
 	}
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(group_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
-	scan = index_beginscan(rel, index, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	BrokerScanStart(&sc, NULL, keys, 2);
+	if (BrokerScanNext(&sc, BackwardScanDirection))
 	{
+		TupleTableSlot *slot = sc.slot;
 		bool		isnull;
 		Datum		d;
 
@@ -275,11 +247,7 @@ group_read_state(int32 group_id, int32 partition, PartitionState *st)
 		d = slot_getattr(slot, state_attnums[6], &isnull);
 		st->session = isnull ? NULL : TextDatumGetCString(d);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	BrokerScanEnd(&sc);
 }
 
 /*
@@ -305,9 +273,6 @@ group_write_state(int32 group_id, int32 partition, PartitionState *st)
 	TupleDesc	desc;
 	Datum	   *values;
 	bool	   *nulls;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
 	int			i;
 
 	/* rows are inserted directly, past the executor's read-only check */
@@ -315,9 +280,7 @@ group_write_state(int32 group_id, int32 partition, PartitionState *st)
 	PreventCommandDuringRecovery("broker.poll()");
 	if (!OidIsValid(relid))
 		elog(ERROR, "table broker.group_state is missing");
-	rel = table_open(relid, RowExclusiveLock);
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = BrokerOpenForInsert(relid);
 	if (state_write_relid != relid)
 	{
 		for (i = 0; i < STATE_WRITE_COLS; i++)
@@ -358,15 +321,7 @@ group_write_state(int32 group_id, int32 partition, PartitionState *st)
 		nulls[state_write_attnums[i] - 1] = n[i];
 	}
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slot, true);
-	BrokerInsertSlots(rel, rri, estate, &slot, 1);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	BrokerInsertRow(rel, values, nulls);
 	table_close(rel, NoLock);
 	pfree(values);
 	pfree(nulls);
@@ -392,20 +347,13 @@ typedef struct SegmentList
 static void
 group_load_segments(int32 topic_id, SegmentList *sl)
 {
-	Oid			nsp = get_namespace_oid("broker", false);
-	Oid			relid = get_relname_relid("segment", nsp);
-	Oid			indexid = get_relname_relid("segment_pkey", nsp);
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
+	BrokerIndexScan sc;
 	ScanKeyData key;
-	TupleTableSlot *slot;
+	Oid			relid;
 	int			cap = 4;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "table broker.segment or its primary key is missing");
-	rel = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
+	BrokerScanOpen(&sc, "segment", "segment_pkey", false);
+	relid = RelationGetRelid(sc.rel);
 	if (segment_relid != relid)
 	{
 		segment_attnums[0] = get_attnum(relid, "seg_no");
@@ -418,13 +366,11 @@ group_load_segments(int32 topic_id, SegmentList *sl)
 	sl->segs = palloc(sizeof(int32) * cap);
 	sl->starts = palloc(sizeof(ArrayType *) * cap);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
-	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	BrokerScanStart(&sc, GetActiveSnapshot(), &key, 1);
+	while (BrokerScanNext(&sc, ForwardScanDirection))
 	{
 		bool		isnull;
-		Datum		starts = slot_getattr(slot, segment_attnums[1], &isnull);
+		Datum		starts = slot_getattr(sc.slot, segment_attnums[1], &isnull);
 
 		if (isnull)
 			continue;			/* pre-created, not active yet */
@@ -434,14 +380,11 @@ group_load_segments(int32 topic_id, SegmentList *sl)
 			sl->segs = repalloc(sl->segs, sizeof(int32) * cap);
 			sl->starts = repalloc(sl->starts, sizeof(ArrayType *) * cap);
 		}
-		sl->segs[sl->nseg] = DatumGetInt32(slot_getattr(slot, segment_attnums[0], &isnull));
+		sl->segs[sl->nseg] = DatumGetInt32(slot_getattr(sc.slot, segment_attnums[0], &isnull));
 		sl->starts[sl->nseg] = DatumGetArrayTypePCopy(starts);
 		sl->nseg++;
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	BrokerScanEnd(&sc);
 }
 
 static int64
@@ -463,38 +406,25 @@ static int64
 group_scan_members(int32 group_id, const char *me, TimestampTz since,
 				   TimestampTz fresh_since, bool *fresh)
 {
-	Oid			nsp = get_namespace_oid("broker", false);
-	Oid			relid = get_relname_relid("group_member", nsp);
-	Oid			indexid = get_relname_relid("group_member_pkey", nsp);
-	Relation	rel;
-	Relation	index;
-	IndexScanDesc scan;
+	BrokerIndexScan sc;
 	ScanKeyData key;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
 	AttrNumber	consumer_att;
 	AttrNumber	last_poll_att;
 	int64		others = 0;
 
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "table broker.group_member or its primary key is missing");
-	consumer_att = get_attnum(relid, "consumer");
-	last_poll_att = get_attnum(relid, "last_poll");
+	BrokerScanOpen(&sc, "group_member", "group_member_pkey", false);
+	consumer_att = get_attnum(RelationGetRelid(sc.rel), "consumer");
+	last_poll_att = get_attnum(RelationGetRelid(sc.rel), "last_poll");
 	if (consumer_att == InvalidAttrNumber || last_poll_att == InvalidAttrNumber)
 		elog(ERROR, "a column of broker.group_member is missing");
 	*fresh = false;
-	rel = table_open(relid, AccessShareLock);
-	index = index_open(indexid, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(group_id));
-	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	BrokerScanStart(&sc, NULL, &key, 1);
+	while (BrokerScanNext(&sc, ForwardScanDirection))
 	{
 		bool		isnull;
-		text	   *consumer = DatumGetTextPP(slot_getattr(slot, consumer_att, &isnull));
-		TimestampTz last_poll = DatumGetTimestampTz(slot_getattr(slot, last_poll_att, &isnull));
+		text	   *consumer = DatumGetTextPP(slot_getattr(sc.slot, consumer_att, &isnull));
+		TimestampTz last_poll = DatumGetTimestampTz(slot_getattr(sc.slot, last_poll_att, &isnull));
 
 		if (strlen(me) == VARSIZE_ANY_EXHDR(consumer) &&
 			memcmp(me, VARDATA_ANY(consumer), VARSIZE_ANY_EXHDR(consumer)) == 0)
@@ -502,11 +432,7 @@ group_scan_members(int32 group_id, const char *me, TimestampTz since,
 		else if (last_poll > since)
 			others++;
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	BrokerScanEnd(&sc);
 	return others;
 }
 

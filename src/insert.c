@@ -16,9 +16,13 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "executor/executor.h"
+#include "utils/acl.h"
+#include "utils/rel.h"
 
 #include "pgbroker.h"
 
@@ -52,4 +56,38 @@ BrokerInsertSlots(Relation rel, ResultRelInfo *rri, EState *estate,
 		list_free(recheck);
 		ExecDropSingleTupleTableSlot(slots[i]);
 	}
+}
+
+/*
+ * Open a table for direct inserts: RowExclusiveLock, and the INSERT
+ * privilege the executor would have checked (the callers run as the
+ * table's owner, SECURITY DEFINER; the check is kept all the same).
+ */
+Relation
+BrokerOpenForInsert(Oid relid)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+/*
+ * Insert one row of rel (open for inserts) formed from values/nulls, with
+ * its index entries.
+ */
+void
+BrokerInsertRow(Relation rel, Datum *values, bool *nulls)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), values, nulls), slot, true);
+	BrokerInsertSlots(rel, rri, estate, &slot, 1);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
 }

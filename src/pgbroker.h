@@ -13,10 +13,13 @@
 #define PGBROKER_H
 
 #include "fmgr.h"
+#include "access/sdir.h"
+#include "access/skey.h"
 #include "funcapi.h"
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
 #include "utils/guc.h"
+#include "utils/snapshot.h"
 #include "utils/uuid.h"
 
 /* Longest queue or topic name, in bytes. */
@@ -97,6 +100,23 @@ struct EState;
 struct TupleTableSlot;
 extern void BrokerInsertSlots(struct RelationData *rel, struct ResultRelInfo *rri,
 							  struct EState *estate, struct TupleTableSlot **slots, int n);
+extern struct RelationData *BrokerOpenForInsert(Oid relid);
+extern void BrokerInsertRow(struct RelationData *rel, Datum *values, bool *nulls);
+
+/* scan.c */
+typedef struct BrokerIndexScan
+{
+	struct RelationData *rel;
+	struct RelationData *index;
+	struct IndexScanDescData *scan;
+	struct TupleTableSlot *slot;
+	Snapshot	registered;		/* a snapshot taken here, or NULL */
+} BrokerIndexScan;
+extern bool BrokerScanOpen(BrokerIndexScan *s, const char *table, const char *index,
+						   bool missing_ok);
+extern void BrokerScanStart(BrokerIndexScan *s, Snapshot snapshot, ScanKey keys, int nkeys);
+extern bool BrokerScanNext(BrokerIndexScan *s, ScanDirection dir);
+extern void BrokerScanEnd(BrokerIndexScan *s);
 
 /* wait.c */
 extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id, bool filtered);

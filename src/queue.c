@@ -363,9 +363,7 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 
 	Assert(n == 1 || (group_key == NULL && dedup_key == NULL && msg_id == 0));
 
-	rel = table_open(q->relid, RowExclusiveLock);
-	if (pg_class_aclcheck(q->relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = BrokerOpenForInsert(q->relid);
 	if (!q->columns_known)
 		queue_find_columns(q, rel);
 
