@@ -191,6 +191,44 @@ SELECT sqlstate_of($$SELECT broker.leave('leaving', 'g', NULL)$$) AS null_consum
 SELECT sqlstate_of($$SELECT broker.leave('nosuch', 'g', 'a')$$) AS unknown_topic;
 SELECT broker.drop_topic('leaving');
 
+-- a transaction whose only writes are the group's offsets commits without
+-- waiting for its WAL flush (a crash re-delivers); any other write, before
+-- or after the poll, keeps the commit synchronous, as does
+-- pgbroker.synchronous_offsets
+SELECT broker.create_topic('flushes', partitions => 1);
+SELECT broker.create_group('flushes', 'g', start => 'earliest');
+SELECT count(*) AS published
+  FROM (SELECT broker.publish('flushes', jsonb_build_object('n', i)) FROM generate_series(1, 8) i) p;
+CREATE TABLE flush_effects (n int);
+SET client_min_messages = debug1;
+SELECT count(*) AS polled_alone FROM broker.poll('flushes', 'g', 1);
+BEGIN;
+SELECT count(*) AS polled_then_wrote FROM broker.poll('flushes', 'g', 1);
+INSERT INTO flush_effects VALUES (1);
+COMMIT;
+BEGIN;
+INSERT INTO flush_effects VALUES (2);
+SELECT count(*) AS wrote_then_polled FROM broker.poll('flushes', 'g', 1);
+COMMIT;
+BEGIN;
+SELECT count(*) AS polled_and_published FROM broker.poll('flushes', 'g', 1);
+SELECT broker.publish('flushes', '{"n": 9}');
+COMMIT;
+BEGIN;
+SELECT count(*) AS polled_rolled_back FROM broker.poll('flushes', 'g', 1);
+ROLLBACK;
+SELECT count(*) AS leased_poll FROM broker.poll('flushes', 'g', 1, consumer => 'a', lease => '1 hour');
+SELECT broker.commit('flushes', 'g', 0, 5, 'a') AS leased_commit;
+SET pgbroker.synchronous_offsets = on;
+SELECT count(*) AS polled_synchronous FROM broker.poll('flushes', 'g', 1, consumer => 'a', lease => '1 hour');
+RESET pgbroker.synchronous_offsets;
+RESET client_min_messages;
+SHOW synchronous_commit;
+SELECT array_agg(n ORDER BY n) AS effects FROM flush_effects;
+SELECT committed_offset FROM broker.consumer_lag WHERE topic = 'flushes';
+DROP TABLE flush_effects;
+SELECT broker.drop_topic('flushes');
+
 -- delete_group, and dropping a topic takes its groups along
 SELECT broker.delete_group('jobs', 'replay');
 SELECT broker.delete_group('jobs', 'replay', if_exists => true);

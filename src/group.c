@@ -184,6 +184,8 @@ group_id_for(BrokerTopic *t, const char *name)
 
 	if (id >= 0)
 		return id;
+	/* a new group is more than progress: its commit waits for the flush */
+	BrokerOffsetsNotAlone();
 	args[0] = Int32GetDatum(t->id);
 	args[1] = CStringGetTextDatum(name);
 	group_prepare(&plan_ensure,
@@ -816,6 +818,7 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	BrokerEnterCall();
+	BrokerOffsetsWriteBegin();
 	ctx.topic = TopicLookup(topic);
 	ctx.group_id = group_id_for(ctx.topic, group);
 
@@ -843,6 +846,7 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 		}
 		LockRelease(&tag, ShareLock, false);
 	}
+	BrokerOffsetsWriteEnd();
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -887,12 +891,14 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 		SPI_connect_ext(SPI_OPT_NONATOMIC);
 		BrokerLookBegin(fcinfo, &look);
 		BrokerEnterCall();
+		BrokerOffsetsWriteBegin();
 		ctx.topic = TopicLookup(topic);
 		ctx.group_id = group_id_for(ctx.topic, group);
 		if (registered)
 			ResetLatch(MyLatch);
 		ctx.next_due = 0;
 		got = poll_once(&ctx);
+		BrokerOffsetsWriteEnd();
 		if (got > 0 || GetCurrentTimestamp() >= deadline)
 			break;				/* still connected */
 		if (!registered)
@@ -1032,6 +1038,7 @@ pgbroker_commit(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	BrokerEnterCall();
+	BrokerOffsetsWriteBegin();
 	t = TopicLookup(topic);
 	group = BrokerTextArg(fcinfo, 1, "consumer group name");
 	gid = group_id_required(t, group);
@@ -1044,6 +1051,7 @@ pgbroker_commit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("next_offset must not be null or negative")));
 	group_commit_one(t, gid, group, PG_GETARG_INT32(2), PG_GETARG_INT64(3), consumer);
+	BrokerOffsetsWriteEnd();
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -1126,6 +1134,7 @@ pgbroker_commit_records(PG_FUNCTION_ARGS)
 
 			SPI_connect();
 			BrokerEnterCall();
+			BrokerOffsetsWriteBegin();
 			t = TopicLookup(topic);
 			group = BrokerTextArg(fcinfo, 1, "consumer group name");
 			gid = group_id_required(t, group);
@@ -1148,6 +1157,7 @@ pgbroker_commit_records(PG_FUNCTION_ARGS)
 			if (last[i] >= 0)
 				group_commit_one(t, gid, group, i, last[i] + 1, consumer);
 		}
+		BrokerOffsetsWriteEnd();
 		SPI_finish();
 	}
 	PG_RETURN_VOID();

@@ -54,6 +54,7 @@
 /* GUCs (pgbroker.c) */
 extern int	pgbroker_max_message_size;
 extern double pgbroker_resume_threshold_ms;
+extern bool pgbroker_synchronous_offsets;
 extern char *pgbroker_databases;
 extern char *pgbroker_maintenance_role;
 extern int	pgbroker_maintenance_interval_ms;
@@ -76,6 +77,9 @@ extern bool BrokerCheckDatabases(char **newval, void **extra, GucSource source);
 extern void BrokerXactInit(void);
 extern void BrokerEnterCall(void);
 extern void BrokerWakeAtCommit(int32 queue_id, int64 count);
+extern void BrokerOffsetsWriteBegin(void);
+extern void BrokerOffsetsWriteEnd(void);
+extern void BrokerOffsetsNotAlone(void);
 typedef struct BrokerWake
 {
 	int32		id;

@@ -32,6 +32,20 @@
  * count its attempt; leased consumption (claim, commit, work, ack) counts
  * every delivery durably at claim time.
  *
+ * Offsets-only commits: a consumer-group poll or commit writes the group's
+ * progress (a state row, a heartbeat).  When those are all the WAL a
+ * transaction wrote, nothing in the database depends on them but the
+ * group's position, and losing such a commit in a crash only delivers the
+ * same records again: what a crash just before the commit does anyway.  So
+ * such a transaction commits without waiting for its WAL flush (SET LOCAL
+ * synchronous_commit = off at PRE_COMMIT; the WAL writer flushes it within
+ * a few wal_writer_delay), unless pgbroker.synchronous_offsets is on.  Any
+ * other WAL of the transaction, before, between or after pgbroker's
+ * writes, keeps the commit as the session configured it; a transaction
+ * whose effects in the database are flushed flushes the offsets with them.
+ * Later commits flush the WAL before them, so no durable commit can depend
+ * on an offset that is lost.
+ *
  * src/xact.c
  *
  *-------------------------------------------------------------------------
@@ -39,11 +53,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -127,10 +143,64 @@ xact_reset_unsettled(void)
 }
 static bool flushing = false;
 
+/*
+ * The transaction's offsets-only writes: where the last one ended in the
+ * WAL, and whether any other WAL came before or between them.
+ */
+static XLogRecPtr offsets_end = InvalidXLogRecPtr;
+static bool offsets_alone = true;
+
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static void xact_flush_failures(void);
+
+/*
+ * Bracket a consumer-group call (poll, commit) whose writes record only
+ * the group's progress: state rows, heartbeats, and whatever its reads
+ * write in passing (pruning).  WAL this backend wrote since the previous
+ * bracket (or since the transaction began) is someone else's.
+ */
+void
+BrokerOffsetsWriteBegin(void)
+{
+	if (XactLastRecEnd != offsets_end)
+		offsets_alone = false;
+}
+
+/* Within a bracket: this call writes more than progress. */
+void
+BrokerOffsetsNotAlone(void)
+{
+	offsets_alone = false;
+}
+
+void
+BrokerOffsetsWriteEnd(void)
+{
+	offsets_end = XactLastRecEnd;
+}
+
+/* At PRE_COMMIT, after everything pgbroker writes at commit. */
+static void
+xact_offsets_commit(void)
+{
+	if (offsets_end == InvalidXLogRecPtr || !offsets_alone ||
+		XactLastRecEnd != offsets_end || pgbroker_synchronous_offsets ||
+		synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+		return;
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, ERROR, false);
+	ereport(DEBUG1,
+			(errmsg_internal("pgbroker: offsets-only commit, not waiting for the WAL flush")));
+}
+
+static void
+xact_offsets_reset(void)
+{
+	offsets_end = InvalidXLogRecPtr;
+	offsets_alone = true;
+}
 
 void
 BrokerXactInit(void)
@@ -392,6 +462,7 @@ xact_callback(XactEvent event, void *arg)
 				xact_write_leases();
 			/* last: as little as possible may fail after the append */
 			TopicAppendAtCommit();
+			xact_offsets_commit();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (TopicHasPending())
@@ -435,6 +506,7 @@ xact_callback(XactEvent event, void *arg)
 				MemoryContextSwitchTo(old);
 			}
 			flushing = false;
+			xact_offsets_reset();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -448,6 +520,7 @@ xact_callback(XactEvent event, void *arg)
 			foreach(lc, pending_failures)
 				((TrackedClaim *) lfirst(lc))->written = false;
 			flushing = false;
+			xact_offsets_reset();
 			break;
 		case XACT_EVENT_PREPARE:
 			TopicAppendAbort();
@@ -456,6 +529,7 @@ xact_callback(XactEvent event, void *arg)
 			list_free_deep(xact_claims);
 			xact_claims = NIL;
 			xact_reset_unsettled();
+			xact_offsets_reset();
 			break;
 		default:
 			break;

@@ -389,13 +389,19 @@ worker(void *arg)
 			break;
 		case GROUP_TX:
 			/* run in BEGIN ... COMMIT: the offsets advance with the commit */
-			prepare(c, "s", "SELECT * FROM broker.poll('" GROUP_TOPIC "', 'bench', $1::int)");
+			/*
+			 * A consumer loop waits when no partition is free for it (more
+			 * consumers than partitions) rather than polling again at once
+			 */
+			prepare(c, "s", "SELECT * FROM broker.poll('" GROUP_TOPIC "', 'bench', $1::int,"
+					" wait => '100 milliseconds')");
 			break;
 		case GROUP_LEASED:
 			/* poll with a lease, then commit what it returned: one statement */
 			prepare(c, "s",
 					"WITH r AS (SELECT p FROM broker.poll('" GROUP_TOPIC "', 'bench_l', $1::int,"
-					"           consumer => $2::text, lease => '30 seconds') p),"
+					"           wait => '100 milliseconds', consumer => $2::text,"
+					"           lease => '30 seconds') p),"
 					" c AS (SELECT broker.commit('" GROUP_TOPIC "', 'bench_l',"
 					"       pg_catalog.array_agg(r.p), $2::text) FROM r"
 					"       HAVING pg_catalog.count(*) > 0)"
@@ -488,6 +494,7 @@ worker(void *arg)
 				PQclear(r);
 				continue;
 			}
+			t->finished_at = now_s();
 			pthread_mutex_lock(&group_lock);
 			group_received += got;
 			if (group_received >= group_target)
@@ -530,7 +537,9 @@ worker(void *arg)
 		t->messages += got;
 		record(t, (now_s() - t0) * 1000.0);
 	}
-	t->finished_at = now_s();
+	/* a group consumer's run ends with its last poll that got records */
+	if (!is_group_kind(t->kind) || t->finished_at == 0)
+		t->finished_at = now_s();
 	free(arr);
 	PQfinish(c);
 	return NULL;
@@ -1281,6 +1290,7 @@ run(PGconn *admin, Kind kind, int clients, int batch, const char *topic, long pr
 		th[i].index = i;
 		th[i].clients = clients;
 		th[i].deadline = start + seconds;
+		th[i].finished_at = 0;
 		pthread_create(&th[i].tid, NULL, worker, &th[i]);
 	}
 	res.empty = 0;
