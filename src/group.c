@@ -99,6 +99,27 @@ typedef struct PollContext
 	TimestampTz next_due;		/* earliest lease of another consumer to end */
 } PollContext;
 
+/*
+ * Leased mode: the leases one consumer of this session holds in one group,
+ * as its own polls last wrote or saw them under the partition locks.  A
+ * poll counts what it holds from here instead of reading the state of
+ * every partition, and skips looking at held partitions whose lease has
+ * more than half left; what it then does to a partition it decides again
+ * from the state read under that partition's lock.  Forgotten when a
+ * transaction or subtransaction aborts (GroupLeaseCacheReset), as what it
+ * records may have been undone.
+ */
+typedef struct LeaseCache
+{
+	bool		valid;
+	int32		group_id;
+	int32		partitions;
+	char	   *consumer;
+	TimestampTz *until;			/* per partition; 0: not held */
+} LeaseCache;
+
+static LeaseCache lease_cache;
+
 static SPIPlanPtr plan_ensure = NULL;
 static AttrNumber state_attnums[7];	/* columns group_read_state reads */
 static Oid	state_relid = InvalidOid;
@@ -480,9 +501,33 @@ group_fair_share(PollContext *ctx, TimestampTz now)
 	return (int) ((ctx->topic->partitions + active - 1) / active);
 }
 
+void
+GroupLeaseCacheReset(void)
+{
+	lease_cache.valid = false;
+}
+
+static bool
+lease_cache_for(PollContext *ctx)
+{
+	return lease_cache.valid && lease_cache.group_id == ctx->group_id &&
+		lease_cache.partitions == ctx->topic->partitions &&
+		strcmp(lease_cache.consumer, ctx->consumer) == 0;
+}
+
+/* Record what this poll wrote or saw of partition p's lease. */
+static void
+lease_cache_set(PollContext *ctx, int32 p, TimestampTz until)
+{
+	if (ctx->leased && lease_cache_for(ctx))
+		lease_cache.until[p] = until;
+}
+
 /*
- * Leased mode: the partitions this consumer holds a live lease on, from
- * the newest state row of each (direct scans, see group_read_state).
+ * Leased mode: the partitions this consumer holds a live lease on.  From
+ * the cache when it is this consumer's in this group; else from the newest
+ * state row of each partition (direct scans, see group_read_state), which
+ * then fill the cache.
  */
 static bool *
 group_held(PollContext *ctx, TimestampTz now, int *nheld)
@@ -491,6 +536,26 @@ group_held(PollContext *ctx, TimestampTz now, int *nheld)
 	int32		p;
 
 	*nheld = 0;
+	if (lease_cache_for(ctx))
+	{
+		for (p = 0; p < ctx->topic->partitions; p++)
+		{
+			held[p] = lease_cache.until[p] > now;
+			if (held[p])
+				(*nheld)++;
+		}
+		return held;
+	}
+
+	if (lease_cache.consumer != NULL)
+		pfree(lease_cache.consumer);
+	if (lease_cache.until != NULL)
+		pfree(lease_cache.until);
+	lease_cache.consumer = MemoryContextStrdup(TopMemoryContext, ctx->consumer);
+	lease_cache.until = MemoryContextAllocZero(TopMemoryContext,
+											   sizeof(TimestampTz) * ctx->topic->partitions);
+	lease_cache.group_id = ctx->group_id;
+	lease_cache.partitions = ctx->topic->partitions;
 	for (p = 0; p < ctx->topic->partitions; p++)
 	{
 		PartitionState st;
@@ -501,8 +566,10 @@ group_held(PollContext *ctx, TimestampTz now, int *nheld)
 		{
 			held[p] = true;
 			(*nheld)++;
+			lease_cache.until[p] = st.lease_until;
 		}
 	}
+	lease_cache.valid = true;
 	return held;
 }
 
@@ -536,6 +603,9 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 
 		if (touched[p] || !(release[p] || held[p]))
 			continue;
+		/* a lease this consumer wrote with more than half left: nothing to do */
+		if (held[p] && lease_cache_for(ctx) && lease_cache.until[p] >= renew_before)
+			continue;
 		group_lock_tag(&tag, ctx->group_id, p);
 		r = LockAcquire(&tag, ExclusiveLock, false, true);
 		if (r == LOCKACQUIRE_NOT_AVAIL)
@@ -550,6 +620,7 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 				st.session = NULL;
 				st.has_lease = false;
 				group_write_state(ctx->group_id, p, &st);
+				lease_cache_set(ctx, p, 0);
 				BrokerWakeAtEnd(true, ctx->topic->id, PGBROKER_WAKE_ALL);
 				continue;		/* the lock stays until the row is committed */
 			}
@@ -559,9 +630,13 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 																		 TimestampTzGetDatum(now),
 																		 IntervalPGetDatum(&ctx->lease)));
 				group_write_state(ctx->group_id, p, &st);
+				lease_cache_set(ctx, p, st.lease_until);
 				continue;
 			}
+			lease_cache_set(ctx, p, st.lease_until);
 		}
+		else
+			lease_cache_set(ctx, p, 0);
 		if (r == LOCKACQUIRE_OK)
 			LockRelease(&tag, ExclusiveLock, false);
 	}
@@ -643,6 +718,7 @@ poll_once(PollContext *ctx)
 		mine = ctx->leased && st.consumer != NULL && st.has_lease &&
 			st.lease_until > now && strcmp(st.consumer, ctx->consumer) == 0;
 		leased_by_other = st.consumer != NULL && st.has_lease && st.lease_until > now && !mine;
+		lease_cache_set(ctx, p, mine ? st.lease_until : 0);
 		if (leased_by_other)
 		{
 			if (ctx->next_due == 0 || st.lease_until < ctx->next_due)
@@ -721,6 +797,8 @@ poll_once(PollContext *ctx)
 			BrokerWakeAtEnd(true, t->id, PGBROKER_WAKE_ALL);
 		}
 		group_write_state(ctx->group_id, p, &st);
+		if (ctx->leased)
+			lease_cache_set(ctx, p, st.lease_until);
 		touched[p] = true;
 		/* transactional: the lock stays until the transaction ends */
 	}

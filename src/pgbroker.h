@@ -97,6 +97,9 @@ extern int32 BrokerClaimAttempt(TrackedClaim *c);
 extern void BrokerClaimSetLease(TrackedClaim *c, TimestampTz lease_until);
 extern Datum BrokerClaimedIds(int32 queue_id);
 
+/* group.c */
+extern void GroupLeaseCacheReset(void);
+
 /* insert.c */
 struct RelationData;
 struct ResultRelInfo;

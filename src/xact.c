@@ -510,6 +510,7 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			GroupLeaseCacheReset();
 			TopicAppendAbort();
 			wake_queues = NIL;
 			/* the messages it claimed are free again: wake the waiters */
@@ -523,6 +524,7 @@ xact_callback(XactEvent event, void *arg)
 			xact_offsets_reset();
 			break;
 		case XACT_EVENT_PREPARE:
+			GroupLeaseCacheReset();
 			TopicAppendAbort();
 			/* The claims are settled by COMMIT/ROLLBACK PREPARED elsewhere. */
 			wake_queues = NIL;
@@ -555,6 +557,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			}
 			xact_claims_failed(level);
 			TopicAppendSubAbort(level);
+			GroupLeaseCacheReset();
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
 			TopicAppendSubCommit(level);
