@@ -229,6 +229,27 @@ SELECT committed_offset FROM broker.consumer_lag WHERE topic = 'flushes';
 DROP TABLE flush_effects;
 SELECT broker.drop_topic('flushes');
 
+-- a leased poll rolled back leaves nothing behind in what the session
+-- remembers of its leases: a renewal it made and undid is not taken for
+-- done (partition 0 is not read again below, the poll is filled from 1)
+SELECT broker.create_topic('renewals', partitions => 2);
+SELECT broker.create_group('renewals', 'g', start => 'earliest');
+SELECT broker.publish('renewals', '{"n": 1}', partition => 0);
+SELECT partition, offset_id FROM broker.poll('renewals', 'g', 1, consumer => 'a', lease => '5 seconds');
+BEGIN;
+SELECT count(*) AS nothing_new FROM broker.poll('renewals', 'g', 1, consumer => 'a', lease => '1 hour');
+SELECT lease_until > now() + interval '10 minutes' AS renewed_in_transaction
+  FROM broker.consumer_lag WHERE topic = 'renewals' AND partition = 0;
+ROLLBACK;
+SELECT lease_until < now() + interval '10 minutes' AS short_lease_again
+  FROM broker.consumer_lag WHERE topic = 'renewals' AND partition = 0;
+SELECT broker.publish('renewals', '{"n": 2}', partition => 1);
+SELECT count(*) AS other_group FROM broker.poll('renewals', 'other', 1);
+SELECT partition, offset_id FROM broker.poll('renewals', 'g', 1, consumer => 'a', lease => '1 hour');
+SELECT partition, lease_holder, lease_until > now() + interval '10 minutes' AS renewed
+  FROM broker.consumer_lag WHERE topic = 'renewals' AND consumer_group = 'g' ORDER BY 1;
+SELECT broker.drop_topic('renewals');
+
 -- delete_group, and dropping a topic takes its groups along
 SELECT broker.delete_group('jobs', 'replay');
 SELECT broker.delete_group('jobs', 'replay', if_exists => true);
