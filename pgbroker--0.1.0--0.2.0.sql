@@ -1628,3 +1628,14 @@ REVOKE ALL ON FUNCTION broker.leave(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION broker.leave(text, text, text) TO pgbroker_consumer, pgbroker_admin;
 COMMENT ON FUNCTION broker.leave(text, text, text)
 	IS 'give back the partitions a leased consumer holds, at once';
+
+/*
+ * The send functions run no SQL on their common path and look up no name
+ * by search_path; the SQL they do run (a queue's first lookup, dedup and
+ * group keys, max_length) pins search_path itself (BrokerPinSearchPath).
+ * Without the SET clause a send saves and restores no GUC per message.
+ */
+ALTER FUNCTION broker.send(text, jsonb, jsonb, interval, integer, text, text) RESET search_path;
+ALTER FUNCTION broker.send_bytes(text, bytea, jsonb, interval, integer, text, text) RESET search_path;
+ALTER FUNCTION broker.send_batch(text, jsonb[], jsonb, interval, integer, text[], text[]) RESET search_path;
+ALTER FUNCTION broker.send_batch_bytes(text, bytea[], jsonb, interval, integer, text[], text[]) RESET search_path;

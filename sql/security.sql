@@ -57,14 +57,24 @@ CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public
 RESET ROLE;
 GRANT sec_producer TO sec_other;
 GRANT sec_consumer TO sec_other;
+SELECT broker.create_queue('sec_capped', max_length => 2, overflow => 'drop_oldest');
 SET ROLE sec_other;
 SET search_path = public, pg_catalog;
 SELECT broker.send('sec_jobs', '{"n": 1}') > 0 AS sent;
 SELECT payload, enqueued_at > '2000-01-01' AS real_clock FROM broker.claim('sec_jobs');
 SELECT broker.publish('sec_events', '{"n": 2}', partition => 0);
 SELECT payload FROM broker.poll('sec_events', 'g', 10);
+-- the sends pin no search_path of their own: what SQL they run does (a
+-- queue's first lookup, dedup and group keys, a maximum length)
+SELECT broker.send('sec_capped', '{"n": 1}', dedup_key => 'd') OPERATOR(pg_catalog.=)
+       broker.send('sec_capped', '{"n": 2}', dedup_key => 'd') AS deduplicated;
+SELECT count(*) AS batch FROM broker.send_batch('sec_capped', ARRAY['{"n": 3}', '{"n": 4}']::jsonb[],
+                                                group_keys => ARRAY['g1', 'g1']);
+SELECT payload, headers FROM broker.peek('sec_capped', 10);
+SHOW search_path;
 RESET search_path;
 RESET ROLE;
+SELECT broker.drop_queue('sec_capped');
 DROP OPERATOR public.= (bigint, bigint);
 DROP FUNCTION public.hijack(bigint, bigint), public.now();
 

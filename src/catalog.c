@@ -37,6 +37,7 @@
 #include "mb/pg_wchar.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -186,12 +187,46 @@ BrokerIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what,
 	return true;
 }
 
+/*
+ * Most broker functions pin search_path with a SET clause; the send
+ * functions do not (on the common path they run no SQL and look up no name
+ * by search path, and the SET clause cost a GUC save and restore per
+ * message).  So the SQL pgbroker runs through SPI pins it here, when the
+ * caller's differs: the statements see the same objects from every
+ * function, and a saved plan is not replanned because its search path
+ * changed (plancache checks it on every use).  Returns the GUC nest level
+ * to pass to BrokerUnpinSearchPath, or 0 when nothing was pinned.
+ */
+int
+BrokerPinSearchPath(void)
+{
+	int			nest;
+
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, PGBROKER_SEARCH_PATH) == 0)
+		return 0;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", PGBROKER_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* Undo BrokerPinSearchPath (an error undoes it with the (sub)transaction). */
+void
+BrokerUnpinSearchPath(int nest)
+{
+	if (nest > 0)
+		AtEOXact_GUC(true, nest);
+}
+
 static SPIPlanPtr
 catalog_prepare(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan;
+	int			pin = BrokerPinSearchPath();
 
 	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	BrokerUnpinSearchPath(pin);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
@@ -392,12 +427,14 @@ BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
 			   bool latest_snapshot, long tcount)
 {
 	int			rc;
+	int			pin = BrokerPinSearchPath();
 
 	if (latest_snapshot)
 		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
 								  InvalidSnapshot, false, false, tcount);
 	else
 		rc = SPI_execute_plan(plan, values, nulls, false, tcount);
+	BrokerUnpinSearchPath(pin);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;

@@ -116,6 +116,10 @@ extern BrokerQueue *QueueLookupExt(const char *name, bool missing_ok);
 extern void QueueForgetPosition(const char *name);
 extern SPIPlanPtr QueuePlan(BrokerQueue *q, QueuePlanKind kind);
 extern SPIPlanPtr QueueClaimPlan(BrokerQueue *q, int32 n, bool filter, bool hinted);
+/* the search_path of pgbroker's SQL, as the functions' SET clauses pin it */
+#define PGBROKER_SEARCH_PATH "pg_catalog, pg_temp"
+extern int	BrokerPinSearchPath(void);
+extern void BrokerUnpinSearchPath(int nest);
 extern int	BrokerExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls,
 						   bool latest_snapshot, long tcount);
 

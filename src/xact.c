@@ -608,14 +608,17 @@ xact_flush_failures(void)
 		char		nulls[7] = "       ";
 		Datum		arg;
 		int			rc;
+		int			pin;
 
 		/* Mark first: an error below must not make us retry forever. */
 		c->written = true;
 
 		/* The queue may have been dropped meanwhile. */
 		arg = Int32GetDatum(c->queue_id);
+		pin = BrokerPinSearchPath();
 		rc = SPI_execute_with_args("SELECT name FROM broker.queue WHERE id OPERATOR(pg_catalog.=) $1",
 								   1, (Oid[]) {INT4OID}, &arg, NULL, true, 1);
+		BrokerUnpinSearchPath(pin);
 		if (rc != SPI_OK_SELECT || SPI_processed == 0)
 			continue;
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
