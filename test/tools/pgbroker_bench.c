@@ -1371,6 +1371,7 @@ typedef struct Row
 	Result		r[16];
 	int			clean_row;		/* group held-xmin rows: the clean row, else -1 */
 	int			selected;		/* runs: matches --only, or is the floor of one that does */
+	double		paired;			/* median over the rounds of rate / the floor's rate */
 } Row;
 
 /*
@@ -1657,13 +1658,31 @@ main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * Each round runs a workload right after its floor, so the ratio of
+	 * the two in one round is less exposed to a machine whose speed drifts
+	 * between rounds than the ratio of the two medians: report both.
+	 */
+	for (i = 0; i < nrows; i++)
+	{
+		double		pr[16];
+		int			f = rows[i].floor_row;
+
+		if (!rows[i].selected || f < 0)
+			continue;
+		for (k = 0; k < rounds; k++)
+			pr[k] = rows[f].r[k].rate > 0 ? rows[i].r[k].rate / rows[f].r[k].rate : 0;
+		qsort(pr, rounds, sizeof(double), cmp_double);
+		rows[i].paired = pr[rounds / 2];
+	}
+
 	/* medians over the rounds */
 	if (json)
 		printf("[\n");
 	else
 	{
-		printf("%-*s %-16s %8s %12s %7s %8s %8s %8s %8s\n", width, "workload", "system",
-			   "clients", "msg/s", "ratio", "p50 ms", "p95 ms", "p99 ms", "max ms");
+		printf("%-*s %-16s %8s %12s %7s %7s %8s %8s %8s %8s\n", width, "workload", "system",
+			   "clients", "msg/s", "ratio", "paired", "p50 ms", "p95 ms", "p99 ms", "max ms");
 	}
 	for (i = 0; i < nrows; i++)
 	{
@@ -1697,21 +1716,25 @@ main(int argc, char **argv)
 							 ", \"ratio_to_clean\": %.3f", med.rate / rows[c].r[0].rate);
 			}
 			printf("%s  {\"workload\": \"%s\", \"system\": \"%s\", \"clients\": %d, \"batch\": %d%s,"
-				   " \"msgs_per_s\": %.0f, \"ratio_to_floor\": %.3f, \"p50_ms\": %.3f,"
-				   " \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}",
+				   " \"msgs_per_s\": %.0f, \"ratio_to_floor\": %.3f, \"paired_ratio\": %.3f,"
+				   " \"p50_ms\": %.3f, \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}",
 				   printed++ ? ",\n" : "", rows[i].workload, rows[i].system,
-				   rows[i].clients, rows[i].batch, bbuf, med.rate, ratio, med.p50,
+				   rows[i].clients, rows[i].batch, bbuf, med.rate, ratio, rows[i].paired, med.p50,
 				   med.p95, med.p99, med.max);
 		}
 		else
 		{
 			char		rbuf[16] = "";
+			char		pbuf[16] = "";
 
 			if (rows[i].floor_row >= 0)
+			{
 				snprintf(rbuf, sizeof(rbuf), "%.2f", ratio);
-			printf("%-*s %-16s %8d %12.0f %7s %8.2f %8.2f %8.2f %8.2f\n",
+				snprintf(pbuf, sizeof(pbuf), "%.2f", rows[i].paired);
+			}
+			printf("%-*s %-16s %8d %12.0f %7s %7s %8.2f %8.2f %8.2f %8.2f\n",
 				   width, rows[i].workload, rows[i].system, rows[i].clients, med.rate,
-				   rbuf, med.p50, med.p95, med.p99, med.max);
+				   rbuf, pbuf, med.p50, med.p95, med.p99, med.max);
 		}
 		(void) first;
 	}
