@@ -1639,3 +1639,17 @@ ALTER FUNCTION broker.send(text, jsonb, jsonb, interval, integer, text, text) RE
 ALTER FUNCTION broker.send_bytes(text, bytea, jsonb, interval, integer, text, text) RESET search_path;
 ALTER FUNCTION broker.send_batch(text, jsonb[], jsonb, interval, integer, text[], text[]) RESET search_path;
 ALTER FUNCTION broker.send_batch_bytes(text, bytea[], jsonb, interval, integer, text[], text[]) RESET search_path;
+
+/*
+ * Commit everything this consumer's polls in this session handed out, in
+ * every partition it holds (Kafka's commitSync() without offsets).
+ */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_commit_handed_out'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION broker.commit(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION broker.commit(text, text, text) TO pgbroker_consumer, pgbroker_admin;
+COMMENT ON FUNCTION broker.commit(text, text, text)
+	IS 'commit what a leased consumer''s polls in this session handed out';

@@ -72,6 +72,7 @@ PG_FUNCTION_INFO_V1(pgbroker_poll_wait);
 PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
 PG_FUNCTION_INFO_V1(pgbroker_commit);
 PG_FUNCTION_INFO_V1(pgbroker_commit_records);
+PG_FUNCTION_INFO_V1(pgbroker_commit_handed_out);
 
 typedef struct PartitionState
 {
@@ -816,6 +817,13 @@ interval_ms(const Interval *iv)
 		(int64) iv->month * DAYS_PER_MONTH * SECS_PER_DAY * 1000;
 }
 
+/* This database session, as state rows name it: pid and start time. */
+static char *
+group_session_name(void)
+{
+	return psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
+}
+
 /* The arguments of a poll, into ctx; returns the wait in milliseconds. */
 static int64
 poll_args(FunctionCallInfo fcinfo, PollContext *ctx, char **topic, char **group,
@@ -865,7 +873,7 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, char **topic, char **group,
 		ctx->leased = true;
 	}
 	BrokerCheckName(*group, "consumer group");
-	ctx->session = psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
+	ctx->session = group_session_name();
 	if (poll_start == 0)
 		poll_start = (uint32) MyProcPid;
 	return wait_ms;
@@ -1239,4 +1247,80 @@ pgbroker_commit_records(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, consumer text)
+ *	 RETURNS integer
+ *
+ * Kafka's commitSync() without offsets: commits, in every partition this
+ * consumer holds from polls of this session, everything those polls handed
+ * out (the position).  A partition this session's memory says the consumer
+ * held but whose state now names another consumer, or none, is refused
+ * with PB001, as a commit of its records would be.  Returns the number of
+ * partitions whose committed offset moved.
+ */
+Datum
+pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer;
+	char	   *session = group_session_name();
+	BrokerTopic *t;
+	int32		gid;
+	int32		p;
+	int			moved = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SPI_connect();
+	BrokerEnterCall();
+	BrokerOffsetsWriteBegin();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	consumer = BrokerTextArg(fcinfo, 2, "consumer name");
+	gid = group_id_required(t, group);
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+		LOCKTAG		tag;
+		bool		remembered;
+
+		remembered = lease_cache.valid && lease_cache.group_id == gid &&
+			lease_cache.partitions == t->partitions &&
+			strcmp(lease_cache.consumer, consumer) == 0 && lease_cache.until[p] > now;
+		if (!remembered)
+		{
+			/* a look without the lock first: most partitions are others' */
+			group_read_state(gid, p, &st);
+			if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+				continue;
+		}
+		group_lock_tag(&tag, gid, p);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		group_read_state(gid, p, &st);
+		if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+		{
+			if (remembered)
+				ereport(ERROR,
+						(errcode(ERRCODE_PB_NOT_HOLDER),
+						 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
+								consumer, p, t->name, group),
+						 st.consumer == NULL ?
+						 errdetail("The lease ended and the partition was consumed or reset since.") :
+						 errdetail("Consumer \"%s\" took the partition over.", st.consumer),
+						 errhint("Its records will be delivered again; poll again to get work.")));
+			continue;			/* the lock stays until the transaction ends */
+		}
+		/* positions are good within the session that polled (see poll_once) */
+		if (st.session == NULL || strcmp(st.session, session) != 0 ||
+			st.position <= st.committed)
+			continue;
+		st.committed = st.position;
+		group_write_state(gid, p, &st);
+		moved++;
+	}
+	BrokerOffsetsWriteEnd();
+	SPI_finish();
+	PG_RETURN_INT32(moved);
 }
