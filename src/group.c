@@ -508,12 +508,19 @@ GroupLeaseCacheReset(void)
 	lease_cache.valid = false;
 }
 
+/* Whether the cache is consumer's in group group_id of a topic of partitions. */
+static bool
+lease_cache_matches(int32 group_id, int32 partitions, const char *consumer)
+{
+	return lease_cache.valid && lease_cache.group_id == group_id &&
+		lease_cache.partitions == partitions &&
+		strcmp(lease_cache.consumer, consumer) == 0;
+}
+
 static bool
 lease_cache_for(PollContext *ctx)
 {
-	return lease_cache.valid && lease_cache.group_id == ctx->group_id &&
-		lease_cache.partitions == ctx->topic->partitions &&
-		strcmp(lease_cache.consumer, ctx->consumer) == 0;
+	return lease_cache_matches(ctx->group_id, ctx->topic->partitions, ctx->consumer);
 }
 
 /* Record what this poll wrote or saw of partition p's lease. */
@@ -1015,6 +1022,21 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 	return BrokerProcResultEnd(&pr);
 }
 
+/* PB001: consumer lost partition to holder (NULL: to nobody, by expiry or seek). */
+static void
+group_not_holder(BrokerTopic *t, const char *group, int32 partition,
+				 const char *consumer, const char *holder)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PB_NOT_HOLDER),
+			 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
+					consumer, partition, t->name, group),
+			 holder == NULL ?
+			 errdetail("The lease ended and the partition was consumed or reset since.") :
+			 errdetail("Consumer \"%s\" took the partition over.", holder),
+			 errhint("Its records will be delivered again; poll again to get work.")));
+}
+
 /*
  * Commit: the next offset of one partition for a consumer (leased mode) or
  * for a group without a lease holder.  Checked against the holder of the
@@ -1052,14 +1074,7 @@ group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 					 errmsg("partition %d of topic \"%s\" is leased to consumer \"%s\" in group \"%s\"",
 							partition, t->name, st.consumer, group),
 					 errhint("Commit as the consumer that holds the lease.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_PB_NOT_HOLDER),
-				 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
-						consumer, partition, t->name, group),
-				 st.consumer == NULL ?
-				 errdetail("The lease ended and the partition was consumed or reset since.") :
-				 errdetail("Consumer \"%s\" took the partition over.", st.consumer),
-				 errhint("Its records will be delivered again; poll again to get work.")));
+		group_not_holder(t, group, partition, consumer, st.consumer);
 	}
 
 	/*
@@ -1286,9 +1301,8 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 		LOCKTAG		tag;
 		bool		remembered;
 
-		remembered = lease_cache.valid && lease_cache.group_id == gid &&
-			lease_cache.partitions == t->partitions &&
-			strcmp(lease_cache.consumer, consumer) == 0 && lease_cache.until[p] > now;
+		remembered = lease_cache_matches(gid, t->partitions, consumer) &&
+			lease_cache.until[p] > now;
 		if (!remembered)
 		{
 			/* a look without the lock first: most partitions are others' */
@@ -1302,14 +1316,7 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 		if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
 		{
 			if (remembered)
-				ereport(ERROR,
-						(errcode(ERRCODE_PB_NOT_HOLDER),
-						 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
-								consumer, p, t->name, group),
-						 st.consumer == NULL ?
-						 errdetail("The lease ended and the partition was consumed or reset since.") :
-						 errdetail("Consumer \"%s\" took the partition over.", st.consumer),
-						 errhint("Its records will be delivered again; poll again to get work.")));
+				group_not_holder(t, group, p, consumer, st.consumer);
 			continue;			/* the lock stays until the transaction ends */
 		}
 		/* positions are good within the session that polled (see poll_once) */

@@ -388,10 +388,10 @@ worker(void *arg)
 			prepare(c, "s", sql);
 			break;
 		case GROUP_TX:
-			/* run in BEGIN ... COMMIT: the offsets advance with the commit */
 			/*
+			 * Run in BEGIN ... COMMIT: the offsets advance with the commit.
 			 * A consumer loop waits when no partition is free for it (more
-			 * consumers than partitions) rather than polling again at once
+			 * consumers than partitions) rather than polling again at once.
 			 */
 			prepare(c, "s", "SELECT * FROM broker.poll('" GROUP_TOPIC "', 'bench', $1::int,"
 					" wait => '100 milliseconds')");
