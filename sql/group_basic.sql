@@ -191,10 +191,11 @@ SELECT sqlstate_of($$SELECT broker.leave('leaving', 'g', NULL)$$) AS null_consum
 SELECT sqlstate_of($$SELECT broker.leave('nosuch', 'g', 'a')$$) AS unknown_topic;
 SELECT broker.drop_topic('leaving');
 
--- a transaction whose only writes are the group's offsets commits without
--- waiting for its WAL flush (a crash re-delivers); any other write, before
--- or after the poll, keeps the commit synchronous, as does
--- pgbroker.synchronous_offsets
+-- with pgbroker.synchronous_offsets off (on by default), a transaction
+-- whose only writes are the group's offsets commits without waiting for
+-- its WAL flush (a crash re-delivers); any other write, before or after
+-- the poll, keeps the commit synchronous, as does the setting on
+SET pgbroker.synchronous_offsets = off;
 SELECT broker.create_topic('flushes', partitions => 1);
 SELECT broker.create_group('flushes', 'g', start => 'earliest');
 SELECT count(*) AS published
@@ -222,6 +223,8 @@ SELECT broker.commit('flushes', 'g', 0, 5, 'a') AS leased_commit;
 SET pgbroker.synchronous_offsets = on;
 SELECT count(*) AS polled_synchronous FROM broker.poll('flushes', 'g', 1, consumer => 'a', lease => '1 hour');
 RESET pgbroker.synchronous_offsets;
+SHOW pgbroker.synchronous_offsets;
+SELECT count(*) AS polled_by_default FROM broker.poll('flushes', 'g', 1, consumer => 'a', lease => '1 hour');
 RESET client_min_messages;
 SHOW synchronous_commit;
 SELECT array_agg(n ORDER BY n) AS effects FROM flush_effects;

@@ -28,7 +28,7 @@ PG_MODULE_MAGIC;
 
 int			pgbroker_max_message_size = 1024 * 1024;
 double		pgbroker_resume_threshold_ms = 1.0;
-bool		pgbroker_synchronous_offsets = false;
+bool		pgbroker_synchronous_offsets = true;
 
 void		_PG_init(void);
 
@@ -59,9 +59,9 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("pgbroker.synchronous_offsets",
 							 gettext_noop("Whether a transaction that wrote only consumer-group offsets waits for its WAL flush at commit."),
-							 gettext_noop("Off: such a commit does not wait (as with synchronous_commit = off); a crash may lose it, and the group reads the same records again."),
+							 gettext_noop("Off: such a commit does not wait (as with synchronous_commit = off); a crash may undo a committed offset, and the group reads the same records again."),
 							 &pgbroker_synchronous_offsets,
-							 false,
+							 true,
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);

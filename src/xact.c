@@ -36,10 +36,12 @@
  * progress (a state row, a heartbeat).  When those are all the WAL a
  * transaction wrote, nothing in the database depends on them but the
  * group's position, and losing such a commit in a crash only delivers the
- * same records again: what a crash just before the commit does anyway.  So
- * such a transaction commits without waiting for its WAL flush (SET LOCAL
- * synchronous_commit = off at PRE_COMMIT; the WAL writer flushes it within
- * a few wal_writer_delay), unless pgbroker.synchronous_offsets is on.  Any
+ * same records again: what a crash just before the commit does anyway.
+ * With pgbroker.synchronous_offsets off (it is on by default: a committed
+ * offset must not go back, as the crash test checks) such a transaction
+ * commits without waiting for its WAL flush (SET LOCAL synchronous_commit
+ * = off at PRE_COMMIT; the WAL writer flushes it within a few
+ * wal_writer_delay).  Any
  * other WAL of the transaction, before, between or after pgbroker's
  * writes, keeps the commit as the session configured it; a transaction
  * whose effects in the database are flushed flushes the offsets with them.
