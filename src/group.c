@@ -164,7 +164,9 @@ pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 	LOCKTAG		tag;
 
 	group_lock_tag(&tag, PG_GETARG_INT32(0), PG_GETARG_INT32(1));
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	/* what the caller does to the partition may be of use to a waiter */
+	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+		BrokerWakeAtEnd(BROKER_WAKE_GROUP, PG_GETARG_INT32(0), 1);
 	PG_RETURN_VOID();
 }
 
@@ -629,7 +631,8 @@ group_tend_leases(PollContext *ctx, const bool *held, const bool *release,
 				st.has_lease = false;
 				group_write_state(ctx->group_id, p, &st);
 				lease_cache_set(ctx, p, 0);
-				BrokerWakeAtEnd(true, ctx->topic->id, PGBROKER_WAKE_ALL);
+				/* one consumer of the group can take it over */
+				BrokerWakeAtEnd(BROKER_WAKE_GROUP, ctx->group_id, 1);
 				continue;		/* the lock stays until the row is committed */
 			}
 			else if (held[p] && st.lease_until < renew_before)
@@ -770,6 +773,8 @@ poll_once(PollContext *ctx)
 			{
 				st.position = Max(st.position, from);
 				group_write_state(ctx->group_id, p, &st);
+				if (r == LOCKACQUIRE_OK)
+					BrokerWakeAtEnd(BROKER_WAKE_GROUP, ctx->group_id, 1);
 			}
 			else if (r == LOCKACQUIRE_OK)
 				LockRelease(&tag, ExclusiveLock, false);
@@ -801,8 +806,13 @@ poll_once(PollContext *ctx)
 			st.consumer = NULL;
 			st.session = NULL;
 			st.has_lease = false;
-			/* the partition is free again when this transaction ends */
-			BrokerWakeAtEnd(true, t->id, PGBROKER_WAKE_ALL);
+			/*
+			 * The partition is free again when this transaction ends: for
+			 * one waiting consumer of the group (counted once, when this
+			 * transaction took the lock).
+			 */
+			if (r == LOCKACQUIRE_OK)
+				BrokerWakeAtEnd(BROKER_WAKE_GROUP, ctx->group_id, 1);
 		}
 		group_write_state(ctx->group_id, p, &st);
 		if (ctx->leased)
@@ -919,10 +929,14 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 	if (got == 0 && wait_ms > 0)
 	{
 		LOCKTAG		tag;
+		LOCKTAG		group_tag;
 		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 
+		/* woken by a publish, or by a partition of the group freed */
 		BrokerTopicWaiterTag(&tag, ctx.topic->id);
 		(void) LockAcquire(&tag, ShareLock, false, false);
+		BrokerGroupWaiterTag(&group_tag, ctx.group_id);
+		(void) LockAcquire(&group_tag, ShareLock, false, false);
 		for (;;)
 		{
 			/* reset before looking, so that no wakeup is lost */
@@ -932,11 +946,14 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 			SPI_connect();
 			ctx.next_due = 0;
 			got = poll_once(&ctx);
+			/* what the tests count to see who was woken */
+			elog(DEBUG2, "pgbroker: poll looked again and found %d records", got);
 			if (got > 0 || GetCurrentTimestamp() >= deadline)
 				break;
 			(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
-								   false, NULL, NULL);
+								   false, NULL, &group_tag);
 		}
+		LockRelease(&group_tag, ShareLock, false);
 		LockRelease(&tag, ShareLock, false);
 	}
 	BrokerOffsetsWriteEnd();
@@ -1000,6 +1017,8 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 
 			BrokerTopicWaiterTag(&tag, ctx.topic->id);
 			BrokerWaitSessionBegin(&tag);
+			BrokerGroupWaiterTag(&tag, ctx.group_id);
+			BrokerWaitSessionBegin(&tag);
 			registered = true;
 			BrokerLookEnd(&look);
 			SPI_finish();
@@ -1009,8 +1028,13 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
-		(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
-							   false, NULL, NULL);
+		{
+			LOCKTAG		group_tag;
+
+			BrokerGroupWaiterTag(&group_tag, ctx.group_id);
+			(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
+								   false, NULL, &group_tag);
+		}
 	}
 	BrokerLookEnd(&look);
 	BrokerProcResultFinish(&pr);

@@ -44,6 +44,7 @@
 #define PGBROKER_LOCK_PARTITION		0x7065	/* the append order of a partition */
 #define PGBROKER_LOCK_GROUP_PART	0x7066	/* one partition of a consumer group */
 #define PGBROKER_LOCK_TOPIC_WAITERS	0x7067	/* consumers waiting on a topic */
+#define PGBROKER_LOCK_GROUP_WAITERS	0x7068	/* the same, by consumer group */
 
 /*
  * pgbroker's own SQLSTATE: a consumer commits or extends a partition whose
@@ -130,6 +131,7 @@ extern void BrokerWaiterTag(LOCKTAG *tag, int32 queue_id, bool filtered);
 extern void BrokerWakeWaiters(int32 queue_id, int64 count);
 extern void BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id);
 extern void BrokerWakeTopicWaiters(int32 topic_id);
+extern void BrokerGroupWaiterTag(LOCKTAG *tag, int32 group_id);
 extern void BrokerWaitInit(void);
 typedef struct BrokerLookState
 {
@@ -151,7 +153,13 @@ extern void BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
 extern void BrokerProcResultFinish(BrokerProcResult *pr);
 extern Datum BrokerProcResultEnd(BrokerProcResult *pr);
 extern void BrokerNotifyAtCommit(const char *kind, const char *name);
-extern void BrokerWakeAtEnd(bool topic, int32 id, int64 count);
+typedef enum BrokerWakeKind
+{
+	BROKER_WAKE_QUEUE,			/* count waiters of a queue */
+	BROKER_WAKE_TOPIC,			/* every waiter of a topic */
+	BROKER_WAKE_GROUP			/* count waiters of a consumer group */
+} BrokerWakeKind;
+extern void BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count);
 extern void BrokerWaitSessionBegin(const LOCKTAG *tag);
 extern void BrokerWaitSessionEnd(void);
 extern void BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc,

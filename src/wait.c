@@ -25,14 +25,20 @@
  * of their own and are all woken, since the producer cannot tell whether
  * they want the message.  A woken waiter that is cancelled before it
  * looks leaves the message to the others' next look (at most
- * PGBROKER_BACKSTOP_MS later).  Topic waiters are all woken: every group
- * reads every record.
+ * PGBROKER_BACKSTOP_MS later).  Topic waiters are all woken by a
+ * publish: every group reads every record.
  *
  * Messages also become available when a transaction that held them ends
  * without a commit of new ones: a claim rolled back, a transactional poll
  * that held partitions of a group.  Those transactions wake the waiters
  * once their locks are gone (a resource-release callback after the lock
  * release), so that the woken waiter does not find the lock still held.
+ * A partition freed that way is of use to one consumer of its group only,
+ * so topic waiters also register under their group's tag, and the end of
+ * a transaction that held partitions of a group wakes as many of that
+ * group's waiters as it held partitions (with 16 consumers on 8
+ * partitions, waking every waiter of the topic at each poll's commit made
+ * the 8 without a partition look again, in vain, each time).
  *
  * The wait procedures (claim_wait, poll_wait) commit between looks so that
  * they hold no snapshot while they sleep; their registration is a session
@@ -91,17 +97,26 @@ BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
 						 PGBROKER_LOCK_TOPIC_WAITERS);
 }
 
+/* Consumers of one group, waiting for a partition of the group to be freed. */
+void
+BrokerGroupWaiterTag(LOCKTAG *tag, int32 group_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) group_id, 0,
+						 PGBROKER_LOCK_GROUP_WAITERS);
+}
+
 /* Destinations to wake when the current transaction's locks are gone. */
 static List *end_queues = NIL;	/* of BrokerWake, in TopMemoryContext */
 static List *end_topics = NIL;
+static List *end_groups = NIL;	/* of BrokerWake */
 
 /* A wakeup to pass on if the wait that got it ends before it looked. */
 static bool pass_on = false;
 static LOCKTAG pass_on_tag;
 
-/* The registration of a wait procedure, a session lock. */
-static bool session_waiting = false;
-static LOCKTAG session_tag;
+/* The registration of a wait procedure: session locks on up to two tags. */
+static int	session_ntags = 0;
+static LOCKTAG session_tags[2];
 
 static void wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 								  bool isTopLevel, void *arg);
@@ -164,41 +179,52 @@ BrokerWakeWaiters(int32 queue_id, int64 count)
 	wake_holders(&tag, PGBROKER_WAKE_ALL);
 }
 
-/*
- * Wake the waiters of a queue (count of them) or of a topic (all) once
- * this transaction has ended and its locks are gone.
- */
-void
-BrokerWakeAtEnd(bool topic, int32 id, int64 count)
+/* Add count wakeups for id to a list of BrokerWake, saturating. */
+static List *
+wake_list_add(List *list, int32 id, int64 count)
 {
-	MemoryContext old;
 	ListCell   *lc;
 	BrokerWake *w;
 
-	if (topic)
-	{
-		if (list_member_int(end_topics, id))
-			return;
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		end_topics = lappend_int(end_topics, id);
-		MemoryContextSwitchTo(old);
-		return;
-	}
-	foreach(lc, end_queues)
+	foreach(lc, list)
 	{
 		w = lfirst(lc);
 		if (w->id == id)
 		{
 			w->count = (w->count > PGBROKER_WAKE_ALL - count) ?
 				PGBROKER_WAKE_ALL : w->count + count;
-			return;
+			return list;
 		}
 	}
 	w = MemoryContextAlloc(TopMemoryContext, sizeof(BrokerWake));
 	w->id = id;
 	w->count = count;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	end_queues = lappend(end_queues, w);
+	return lappend(list, w);
+}
+
+/*
+ * Wake waiters once this transaction has ended and its locks are gone:
+ * count waiters of a queue, every waiter of a topic, or count waiters of a
+ * consumer group.
+ */
+void
+BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	switch (kind)
+	{
+		case BROKER_WAKE_QUEUE:
+			end_queues = wake_list_add(end_queues, id, count);
+			break;
+		case BROKER_WAKE_TOPIC:
+			if (!list_member_int(end_topics, id))
+				end_topics = lappend_int(end_topics, id);
+			break;
+		case BROKER_WAKE_GROUP:
+			end_groups = wake_list_add(end_groups, id, count);
+			break;
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -218,9 +244,18 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	}
 	foreach(lc, end_topics)
 		BrokerWakeTopicWaiters(lfirst_int(lc));
+	foreach(lc, end_groups)
+	{
+		BrokerWake *w = lfirst(lc);
+		LOCKTAG		tag;
+
+		BrokerGroupWaiterTag(&tag, w->id);
+		wake_holders(&tag, w->count);
+	}
 	list_free_deep(end_queues);
 	list_free(end_topics);
-	end_queues = end_topics = NIL;
+	list_free_deep(end_groups);
+	end_queues = end_topics = end_groups = NIL;
 
 	/* a wait procedure interrupted by an error leaves no registration */
 	if (!isCommit)
@@ -232,23 +267,27 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	}
 }
 
-/* Register for the whole of a wait procedure, across its commits. */
+/*
+ * Register for the whole of a wait procedure, across its commits (called
+ * once per tag it waits on, at most twice).
+ */
 void
 BrokerWaitSessionBegin(const LOCKTAG *tag)
 {
-	Assert(!session_waiting);
-	session_tag = *tag;
-	(void) LockAcquire(&session_tag, ShareLock, true, false);
-	session_waiting = true;
+	Assert(session_ntags < lengthof(session_tags));
+	session_tags[session_ntags] = *tag;
+	(void) LockAcquire(&session_tags[session_ntags], ShareLock, true, false);
+	session_ntags++;
 }
 
 void
 BrokerWaitSessionEnd(void)
 {
-	if (!session_waiting)
-		return;
-	session_waiting = false;
-	LockRelease(&session_tag, ShareLock, true);
+	while (session_ntags > 0)
+	{
+		session_ntags--;
+		LockRelease(&session_tags[session_ntags], ShareLock, true);
+	}
 }
 
 /* A procedure may commit only when CALLed outside a transaction block. */

@@ -517,7 +517,7 @@ xact_callback(XactEvent event, void *arg)
 			wake_queues = NIL;
 			/* the messages it claimed are free again: wake the waiters */
 			foreach(lc, xact_claims)
-				BrokerWakeAtEnd(false, ((TrackedClaim *) lfirst(lc))->queue_id, 1);
+				BrokerWakeAtEnd(BROKER_WAKE_QUEUE, ((TrackedClaim *) lfirst(lc))->queue_id, 1);
 			xact_claims_failed(0);
 			xact_reset_unsettled();
 			foreach(lc, pending_failures)
@@ -555,7 +555,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				TrackedClaim *c = lfirst(lc);
 
 				if (c->nest_level >= level)
-					BrokerWakeAtEnd(false, c->queue_id, 1);
+					BrokerWakeAtEnd(BROKER_WAKE_QUEUE, c->queue_id, 1);
 			}
 			xact_claims_failed(level);
 			TopicAppendSubAbort(level);

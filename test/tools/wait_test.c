@@ -62,6 +62,14 @@ connect_db(void)
 	return c;
 }
 
+/* Counts the DEBUG2 lines of a waiting poll's looks after the first. */
+static void
+count_looks(void *arg, const char *message)
+{
+	if (strstr(message, "poll looked again") != NULL)
+		(*(int *) arg)++;
+}
+
 /* Run a statement that must succeed; returns the first value or "". */
 static char *
 run(PGconn *c, const char *fmt,...)
@@ -190,7 +198,7 @@ static int
 registrations(PGconn *c, int pid)
 {
 	return atoi(run(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-					" AND objsubid IN (28770, 28775) AND pid = %d", pid));
+					" AND objsubid IN (28770, 28775, 28776) AND pid = %d", pid));
 }
 
 /* Wait until backend pid sleeps in pgbroker's wait (so the next step races nothing). */
@@ -480,6 +488,76 @@ main(void)
 	PQclear(r);
 	report("an ended transactional poll wakes a waiting poll", ok);
 
+	/*
+	 * A freed partition is for one consumer of its group: of two polls of
+	 * the group waiting for the topic's one partition, the end of the
+	 * transaction that held it wakes one (which keeps it, in a transaction
+	 * of its own), and the other looks again only once that one ends.
+	 */
+	{
+		PGconn	   *x[2];
+		int			looks[2] = {0, 0};
+		int			won = -1;
+		int			i;
+
+		run(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(3, 4) i");
+		run(w2, "BEGIN");
+		run(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
+		ok = 1;
+		for (i = 0; i < 2; i++)
+		{
+			x[i] = connect_db();
+			PQsetNoticeProcessor(x[i], count_looks, &looks[i]);
+			run(x[i], "SET client_min_messages = debug2");
+			run(x[i], "BEGIN");
+			start(x[i], "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '4 s')");
+			ok = ok && await_sleeping(p, PQbackendPID(x[i]));
+		}
+		/* the looks from here on: those after a wakeup */
+		for (i = 0; i < 2; i++)
+		{
+			/* PQisBusy parses what came in, notices included */
+			(void) PQconsumeInput(x[i]);
+			(void) PQisBusy(x[i]);
+			looks[i] = 0;
+		}
+		run(w2, "COMMIT");
+		usleep(WAKE_MS * 1000);
+		for (i = 0; i < 2; i++)
+		{
+			if (!PQconsumeInput(x[i]) || !PQisBusy(x[i]))
+			{
+				r = finish(x[i], 0, &lost);
+				if (r && PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0)
+					won = (won == -1) ? i : 2;
+				if (r)
+					PQclear(r);
+			}
+		}
+		ok = ok && ((won == 0 || won == 1) ||
+					fail("expected one waiter to get the record, got %d", won));
+		ok = ok && (won < 0 || won > 1 || looks[1 - won] == 0 ||
+					fail("the other waiter looked again %d times meanwhile", looks[1 - won]));
+		if (ok)
+		{
+			run(x[won], "COMMIT");
+			usleep(WAKE_MS * 1000);
+			(void) PQconsumeInput(x[1 - won]);
+			(void) PQisBusy(x[1 - won]);
+			ok = looks[1 - won] == 1 ||
+				fail("the other waiter looked again %d times after the partition was freed",
+					 looks[1 - won]);
+		}
+		for (i = 0; i < 2; i++)
+		{
+			r = finish(x[i], 10000, &lost);
+			if (r)
+				PQclear(r);
+			PQfinish(x[i]);
+		}
+	}
+	report("a freed partition wakes one waiting consumer of its group", ok);
+
 	/* the wait procedures hold no snapshot while they sleep; functions do */
 	pid = PQbackendPID(w);
 	start(w, "CALL broker.claim_wait('wq', 1, wait => '20 s')");
@@ -534,6 +612,21 @@ main(void)
 	count = registrations(p, pid);
 	ok = ok && (count == 0 || fail("%d registrations left in the session", count));
 	report("a cancelled claim_wait leaves no registration behind", ok);
+
+	/* the same for poll_wait, which registers under its topic and group */
+	start(w, "CALL broker.poll_wait('ta', 'g', 10, wait => '30 s', consumer => 'c1', lease => '30 s')");
+	ok = await_sleeping(p, pid);
+	count = registrations(p, pid);
+	ok = ok && (count == 2 || fail("%d registrations while poll_wait waits, expected 2", count));
+	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	r = finish(w, WAKE_MS, &lost);
+	ok = ok && ((r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
+				fail("expected 57014, got %s", r ? sqlstate(r) : "no answer"));
+	if (r)
+		PQclear(r);
+	count = registrations(p, pid);
+	ok = ok && (count == 0 || fail("%d registrations left in the session", count));
+	report("a cancelled poll_wait leaves no registration behind", ok);
 
 	/* pg_terminate_backend: the backend goes, and its registration */
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')");
