@@ -112,7 +112,7 @@ enum
 	F_PUBLISH, F_PUBLISH_BYTES, F_PUBLISH_BATCH, F_PUBLISH_BATCH_BYTES,
 	F_PARTITION_FOR, F_READ, F_LATEST, F_EARLIEST, F_OFFSET_FOR_TIME,
 	F_TOPIC_PARTITIONS, F_TOPIC_STATS, F_MAINTAIN_TOPICS, F_V_TOPICS,
-	F_CREATE_GROUP, F_DELETE_GROUP, F_COMMIT_OFFSET, F_COMMIT_RECORDS,
+	F_CREATE_GROUP, F_DELETE_GROUP, F_COMMIT_OFFSET, F_COMMIT_RECORDS, F_COMMIT_ALL,
 	F_EXTEND_LEASE, F_LEAVE, F_SEEK_TEXT, F_SEEK_OFFSET, F_SEEK_TIME, F_POLL,
 	F_POLL_WAIT, F_V_LAG,
 	F_SET,
@@ -190,6 +190,7 @@ static FuncStats funcs[NFUNCS] = {
 	[F_DELETE_GROUP] = {"delete_group", 1, "broker.delete_group(text,text,boolean)"},
 	[F_COMMIT_OFFSET] = {"commit(offset)", 4, "broker.commit(text,text,integer,bigint,text)"},
 	[F_COMMIT_RECORDS] = {"commit(records)", 3, "broker.commit(text,text,broker.record[],text)"},
+	[F_COMMIT_ALL] = {"commit(all)", 2, "broker.commit(text,text,text)"},
 	[F_EXTEND_LEASE] = {"extend_lease", 2, "broker.extend_lease(text,text,text,interval)"},
 	[F_LEAVE] = {"leave", 1, "broker.leave(text,text,text)"},
 	[F_SEEK_TEXT] = {"seek(text)", 2, "broker.seek(text,text,text,integer)"},
@@ -2085,6 +2086,23 @@ do_commit_records(Worker *w)
 		PQclear(r);
 }
 
+/* commit(topic, group, consumer): everything handed out to the consumer */
+static void
+do_commit_all(Worker *w)
+{
+	Call		c;
+	PGresult   *r;
+	Polled	   *p = some_polled(w);
+
+	call_init(&c, F_COMMIT_ALL, "SELECT broker.commit($1, $2, $3::text)");
+	arg(&c, p ? p->topic : gen_name(w));
+	arg(&c, p ? p->group : gen_group(w));
+	arg(&c, p && pct(w, 85) ? p->consumer : (pct(w, 20) ? NULL : gen_consumer(w)));
+	r = run_call(w, &c, true);
+	if (r)
+		PQclear(r);
+}
+
 static void
 do_extend_lease(Worker *w)
 {
@@ -2467,6 +2485,9 @@ one_call(Worker *w)
 			break;
 		case F_COMMIT_RECORDS:
 			do_commit_records(w);
+			break;
+		case F_COMMIT_ALL:
+			do_commit_all(w);
 			break;
 		case F_EXTEND_LEASE:
 			do_extend_lease(w);
