@@ -558,6 +558,13 @@ main(void)
 	}
 	report("a freed partition wakes one waiting consumer of its group", ok);
 
+	/* a seek that gives the group records to read again wakes its waiter */
+	r = wake_after(w, p, "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '20 s')",
+				   "SELECT broker.seek('t1', 'g', 'earliest')", WAKE_MS, &took);
+	ok = expect_rows(r, "4", took, WAKE_MS);
+	PQclear(r);
+	report("a seek wakes a poll of its group waiting at the end", ok);
+
 	/* the wait procedures hold no snapshot while they sleep; functions do */
 	pid = PQbackendPID(w);
 	start(w, "CALL broker.claim_wait('wq', 1, wait => '20 s')");
