@@ -1013,11 +1013,16 @@ CREATE TABLE broker.group_member (
 );
 SELECT pg_catalog.pg_extension_config_dump('broker.group_member', '');
 
-CREATE FUNCTION broker._lock_group_partition(group_id integer, partition integer)
+/*
+ * Lock a (group, partition) until the end of the transaction, waiting for
+ * its holder; frees: whether the partition may be of use to another
+ * consumer of the group afterwards (one of its waiting polls is woken).
+ */
+CREATE FUNCTION broker._lock_group_partition(group_id integer, partition integer, frees boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_lock_group_partition'
 LANGUAGE C STRICT;
-REVOKE ALL ON FUNCTION broker._lock_group_partition(integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION broker._lock_group_partition(integer, integer, boolean) FROM PUBLIC;
 
 /* The current state of a (group, partition): its newest row. */
 CREATE FUNCTION broker._group_state(group_id integer, partition integer)
@@ -1143,7 +1148,7 @@ BEGIN
 		gid := broker._group(t, consumer_group);
 	END IF;
 	FOR p IN 0 .. t.partitions - 1 LOOP
-		PERFORM broker._lock_group_partition(gid, p);
+		PERFORM broker._lock_group_partition(gid, p, true);
 	END LOOP;
 	DELETE FROM broker.group_state s WHERE s.group_id = gid;
 	DELETE FROM broker.group_member m WHERE m.group_id = gid;
@@ -1195,7 +1200,7 @@ BEGIN
 	FOR p IN 0 .. t.partitions - 1 LOOP
 		s := broker._group_state(gid, p);
 		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer OR s.lease_until <= pg_catalog.now();
-		PERFORM broker._lock_group_partition(gid, p);
+		PERFORM broker._lock_group_partition(gid, p, false);
 		s := broker._group_state(gid, p);
 		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer OR s.lease_until <= pg_catalog.now();
 		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,
@@ -1246,7 +1251,7 @@ BEGIN
 								CASE WHEN target = 'earliest' THEN 'earliest' ELSE 'latest' END);
 	FOR p IN 0 .. t.partitions - 1 LOOP
 		CONTINUE WHEN partition IS NOT NULL AND p <> partition;
-		PERFORM broker._lock_group_partition(gid, p);
+		PERFORM broker._lock_group_partition(gid, p, true);
 		IF target = 'earliest' THEN
 			dest := broker.earliest_offset(topic, p);
 		ELSIF target = 'latest' THEN
@@ -1611,7 +1616,7 @@ BEGIN
 	FOR p IN 0 .. t.partitions - 1 LOOP
 		s := broker._group_state(gid, p);
 		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer;
-		PERFORM broker._lock_group_partition(gid, p);
+		PERFORM broker._lock_group_partition(gid, p, true);
 		s := broker._group_state(gid, p);
 		CONTINUE WHEN s.consumer IS DISTINCT FROM consumer;
 		INSERT INTO broker.group_state (group_id, partition, committed, position, consumer, session,

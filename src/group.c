@@ -157,15 +157,19 @@ group_lock_tag(LOCKTAG *tag, int32 group_id, int32 partition)
 						 (uint32) partition, PGBROKER_LOCK_GROUP_PART);
 }
 
-/* broker._lock_group_partition(group_id, partition): wait for the holder. */
+/*
+ * broker._lock_group_partition(group_id, partition, frees): wait for the
+ * holder; with frees, one waiting poll of the group is woken when this
+ * transaction ends (a seek, a consumer leaving).
+ */
 Datum
 pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 {
 	LOCKTAG		tag;
 
 	group_lock_tag(&tag, PG_GETARG_INT32(0), PG_GETARG_INT32(1));
-	/* what the caller does to the partition may be of use to a waiter */
-	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK)
+	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK &&
+		PG_GETARG_BOOL(2))
 		BrokerWakeAtEnd(BROKER_WAKE_GROUP, PG_GETARG_INT32(0), 1);
 	PG_RETURN_VOID();
 }

@@ -565,6 +565,33 @@ main(void)
 	PQclear(r);
 	report("a seek wakes a poll of its group waiting at the end", ok);
 
+	/* extending a lease frees nothing: a waiting poll of the group sleeps on */
+	{
+		PGconn	   *x = connect_db();
+		int			looks = 0;
+
+		run(p, "SELECT broker.create_group('t1', 'h', 'earliest')");
+		run(p, "SELECT count(*) FROM broker.poll('t1', 'h', 1, consumer => 'c1', lease => '30 s')");
+		PQsetNoticeProcessor(x, count_looks, &looks);
+		run(x, "SET client_min_messages = debug2");
+		start(x, "SELECT count(*) FROM broker.poll('t1', 'h', 10, wait => '3 s')");
+		ok = await_sleeping(p, PQbackendPID(x));
+		(void) PQconsumeInput(x);
+		(void) PQisBusy(x);
+		looks = 0;
+		run(p, "SELECT broker.extend_lease('t1', 'h', 'c1', '30 s')");
+		usleep(QUIET_MS * 1000);
+		(void) PQconsumeInput(x);
+		(void) PQisBusy(x);
+		ok = ok && (looks == 0 || fail("the waiting poll looked again %d times", looks));
+		r = finish(x, 10000, &lost);
+		ok = ok && expect_rows(r, "0", 0, 1);
+		if (r)
+			PQclear(r);
+		PQfinish(x);
+	}
+	report("extend_lease does not wake a waiting poll of its group", ok);
+
 	/* the wait procedures hold no snapshot while they sleep; functions do */
 	pid = PQbackendPID(w);
 	start(w, "CALL broker.claim_wait('wq', 1, wait => '20 s')");
