@@ -1123,7 +1123,12 @@ group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 									 2, (Oid[]) {INT4OID, INT4OID}),
 					   args, NULL, true, 1);
 		if (SPI_processed != 1)
-			elog(ERROR, "topic %d is missing", t->id);
+		{
+			/* dropped while this commit waited for the partition */
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("topic \"%s\" does not exist", t->name)));
+		}
 		end_off = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 		if (next_offset > end_off)
