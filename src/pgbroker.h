@@ -156,7 +156,6 @@ extern void BrokerNotifyAtCommit(const char *kind, const char *name);
 typedef enum BrokerWakeKind
 {
 	BROKER_WAKE_QUEUE,			/* count waiters of a queue */
-	BROKER_WAKE_TOPIC,			/* every waiter of a topic */
 	BROKER_WAKE_GROUP			/* count waiters of a consumer group */
 } BrokerWakeKind;
 extern void BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count);

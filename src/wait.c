@@ -107,7 +107,6 @@ BrokerGroupWaiterTag(LOCKTAG *tag, int32 group_id)
 
 /* Destinations to wake when the current transaction's locks are gone. */
 static List *end_queues = NIL;	/* of BrokerWake, in TopMemoryContext */
-static List *end_topics = NIL;
 static List *end_groups = NIL;	/* of BrokerWake */
 
 /* A wakeup to pass on if the wait that got it ends before it looked. */
@@ -203,9 +202,9 @@ wake_list_add(List *list, int32 id, int64 count)
 }
 
 /*
- * Wake waiters once this transaction has ended and its locks are gone:
- * count waiters of a queue, every waiter of a topic, or count waiters of a
- * consumer group.
+ * Wake count waiters of a queue or of a consumer group once this
+ * transaction has ended and its locks are gone.  (A publish wakes every
+ * waiter of its topic at commit: append.c.)
  */
 void
 BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count)
@@ -216,10 +215,6 @@ BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count)
 	{
 		case BROKER_WAKE_QUEUE:
 			end_queues = wake_list_add(end_queues, id, count);
-			break;
-		case BROKER_WAKE_TOPIC:
-			if (!list_member_int(end_topics, id))
-				end_topics = lappend_int(end_topics, id);
 			break;
 		case BROKER_WAKE_GROUP:
 			end_groups = wake_list_add(end_groups, id, count);
@@ -242,8 +237,6 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 
 		BrokerWakeWaiters(w->id, w->count);
 	}
-	foreach(lc, end_topics)
-		BrokerWakeTopicWaiters(lfirst_int(lc));
 	foreach(lc, end_groups)
 	{
 		BrokerWake *w = lfirst(lc);
@@ -253,9 +246,8 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 		wake_holders(&tag, w->count);
 	}
 	list_free_deep(end_queues);
-	list_free(end_topics);
 	list_free_deep(end_groups);
-	end_queues = end_topics = end_groups = NIL;
+	end_queues = end_groups = NIL;
 
 	/* a wait procedure interrupted by an error leaves no registration */
 	if (!isCommit)
