@@ -985,6 +985,7 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 	int64		wait_ms;
 	TimestampTz deadline;
 	bool		registered = false;
+	LOCKTAG		group_tag;
 	BrokerLookState look;
 	int			got;
 
@@ -1021,8 +1022,8 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 
 			BrokerTopicWaiterTag(&tag, ctx.topic->id);
 			BrokerWaitSessionBegin(&tag);
-			BrokerGroupWaiterTag(&tag, ctx.group_id);
-			BrokerWaitSessionBegin(&tag);
+			BrokerGroupWaiterTag(&group_tag, ctx.group_id);
+			BrokerWaitSessionBegin(&group_tag);
 			registered = true;
 			BrokerLookEnd(&look);
 			SPI_finish();
@@ -1032,13 +1033,8 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
-		{
-			LOCKTAG		group_tag;
-
-			BrokerGroupWaiterTag(&group_tag, ctx.group_id);
-			(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
-								   false, NULL, &group_tag);
-		}
+		(void) BrokerWaitSleep(BrokerWaitMs(deadline, ctx.next_due, PGBROKER_IDLE_BACKSTOP_MS),
+							   false, NULL, &group_tag);
 	}
 	BrokerLookEnd(&look);
 	BrokerProcResultFinish(&pr);

@@ -70,6 +70,28 @@ count_looks(void *arg, const char *message)
 		(*(int *) arg)++;
 }
 
+/*
+ * Read and parse what came in on c (notices included); returns whether
+ * its statement still runs.
+ */
+static int
+still_busy(PGconn *c)
+{
+	return PQconsumeInput(c) && PQisBusy(c);
+}
+
+/* Let the statement running on c end (or give up after 10 s), and close c. */
+static void
+close_waiter(PGconn *c)
+{
+	int			lost;
+	PGresult   *r = finish(c, 10000, &lost);
+
+	if (r)
+		PQclear(r);
+	PQfinish(c);
+}
+
 /* Run a statement that must succeed; returns the first value or "". */
 static char *
 run(PGconn *c, const char *fmt,...)
@@ -93,6 +115,17 @@ run(PGconn *c, const char *fmt,...)
 		snprintf(value, sizeof(value), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return value;
+}
+
+/* A connection whose polls' looks are counted into *looks. */
+static PGconn *
+connect_counting_looks(int *looks)
+{
+	PGconn	   *c = connect_db();
+
+	PQsetNoticeProcessor(c, count_looks, looks);
+	run(c, "SET client_min_messages = debug2");
+	return c;
 }
 
 static void
@@ -308,7 +341,7 @@ main(void)
 		run(p, "SELECT broker.send('wq', '{}')");
 		usleep(WAKE_MS * 1000);
 		for (i = 0; i < 3; i++)
-			done += !PQconsumeInput(x[i]) || !PQisBusy(x[i]);
+			done += !still_busy(x[i]);
 		ok = ok && (done == 1 || fail("%d of 3 waiters returned for one message", done));
 		run(p, "SELECT broker.send_batch('wq', ARRAY['{}', '{}']::jsonb[])");
 		usleep(WAKE_MS * 1000);
@@ -323,12 +356,7 @@ main(void)
 		}
 		ok = ok && (done == 3 || fail("%d of 3 waiters got a message for three messages", done));
 		for (i = 0; i < 3; i++)
-		{
-			r = finish(x[i], 10000, &lost);
-			if (r)
-				PQclear(r);
-			PQfinish(x[i]);
-		}
+			close_waiter(x[i]);
 	}
 	report("a committed send wakes one waiter per message", ok);
 
@@ -506,9 +534,7 @@ main(void)
 		ok = 1;
 		for (i = 0; i < 2; i++)
 		{
-			x[i] = connect_db();
-			PQsetNoticeProcessor(x[i], count_looks, &looks[i]);
-			run(x[i], "SET client_min_messages = debug2");
+			x[i] = connect_counting_looks(&looks[i]);
 			run(x[i], "BEGIN");
 			start(x[i], "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '4 s')");
 			ok = ok && await_sleeping(p, PQbackendPID(x[i]));
@@ -516,16 +542,14 @@ main(void)
 		/* the looks from here on: those after a wakeup */
 		for (i = 0; i < 2; i++)
 		{
-			/* PQisBusy parses what came in, notices included */
-			(void) PQconsumeInput(x[i]);
-			(void) PQisBusy(x[i]);
+			(void) still_busy(x[i]);
 			looks[i] = 0;
 		}
 		run(w2, "COMMIT");
 		usleep(WAKE_MS * 1000);
 		for (i = 0; i < 2; i++)
 		{
-			if (!PQconsumeInput(x[i]) || !PQisBusy(x[i]))
+			if (!still_busy(x[i]))
 			{
 				r = finish(x[i], 0, &lost);
 				if (r && PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0)
@@ -542,19 +566,13 @@ main(void)
 		{
 			run(x[won], "COMMIT");
 			usleep(WAKE_MS * 1000);
-			(void) PQconsumeInput(x[1 - won]);
-			(void) PQisBusy(x[1 - won]);
+			(void) still_busy(x[1 - won]);
 			ok = looks[1 - won] == 1 ||
 				fail("the other waiter looked again %d times after the partition was freed",
 					 looks[1 - won]);
 		}
 		for (i = 0; i < 2; i++)
-		{
-			r = finish(x[i], 10000, &lost);
-			if (r)
-				PQclear(r);
-			PQfinish(x[i]);
-		}
+			close_waiter(x[i]);
 	}
 	report("a freed partition wakes one waiting consumer of its group", ok);
 
@@ -567,22 +585,18 @@ main(void)
 
 	/* extending a lease frees nothing: a waiting poll of the group sleeps on */
 	{
-		PGconn	   *x = connect_db();
 		int			looks = 0;
+		PGconn	   *x = connect_counting_looks(&looks);
 
 		run(p, "SELECT broker.create_group('t1', 'h', 'earliest')");
 		run(p, "SELECT count(*) FROM broker.poll('t1', 'h', 1, consumer => 'c1', lease => '30 s')");
-		PQsetNoticeProcessor(x, count_looks, &looks);
-		run(x, "SET client_min_messages = debug2");
 		start(x, "SELECT count(*) FROM broker.poll('t1', 'h', 10, wait => '3 s')");
 		ok = await_sleeping(p, PQbackendPID(x));
-		(void) PQconsumeInput(x);
-		(void) PQisBusy(x);
+		(void) still_busy(x);
 		looks = 0;
 		run(p, "SELECT broker.extend_lease('t1', 'h', 'c1', '30 s')");
 		usleep(QUIET_MS * 1000);
-		(void) PQconsumeInput(x);
-		(void) PQisBusy(x);
+		(void) still_busy(x);
 		ok = ok && (looks == 0 || fail("the waiting poll looked again %d times", looks));
 		r = finish(x, 10000, &lost);
 		ok = ok && expect_rows(r, "0", 0, 1);
