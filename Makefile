@@ -31,7 +31,7 @@ DATA = $(BASE_SCRIPT) $(UPGRADES)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
 	topic_basic topic_retention topic_errors group_basic wait security upgrade
-REGRESS_OPTS =
+REGRESS_OPTS = --inputdir=test
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
 	topic_commit_order topic_abort topic_partitions topic_rotation topic_commit_failure \
