@@ -6,16 +6,23 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | \
 
 MODULE_big = pgbroker
 OBJS = \
-	src/append.o \
-	src/catalog.o \
-	src/claim.o \
-	src/group.o \
+	src/common.o \
+	src/group_poll.o \
+	src/group_state.o \
 	src/insert.o \
+	src/notify.o \
 	src/pgbroker.o \
-	src/queue.o \
-	src/read.o \
+	src/proc.o \
+	src/queue_cache.o \
+	src/queue_claim.o \
+	src/queue_send.o \
+	src/queue_settle.o \
+	src/queue_xact.o \
 	src/scan.o \
-	src/topic.o \
+	src/topic_append.o \
+	src/topic_cache.o \
+	src/topic_publish.o \
+	src/topic_read.o \
 	src/wait.o \
 	src/worker.o \
 	src/xact.o
@@ -31,7 +38,7 @@ DATA = $(BASE_SCRIPT) $(UPGRADES)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
 	topic_basic topic_retention topic_errors group_basic wait security upgrade
-REGRESS_OPTS = --inputdir=test
+REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
 	topic_commit_order topic_abort topic_partitions topic_rotation topic_commit_failure \
@@ -39,7 +46,7 @@ ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expi
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=pgbroker
 
 PG_CPPFLAGS = -I$(srcdir)/src -DPGBROKER_VERSION="\"$(EXTVERSION)\""
-EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out output_iso
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql output_regress output_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

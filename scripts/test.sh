@@ -30,11 +30,11 @@ step() {	# step NAME COMMAND... : a suite that counts as one test
 pgbroker_cluster_start || { echo "0 passed, 1 failed"; exit 1; }
 
 echo "== regression and isolation tests"
-rm -rf results output_iso regression.diffs regression.out
+rm -rf output_regress output_iso
 make -s -k installcheck >"$top/installcheck.log" 2>&1
 cat installcheck.log | grep -E '\.\.\. |tests (passed|failed)|^ok|^not ok' || true
 count installcheck.log
-for f in regression.diffs output_iso/regression.diffs; do
+for f in output_regress/regression.diffs output_iso/regression.diffs; do
 	[ -s "$f" ] && { echo "--- $f"; head -200 "$f"; }
 done
 

@@ -24,7 +24,7 @@
 #include "utils/acl.h"
 #include "utils/rel.h"
 
-#include "pgbroker.h"
+#include "insert.h"
 
 /*
  * Insert slots[0..n-1] (one heap insert, or a multi-insert) and their

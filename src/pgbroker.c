@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * pgbroker.c
- *	  Module entry point: the module magic, the GUCs and the hooks every
- *	  backend registers when the library is first loaded.
+ *	  Module entry point: the module magic, every setting, and the hooks
+ *	  every backend registers when the library is first loaded.
  *
  * pgbroker needs no shared_preload_libraries: the library is loaded by the
  * first call of any of its functions, and everything it registers (the
- * transaction callbacks, the relcache callback of the queue cache) is
- * per backend.  Preloaded, it also starts the maintenance workers of the
+ * transaction callbacks, the relcache callbacks of the queue and topic
+ * caches, the wakeup release callback) is per backend.  Preloaded, it also starts the maintenance workers of the
  * databases named in pgbroker.databases (worker.c).
  *
  * src/pgbroker.c
@@ -20,15 +20,22 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "catalog.h"
+#include "group.h"
 #include "pgbroker.h"
+#include "queue.h"
 #include "topic.h"
+#include "wait.h"
+#include "worker.h"
+#include "xact.h"
 
 PG_MODULE_MAGIC;
 
 int			pgbroker_max_message_size = 1024 * 1024;
 double		pgbroker_resume_threshold_ms = 1.0;
 bool		pgbroker_synchronous_offsets = true;
+char	   *pgbroker_databases = NULL;
+char	   *pgbroker_maintenance_role = NULL;
+int			pgbroker_maintenance_interval_ms = 10000;
 
 void		_PG_init(void);
 
@@ -103,8 +110,8 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		BrokerRegisterWorkers();
 
-	BrokerCatalogInit();
-	TopicCatalogInit();
+	QueueCacheInit();
+	TopicCacheInit();
 	BrokerXactInit();
 	BrokerWaitInit();
 }

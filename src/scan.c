@@ -23,7 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
-#include "pgbroker.h"
+#include "scan.h"
 
 /*
  * Open broker.<table> and its index broker.<index> with AccessShareLock.

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * topic.h
- *	  Topics: lookup by name, publishing, commit-time appends and reads.
+ *	  Topics: a topic and its current segment as a backend knows them
+ *	  (topic_cache.c), publishing (topic_publish.c), the commit-time append
+ *	  (topic_append.c) and reading a partition (topic_read.c).
  *
  * src/topic.h
  *
@@ -11,10 +13,10 @@
 #define PGBROKER_TOPIC_H
 
 #include "datatype/timestamp.h"
-#include "storage/lock.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
-#include "pgbroker.h"
+
+#include "common.h"
 
 /* Columns of a segment table, in order (1-based attribute numbers). */
 #define SEGCOL_PARTITION		1
@@ -26,14 +28,10 @@
 #define SEGCOL_PUBLISHED_AT		7
 #define SEGCOL_COUNT			7
 
-/* Most partitions a topic may have. */
-#define PGBROKER_MAX_PARTITIONS	1024
-
-/* A topic's settings, as cached per backend (topic.c). */
+/* A topic's settings, as cached per backend (topic_cache.c). */
 typedef struct BrokerTopic
 {
-	char		name[PGBROKER_MAX_NAME_LEN + 1];	/* hash key */
-	bool		valid;
+	BrokerCacheEntry entry;		/* name, valid */
 	int32		id;
 	int32		partitions;
 	Interval	dedup_window;
@@ -41,29 +39,48 @@ typedef struct BrokerTopic
 	bool		notify;			/* NOTIFY listeners at commit */
 } BrokerTopic;
 
-/* topic.c */
-extern void TopicCatalogInit(void);
+#define TopicName(t)	((t)->entry.name)
+
+/*
+ * The segment producers append to, per topic, cached per backend
+ * (topic_cache.c).  Filled under the topic lock; rotation, alter_topic and
+ * drop_topic invalidate the topic catalog's relcache entry before they
+ * release the topic lock, and AcceptInvalidationMessages() after taking it
+ * sees that.
+ */
+typedef struct TopicSegment
+{
+	int32		topic_id;		/* hash key */
+	bool		valid;
+	int32		partitions;
+	int32		seg_no;
+	Oid			relid;
+	int			nstarts;
+	int64	   *starts;			/* in CacheMemoryContext */
+	int64	   *hints;			/* per partition: last offset seen, or -1 */
+} TopicSegment;
+
+/* topic_cache.c */
+extern void TopicCacheInit(void);
 extern BrokerTopic *TopicLookup(const char *name);
-extern void TopicLockTag(LOCKTAG *tag, int32 topic_id);
-extern void TopicPartitionLockTag(LOCKTAG *tag, int32 topic_id, int32 partition);
 extern Oid	TopicSegmentRelid(int32 topic_id, int32 seg_no);
-extern uint64 TopicInvalCount(void);
+extern TopicSegment *TopicCurrentSegment(int32 topic_id, const char *topic);
 
-/* read.c */
-extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
-							   int nseg, const int32 *segs, const int64 *starts,
-							   Tuplestorestate *store, TupleDesc desc, int64 *last);
-
-/* append.c */
+/* topic_append.c */
 extern void TopicAppendRecord(BrokerTopic *t, int32 partition, const char *key,
 							  Datum payload, bool is_bytes, Jsonb *headers);
-extern bool TopicHasPending(void);
+extern int32 TopicStickyPartition(BrokerTopic *t);
+/* transaction events, called by the dispatcher (xact.c) only */
 extern void TopicAppendAtCommit(void);
+extern void TopicAppendPrePrepare(void);
+extern void TopicAppendCommitted(void);
 extern void TopicAppendAbort(void);
 extern void TopicAppendSubAbort(int nest_level);
 extern void TopicAppendSubCommit(int nest_level);
-extern int32 TopicStickyPartition(BrokerTopic *t);
-extern void TopicSegmentsInvalidate(void);
-extern void TopicAppendCommitted(void);
+
+/* topic_read.c */
+extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
+							   int nseg, const int32 *segs, const int64 *starts,
+							   Tuplestorestate *store, TupleDesc desc, int64 *last);
 
 #endif							/* PGBROKER_TOPIC_H */

@@ -40,10 +40,17 @@
  * partitions, waking every waiter of the topic at each poll's commit made
  * the 8 without a partition look again, in vain, each time).
  *
- * The wait procedures (claim_wait, poll_wait) commit between looks so that
- * they hold no snapshot while they sleep; their registration is a session
- * lock, taken once for the whole wait and dropped when the wait ends or
- * the transaction it is in aborts (a cancel, a timeout).
+ * One wait loop serves every waiting call (BrokerWait): a claim or poll
+ * with a wait inside a statement, and the wait procedures (claim_wait,
+ * poll_wait), which commit between looks so that they hold no snapshot
+ * while they sleep; their registration is a session lock, taken once for
+ * the whole wait and dropped when the wait ends or the transaction it is
+ * in aborts (a cancel, a timeout).  The caller gives the look; the loop
+ * registers, resets the latch before each look, sleeps and ends.
+ *
+ * Locks: only the registrations above (ShareLock on waiter tags).  After a
+ * crash nothing is left: the lock table and the latches are gone with the
+ * backends.
  *
  * src/wait.c
  *
@@ -51,59 +58,34 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "executor/tuptable.h"
-#include "funcapi.h"
-#include "catalog/pg_proc.h"
-#include "commands/async.h"
+#include "access/xact.h"
+#include "executor/spi.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
-#include "utils/array.h"
-#include "utils/guc.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/syscache.h"
-#include "utils/resowner.h"
-#include "utils/snapmgr.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
-#include "nodes/parsenodes.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
-#include "utils/typcache.h"
 #include "utils/wait_event.h"
 
-#include "pgbroker.h"
+#include "locktag.h"
+#include "proc.h"
+#include "wait.h"
+#include "xact.h"
 
-/*
- * Claims with a filter register apart (field3 = 1): a producer cannot tell
- * whether its message matches their filter, so it wakes them all.
- */
-void
-BrokerWaiterTag(LOCKTAG *tag, int32 queue_id, bool filtered)
+/* Wakeups owed to one destination (a queue, a consumer group). */
+typedef struct BrokerWake
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) queue_id, filtered ? 1 : 0,
-						 PGBROKER_LOCK_WAITERS);
-}
+	int32		id;
+	int64		count;
+} BrokerWake;
 
-/* The same registry for consumers polling a topic. */
-void
-BrokerTopicWaiterTag(LOCKTAG *tag, int32 topic_id)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) topic_id, 0,
-						 PGBROKER_LOCK_TOPIC_WAITERS);
-}
-
-/* Consumers of one group, waiting for a partition of the group to be freed. */
-void
-BrokerGroupWaiterTag(LOCKTAG *tag, int32 group_id)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) group_id, 0,
-						 PGBROKER_LOCK_GROUP_WAITERS);
-}
+/* Queues to wake when the transaction commits, in TopTransactionContext. */
+static List *commit_queues = NIL;
 
 /* Destinations to wake when the current transaction's locks are gone. */
 static List *end_queues = NIL;	/* of BrokerWake, in TopMemoryContext */
@@ -119,12 +101,17 @@ static LOCKTAG session_tags[2];
 
 static void wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 								  bool isTopLevel, void *arg);
+static void wait_session_end(void);
 
 void
 BrokerWaitInit(void)
 {
 	RegisterResourceReleaseCallback(wait_release_callback, NULL);
 }
+
+/* ---------------------------------------------------------------------
+ * Waking
+ * --------------------------------------------------------------------- */
 
 /*
  * Set the latches of up to count holders of the tag, oldest first (the
@@ -152,35 +139,37 @@ wake_holders(LOCKTAG *tag, int64 count)
 	}
 }
 
+/* Every waiter of a topic: every group reads every record (topic_append.c). */
 void
 BrokerWakeTopicWaiters(int32 topic_id)
 {
 	LOCKTAG		tag;
 
-	BrokerTopicWaiterTag(&tag, topic_id);
+	LockTagTopicWaiters(&tag, topic_id);
 	wake_holders(&tag, PGBROKER_WAKE_ALL);
 }
 
 /*
- * Set the latch of every backend waiting on the queue.  Runs in the
- * XACT_EVENT_COMMIT callback, after the commit record is written and the
- * transaction left the proc array: an error here would be a PANIC, so it
- * does nothing but read the lock table and set latches.
+ * Set the latches of count backends waiting on the queue, and of every
+ * one waiting with a filter.  Runs in the XACT_EVENT_COMMIT callback,
+ * after the commit record is written and the transaction left the proc
+ * array: an error here would be a PANIC, so it does nothing but read the
+ * lock table and set latches.
  */
-void
-BrokerWakeWaiters(int32 queue_id, int64 count)
+static void
+wake_queue(int32 queue_id, int64 count)
 {
 	LOCKTAG		tag;
 
-	BrokerWaiterTag(&tag, queue_id, false);
+	LockTagQueueWaiters(&tag, queue_id, false);
 	wake_holders(&tag, count);
-	BrokerWaiterTag(&tag, queue_id, true);
+	LockTagQueueWaiters(&tag, queue_id, true);
 	wake_holders(&tag, PGBROKER_WAKE_ALL);
 }
 
-/* Add count wakeups for id to a list of BrokerWake, saturating. */
+/* Add count wakeups for id to a list of BrokerWake (in cxt), saturating. */
 static List *
-wake_list_add(List *list, int32 id, int64 count)
+wake_list_add(List *list, MemoryContext cxt, int32 id, int64 count)
 {
 	ListCell   *lc;
 	BrokerWake *w;
@@ -195,32 +184,67 @@ wake_list_add(List *list, int32 id, int64 count)
 			return list;
 		}
 	}
-	w = MemoryContextAlloc(TopMemoryContext, sizeof(BrokerWake));
+	w = MemoryContextAlloc(cxt, sizeof(BrokerWake));
 	w->id = id;
 	w->count = count;
-	return lappend(list, w);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		list = lappend(list, w);
+		MemoryContextSwitchTo(old);
+	}
+	return list;
 }
 
 /*
- * Wake count waiters of a queue or of a consumer group once this
- * transaction has ended and its locks are gone.  (A publish wakes every
- * waiter of its topic at commit: append.c.)
+ * Wake the waiters of a queue when this transaction commits: as many as it
+ * made messages available (PGBROKER_WAKE_ALL: every one).  A producer must
+ * wake only once its commit is visible, or a waiter could look, find
+ * nothing and sleep through it.
  */
 void
-BrokerWakeAtEnd(BrokerWakeKind kind, int32 id, int64 count)
+BrokerWakeQueueAtCommit(int32 queue_id, int64 count)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	commit_queues = wake_list_add(commit_queues, TopTransactionContext, queue_id, count);
+}
 
-	switch (kind)
+/*
+ * Wake count waiters of a queue, or of a consumer group, once this
+ * transaction has ended and its locks are gone (a rolled-back claim, a
+ * freed partition).
+ */
+void
+BrokerWakeQueueAtEnd(int32 queue_id, int64 count)
+{
+	end_queues = wake_list_add(end_queues, TopMemoryContext, queue_id, count);
+}
+
+void
+BrokerWakeGroupAtEnd(int32 group_id, int64 count)
+{
+	end_groups = wake_list_add(end_groups, TopMemoryContext, group_id, count);
+}
+
+/* XACT_EVENT_COMMIT (xact.c): the commit is visible, wake its queues. */
+void
+WaitXactCommitted(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, commit_queues)
 	{
-		case BROKER_WAKE_QUEUE:
-			end_queues = wake_list_add(end_queues, id, count);
-			break;
-		case BROKER_WAKE_GROUP:
-			end_groups = wake_list_add(end_groups, id, count);
-			break;
+		BrokerWake *w = lfirst(lc);
+
+		wake_queue(w->id, w->count);
 	}
-	MemoryContextSwitchTo(old);
+	commit_queues = NIL;
+}
+
+/* XACT_EVENT_ABORT or PREPARE (xact.c): nothing was committed. */
+void
+WaitXactAborted(void)
+{
+	commit_queues = NIL;
 }
 
 static void
@@ -235,14 +259,14 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	{
 		BrokerWake *w = lfirst(lc);
 
-		BrokerWakeWaiters(w->id, w->count);
+		wake_queue(w->id, w->count);
 	}
 	foreach(lc, end_groups)
 	{
 		BrokerWake *w = lfirst(lc);
 		LOCKTAG		tag;
 
-		BrokerGroupWaiterTag(&tag, w->id);
+		LockTagGroupWaiters(&tag, w->id);
 		wake_holders(&tag, w->count);
 	}
 	list_free_deep(end_queues);
@@ -251,7 +275,7 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 
 	/* a wait procedure interrupted by an error leaves no registration */
 	if (!isCommit)
-		BrokerWaitSessionEnd();
+		wait_session_end();
 	if (pass_on)
 	{
 		pass_on = false;
@@ -259,12 +283,16 @@ wait_release_callback(ResourceReleasePhase phase, bool isCommit,
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * Sleeping
+ * --------------------------------------------------------------------- */
+
 /*
  * Register for the whole of a wait procedure, across its commits (called
  * once per tag it waits on, at most twice).
  */
-void
-BrokerWaitSessionBegin(const LOCKTAG *tag)
+static void
+wait_session_begin(const LOCKTAG *tag)
 {
 	Assert(session_ntags < lengthof(session_tags));
 	session_tags[session_ntags] = *tag;
@@ -272,8 +300,8 @@ BrokerWaitSessionBegin(const LOCKTAG *tag)
 	session_ntags++;
 }
 
-void
-BrokerWaitSessionEnd(void)
+static void
+wait_session_end(void)
 {
 	while (session_ntags > 0)
 	{
@@ -282,22 +310,9 @@ BrokerWaitSessionEnd(void)
 	}
 }
 
-/* A procedure may commit only when CALLed outside a transaction block. */
-void
-BrokerCheckNonAtomic(FunctionCallInfo fcinfo, const char *proc, const char *instead)
-{
-	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
-		castNode(CallContext, fcinfo->context)->atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("%s must be called with CALL outside a transaction block", proc),
-				 errdetail("It commits after every look so that it holds no snapshot while it waits."),
-				 errhint("Inside a transaction, use %s.", instead)));
-}
-
 /* Milliseconds to sleep: until the deadline, a due time, or the backstop. */
-long
-BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms)
+static long
+wait_ms(TimestampTz deadline, TimestampTz due, long backstop_ms)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		ms = TimestampDifferenceMilliseconds(now, deadline);
@@ -305,55 +320,6 @@ BrokerWaitMs(TimestampTz deadline, TimestampTz due, long backstop_ms)
 	if (due != 0 && due < deadline)
 		ms = Min(ms, TimestampDifferenceMilliseconds(now, due) + 1);
 	return Max(Min(ms, backstop_ms), 0);
-}
-
-/*
- * Signal LISTENing clients at commit, for destinations that opted in: one
- * notification per destination per transaction (NOTIFY folds identical
- * ones), on channel "pgbroker.<kind>.<name>" with the name as payload.
- * The channel's length was checked when notify was turned on.
- */
-void
-BrokerNotifyAtCommit(const char *kind, const char *name)
-{
-	char		channel[NAMEDATALEN];
-
-	if (snprintf(channel, sizeof(channel), "pgbroker.%s.%s", kind, name) >= (int) sizeof(channel))
-		return;
-	Async_Notify(channel, name);
-}
-
-/*
- * The wait procedures cannot be SECURITY DEFINER (PostgreSQL calls such
- * procedures atomically, without transaction control), so each look runs
- * as the procedure's owner with a safe search_path, as SECURITY DEFINER
- * would, and returns to the caller before the look's commit.
- */
-void
-BrokerLookBegin(FunctionCallInfo fcinfo, BrokerLookState *st)
-{
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&st->saved_user, &st->saved_sec);
-	SetUserIdAndSecContext(owner, st->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-	st->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-void
-BrokerLookEnd(BrokerLookState *st)
-{
-	AtEOXact_GUC(true, st->guc_level);
-	SetUserIdAndSecContext(st->saved_user, st->saved_sec);
 }
 
 /*
@@ -367,8 +333,8 @@ BrokerLookEnd(BrokerLookState *st)
  * client_connection_check_interval would), so that an abandoned wait does
  * not linger.  Returns whether the latch woke it.
  */
-bool
-BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
+static bool
+wait_sleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 {
 	int			rc;
 
@@ -408,64 +374,120 @@ BrokerWaitSleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 	return (rc & WL_LATCH_SET) != 0;
 }
 
+/* ---------------------------------------------------------------------
+ * The wait loop
+ * --------------------------------------------------------------------- */
+
 /*
- * The result of a wait procedure: one INOUT parameter, an array of a row
- * type (broker.message[], broker.record[]).  Begin gives a ReturnSetInfo
- * whose tuplestore outlives the procedure's commits, for the look to fill
- * as a set-returning function would; Finish turns what it holds into the
- * array, before the last look's transaction commits; End returns it.
- *
- * Finish must run inside that transaction, under a snapshot: the rows
- * hold payloads stored out of line (TOAST) as pointers into the message
- * or segment table, and forming the array fetches them.  After the commit
- * there is no snapshot to fetch them with, and retention may drop a
- * segment, its TOAST data with it.
+ * A claim or poll inside a statement: look; if that found nothing and the
+ * call may wait, register (transaction-level share locks on the waiter
+ * tags, visible in pg_locks) and look again after each wakeup, due time
+ * or backstop, until the look finds something or the time is up.
+ * Interrupts (cancel, statement_timeout, termination) are served while it
+ * sleeps.  The statement keeps its snapshot for the whole wait.
  */
-void
-BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
+int
+BrokerWaitInStatement(BrokerWaiter *w)
 {
-	if (get_call_result_type(fcinfo, NULL, &pr->outdesc) != TYPEFUNC_COMPOSITE ||
-		pr->outdesc->natts != 1 ||
-		!OidIsValid(pr->elemtype = get_element_type(TupleDescAttr(pr->outdesc, 0)->atttypid)))
-		elog(ERROR, "a wait procedure must have one INOUT parameter of an array of rows");
-	pr->outdesc = BlessTupleDesc(pr->outdesc);
-	memset(&pr->rs, 0, sizeof(pr->rs));
-	pr->rs.type = T_ReturnSetInfo;
-	pr->rs.setDesc = lookup_rowtype_tupdesc_copy(pr->elemtype, -1);
-	pr->rs.setResult = tuplestore_begin_heap(false, true, work_mem);
-	pr->mcxt = CurrentMemoryContext;
-	pr->result = (Datum) 0;
-}
+	LOCKTAG		tags[2];
+	int			ntags;
+	int			i;
+	TimestampTz deadline;
+	bool		woken = false;
+	int			futile = 0;
+	int			got;
 
-void
-BrokerProcResultFinish(BrokerProcResult *pr)
-{
-	MemoryContext old = MemoryContextSwitchTo(pr->mcxt);
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(pr->rs.setDesc, &TTSOpsMinimalTuple);
-	int64		count = tuplestore_tuple_count(pr->rs.setResult);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
-	int			n = 0;
-
-	PushActiveSnapshot(GetTransactionSnapshot());
-	while (tuplestore_gettupleslot(pr->rs.setResult, true, false, slot))
+	got = w->look(w, false);
+	if (got > 0 || w->wait_ms <= 0)
+		return got;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), w->wait_ms);
+	ntags = w->register_tags(w, tags);
+	for (i = 0; i < ntags; i++)
+		(void) LockAcquire(&tags[i], ShareLock, false, false);
+	for (;;)
 	{
-		slot_getallattrs(slot);
-		/* HeapTupleGetDatum fetches the out-of-line values into the row */
-		elems[n++] = HeapTupleGetDatum(heap_form_tuple(pr->rs.setDesc, slot->tts_values,
-														slot->tts_isnull));
+		/*
+		 * Reset before looking: a producer that commits after the look sets
+		 * the latch again, so its wakeup cannot be lost.
+		 */
+		ResetLatch(MyLatch);
+		got = w->look(w, true);
+		if (got > 0 || GetCurrentTimestamp() >= deadline)
+			break;
+		if (woken)
+			futile++;
+		woken = wait_sleep(wait_ms(deadline, w->due, w->backstop_ms),
+						   w->filtered, &futile, &tags[ntags - 1]);
 	}
-	PopActiveSnapshot();
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(pr->rs.setResult);
-	pr->result = PointerGetDatum(construct_array(elems, n, pr->elemtype, -1, false, TYPALIGN_DOUBLE));
-	MemoryContextSwitchTo(old);
+	for (i = ntags; i-- > 0;)
+		LockRelease(&tags[i], ShareLock, false);
+	return got;
 }
 
+/*
+ * A wait procedure (CALL claim_wait, poll_wait): the same loop, but each
+ * look is a transaction of its own, committed before the procedure sleeps,
+ * so that a consumer may wait for long without holding back VACUUM; the
+ * registration is a session lock that lasts the whole wait.  What the last
+ * look found is committed (leased) before it is returned, as with any
+ * leased claim or poll: a consumer that dies before it gets it sees it
+ * again when the lease ends.  The caller has checked BrokerCheckNonAtomic.
+ */
 Datum
-BrokerProcResultEnd(BrokerProcResult *pr)
+BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 {
-	bool		result_null = false;
+	BrokerProcResult pr;
+	BrokerLookState look;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), w->wait_ms);
+	bool		registered = false;
+	bool		woken = false;
+	int			futile = 0;
+	LOCKTAG		tags[2];
+	int			ntags = 0;
+	int			got;
 
-	Assert(pr->result != (Datum) 0);
-	return HeapTupleGetDatum(heap_form_tuple(pr->outdesc, &pr->result, &result_null));
+	BrokerProcResultBegin(fcinfo, &pr);
+	w->rsinfo = &pr.rs;
+
+	for (;;)
+	{
+		/* a connection per look frees the last one's memory */
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
+		BrokerLookBegin(fcinfo, &look);
+		BrokerEnterCall();
+		if (registered)
+			ResetLatch(MyLatch);
+		got = w->look(w, registered);
+		if (got > 0 || GetCurrentTimestamp() >= deadline)
+			break;				/* still connected */
+		if (!registered)
+		{
+			int			i;
+
+			/* register, then look once more before the first sleep */
+			ntags = w->register_tags(w, tags);
+			for (i = 0; i < ntags; i++)
+				wait_session_begin(&tags[i]);
+			registered = true;
+			BrokerLookEnd(&look);
+			SPI_finish();
+			continue;
+		}
+		/* end the look's transaction: no snapshot while sleeping */
+		BrokerLookEnd(&look);
+		SPI_commit();
+		SPI_finish();
+		if (woken)
+			futile++;
+		woken = wait_sleep(wait_ms(deadline, w->due, w->backstop_ms),
+						   w->filtered, &futile, &tags[ntags - 1]);
+	}
+	BrokerLookEnd(&look);
+	BrokerProcResultFinish(&pr);
+	/* the leases (and a group's positions) are written at this commit */
+	SPI_commit();
+	SPI_finish();
+	wait_session_end();
+
+	return BrokerProcResultEnd(&pr);
 }

@@ -38,12 +38,9 @@
 #include "utils/varlena.h"
 
 #include "pgbroker.h"
+#include "worker.h"
 
 PGDLLEXPORT void pgbroker_worker_main(Datum arg);
-
-char	   *pgbroker_databases = NULL;
-char	   *pgbroker_maintenance_role = NULL;
-int			pgbroker_maintenance_interval_ms = 10000;
 
 /* Run broker.maintain() once, if the extension is installed here. */
 static void

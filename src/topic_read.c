@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * read.c
+ * topic_read.c
  *	  Reading a partition of a topic from an offset.
  *
  * A read walks each segment's primary key (partition, offset_id) forward,
@@ -8,7 +8,7 @@
  * statement snapshot.  It returns the records that snapshot sees, and
  * stops at the first record it does not see whose producer had not
  * committed when the snapshot was taken: that producer is in the middle of
- * its commit (records are appended at pre-commit, append.c), and the
+ * its commit (records are appended at pre-commit, topic_append.c), and the
  * records after it must wait until it is done, or a reader that moved past
  * them would never come back.  A record whose producer failed after the
  * append, or that compaction removed, is skipped.
@@ -16,7 +16,7 @@
  * A segment dropped by retention while a read looks for it is skipped:
  * its records are gone, and the offsets returned show the jump.
  *
- * src/read.c
+ * src/topic_read.c
  *
  *-------------------------------------------------------------------------
  */
@@ -42,13 +42,25 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "catalog.h"
-#include "pgbroker.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+
 #include "topic.h"
+#include "xact.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_read);
+PG_FUNCTION_INFO_V1(pgbroker_lock_segment);
 
 static SPIPlanPtr read_segments_plan = NULL;
+
+/* The columns of the segment-list statement of broker.read(). */
+enum
+{
+	SEGMENTS_TOPIC_ID = 1,
+	SEGMENTS_PARTITIONS,
+	SEGMENTS_SEG_NO,
+	SEGMENTS_START
+};
 
 /* Append records of one partition with offset >= from to the result. */
 static int
@@ -213,19 +225,13 @@ pgbroker_read(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	BrokerEnterCall();
-	if (read_segments_plan == NULL)
-	{
-		read_segments_plan = SPI_prepare(
-			"SELECT t.id, t.partitions, s.seg_no, s.start_offsets[$2 OPERATOR(pg_catalog.+) 1]"
-			" FROM broker.topic t LEFT JOIN broker.segment s"
-			"   ON s.topic_id OPERATOR(pg_catalog.=) t.id AND s.start_offsets IS NOT NULL"
-			" WHERE t.name OPERATOR(pg_catalog.=) $1"
-			" ORDER BY s.seg_no",
-			2, (Oid[]) {TEXTOID, INT4OID});
-		if (read_segments_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(read_segments_plan);
-	}
+	(void) BrokerKeptPlan(&read_segments_plan,
+						  "SELECT t.id, t.partitions, s.seg_no, s.start_offsets[$2 OPERATOR(pg_catalog.+) 1]"
+						  " FROM broker.topic t LEFT JOIN broker.segment s"
+						  "   ON s.topic_id OPERATOR(pg_catalog.=) t.id AND s.start_offsets IS NOT NULL"
+						  " WHERE t.name OPERATOR(pg_catalog.=) $1"
+						  " ORDER BY s.seg_no",
+						  2, (Oid[]) {TEXTOID, INT4OID});
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(partition);
 	/* read-only: the catalog is read with the statement's snapshot */
@@ -235,13 +241,11 @@ pgbroker_read(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("topic \"%s\" does not exist", name)));
-	topic_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (partition < 0 || partition >= partitions)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("partition %d is out of range for topic \"%s\"", partition, name),
-				 errdetail("The topic has %d partitions, numbered from 0.", partitions)));
+	topic_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   SEGMENTS_TOPIC_ID, &isnull));
+	partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 SEGMENTS_PARTITIONS, &isnull));
+	BrokerCheckPartition(partition, partitions, name);
 	nseg = (int) SPI_processed;
 	segs = SPI_palloc(sizeof(int32) * nseg);
 	starts = SPI_palloc(sizeof(int64) * nseg);
@@ -250,9 +254,9 @@ pgbroker_read(PG_FUNCTION_ARGS)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		Datum		d;
 
-		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, SEGMENTS_SEG_NO, &isnull);
 		segs[i] = isnull ? -1 : DatumGetInt32(d);
-		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, SEGMENTS_START, &isnull);
 		starts[i] = isnull ? 0 : DatumGetInt64(d);
 	}
 	SPI_finish();
@@ -260,4 +264,28 @@ pgbroker_read(PG_FUNCTION_ARGS)
 	(void) TopicReadPartition(topic_id, partition, from, max, nseg, segs, starts,
 							  rsinfo->setResult, rsinfo->setDesc, NULL);
 	return (Datum) 0;
+}
+
+/*
+ * broker._lock_segment(topic_id int, seg_no int): lock a segment table
+ * for reading (AccessShareLock, to the end of the transaction) if it still
+ * exists.  The SQL readers list the segments with their snapshot, and
+ * retention may drop one of them before they read it: checking with
+ * to_regclass() first leaves a window in which the table goes, and the
+ * reader fails with "relation does not exist".  Locking by name closes it
+ * (RangeVarGetRelidExtended looks again after the lock wait), and once
+ * locked, retention (which never waits for readers) leaves the table be.
+ * Returns false if the table is gone.
+ */
+Datum
+pgbroker_lock_segment(PG_FUNCTION_ARGS)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+
+	snprintf(relname, sizeof(relname), "topic_%d_%d",
+			 PG_GETARG_INT32(0), PG_GETARG_INT32(1));
+	relid = RangeVarGetRelidExtended(makeRangeVar("broker", relname, -1),
+									 AccessShareLock, RVR_MISSING_OK, NULL, NULL);
+	PG_RETURN_BOOL(OidIsValid(relid));
 }

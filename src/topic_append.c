@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * append.c
+ * topic_append.c
  *	  Commit-time sequencing: records published in a transaction are kept
  *	  in backend memory and appended to their partitions, with the next
  *	  dense offsets, while the transaction commits.
@@ -18,7 +18,7 @@
  * open for minutes holds no lock and delays nobody: its records get their
  * offsets when it commits.
  *
- * Readers (read.c) stop at the first record whose producer has not
+ * Readers (topic_read.c) stop at the first record whose producer has not
  * committed as of their snapshot; it is in its commit right now, so the
  * wait is one commit flush.  That is what makes early release of the
  * partition lock safe: no reader returns a later offset before an earlier
@@ -36,7 +36,7 @@
  * PREPARE TRANSACTION is refused, since the topic lock (and readers) would
  * wait for as long as the transaction stays prepared.
  *
- * src/append.c
+ * src/topic_append.c
  *
  *-------------------------------------------------------------------------
  */
@@ -63,9 +63,12 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "catalog.h"
-#include "pgbroker.h"
+#include "insert.h"
+#include "locktag.h"
 #include "topic.h"
+#include "wait.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_lock_topic);
 
 /* Rows per heap multi-insert. */
 #define APPEND_CHUNK 1000
@@ -90,33 +93,12 @@ typedef struct StickyChoice
 	int32		partition;
 } StickyChoice;
 
-/*
- * The segment producers append to, per topic, cached per backend.  Filled
- * under the topic lock; rotation, alter_topic and drop_topic invalidate
- * the topic catalog's relcache entry before they release the topic lock,
- * and AcceptInvalidationMessages() after taking it sees that.
- */
-typedef struct SegmentCache
-{
-	int32		topic_id;		/* hash key */
-	bool		valid;
-	int32		partitions;
-	int32		seg_no;
-	Oid			relid;
-	int			nstarts;
-	int64	   *starts;			/* in CacheMemoryContext */
-	int64	   *hints;			/* per partition: last offset seen, or -1 */
-} SegmentCache;
-
-static HTAB *segment_cache = NULL;
-
 /* All in TopTransactionContext, forgotten at the end of the transaction. */
 static List *pending = NIL;
 static List *sticky = NIL;
 static List *appended_topics = NIL;	/* to wake at commit */
 static int	pending_seq = 0;
 
-static SPIPlanPtr segment_plan = NULL;
 static uint32 sticky_next = 0;
 
 /*
@@ -165,15 +147,23 @@ TopicAppendRecord(BrokerTopic *t, int32 partition, const char *key,
 		PointerGetDatum(PG_DETOAST_DATUM_COPY(payload)) : (Datum) 0;
 	r->is_bytes = is_bytes;
 	r->headers = headers ? (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(headers)) : NULL;
-	r->topic = pstrdup(t->name);
+	r->topic = pstrdup(TopicName(t));
 	pending = lappend(pending, r);
 	MemoryContextSwitchTo(old);
 }
 
-bool
-TopicHasPending(void)
+/*
+ * XACT_EVENT_PRE_PREPARE: a prepared transaction would hold the topic
+ * lock, and keep readers waiting, until it is resolved.
+ */
+void
+TopicAppendPrePrepare(void)
 {
-	return pending != NIL;
+	if (pending != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot prepare a transaction that published to a topic"),
+				 errdetail("Records get their offsets at commit, under a lock that a prepared transaction would hold until it is resolved.")));
 }
 
 static int
@@ -285,112 +275,6 @@ append_insert(Relation rel, ResultRelInfo *rri, EState *estate,
 	pfree(slots);
 }
 
-/* Mark every cached segment stale (a relcache callback: flags only). */
-void
-TopicSegmentsInvalidate(void)
-{
-	HASH_SEQ_STATUS status;
-	SegmentCache *c;
-
-	if (segment_cache == NULL)
-		return;
-	hash_seq_init(&status, segment_cache);
-	while ((c = hash_seq_search(&status)) != NULL)
-		c->valid = false;
-}
-
-/*
- * The current segment of a topic, from the cache or (with the latest
- * snapshot) from the catalog.  Called holding the topic lock, SPI
- * connected.
- */
-static SegmentCache *
-append_current_segment(int32 topic_id, const char *topic)
-{
-	SegmentCache *c;
-	bool		found;
-	Datum		arg = Int32GetDatum(topic_id);
-	HeapTuple	tup;
-	TupleDesc	tdesc;
-	bool		isnull;
-	Datum	   *starts;
-	int			nstarts;
-	int			i;
-	uint64		gen;
-
-	if (segment_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(int32);
-		ctl.entrysize = sizeof(SegmentCache);
-		ctl.hcxt = CacheMemoryContext;
-		segment_cache = hash_create("pgbroker segments", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	c = hash_search(segment_cache, &topic_id, HASH_ENTER, &found);
-	if (!found)
-	{
-		c->valid = false;
-		c->starts = NULL;
-		c->hints = NULL;
-	}
-	if (c->valid && OidIsValid(c->relid))
-		return c;
-	gen = TopicInvalCount();
-
-	if (segment_plan == NULL)
-	{
-		segment_plan = SPI_prepare(
-			"SELECT t.partitions, s.seg_no, s.start_offsets"
-			" FROM broker.topic t JOIN broker.segment s ON s.topic_id OPERATOR(pg_catalog.=) t.id"
-			" WHERE t.id OPERATOR(pg_catalog.=) $1"
-			" AND s.start_offsets IS NOT NULL AND s.sealed_at IS NULL",
-			1, (Oid[]) {INT4OID});
-		if (segment_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(segment_plan);
-	}
-	BrokerExecPlan(segment_plan, &arg, NULL, true, 1);
-	if (SPI_processed == 0)
-	{
-		hash_search(segment_cache, &topic_id, HASH_REMOVE, NULL);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic \"%s\" was dropped before the transaction committed",
-						topic)));
-	}
-	tup = SPI_tuptable->vals[0];
-	tdesc = SPI_tuptable->tupdesc;
-	c->partitions = DatumGetInt32(SPI_getbinval(tup, tdesc, 1, &isnull));
-	c->seg_no = DatumGetInt32(SPI_getbinval(tup, tdesc, 2, &isnull));
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, tdesc, 3, &isnull)),
-					  INT8OID, 8, true, TYPALIGN_DOUBLE, &starts, NULL, &nstarts);
-	if (c->starts != NULL)
-		pfree(c->starts);
-	c->starts = NULL;
-	c->starts = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * Max(nstarts, 1));
-	for (i = 0; i < nstarts; i++)
-		c->starts[i] = DatumGetInt64(starts[i]);
-	c->nstarts = nstarts;
-	if (c->hints != NULL)
-		pfree(c->hints);
-	c->hints = NULL;
-	c->hints = MemoryContextAlloc(CacheMemoryContext, sizeof(int64) * c->partitions);
-	for (i = 0; i < c->partitions; i++)
-		c->hints[i] = -1;
-	SPI_freetuptable(SPI_tuptable);
-
-	c->relid = TopicSegmentRelid(topic_id, c->seg_no);
-	if (!OidIsValid(c->relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("segment %d of topic \"%s\" is missing", c->seg_no, topic)));
-	/* an invalidation that arrived during the lookup leaves it stale */
-	c->valid = (gen == TopicInvalCount());
-	return c;
-}
-
 /*
  * Append the records of one topic: recs[0..n-1], sorted by partition.
  * Called with SPI connected and an active snapshot pushed.
@@ -400,7 +284,7 @@ append_topic(PendingRecord **recs, int n)
 {
 	int32		topic_id = recs[0]->topic_id;
 	LOCKTAG		tag;
-	SegmentCache *seg;
+	TopicSegment *seg;
 	int32		partitions;
 	Oid			relid;
 	Relation	rel;
@@ -412,7 +296,7 @@ append_topic(PendingRecord **recs, int n)
 	int			save_sec_context;
 
 	/* Keep rotation and drop_topic out until we have committed. */
-	TopicLockTag(&tag, topic_id);
+	LockTagTopic(&tag, topic_id);
 	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
 	AcceptInvalidationMessages();
 
@@ -423,12 +307,12 @@ append_topic(PendingRecord **recs, int n)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(recs[0]->userid, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
-	seg = append_current_segment(topic_id, recs[0]->topic);
+	seg = TopicCurrentSegment(topic_id, recs[0]->topic);
 	if (recs[n - 1]->partition >= seg->partitions)
 	{
 		/* partitions were added since the cache was filled: look again */
 		seg->valid = false;
-		seg = append_current_segment(topic_id, recs[0]->topic);
+		seg = TopicCurrentSegment(topic_id, recs[0]->topic);
 	}
 	partitions = seg->partitions;
 	relid = seg->relid;
@@ -454,7 +338,7 @@ append_topic(PendingRecord **recs, int n)
 		if (partition >= partitions)
 			elog(ERROR, "partition %d of topic \"%s\" does not exist", partition, recs[i]->topic);
 
-		TopicPartitionLockTag(&tag, topic_id, partition);
+		LockTagPartition(&tag, topic_id, partition);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 		/*
@@ -553,7 +437,7 @@ TopicAppendAbort(void)
 
 /*
  * XACT_EVENT_COMMIT: the appended records are visible; wake the consumers
- * polling those topics.  Must not fail (see BrokerWakeWaiters).
+ * polling those topics.  Must not fail (see wait.c).
  */
 void
 TopicAppendCommitted(void)
@@ -591,4 +475,15 @@ TopicAppendSubCommit(int nest_level)
 		if (r->nest_level >= nest_level)
 			r->nest_level = nest_level - 1;
 	}
+}
+
+/* broker._lock_topic(topic_id int): wait for producers appending at commit. */
+Datum
+pgbroker_lock_topic(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	LockTagTopic(&tag, PG_GETARG_INT32(0));
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
 }

@@ -1,75 +1,57 @@
 /*-------------------------------------------------------------------------
  *
- * queue.c
- *	  Producing to a queue (send, send_batch and their binary forms), and
- *	  the bookkeeping every path runs when a message leaves a queue.
+ * queue_send.c
+ *	  Producing to a queue: send, send_batch and their binary forms.
  *
- * A *message* lives in one queue's table, broker.queue_<id>, until it is
- * acked, cancelled, dropped or moved to the dead letters.  A send is a
- * plain INSERT in the caller's transaction: the message exists if and only
- * if that transaction commits.
+ * A send is an insert in the caller's transaction: the message exists if
+ * and only if that transaction commits.  Rows are inserted directly into
+ * the message table and its indexes (insert.c), without an SQL statement.
+ * A message with an ordering-group key joins its group under the group's
+ * lock (queue_settle.c); one with a dedup key takes the key in
+ * broker.dedup, whose primary key arbitrates concurrent sends of one key:
+ * the second inserter waits for the first to commit and then finds its
+ * row.  A queue with max_length makes room first, or refuses.
  *
- * Message groups.  Of the messages sharing a group key only the *head*
- * (group_head = true) is in the ready index, so claims see one message per
- * group and a long group cannot crowd out the others.  Whoever adds to a
- * group or removes its head takes an exclusive advisory lock on the group
- * (PGBROKER_LOCK_GROUP) for the rest of its transaction and then looks at
- * the group with the latest snapshot.  The lock orders a producer after
- * any transaction that is removing the head, and vice versa, so a group
- * never has two heads and never loses its head while it has messages.
- * Within a group messages go out in id order; ids are drawn at send time,
- * so one producer's messages keep its send order, and of two concurrent
- * producers the one holding the group lock first comes first.
+ * Locks: RowExclusiveLock on the message table; an ordering group's lock
+ * for a message with a group key; the dedup key's index entry.  A
+ * committed send wakes waiting consumers (wait.c).  A crash undoes the
+ * sends of unfinished transactions with them (ids drawn from the sequence
+ * are skipped, which is all a gap in ids means).
  *
- * Deduplication keys live in broker.dedup, whose primary key arbitrates
- * concurrent sends of one key: the second inserter waits for the first to
- * commit and then finds its row.
- *
- * src/queue.c
+ * src/queue_send.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/hash.h"
-#include "access/detoast.h"
+#include "access/genam.h"
 #include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
-#include "utils/acl.h"
-#include "common/hashfn.h"
-#include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
-#include "catalog.h"
-#include "pgbroker.h"
-#include "queue.h"
+#include "insert.h"
+#include "queue_settle.h"
+#include "wait.h"
+#include "xact.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_queue_send);
 PG_FUNCTION_INFO_V1(pgbroker_queue_send_batch);
-PG_FUNCTION_INFO_V1(pgbroker_check_name);
-PG_FUNCTION_INFO_V1(pgbroker_queue_changed);
-PG_FUNCTION_INFO_V1(pgbroker_group_promote);
-PG_FUNCTION_INFO_V1(pgbroker_group_join);
-PG_FUNCTION_INFO_V1(pgbroker_message_removed);
-PG_FUNCTION_INFO_V1(pgbroker_wake);
 
 /* Arguments shared by every message of one send call. */
 typedef struct SendOptions
@@ -94,65 +76,9 @@ queue_delay_wakes(const Interval *delay)
 		delay->time <= (int64) PGBROKER_IDLE_BACKSTOP_MS * 1000;
 }
 
-static void queue_group_lock(BrokerQueue *q, const char *group_key);
-static bool queue_group_join(BrokerQueue *q, const char *group_key);
-static void queue_group_promote(BrokerQueue *q, const char *group_key);
 static void queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now);
 static void queue_find_columns(BrokerQueue *q, Relation rel);
 static void queue_open_indexes(BrokerQueue *q, Relation rel, ResultRelInfo *rri);
-static int64 queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
-							const char *dedup_key, const char *group_key);
-
-/* ---------------------------------------------------------------------
- * Argument checks shared with claim.c
- * --------------------------------------------------------------------- */
-
-/* Headers: NULL means none; anything else must be a JSON object. */
-Jsonb *
-QueueHeadersArg(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	Jsonb	   *j;
-
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	j = PG_GETARG_JSONB_P(argno);
-	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a JSON object", what)));
-	return j;
-}
-
-/* Enforce pgbroker.max_message_size on payload plus headers. */
-void
-QueueCheckPayload(Datum payload, Datum headers)
-{
-	Size		size = toast_raw_datum_size(payload);
-
-	if (headers != (Datum) 0)
-		size += toast_raw_datum_size(headers);
-	if (size > (Size) pgbroker_max_message_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("message of %zu bytes exceeds the maximum of %d bytes",
-						size, pgbroker_max_message_size),
-				 errhint("Increase \"pgbroker.max_message_size\".")));
-}
-
-static char *
-queue_key_arg(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	char	   *key;
-
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	key = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strlen(key) > PGBROKER_MAX_KEY_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s is longer than %d bytes", what, PGBROKER_MAX_KEY_LEN)));
-	return key;
-}
 
 static void
 queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
@@ -160,7 +86,7 @@ queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
 	Oid			ptype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 
 	opt->is_bytes = (ptype == BYTEAOID || ptype == BYTEAARRAYOID);
-	opt->headers = QueueHeadersArg(fcinfo, 2, "headers");
+	opt->headers = BrokerHeadersArg(fcinfo, 2, "headers");
 	/* no headers are stored as NULL: cheaper, and out of the GIN index */
 	if (opt->headers != NULL && JB_ROOT_COUNT(opt->headers) == 0)
 		opt->headers = NULL;
@@ -173,123 +99,6 @@ queue_send_options(FunctionCallInfo fcinfo, SendOptions *opt)
 				 errmsg("priority must be between %d and %d",
 						-PGBROKER_MAX_PRIORITY, PGBROKER_MAX_PRIORITY)));
 	opt->now = GetCurrentTimestamp();
-}
-
-/* ---------------------------------------------------------------------
- * Message groups
- * --------------------------------------------------------------------- */
-
-static void
-queue_group_lock(BrokerQueue *q, const char *group_key)
-{
-	LOCKTAG		tag;
-	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) group_key,
-											strlen(group_key)));
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) q->id, h,
-						 PGBROKER_LOCK_GROUP);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
-/* Lock a group before adding to it; returns true if it has messages. */
-static bool
-queue_group_join(BrokerQueue *q, const char *group_key)
-{
-	Datum		arg = CStringGetTextDatum(group_key);
-	bool		isnull;
-
-	queue_group_lock(q, group_key);
-	BrokerExecPlan(QueuePlan(q, QPLAN_GROUP_EXISTS), &arg, NULL, true, 1);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* The head of a group left: make the oldest remaining message the head. */
-static void
-queue_group_promote(BrokerQueue *q, const char *group_key)
-{
-	Datum		arg = CStringGetTextDatum(group_key);
-
-	queue_group_lock(q, group_key);
-	BrokerExecPlan(QueuePlan(q, QPLAN_GROUP_PROMOTE), &arg, NULL, true, 1);
-	if (SPI_processed > 0)
-		BrokerWakeAtCommit(q->id, 1);
-}
-
-/* ---------------------------------------------------------------------
- * Leaving a queue
- * --------------------------------------------------------------------- */
-
-/*
- * Bookkeeping for a message that left the queue: promote the next message
- * of its group, and start the dedup window of its key (acked) or forget
- * the key (any other way out).  Connected to SPI; clobbers SPI_tuptable.
- */
-void
-QueueMessageRemoved(BrokerQueue *q, int64 id, const char *group_key,
-					bool group_head, const char *dedup_key, bool acked)
-{
-	if (group_key != NULL && group_head)
-		queue_group_promote(q, group_key);
-	if (dedup_key != NULL)
-	{
-		Datum		values[4];
-
-		values[0] = CStringGetTextDatum(dedup_key);
-		values[1] = Int64GetDatum(id);
-		if (acked && (q->dedup_window.time > 0 || q->dedup_window.day > 0 ||
-					  q->dedup_window.month > 0))
-		{
-			values[2] = IntervalPGetDatum(&q->dedup_window);
-			values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
-			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_ACKED), values, NULL, false, 0);
-		}
-		else
-			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_FORGET), values, NULL, false, 0);
-	}
-}
-
-/*
- * Run QueueMessageRemoved for every row of the current SPI result, which
- * must be (id, group_key, group_head, dedup_key).  Returns the row count.
- */
-uint64
-QueueRemovedFromResult(BrokerQueue *q, bool acked)
-{
-	uint64		n = SPI_processed;
-	SPITupleTable *tt = SPI_tuptable;
-	RemovedMessage *rm;
-	uint64		i;
-	uint64		nbook = 0;
-
-	if (n == 0)
-		return 0;
-
-	/* Copy out what needs bookkeeping before running more statements. */
-	rm = palloc(sizeof(RemovedMessage) * n);
-	for (i = 0; i < n; i++)
-	{
-		HeapTuple	tup = tt->vals[i];
-		bool		isnull;
-		char	   *group = SPI_getvalue(tup, tt->tupdesc, 2);
-		char	   *dedup = SPI_getvalue(tup, tt->tupdesc, 4);
-		bool		head = DatumGetBool(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
-
-		if ((group != NULL && head) || dedup != NULL)
-		{
-			rm[nbook].id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
-			rm[nbook].group_key = group;
-			rm[nbook].group_head = head;
-			rm[nbook].dedup_key = dedup;
-			nbook++;
-		}
-	}
-	SPI_freetuptable(tt);
-	for (i = 0; i < nbook; i++)
-		QueueMessageRemoved(q, rm[i].id, rm[i].group_key, rm[i].group_head,
-							rm[i].dedup_key, acked);
-	pfree(rm);
-	return n;
 }
 
 /*
@@ -306,7 +115,11 @@ queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now)
 	int64		excess;
 
 	values[0] = Int64GetDatum(q->max_length);
-	BrokerExecPlan(QueuePlan(q, QPLAN_LENGTH), values, NULL, false, 1);
+	BrokerExecPlan(QueuePlan(q, QPLAN_LENGTH,
+							 "SELECT pg_catalog.count(*) FROM"
+							 " (SELECT 1 FROM broker.queue_%1$d LIMIT $1) s",
+							 1, (Oid[]) {INT8OID}),
+				   values, NULL, false, 1);
 	have = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -316,13 +129,21 @@ queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now)
 	if (!q->drop_oldest || adding > q->max_length)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("queue \"%s\" is full", q->name),
+				 errmsg("queue \"%s\" is full", QueueName(q)),
 				 errdetail("The queue holds %lld messages and its maximum length is %lld.",
 						   (long long) have, (long long) q->max_length),
 				 errhint("Consume messages, or raise max_length with broker.alter_queue().")));
+	/* $1 count $2 now */
 	values[0] = Int64GetDatum(excess);
 	values[1] = TimestampTzGetDatum(now);
-	BrokerExecPlan(QueuePlan(q, QPLAN_DROP_OLDEST), values, NULL, false, 0);
+	BrokerExecPlan(QueuePlan(q, QPLAN_DROP_OLDEST,
+							 "DELETE FROM broker.queue_%1$d WHERE id OPERATOR(pg_catalog.=) ANY"
+							 " (SELECT id FROM broker.queue_%1$d"
+							 "   WHERE lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $2"
+							 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+							 QUEUE_REMOVED_RETURNING,
+							 2, (Oid[]) {INT8OID, TIMESTAMPTZOID}),
+				   values, NULL, false, 0);
 	(void) QueueRemovedFromResult(q, false);
 }
 
@@ -363,7 +184,7 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 
 	Assert(n == 1 || (group_key == NULL && dedup_key == NULL && msg_id == 0));
 
-	rel = BrokerOpenForInsert(q->relid);
+	rel = BrokerOpenForInsert(QueueRelid(q));
 	if (!q->columns_known)
 		queue_find_columns(q, rel);
 
@@ -531,9 +352,21 @@ queue_find_columns(BrokerQueue *q, Relation rel)
 			elog(ERROR, "column \"%s\" of message table \"%s\" is missing",
 				 names[i], RelationGetRelationName(rel));
 	}
-	q->id_seq = getIdentitySequence(q->relid, q->attnum[QCOL_ID], false);
+	q->id_seq = getIdentitySequence(QueueRelid(q), q->attnum[QCOL_ID], false);
 	q->columns_known = true;
 }
+
+/*
+ * Take a dedup key for a message: $1 key $2 message id $3 now.  Returns
+ * the message id when the key is ours: new, or its window has ended.
+ */
+static const char dedup_take_sql[] =
+"INSERT INTO broker.dedup AS d (queue_id, dedup_key, message_id)"
+" VALUES (%1$d, $1, $2)"
+" ON CONFLICT (queue_id, dedup_key) DO UPDATE"
+" SET message_id = excluded.message_id, expires_at = NULL"
+" WHERE d.expires_at IS NOT NULL AND d.expires_at OPERATOR(pg_catalog.<=) $3"
+" RETURNING message_id";
 
 static int64
 queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
@@ -552,7 +385,7 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 
 		if (!q->columns_known)
 		{
-			Relation	rel = table_open(q->relid, RowExclusiveLock);
+			Relation	rel = table_open(QueueRelid(q), RowExclusiveLock);
 
 			queue_find_columns(q, rel);
 			table_close(rel, NoLock);
@@ -564,12 +397,19 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 			dv[0] = CStringGetTextDatum(dedup_key);
 			dv[1] = Int64GetDatum(id);
 			dv[2] = TimestampTzGetDatum(opt->now);
-			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_TAKE), dv, NULL, false, 1);
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_TAKE, dedup_take_sql, 3,
+									 (Oid[]) {TEXTOID, INT8OID, TIMESTAMPTZOID}),
+						   dv, NULL, false, 1);
 			if (SPI_processed == 1)
 				break;			/* the key is ours */
 
 			/* The key is taken: answer with the message that holds it. */
-			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_GET), dv, NULL, false, 1);
+			BrokerExecPlan(QueuePlan(q, QPLAN_DEDUP_GET,
+									 "SELECT message_id FROM broker.dedup"
+									 " WHERE queue_id OPERATOR(pg_catalog.=) %1$d"
+									 " AND dedup_key OPERATOR(pg_catalog.=) $1",
+									 1, (Oid[]) {TEXTOID}),
+						   dv, NULL, false, 1);
 			if (SPI_processed == 1)
 				return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1,
@@ -584,14 +424,14 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
 		bool		head = false;
 
 		if (group_key != NULL)
-			head = !queue_group_join(q, group_key);
+			head = !QueueOrdGroupJoin(q, group_key);
 		queue_insert_rows(q, opt, &payload, 1, group_key, head, dedup_key,
 						  dedup_key != NULL ? id : 0, &id);
 	}
 	if (queue_delay_wakes(&opt->delay))
-		BrokerWakeAtCommit(q->id, 1);
+		BrokerWakeQueueAtCommit(q->id, 1);
 	if (q->notify)
-		BrokerNotifyAtCommit("queue", q->name);
+		BrokerNotifyAtCommit("queue", QueueName(q));
 	return id;
 }
 
@@ -620,9 +460,9 @@ pgbroker_queue_send(PG_FUNCTION_ARGS)
 				 errmsg("payload must not be null")));
 	payload = PG_GETARG_DATUM(1);
 	queue_send_options(fcinfo, &opt);
-	QueueCheckPayload(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
-	dedup_key = queue_key_arg(fcinfo, 5, "dedup_key");
-	group_key = queue_key_arg(fcinfo, 6, "group_key");
+	BrokerCheckPayload(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
+	dedup_key = BrokerKeyArg(fcinfo, 5, "dedup_key");
+	group_key = BrokerKeyArg(fcinfo, 6, "group_key");
 
 	SPI_connect();
 	BrokerEnterCall();
@@ -665,10 +505,7 @@ queue_key_elem(Datum *keys, bool *nulls, int i, const char *what)
 	if (keys == NULL || nulls[i])
 		return NULL;
 	key = TextDatumGetCString(keys[i]);
-	if (strlen(key) > PGBROKER_MAX_KEY_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s is longer than %d bytes", what, PGBROKER_MAX_KEY_LEN)));
+	BrokerCheckKey(key, what);
 	return key;
 }
 
@@ -678,8 +515,9 @@ queue_key_elem(Datum *keys, bool *nulls, int i, const char *what)
  *					 group_keys text[]) RETURNS SETOF bigint
  * broker.send_batch_bytes(queue text, payloads bytea[], ...)
  *
- * Without keys the whole batch is one INSERT ... SELECT FROM unnest();
- * with keys each message goes through the single-message path.  Ids come
+ * Without keys the whole batch goes to the heap in one multi-insert
+ * (queue_insert_rows); with keys each message goes through the
+ * single-message path.  Ids come
  * back in the order of the array.
  */
 Datum
@@ -725,7 +563,7 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("payloads must not contain nulls"),
 					 errdetail("Element %d is null.", i + 1)));
-		QueueCheckPayload(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
+		BrokerCheckPayload(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
 	}
 	queue_keys_array(fcinfo, 5, "dedup_keys", n, &dkeys, &dnulls);
 	queue_keys_array(fcinfo, 6, "group_keys", n, &gkeys, &gnulls);
@@ -753,9 +591,9 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
 		if (queue_delay_wakes(&opt.delay))
-			BrokerWakeAtCommit(q->id, n);
+			BrokerWakeQueueAtCommit(q->id, n);
 		if (q->notify)
-			BrokerNotifyAtCommit("queue", q->name);
+			BrokerNotifyAtCommit("queue", QueueName(q));
 	}
 	else
 	{
@@ -773,86 +611,4 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
-}
-
-/* ---------------------------------------------------------------------
- * Internal helpers for the PL/pgSQL functions of the install script
- * --------------------------------------------------------------------- */
-
-/* broker._check_name(name text, kind text) */
-Datum
-pgbroker_check_name(PG_FUNCTION_ARGS)
-{
-	BrokerCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-					text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	PG_RETURN_VOID();
-}
-
-/* broker._queue_changed(relid regclass): settings changed, drop caches. */
-Datum
-pgbroker_queue_changed(PG_FUNCTION_ARGS)
-{
-	CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
-	PG_RETURN_VOID();
-}
-
-/* broker._group_promote(queue text, group_key text) */
-Datum
-pgbroker_group_promote(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *group_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-
-	SPI_connect();
-	queue_group_promote(QueueLookup(name), group_key);
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/* broker._group_join(queue text, group_key text): true if the group has messages */
-Datum
-pgbroker_group_join(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *group_key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		has;
-
-	SPI_connect();
-	has = queue_group_join(QueueLookup(name), group_key);
-	SPI_finish();
-	PG_RETURN_BOOL(has);
-}
-
-/*
- * broker._message_removed(queue text, id bigint, group_key text,
- *						   group_head boolean, dedup_key text, acked boolean)
- */
-Datum
-pgbroker_message_removed(PG_FUNCTION_ARGS)
-{
-	char	   *name;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_VOID();
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPI_connect();
-	QueueMessageRemoved(QueueLookup(name), PG_GETARG_INT64(1),
-						PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
-						PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3),
-						PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
-						PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5));
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/* broker._wake(queue text): wake the queue's waiters when we commit */
-Datum
-pgbroker_wake(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	SPI_connect();
-	BrokerWakeAtCommit(QueueLookup(name)->id, PGBROKER_WAKE_ALL);
-	SPI_finish();
-	PG_RETURN_VOID();
 }

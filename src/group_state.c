@@ -1,0 +1,765 @@
+/*-------------------------------------------------------------------------
+ *
+ * group_state.c
+ *	  The state of a consumer group's partitions, and every write of it:
+ *	  the state rows, the commits, and creating a group.
+ *
+ * A group's progress on a partition is the newest row of broker.group_state
+ * for (group, partition): committed offset, position handed out, lease
+ * holder (consumer, session, epoch, lease_until) and records skipped.
+ * Rows are only ever inserted, never updated, so that a poll's new state
+ * and the records it returned commit or roll back together, and a reader
+ * needs no row lock; maintain() prunes the old ones.  This file writes
+ * them (the C code owns every write of the table) and reads them with
+ * direct index scans.
+ *
+ * Locks: each (group, partition) has a lock of its own
+ * (LockTagGroupPartition).  Polls take it without waiting and skip a
+ * partition another transaction of the group is consuming; commits wait
+ * for it, since it is held only for the length of a poll.  State is read
+ * with a snapshot taken after the lock, so it sees what the previous
+ * holder committed.  A commit is checked against the holder of the
+ * partition's lease: a consumer whose lease was taken over is refused
+ * (PB001), never silently applied.
+ *
+ * Offsets-only commits: a consumer-group poll or commit writes the group's
+ * progress (a state row, a heartbeat).  When those are all the WAL a
+ * transaction wrote, nothing in the database depends on them but the
+ * group's position, and losing such a commit in a crash only delivers the
+ * same records again: what a crash just before the commit does anyway.
+ * With pgbroker.synchronous_offsets off (it is on by default: a committed
+ * offset must not go back, as the crash test checks) such a transaction
+ * commits without waiting for its WAL flush (SET LOCAL synchronous_commit
+ * = off at PRE_COMMIT; the WAL writer flushes it within a few
+ * wal_writer_delay).  Any other WAL of the transaction, before, between or
+ * after pgbroker's writes, keeps the commit as the session configured it;
+ * a transaction whose effects in the database are flushed flushes the
+ * offsets with them.  Later commits flush the WAL before them, so no
+ * durable commit can depend on an offset that is lost.
+ *
+ * After a crash: the state rows of committed transactions, as WAL replay
+ * leaves them (an offsets-only commit may be lost, see above); the lease
+ * cache is backend memory.
+ *
+ * src/group_state.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_relation.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+#include "utils/timestamp.h"
+
+#include "group.h"
+#include "insert.h"
+#include "locktag.h"
+#include "scan.h"
+#include "wait.h"
+#include "xact.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
+PG_FUNCTION_INFO_V1(pgbroker_commit);
+PG_FUNCTION_INFO_V1(pgbroker_commit_records);
+PG_FUNCTION_INFO_V1(pgbroker_commit_handed_out);
+
+/*
+ * Leased mode: the leases one consumer of this session holds in one group,
+ * as its own polls last wrote or saw them under the partition locks.  A
+ * poll counts what it holds from here instead of reading the state of
+ * every partition, and skips looking at held partitions whose lease has
+ * more than half left; what it then does to a partition it decides again
+ * from the state read under that partition's lock.  Forgotten when a
+ * transaction or subtransaction aborts (GroupXactEnded), as what it
+ * records may have been undone.
+ */
+typedef struct LeaseCache
+{
+	bool		valid;
+	int32		group_id;
+	int32		partitions;
+	char	   *consumer;
+	TimestampTz *until;			/* per partition; 0: not held */
+} LeaseCache;
+
+static LeaseCache lease_cache;
+
+static SPIPlanPtr plan_ensure = NULL;
+static SPIPlanPtr plan_end_offset = NULL;
+static AttrNumber state_attnums[7];	/* columns GroupReadState reads */
+static Oid	state_relid = InvalidOid;
+/* columns GroupWriteState sets, in the order of its values */
+#define STATE_WRITE_COLS 11
+static AttrNumber state_write_attnums[STATE_WRITE_COLS];
+static Oid	state_write_relid = InvalidOid;
+static Oid	state_seq = InvalidOid;
+
+/*
+ * The transaction's offsets-only writes: where the last one ended in the
+ * WAL, and whether any other WAL came before or between them.
+ */
+static XLogRecPtr offsets_end = InvalidXLogRecPtr;
+static bool offsets_alone = true;
+
+/*
+ * broker._lock_group_partition(group_id, partition, frees): wait for the
+ * holder; with frees, one waiting poll of the group is woken when this
+ * transaction ends (a seek, a consumer leaving).
+ */
+Datum
+pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	LockTagGroupPartition(&tag, PG_GETARG_INT32(0), PG_GETARG_INT32(1));
+	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK &&
+		PG_GETARG_BOOL(2))
+		BrokerWakeGroupAtEnd(PG_GETARG_INT32(0), 1);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The id of group name of topic topic_id, or -1: a direct scan of the
+ * (topic_id, name) unique index, with a new snapshot.  Every poll looks
+ * its group up; through SPI the executor's start-up cost more than the
+ * scan.
+ */
+int32
+GroupFind(int32 topic_id, const char *name)
+{
+	BrokerIndexScan sc;
+	ScanKeyData keys[2];
+	int32		id = -1;
+
+	BrokerScanOpen(&sc, "consumer_group", "consumer_group_topic_id_name_key", false);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   sc.index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
+	BrokerScanStart(&sc, NULL, keys, 2);
+	if (BrokerScanNext(&sc, ForwardScanDirection))
+	{
+		bool		isnull;
+
+		id = DatumGetInt32(slot_getattr(sc.slot, 1, &isnull));
+	}
+	BrokerScanEnd(&sc);
+	return id;
+}
+
+/* The group's id, creating the group (at 'latest') if it does not exist. */
+int32
+GroupIdFor(BrokerTopic *t, const char *name)
+{
+	Datum		args[2];
+	bool		isnull;
+	int32		id = GroupFind(t->id, name);
+
+	if (id >= 0)
+		return id;
+	/* a new group is more than progress: its commit waits for the flush */
+	GroupOffsetsNotAlone();
+	args[0] = Int32GetDatum(t->id);
+	args[1] = CStringGetTextDatum(name);
+	BrokerExecPlan(BrokerKeptPlan(&plan_ensure,
+								  "SELECT broker._ensure_group($1, $2, 'latest')",
+								  2, (Oid[]) {INT4OID, TEXTOID}),
+				   args, NULL, false, 1);
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return id;
+}
+
+/*
+ * The newest state of a (group, partition), with a new snapshot.
+ *
+ * Read with a backward scan of the primary key (group_id, partition, seq)
+ * directly rather than through SPI: every poll reads the state of each
+ * partition it considers, and the executor's start-up for a one-row query
+ * cost as much as the scan itself.
+ */
+void
+GroupReadState(int32 group_id, int32 partition, PartitionState *st)
+{
+	BrokerIndexScan sc;
+	ScanKeyData keys[2];
+	Oid			relid;
+
+	memset(st, 0, sizeof(PartitionState));
+	BrokerScanOpen(&sc, "group_state", "group_state_pkey", false);
+	relid = RelationGetRelid(sc.rel);
+	if (state_attnums[0] == 0 || state_relid != relid)
+	{
+		static const char *const names[] = {"committed", "position", "consumer", "epoch",
+		"lease_until", "skipped", "session"};
+
+		for (int i = 0; i < lengthof(names); i++)
+		{
+			state_attnums[i] = get_attnum(relid, names[i]);
+			if (state_attnums[i] == InvalidAttrNumber)
+				elog(ERROR, "column %s of broker.group_state is missing", names[i]);
+		}
+		state_relid = relid;
+	}
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(group_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	BrokerScanStart(&sc, NULL, keys, 2);
+	if (BrokerScanNext(&sc, BackwardScanDirection))
+	{
+		TupleTableSlot *slot = sc.slot;
+		bool		isnull;
+		Datum		d;
+
+		st->found = true;
+		st->committed = DatumGetInt64(slot_getattr(slot, state_attnums[0], &isnull));
+		st->position = DatumGetInt64(slot_getattr(slot, state_attnums[1], &isnull));
+		d = slot_getattr(slot, state_attnums[2], &isnull);
+		st->consumer = isnull ? NULL : TextDatumGetCString(d);
+		st->epoch = DatumGetInt64(slot_getattr(slot, state_attnums[3], &isnull));
+		d = slot_getattr(slot, state_attnums[4], &isnull);
+		st->has_lease = !isnull;
+		st->lease_until = isnull ? 0 : DatumGetTimestampTz(d);
+		st->skipped = DatumGetInt64(slot_getattr(slot, state_attnums[5], &isnull));
+		d = slot_getattr(slot, state_attnums[6], &isnull);
+		st->session = isnull ? NULL : TextDatumGetCString(d);
+	}
+	BrokerScanEnd(&sc);
+}
+
+/*
+ * Append a new state row for a (group, partition).  Inserted directly
+ * (heap and primary key), not through an INSERT statement: every poll
+ * writes one per partition it read from, and the executor's start-up for
+ * a one-row INSERT cost as much as the insert.  The table has no
+ * triggers or constraints besides its primary key; every column is set
+ * here, defaults included (seq from its sequence, committed_at the
+ * transaction's start, as now() would give).
+ */
+void
+GroupWriteState(int32 group_id, int32 partition, PartitionState *st)
+{
+	static const char *const names[STATE_WRITE_COLS] = {
+		"group_id", "partition", "seq", "committed", "position", "consumer",
+		"session", "epoch", "lease_until", "committed_at", "skipped"
+	};
+	Datum		v[STATE_WRITE_COLS];
+	bool		n[STATE_WRITE_COLS];
+	Oid			relid = get_relname_relid("group_state", get_namespace_oid("broker", false));
+	Relation	rel;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	int			i;
+
+	/* rows are inserted directly, past the executor's read-only check */
+	PreventCommandIfReadOnly("broker.poll()");
+	PreventCommandDuringRecovery("broker.poll()");
+	if (!OidIsValid(relid))
+		elog(ERROR, "table broker.group_state is missing");
+	rel = BrokerOpenForInsert(relid);
+	if (state_write_relid != relid)
+	{
+		for (i = 0; i < STATE_WRITE_COLS; i++)
+		{
+			state_write_attnums[i] = attnameAttNum(rel, names[i], false);
+			if (state_write_attnums[i] == InvalidAttrNumber)
+				elog(ERROR, "column %s of broker.group_state is missing", names[i]);
+		}
+		state_seq = get_relname_relid("group_state_seq", RelationGetNamespace(rel));
+		if (!OidIsValid(state_seq))
+			elog(ERROR, "sequence broker.group_state_seq is missing");
+		state_write_relid = relid;
+	}
+
+	memset(n, false, sizeof(n));
+	v[0] = Int32GetDatum(group_id);
+	v[1] = Int32GetDatum(partition);
+	v[2] = Int64GetDatum(nextval_internal(state_seq, false));
+	v[3] = Int64GetDatum(st->committed);
+	v[4] = Int64GetDatum(st->position);
+	n[5] = st->consumer == NULL;
+	v[5] = n[5] ? (Datum) 0 : CStringGetTextDatum(st->consumer);
+	n[6] = st->session == NULL;
+	v[6] = n[6] ? (Datum) 0 : CStringGetTextDatum(st->session);
+	v[7] = Int64GetDatum(st->epoch);
+	n[8] = !st->has_lease;
+	v[8] = n[8] ? (Datum) 0 : TimestampTzGetDatum(st->lease_until);
+	v[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[10] = Int64GetDatum(st->skipped);
+
+	desc = RelationGetDescr(rel);
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	memset(nulls, true, sizeof(bool) * desc->natts);
+	for (i = 0; i < STATE_WRITE_COLS; i++)
+	{
+		values[state_write_attnums[i] - 1] = v[i];
+		nulls[state_write_attnums[i] - 1] = n[i];
+	}
+
+	BrokerInsertRow(rel, values, nulls);
+	table_close(rel, NoLock);
+	pfree(values);
+	pfree(nulls);
+
+	/* later statements of this transaction (commit(), the views) see it */
+	CommandCounterIncrement();
+}
+
+/* ---------------------------------------------------------------------
+ * The lease cache
+ * --------------------------------------------------------------------- */
+
+/* Whether the cache is consumer's in group group_id of a topic of partitions. */
+bool
+GroupLeaseCacheMatches(int32 group_id, int32 partitions, const char *consumer)
+{
+	return lease_cache.valid && lease_cache.group_id == group_id &&
+		lease_cache.partitions == partitions &&
+		strcmp(lease_cache.consumer, consumer) == 0;
+}
+
+/* When the cached consumer's lease of a partition ends (0: not held). */
+TimestampTz
+GroupLeaseCacheUntil(int32 partition)
+{
+	Assert(lease_cache.valid);
+	return lease_cache.until[partition];
+}
+
+/* Record what a poll wrote or saw of a partition's lease. */
+void
+GroupLeaseCacheSet(int32 partition, TimestampTz until)
+{
+	Assert(lease_cache.valid);
+	lease_cache.until[partition] = until;
+}
+
+/*
+ * Fill the cache for a consumer of a group from the newest state row of
+ * each partition (direct scans, see GroupReadState).
+ */
+void
+GroupLeaseCacheFill(int32 group_id, int32 partitions, const char *consumer)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int32		p;
+
+	if (lease_cache.consumer != NULL)
+		pfree(lease_cache.consumer);
+	if (lease_cache.until != NULL)
+		pfree(lease_cache.until);
+	lease_cache.consumer = MemoryContextStrdup(TopMemoryContext, consumer);
+	lease_cache.until = MemoryContextAllocZero(TopMemoryContext,
+											   sizeof(TimestampTz) * partitions);
+	lease_cache.group_id = group_id;
+	lease_cache.partitions = partitions;
+	for (p = 0; p < partitions; p++)
+	{
+		PartitionState st;
+
+		GroupReadState(group_id, p, &st);
+		if (st.found && st.consumer != NULL && st.has_lease && st.lease_until > now &&
+			strcmp(st.consumer, consumer) == 0)
+			lease_cache.until[p] = st.lease_until;
+	}
+	lease_cache.valid = true;
+}
+
+/* This database session, as state rows name it: pid and start time. */
+char *
+GroupSessionName(void)
+{
+	return psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
+}
+
+/* ---------------------------------------------------------------------
+ * Commits
+ * --------------------------------------------------------------------- */
+
+/* PB001: consumer lost partition to holder (NULL: to nobody, by expiry or seek). */
+static void
+group_not_holder(BrokerTopic *t, const char *group, int32 partition,
+				 const char *consumer, const char *holder)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PB_NOT_HOLDER),
+			 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
+					consumer, partition, TopicName(t), group),
+			 holder == NULL ?
+			 errdetail("The lease ended and the partition was consumed or reset since.") :
+			 errdetail("Consumer \"%s\" took the partition over.", holder),
+			 errhint("Its records will be delivered again; poll again to get work.")));
+}
+
+/*
+ * Commit: the next offset of one partition for a consumer (leased mode) or
+ * for a group without a lease holder.  Checked against the holder of the
+ * partition's lease: a consumer whose lease was taken over is refused
+ * (PB001), never silently applied.  Runs under the (group, partition)
+ * lock, waited for: it is held only for the length of a poll.
+ */
+static void
+group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
+				 int64 next_offset, const char *consumer)
+{
+	LOCKTAG		tag;
+	PartitionState st;
+
+	BrokerCheckPartition(partition, t->partitions, TopicName(t));
+	if (next_offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("next_offset must not be null or negative")));
+
+	LockTagGroupPartition(&tag, gid, partition);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	GroupReadState(gid, partition, &st);
+
+	if ((st.consumer == NULL) != (consumer == NULL) ||
+		(consumer != NULL && strcmp(st.consumer, consumer) != 0))
+	{
+		if (consumer == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PB_NOT_HOLDER),
+					 errmsg("partition %d of topic \"%s\" is leased to consumer \"%s\" in group \"%s\"",
+							partition, TopicName(t), st.consumer, group),
+					 errhint("Commit as the consumer that holds the lease.")));
+		group_not_holder(t, group, partition, consumer, st.consumer);
+	}
+
+	/*
+	 * Within what polls handed out it is below the end; beyond, look (also
+	 * on a partition the group has no state for yet: one added since).
+	 */
+	if (!st.found || next_offset > st.position)
+	{
+		Datum		args[2];
+		bool		isnull;
+		int64		end_off;
+
+		args[0] = Int32GetDatum(t->id);
+		args[1] = Int32GetDatum(partition);
+		BrokerExecPlan(BrokerKeptPlan(&plan_end_offset,
+									  "SELECT broker._end_offset(t, $2) FROM broker.topic t"
+									  " WHERE t.id OPERATOR(pg_catalog.=) $1",
+									  2, (Oid[]) {INT4OID, INT4OID}),
+					   args, NULL, true, 1);
+		if (SPI_processed != 1)
+		{
+			/* dropped while this commit waited for the partition */
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("topic \"%s\" does not exist", TopicName(t))));
+		}
+		end_off = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											  &isnull));
+		if (next_offset > end_off)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset " INT64_FORMAT " is beyond the end of partition %d of topic \"%s\"",
+							next_offset, partition, TopicName(t)),
+					 errdetail("The end offset is " INT64_FORMAT ".", end_off)));
+	}
+
+	st.committed = next_offset;
+	st.position = st.found ? Max(st.position, next_offset) : next_offset;
+	GroupWriteState(gid, partition, &st);
+}
+
+/* The group's id, or 42704. */
+static int32
+group_id_required(BrokerTopic *t, const char *group)
+{
+	int32		gid = GroupFind(t->id, group);
+
+	if (gid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" of topic \"%s\" does not exist", group, TopicName(t))));
+	return gid;
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, partition int,
+ *				 next_offset bigint, consumer text) RETURNS void
+ */
+Datum
+pgbroker_commit(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	BrokerTopic *t;
+	int32		gid;
+
+	SPI_connect();
+	BrokerEnterCall();
+	GroupOffsetsWriteBegin();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	gid = group_id_required(t, group);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("next_offset must not be null or negative")));
+	group_commit_one(t, gid, group, PG_GETARG_INT32(2), PG_GETARG_INT64(3), consumer);
+	GroupOffsetsWriteEnd();
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, records broker.record[],
+ *				 consumer text) RETURNS void
+ *
+ * Commits, per partition in ascending order, the offset after the last
+ * record of that partition among those given.
+ */
+Datum
+pgbroker_commit_records(PG_FUNCTION_ARGS)
+{
+	ArrayType  *records;
+	Oid			elemtype;
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nelems;
+	TupleDesc	desc;
+	int			part_att = -1;
+	int			off_att = -1;
+	BrokerTopic *t = NULL;
+	char	   *group = NULL;
+	int32		gid = -1;
+	int64	   *last = NULL;
+	int			i;
+	char	   *consumer = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("records must not be null")));
+	records = PG_GETARG_ARRAYTYPE_P(2);
+	elemtype = ARR_ELEMTYPE(records);
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(records, elemtype, elmlen, elmbyval, elmalign,
+					  &elems, &elemnulls, &nelems);
+	desc = lookup_rowtype_tupdesc(elemtype, -1);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (strcmp(NameStr(att->attname), "partition") == 0)
+			part_att = i;
+		else if (strcmp(NameStr(att->attname), "offset_id") == 0)
+			off_att = i;
+	}
+	ReleaseTupleDesc(desc);
+	if (part_att < 0 || off_att < 0)
+		elog(ERROR, "type broker.record has no partition or offset_id");
+
+	/* the highest offset per partition; records of a null partition: none */
+	for (i = 0; i < nelems; i++)
+	{
+		HeapTupleHeader rec;
+		bool		isnull;
+		Datum		d;
+		int32		p;
+		int64		off;
+
+		if (elemnulls[i])
+			continue;
+		rec = DatumGetHeapTupleHeader(elems[i]);
+		d = GetAttributeByNum(rec, part_att + 1, &isnull);
+		if (isnull)
+			continue;
+		p = DatumGetInt32(d);
+		d = GetAttributeByNum(rec, off_att + 1, &isnull);
+		if (isnull)
+			continue;
+		off = DatumGetInt64(d);
+		if (t == NULL)
+		{
+			/* the first record: the topic and group must exist */
+			char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+
+			SPI_connect();
+			BrokerEnterCall();
+			GroupOffsetsWriteBegin();
+			t = TopicLookup(topic);
+			group = BrokerTextArg(fcinfo, 1, "consumer group name");
+			gid = group_id_required(t, group);
+			last = palloc(sizeof(int64) * t->partitions);
+			for (int k = 0; k < t->partitions; k++)
+				last[k] = -1;
+		}
+		BrokerCheckPartition(p, t->partitions, TopicName(t));
+		last[p] = Max(last[p], off);
+	}
+
+	if (t != NULL)
+	{
+		for (i = 0; i < t->partitions; i++)
+		{
+			if (last[i] >= 0)
+				group_commit_one(t, gid, group, i, last[i] + 1, consumer);
+		}
+		GroupOffsetsWriteEnd();
+		SPI_finish();
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * broker.commit(topic text, consumer_group text, consumer text)
+ *	 RETURNS integer
+ *
+ * Kafka's commitSync() without offsets: commits, in every partition this
+ * consumer holds from polls of this session, everything those polls handed
+ * out (the position).  A partition this session's memory says the consumer
+ * held but whose state now names another consumer, or none, is refused
+ * with PB001, as a commit of its records would be.  Returns the number of
+ * partitions whose committed offset moved.
+ */
+Datum
+pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer;
+	char	   *session = GroupSessionName();
+	BrokerTopic *t;
+	int32		gid;
+	int32		p;
+	int			moved = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SPI_connect();
+	BrokerEnterCall();
+	GroupOffsetsWriteBegin();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	consumer = BrokerTextArg(fcinfo, 2, "consumer name");
+	gid = group_id_required(t, group);
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+		LOCKTAG		tag;
+		bool		remembered;
+
+		remembered = GroupLeaseCacheMatches(gid, t->partitions, consumer) &&
+			GroupLeaseCacheUntil(p) > now;
+		if (!remembered)
+		{
+			/* a look without the lock first: most partitions are others' */
+			GroupReadState(gid, p, &st);
+			if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+				continue;
+		}
+		LockTagGroupPartition(&tag, gid, p);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		GroupReadState(gid, p, &st);
+		if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+		{
+			if (remembered)
+				group_not_holder(t, group, p, consumer, st.consumer);
+			continue;			/* the lock stays until the transaction ends */
+		}
+		/* positions are good within the session that polled (group_poll.c) */
+		if (st.session == NULL || strcmp(st.session, session) != 0 ||
+			st.position <= st.committed)
+			continue;
+		st.committed = st.position;
+		GroupWriteState(gid, p, &st);
+		moved++;
+	}
+	GroupOffsetsWriteEnd();
+	SPI_finish();
+	PG_RETURN_INT32(moved);
+}
+
+/* ---------------------------------------------------------------------
+ * Offsets-only commits
+ * --------------------------------------------------------------------- */
+
+/*
+ * Bracket a consumer-group call (poll, commit) whose writes record only
+ * the group's progress: state rows, heartbeats, and whatever its reads
+ * write in passing (pruning).  WAL this backend wrote since the previous
+ * bracket (or since the transaction began) is someone else's.
+ */
+void
+GroupOffsetsWriteBegin(void)
+{
+	if (XactLastRecEnd != offsets_end)
+		offsets_alone = false;
+}
+
+/* Within a bracket: this call writes more than progress. */
+void
+GroupOffsetsNotAlone(void)
+{
+	offsets_alone = false;
+}
+
+void
+GroupOffsetsWriteEnd(void)
+{
+	offsets_end = XactLastRecEnd;
+}
+
+/* At PRE_COMMIT, after everything pgbroker writes at commit. */
+void
+GroupXactPreCommit(void)
+{
+	if (offsets_end == InvalidXLogRecPtr || !offsets_alone ||
+		XactLastRecEnd != offsets_end || pgbroker_synchronous_offsets ||
+		synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+		return;
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, ERROR, false);
+	ereport(DEBUG1,
+			(errmsg_internal("pgbroker: offsets-only commit, not waiting for the WAL flush")));
+}
+
+/*
+ * The transaction ended: forget its offsets bracket, and after an abort
+ * the lease cache, whose leases may have been undone.
+ */
+void
+GroupXactEnded(bool aborted)
+{
+	offsets_end = InvalidXLogRecPtr;
+	offsets_alone = true;
+	if (aborted)
+		lease_cache.valid = false;
+}
+
+void
+GroupXactSubAborted(void)
+{
+	lease_cache.valid = false;
+}
