@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# PostgreSQL 15 server and headers (PGXS, pg_regress, pg_isolation_regress,
-# the PostgreSQL::Test perl modules), libpq for the C drivers, IPC::Run for
-# the TAP tests, and the GSSAPI headers that the server's libpq/libpq-be.h
-# includes (Debian's server is built with GSSAPI; pgbroker reads the client
-# socket from it, to end a wait whose client went away).
-packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libipc-run-perl libkrb5-dev gcc make perl)
+# PostgreSQL 15 server and headers (PGXS, pg_regress, pg_isolation_regress),
+# libpq for the command-line tool and the C drivers, and the GSSAPI headers
+# that the server's libpq/libpq-be.h includes (Debian's server is built with
+# GSSAPI; pgbroker reads the client socket from it, to end a wait whose
+# client went away).
+packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

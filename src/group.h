@@ -27,10 +27,14 @@ typedef struct PartitionState
 	bool		has_lease;
 	TimestampTz lease_until;
 	int64		skipped;
+	TimestampTz committed_at;	/* as read */
+	bool		keep_committed_at;	/* write it back; else the transaction's start */
 } PartitionState;
 
 extern int32 GroupFind(int32 topic_id, const char *name);
 extern int32 GroupIdFor(BrokerTopic *t, const char *name);
+extern int32 GroupEnsure(BrokerTopic *t, const char *name, const char *start);
+extern void GroupCheckLease(const Interval *lease);
 extern void GroupReadState(int32 group_id, int32 partition, PartitionState *st);
 extern void GroupWriteState(int32 group_id, int32 partition, PartitionState *st);
 extern char *GroupSessionName(void);

@@ -75,77 +75,8 @@ typedef struct PollContext
 	TimestampTz next_due;		/* earliest lease of another consumer to end */
 } PollContext;
 
-static AttrNumber segment_attnums[2];	/* seg_no, start_offsets */
-static Oid	segment_relid = InvalidOid;
 static SPIPlanPtr plan_heartbeat = NULL;
 static uint32 poll_start = 0;
-
-/* The topic's active segments: seg_no and start offsets of every partition. */
-typedef struct SegmentList
-{
-	int			nseg;
-	int32	   *segs;
-	ArrayType **starts;
-} SegmentList;
-
-/*
- * A direct scan of broker.segment's primary key (topic_id, seg_no) under
- * the active snapshot, the one the records are then read with; every
- * poll loads them.  The start offsets are copied (detoasted) into the
- * caller's memory context.
- */
-static void
-group_load_segments(int32 topic_id, SegmentList *sl)
-{
-	BrokerIndexScan sc;
-	ScanKeyData key;
-	Oid			relid;
-	int			cap = 4;
-
-	BrokerScanOpen(&sc, "segment", "segment_pkey", false);
-	relid = RelationGetRelid(sc.rel);
-	if (segment_relid != relid)
-	{
-		segment_attnums[0] = get_attnum(relid, "seg_no");
-		segment_attnums[1] = get_attnum(relid, "start_offsets");
-		if (segment_attnums[0] == InvalidAttrNumber || segment_attnums[1] == InvalidAttrNumber)
-			elog(ERROR, "a column of broker.segment is missing");
-		segment_relid = relid;
-	}
-	sl->nseg = 0;
-	sl->segs = palloc(sizeof(int32) * cap);
-	sl->starts = palloc(sizeof(ArrayType *) * cap);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
-	BrokerScanStart(&sc, GetActiveSnapshot(), &key, 1);
-	while (BrokerScanNext(&sc, ForwardScanDirection))
-	{
-		bool		isnull;
-		Datum		starts = slot_getattr(sc.slot, segment_attnums[1], &isnull);
-
-		if (isnull)
-			continue;			/* pre-created, not active yet */
-		if (sl->nseg == cap)
-		{
-			cap *= 2;
-			sl->segs = repalloc(sl->segs, sizeof(int32) * cap);
-			sl->starts = repalloc(sl->starts, sizeof(ArrayType *) * cap);
-		}
-		sl->segs[sl->nseg] = DatumGetInt32(slot_getattr(sc.slot, segment_attnums[0], &isnull));
-		sl->starts[sl->nseg] = DatumGetArrayTypePCopy(starts);
-		sl->nseg++;
-	}
-	BrokerScanEnd(&sc);
-}
-
-static int64
-segment_start(ArrayType *a, int32 partition)
-{
-	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
-
-	if (partition >= n)
-		return 0;
-	return ((int64 *) ARR_DATA_PTR(a))[partition];
-}
 
 /*
  * Scan the members of a group (the group_member primary key, a new
@@ -341,7 +272,7 @@ poll_once(PollContext *ctx)
 {
 	BrokerTopic *t = ctx->topic;
 	TimestampTz now = GetCurrentTimestamp();
-	SegmentList sl;
+	TopicSegmentList sl;
 	int32	   *segs;
 	int64	   *starts;
 	int			remaining = ctx->max;
@@ -354,7 +285,7 @@ poll_once(PollContext *ctx)
 	int			first = (int) (poll_start++ % (uint32) t->partitions);
 
 	PushActiveSnapshot(GetLatestSnapshot());
-	group_load_segments(t->id, &sl);
+	TopicLoadSegments(t->id, GetActiveSnapshot(), &sl);
 	segs = palloc(sizeof(int32) * Max(sl.nseg, 1));
 	starts = palloc(sizeof(int64) * Max(sl.nseg, 1));
 	if (ctx->leased)
@@ -406,7 +337,7 @@ poll_once(PollContext *ctx)
 		if (!st.found)
 		{
 			/* a partition added after the group was created: from its start */
-			st.committed = st.position = sl.nseg > 0 ? segment_start(sl.starts[0], p) : 0;
+			st.committed = st.position = TopicSegmentStart(&sl, 0, p);
 		}
 		mine = ctx->leased && st.consumer != NULL && st.has_lease &&
 			st.lease_until > now && strcmp(st.consumer, ctx->consumer) == 0;
@@ -432,7 +363,7 @@ poll_once(PollContext *ctx)
 			st.position = st.committed;
 		}
 		orig = from = mine ? st.position : st.committed;
-		earliest = sl.nseg > 0 ? segment_start(sl.starts[0], p) : 0;
+		earliest = TopicSegmentStart(&sl, 0, p);
 		if (from < earliest)
 		{
 			/* retention removed records the group had not read */
@@ -444,7 +375,7 @@ poll_once(PollContext *ctx)
 		for (k = 0; k < sl.nseg; k++)
 		{
 			segs[k] = sl.segs[k];
-			starts[k] = segment_start(sl.starts[k], p);
+			starts[k] = TopicSegmentStart(&sl, k, p);
 		}
 		n = TopicReadPartition(t->id, p, from, remaining, sl.nseg, segs, starts,
 							   ctx->waiter.rsinfo->setResult, ctx->waiter.rsinfo->setDesc, &last);
@@ -549,12 +480,7 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, int64 max_wait_ms)
 	}
 	if (BrokerIntervalArg(fcinfo, 5, "lease", &ctx->lease))
 	{
-		int64		ms = BrokerIntervalMs(&ctx->lease);
-
-		if (ms <= 0 || ms > (int64) SECS_PER_DAY * 1000)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lease must be greater than zero and at most 1 day")));
+		GroupCheckLease(&ctx->lease);
 		if (ctx->consumer == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -67,6 +67,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #include "utils/timestamp.h"
 
@@ -81,6 +83,12 @@ PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
 PG_FUNCTION_INFO_V1(pgbroker_commit);
 PG_FUNCTION_INFO_V1(pgbroker_commit_records);
 PG_FUNCTION_INFO_V1(pgbroker_commit_handed_out);
+PG_FUNCTION_INFO_V1(pgbroker_ensure_group);
+PG_FUNCTION_INFO_V1(pgbroker_extend_lease);
+PG_FUNCTION_INFO_V1(pgbroker_seek);
+PG_FUNCTION_INFO_V1(pgbroker_leave);
+
+static bool group_lock_partition(int32 group_id, int32 partition);
 
 /*
  * Leased mode: the leases one consumer of this session holds in one group,
@@ -103,9 +111,11 @@ typedef struct LeaseCache
 
 static LeaseCache lease_cache;
 
-static SPIPlanPtr plan_ensure = NULL;
-static SPIPlanPtr plan_end_offset = NULL;
-static AttrNumber state_attnums[7];	/* columns GroupReadState reads */
+static SPIPlanPtr plan_create = NULL;
+static SPIPlanPtr plan_find = NULL;
+static SPIPlanPtr plan_forget_member = NULL;
+static SPIPlanPtr plan_offset_for_time = NULL;
+static AttrNumber state_attnums[8];	/* columns GroupReadState reads */
 static Oid	state_relid = InvalidOid;
 /* columns GroupWriteState sets, in the order of its values */
 #define STATE_WRITE_COLS 11
@@ -128,11 +138,7 @@ static bool offsets_alone = true;
 Datum
 pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 {
-	LOCKTAG		tag;
-
-	LockTagGroupPartition(&tag, PG_GETARG_INT32(0), PG_GETARG_INT32(1));
-	if (LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK &&
-		PG_GETARG_BOOL(2))
+	if (group_lock_partition(PG_GETARG_INT32(0), PG_GETARG_INT32(1)) && PG_GETARG_BOOL(2))
 		BrokerWakeGroupAtEnd(PG_GETARG_INT32(0), 1);
 	PG_RETURN_VOID();
 }
@@ -165,26 +171,117 @@ GroupFind(int32 topic_id, const char *name)
 	return id;
 }
 
+/*
+ * The id of group name of topic t, the group created if it does not exist
+ * with every partition at its start position: 'earliest' (where the
+ * partition's retained records start) or 'latest' (its end offset).
+ * broker._ensure_group() for create_group().  Concurrent creators meet on
+ * the (topic_id, name) unique index: the second waits for the first and
+ * then finds its group.
+ */
+int32
+GroupEnsure(BrokerTopic *t, const char *name, const char *start)
+{
+	Datum		args[3];
+	bool		isnull;
+	int32		id;
+	int32		p;
+
+	BrokerCheckName(name, "consumer group");
+	if (start == NULL || (strcmp(start, "earliest") != 0 && strcmp(start, "latest") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid start position \"%s\"", start ? start : "<NULL>"),
+				 errhint("Use \"earliest\" or \"latest\".")));
+	args[0] = Int32GetDatum(t->id);
+	args[1] = CStringGetTextDatum(name);
+	args[2] = CStringGetTextDatum(start);
+	BrokerExecPlan(BrokerKeptPlan(&plan_create,
+								  "INSERT INTO broker.consumer_group AS g (topic_id, name, start)"
+								  " VALUES ($1, $2, $3)"
+								  " ON CONFLICT ON CONSTRAINT consumer_group_topic_id_name_key DO NOTHING"
+								  " RETURNING g.id",
+								  3, (Oid[]) {INT4OID, TEXTOID, TEXTOID}),
+				   args, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		/* it exists (perhaps created by a transaction we just waited for) */
+		BrokerExecPlan(BrokerKeptPlan(&plan_find,
+									  "SELECT g.id FROM broker.consumer_group g"
+									  " WHERE g.topic_id OPERATOR(pg_catalog.=) $1"
+									  " AND g.name OPERATOR(pg_catalog.=) $2",
+									  2, (Oid[]) {INT4OID, TEXTOID}),
+					   args, NULL, false, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("consumer group \"%s\" of topic \"%s\" does not exist",
+							name, TopicName(t))));
+		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+	}
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+		Snapshot	snap = RegisterSnapshot(GetTransactionSnapshot());
+
+		memset(&st, 0, sizeof(st));
+		st.committed = st.position = strcmp(start, "earliest") == 0 ?
+			TopicEarliestOffset(t->id, p, snap) : TopicEndOffset(t->id, p, snap);
+		UnregisterSnapshot(snap);
+		GroupWriteState(id, p, &st);
+	}
+	return id;
+}
+
 /* The group's id, creating the group (at 'latest') if it does not exist. */
 int32
 GroupIdFor(BrokerTopic *t, const char *name)
 {
-	Datum		args[2];
-	bool		isnull;
 	int32		id = GroupFind(t->id, name);
 
 	if (id >= 0)
 		return id;
 	/* a new group is more than progress: its commit waits for the flush */
 	GroupOffsetsNotAlone();
-	args[0] = Int32GetDatum(t->id);
-	args[1] = CStringGetTextDatum(name);
-	BrokerExecPlan(BrokerKeptPlan(&plan_ensure,
-								  "SELECT broker._ensure_group($1, $2, 'latest')",
-								  2, (Oid[]) {INT4OID, TEXTOID}),
-				   args, NULL, false, 1);
-	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return id;
+	return GroupEnsure(t, name, "latest");
+}
+
+/* The group's id, or 42704. */
+static int32
+group_id_required(BrokerTopic *t, const char *group)
+{
+	int32		gid = GroupFind(t->id, group);
+
+	if (gid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" of topic \"%s\" does not exist", group,
+						TopicName(t))));
+	return gid;
+}
+
+/* Wait for a (group, partition)'s lock; true if this transaction took it now. */
+static bool
+group_lock_partition(int32 group_id, int32 partition)
+{
+	LOCKTAG		tag;
+
+	LockTagGroupPartition(&tag, group_id, partition);
+	return LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK;
+}
+
+/* A consumer group's lease: positive and at most a day. */
+void
+GroupCheckLease(const Interval *lease)
+{
+	int64		ms = BrokerIntervalMs(lease);
+
+	if (ms <= 0 || ms > (int64) SECS_PER_DAY * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must be greater than zero and at most 1 day")));
 }
 
 /*
@@ -208,7 +305,7 @@ GroupReadState(int32 group_id, int32 partition, PartitionState *st)
 	if (state_attnums[0] == 0 || state_relid != relid)
 	{
 		static const char *const names[] = {"committed", "position", "consumer", "epoch",
-		"lease_until", "skipped", "session"};
+		"lease_until", "skipped", "session", "committed_at"};
 
 		for (int i = 0; i < lengthof(names); i++)
 		{
@@ -239,6 +336,7 @@ GroupReadState(int32 group_id, int32 partition, PartitionState *st)
 		st->skipped = DatumGetInt64(slot_getattr(slot, state_attnums[5], &isnull));
 		d = slot_getattr(slot, state_attnums[6], &isnull);
 		st->session = isnull ? NULL : TextDatumGetCString(d);
+		st->committed_at = DatumGetTimestampTz(slot_getattr(slot, state_attnums[7], &isnull));
 	}
 	BrokerScanEnd(&sc);
 }
@@ -250,7 +348,7 @@ GroupReadState(int32 group_id, int32 partition, PartitionState *st)
  * a one-row INSERT cost as much as the insert.  The table has no
  * triggers or constraints besides its primary key; every column is set
  * here, defaults included (seq from its sequence, committed_at the
- * transaction's start, as now() would give).
+ * transaction's start, as now() would give, unless keep_committed_at).
  */
 void
 GroupWriteState(int32 group_id, int32 partition, PartitionState *st)
@@ -301,7 +399,8 @@ GroupWriteState(int32 group_id, int32 partition, PartitionState *st)
 	v[7] = Int64GetDatum(st->epoch);
 	n[8] = !st->has_lease;
 	v[8] = n[8] ? (Datum) 0 : TimestampTzGetDatum(st->lease_until);
-	v[9] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[9] = TimestampTzGetDatum(st->keep_committed_at ? st->committed_at :
+							   GetCurrentTransactionStartTimestamp());
 	v[10] = Int64GetDatum(st->skipped);
 
 	desc = RelationGetDescr(rel);
@@ -394,6 +493,33 @@ GroupSessionName(void)
  * Commits
  * --------------------------------------------------------------------- */
 
+/*
+ * Whether a topic's row exists, with a new snapshot, and its partition
+ * count.
+ */
+static bool
+topic_partitions(int32 topic_id, int32 *partitions)
+{
+	BrokerIndexScan sc;
+	ScanKeyData key;
+	bool		found;
+
+	BrokerScanOpen(&sc, "topic", "topic_pkey", false);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	BrokerScanStart(&sc, NULL, &key, 1);
+	found = BrokerScanNext(&sc, ForwardScanDirection);
+	if (found && partitions != NULL)
+	{
+		bool		isnull;
+
+		*partitions = DatumGetInt32(slot_getattr(sc.slot,
+												 get_attnum(RelationGetRelid(sc.rel), "partitions"),
+												 &isnull));
+	}
+	BrokerScanEnd(&sc);
+	return found;
+}
+
 /* PB001: consumer lost partition to holder (NULL: to nobody, by expiry or seek). */
 static void
 group_not_holder(BrokerTopic *t, const char *group, int32 partition,
@@ -420,7 +546,6 @@ static void
 group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 				 int64 next_offset, const char *consumer)
 {
-	LOCKTAG		tag;
 	PartitionState st;
 
 	BrokerCheckPartition(partition, t->partitions, TopicName(t));
@@ -429,8 +554,7 @@ group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("next_offset must not be null or negative")));
 
-	LockTagGroupPartition(&tag, gid, partition);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) group_lock_partition(gid, partition);
 	GroupReadState(gid, partition, &st);
 
 	if ((st.consumer == NULL) != (consumer == NULL) ||
@@ -451,26 +575,16 @@ group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 	 */
 	if (!st.found || next_offset > st.position)
 	{
-		Datum		args[2];
-		bool		isnull;
 		int64		end_off;
 
-		args[0] = Int32GetDatum(t->id);
-		args[1] = Int32GetDatum(partition);
-		BrokerExecPlan(BrokerKeptPlan(&plan_end_offset,
-									  "SELECT broker._end_offset(t, $2) FROM broker.topic t"
-									  " WHERE t.id OPERATOR(pg_catalog.=) $1",
-									  2, (Oid[]) {INT4OID, INT4OID}),
-					   args, NULL, true, 1);
-		if (SPI_processed != 1)
+		if (!topic_partitions(t->id, NULL))
 		{
 			/* dropped while this commit waited for the partition */
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("topic \"%s\" does not exist", TopicName(t))));
 		}
-		end_off = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											  &isnull));
+		end_off = TopicEndOffset(t->id, partition, NULL);
 		if (next_offset > end_off)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -482,19 +596,6 @@ group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
 	st.committed = next_offset;
 	st.position = st.found ? Max(st.position, next_offset) : next_offset;
 	GroupWriteState(gid, partition, &st);
-}
-
-/* The group's id, or 42704. */
-static int32
-group_id_required(BrokerTopic *t, const char *group)
-{
-	int32		gid = GroupFind(t->id, group);
-
-	if (gid < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("consumer group \"%s\" of topic \"%s\" does not exist", group, TopicName(t))));
-	return gid;
 }
 
 /*
@@ -667,7 +768,6 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 	for (p = 0; p < t->partitions; p++)
 	{
 		PartitionState st;
-		LOCKTAG		tag;
 		bool		remembered;
 
 		remembered = GroupLeaseCacheMatches(gid, t->partitions, consumer) &&
@@ -679,8 +779,7 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 			if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
 				continue;
 		}
-		LockTagGroupPartition(&tag, gid, p);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		(void) group_lock_partition(gid, p);
 		GroupReadState(gid, p, &st);
 		if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
 		{
@@ -699,6 +798,297 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 	GroupOffsetsWriteEnd();
 	SPI_finish();
 	PG_RETURN_INT32(moved);
+}
+
+/* ---------------------------------------------------------------------
+ * Moving a group: seek, extend_lease, leave, and creating it
+ * --------------------------------------------------------------------- */
+
+/*
+ * broker._ensure_group(tid integer, consumer_group text, start_at text)
+ *	 RETURNS integer
+ *
+ * For create_group(): the group's id, created at its start position if
+ * missing.
+ */
+Datum
+pgbroker_ensure_group(PG_FUNCTION_ARGS)
+{
+	char	   *group;
+	char	   *start = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	BrokerTopic t;
+	int32		id;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic id must not be null")));
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	SPI_connect();
+	memset(&t, 0, sizeof(t));
+	t.id = PG_GETARG_INT32(0);
+	if (!topic_partitions(t.id, &t.partitions))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic with id %d does not exist", t.id)));
+	id = GroupEnsure(&t, group, start);
+	SPI_finish();
+	PG_RETURN_INT32(id);
+}
+
+/*
+ * broker.extend_lease(topic text, consumer_group text, consumer text,
+ *					   lease interval) RETURNS integer
+ *
+ * Keep the partitions a consumer holds for another lease period; returns
+ * how many.  A partition whose lease ended (or that another consumer took
+ * over) is not extended.
+ */
+Datum
+pgbroker_extend_lease(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer;
+	Interval	lease;
+	BrokerTopic *t;
+	int32		gid;
+	int32		p;
+	int			n = 0;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz until;
+
+	SPI_connect();
+	BrokerEnterCall();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	gid = group_id_required(t, group);
+	consumer = BrokerTextArg(fcinfo, 2, "consumer");
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must be greater than zero and at most 1 day")));
+	lease = *PG_GETARG_INTERVAL_P(3);
+	GroupCheckLease(&lease);
+	until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(now),
+													IntervalPGetDatum(&lease)));
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+
+		/* a look without the lock first: most partitions are others' */
+		GroupReadState(gid, p, &st);
+		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0 ||
+			!st.has_lease || st.lease_until <= now)
+			continue;
+		(void) group_lock_partition(gid, p);
+		GroupReadState(gid, p, &st);
+		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0 ||
+			!st.has_lease || st.lease_until <= now)
+			continue;
+		st.lease_until = until;
+		st.keep_committed_at = true;
+		GroupWriteState(gid, p, &st);
+		n++;
+	}
+	SPI_finish();
+	PG_RETURN_INT32(n);
+}
+
+/*
+ * Parse a time, or return false: timestamptz's input function run in a
+ * subtransaction, so that its error can be turned into seek's own.
+ */
+static bool
+parse_time(const char *text, Datum *at)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*at = DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
+								  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * broker.seek(topic text, consumer_group text, target text, partition int)
+ *
+ * Move a group (one partition, or all) to target: 'earliest', 'latest', an
+ * offset or a time.  Leases are revoked: a consumer that held the
+ * partition gets PB001 on its next commit (the epoch moves on).  A group
+ * that does not exist is created there.  One waiting poll of the group is
+ * woken per partition this transaction takes.
+ */
+Datum
+pgbroker_seek(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *target;
+	char	   *group;
+	BrokerTopic *t;
+	int32		gid;
+	int32		p;
+	bool		is_offset = false;
+	int64		offset = 0;
+	Datum		at = (Datum) 0;
+	const char *c;
+
+	SPI_connect();
+	BrokerEnterCall();
+	t = TopicLookup(topic);
+	target = BrokerTextArg(fcinfo, 2, "target");
+	if (!PG_ARGISNULL(3))
+		BrokerCheckPartition(PG_GETARG_INT32(3), t->partitions, TopicName(t));
+
+	/* an offset: digits with optional white space around them */
+	for (c = target; isspace((unsigned char) *c); c++)
+		;
+	if (isdigit((unsigned char) *c))
+	{
+		while (isdigit((unsigned char) *c))
+			c++;
+		while (isspace((unsigned char) *c))
+			c++;
+		is_offset = (*c == '\0');
+	}
+	if (is_offset)
+		offset = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(target)));
+	else if (strcmp(target, "earliest") != 0 && strcmp(target, "latest") != 0)
+	{
+		if (!parse_time(target, &at))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid seek target \"%s\"", target),
+					 errhint("Use \"earliest\", \"latest\", an offset or a timestamp.")));
+	}
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("consumer group name must not be null")));
+	group = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	gid = GroupEnsure(t, group, strcmp(target, "earliest") == 0 ? "earliest" : "latest");
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+		PartitionState next;
+		int64		dest;
+		Snapshot	snap;
+
+		if (!PG_ARGISNULL(3) && p != PG_GETARG_INT32(3))
+			continue;
+		if (group_lock_partition(gid, p))
+			BrokerWakeGroupAtEnd(gid, 1);
+		snap = RegisterSnapshot(GetTransactionSnapshot());
+		if (strcmp(target, "earliest") == 0)
+			dest = TopicEarliestOffset(t->id, p, snap);
+		else if (strcmp(target, "latest") == 0)
+			dest = TopicEndOffset(t->id, p, snap);
+		else if (is_offset)
+			dest = Min(Max(offset, TopicEarliestOffset(t->id, p, snap)),
+					   TopicEndOffset(t->id, p, snap));
+		else
+		{
+			Datum		args[3];
+			bool		isnull;
+
+			args[0] = CStringGetTextDatum(topic);
+			args[1] = Int32GetDatum(p);
+			args[2] = at;
+			BrokerExecPlan(BrokerKeptPlan(&plan_offset_for_time,
+										  "SELECT broker.offset_for_time($1, $2, $3)",
+										  3, (Oid[]) {TEXTOID, INT4OID, TIMESTAMPTZOID}),
+						   args, NULL, false, 1);
+			dest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											   1, &isnull));
+		}
+		UnregisterSnapshot(snap);
+		GroupReadState(gid, p, &st);
+		memset(&next, 0, sizeof(next));
+		next.committed = next.position = dest;
+		next.epoch = st.found ? st.epoch + 1 : 1;
+		next.skipped = st.found ? st.skipped : 0;
+		GroupWriteState(gid, p, &next);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * broker.leave(topic text, consumer_group text, consumer text)
+ *	 RETURNS integer
+ *
+ * Give back at once the partitions a leased consumer holds (at their
+ * committed offset: what it was handed and did not commit comes again),
+ * and forget it as a member, so that the others' fair share grows without
+ * waiting for its leases to end.  Returns how many partitions it held.
+ */
+Datum
+pgbroker_leave(PG_FUNCTION_ARGS)
+{
+	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
+	char	   *group;
+	char	   *consumer;
+	BrokerTopic *t;
+	int32		gid;
+	int32		p;
+	int			n = 0;
+	Datum		args[2];
+
+	SPI_connect();
+	BrokerEnterCall();
+	t = TopicLookup(topic);
+	group = BrokerTextArg(fcinfo, 1, "consumer group name");
+	gid = group_id_required(t, group);
+	consumer = BrokerTextArg(fcinfo, 2, "consumer");
+	for (p = 0; p < t->partitions; p++)
+	{
+		PartitionState st;
+
+		GroupReadState(gid, p, &st);
+		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+			continue;
+		if (group_lock_partition(gid, p))
+			BrokerWakeGroupAtEnd(gid, 1);
+		GroupReadState(gid, p, &st);
+		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
+			continue;
+		st.position = st.committed;
+		st.consumer = NULL;
+		st.session = NULL;
+		st.has_lease = false;
+		st.keep_committed_at = true;
+		GroupWriteState(gid, p, &st);
+		n++;
+	}
+	args[0] = Int32GetDatum(gid);
+	args[1] = CStringGetTextDatum(consumer);
+	BrokerExecPlan(BrokerKeptPlan(&plan_forget_member,
+								  "DELETE FROM broker.group_member m"
+								  " WHERE m.group_id OPERATOR(pg_catalog.=) $1"
+								  " AND m.consumer OPERATOR(pg_catalog.=) $2",
+								  2, (Oid[]) {INT4OID, TEXTOID}),
+				   args, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_INT32(n);
 }
 
 /* ---------------------------------------------------------------------

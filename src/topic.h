@@ -14,6 +14,7 @@
 
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
+#include "utils/snapshot.h"
 #include "utils/tuplestore.h"
 
 #include "common.h"
@@ -79,6 +80,19 @@ extern void TopicAppendSubAbort(int nest_level);
 extern void TopicAppendSubCommit(int nest_level);
 
 /* topic_read.c */
+
+/* A topic's active segments: seg_no and start offsets of every partition. */
+typedef struct TopicSegmentList
+{
+	int			nseg;
+	int32	   *segs;
+	struct ArrayType **starts;
+} TopicSegmentList;
+
+extern void TopicLoadSegments(int32 topic_id, Snapshot snap, TopicSegmentList *sl);
+extern int64 TopicSegmentStart(const TopicSegmentList *sl, int seg, int32 partition);
+extern int64 TopicEarliestOffset(int32 topic_id, int32 partition, Snapshot snap);
+extern int64 TopicEndOffset(int32 topic_id, int32 partition, Snapshot snap);
 extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
 							   int nseg, const int32 *segs, const int64 *starts,
 							   Tuplestorestate *store, TupleDesc desc, int64 *last);

@@ -28,28 +28,31 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "catalog/namespace.h"
-#include "nodes/makefuncs.h"
-
+#include "scan.h"
 #include "topic.h"
 #include "xact.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_read);
 PG_FUNCTION_INFO_V1(pgbroker_lock_segment);
+PG_FUNCTION_INFO_V1(pgbroker_end_offset);
 
 static SPIPlanPtr read_segments_plan = NULL;
 
@@ -177,6 +180,156 @@ TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
 	if (last != NULL)
 		*last = last_offset;
 	return got;
+}
+
+/* ---------------------------------------------------------------------
+ * Segments and the offsets that bound a partition
+ * --------------------------------------------------------------------- */
+
+static AttrNumber segment_attnums[2];	/* seg_no, start_offsets */
+static Oid	segment_relid = InvalidOid;
+
+/*
+ * The topic's active segments, in order: a direct scan of broker.segment's
+ * primary key (topic_id, seg_no) under snap, the snapshot the records are
+ * then read with (every poll loads them).  The start offsets are copied
+ * (detoasted) into the caller's memory context.
+ */
+void
+TopicLoadSegments(int32 topic_id, Snapshot snap, TopicSegmentList *sl)
+{
+	BrokerIndexScan sc;
+	ScanKeyData key;
+	Oid			relid;
+	int			cap = 4;
+
+	BrokerScanOpen(&sc, "segment", "segment_pkey", false);
+	relid = RelationGetRelid(sc.rel);
+	if (segment_relid != relid)
+	{
+		segment_attnums[0] = get_attnum(relid, "seg_no");
+		segment_attnums[1] = get_attnum(relid, "start_offsets");
+		if (segment_attnums[0] == InvalidAttrNumber || segment_attnums[1] == InvalidAttrNumber)
+			elog(ERROR, "a column of broker.segment is missing");
+		segment_relid = relid;
+	}
+	sl->nseg = 0;
+	sl->segs = palloc(sizeof(int32) * cap);
+	sl->starts = palloc(sizeof(ArrayType *) * cap);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	BrokerScanStart(&sc, snap, &key, 1);
+	while (BrokerScanNext(&sc, ForwardScanDirection))
+	{
+		bool		isnull;
+		Datum		starts = slot_getattr(sc.slot, segment_attnums[1], &isnull);
+
+		if (isnull)
+			continue;			/* pre-created, not active yet */
+		if (sl->nseg == cap)
+		{
+			cap *= 2;
+			sl->segs = repalloc(sl->segs, sizeof(int32) * cap);
+			sl->starts = repalloc(sl->starts, sizeof(ArrayType *) * cap);
+		}
+		sl->segs[sl->nseg] = DatumGetInt32(slot_getattr(sc.slot, segment_attnums[0], &isnull));
+		sl->starts[sl->nseg] = DatumGetArrayTypePCopy(starts);
+		sl->nseg++;
+	}
+	BrokerScanEnd(&sc);
+}
+
+/* The first offset of a partition in the seg'th active segment (0: none). */
+int64
+TopicSegmentStart(const TopicSegmentList *sl, int seg, int32 partition)
+{
+	ArrayType  *a;
+
+	if (seg < 0 || seg >= sl->nseg || partition < 0)
+		return 0;
+	a = sl->starts[seg];
+	if (partition >= ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)))
+		return 0;
+	return ((int64 *) ARR_DATA_PTR(a))[partition];
+}
+
+/* The first offset a partition retains, as snap sees the segments. */
+int64
+TopicEarliestOffset(int32 topic_id, int32 partition, Snapshot snap)
+{
+	TopicSegmentList sl;
+
+	TopicLoadSegments(topic_id, snap, &sl);
+	return TopicSegmentStart(&sl, 0, partition);
+}
+
+/*
+ * The end offset of a partition (the next offset to assign) as snap sees
+ * it (NULL: a new snapshot): one past its last record in the newest active
+ * segment, or where that segment starts.  The last record is a backward
+ * probe of the segment's primary key.
+ */
+int64
+TopicEndOffset(int32 topic_id, int32 partition, Snapshot snap)
+{
+	TopicSegmentList sl;
+	int64		end;
+	Oid			relid;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	Snapshot	own = NULL;
+
+	if (snap == NULL)
+		snap = own = RegisterSnapshot(GetLatestSnapshot());
+	TopicLoadSegments(topic_id, snap, &sl);
+	end = TopicSegmentStart(&sl, sl.nseg - 1, partition);
+	relid = sl.nseg == 0 ? InvalidOid : TopicSegmentRelid(topic_id, sl.segs[sl.nseg - 1]);
+	if (!OidIsValid(relid) || (rel = try_table_open(relid, AccessShareLock)) == NULL)
+	{
+		if (own)
+			UnregisterSnapshot(own);
+		return end;
+	}
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+	scan = index_beginscan(rel, idx, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		end = DatumGetInt64(slot_getattr(slot, SEGCOL_OFFSET, &isnull)) + 1;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	if (own)
+		UnregisterSnapshot(own);
+	return end;
+}
+
+/*
+ * broker._end_offset(t broker.topic, partition int) RETURNS bigint: the
+ * end offset as the caller's snapshot sees it, for the views and the SQL
+ * offset functions.
+ */
+Datum
+pgbroker_end_offset(PG_FUNCTION_ARGS)
+{
+	bool		isnull;
+	Datum		id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_INT64(0);
+	id = GetAttributeByName(PG_GETARG_HEAPTUPLEHEADER(0), "id", &isnull);
+	if (isnull)
+		PG_RETURN_INT64(0);
+	PG_RETURN_INT64(TopicEndOffset(DatumGetInt32(id), PG_GETARG_INT32(1),
+								   GetActiveSnapshot()));
 }
 
 /*

@@ -1,0 +1,313 @@
+/*
+ * sql/src/group.sql - consumer groups of topics: catalog and state, creating
+ * and deleting, polling, committing, leases, seeking, lag
+ *
+ * A consumer group reads a topic independently of other groups, and keeps
+ * per partition an append-only state in broker.group_state: the committed
+ * offset, the position handed out, and the lease of the consumer that
+ * holds the partition.  poll and commit are C; the other functions here are
+ * PL/pgSQL.  Waiting without a snapshot (poll_wait) is in wait.sql;
+ * removing superseded states and departed members is maintain_topics(),
+ * in maintain.sql.
+ */
+
+/*
+ * A consumer group of a topic.  start: where a group that has no committed
+ * offset for a partition begins ('latest' as Kafka's auto.offset.reset
+ * default, or 'earliest').
+ */
+CREATE SEQUENCE broker.consumer_group_id_seq AS integer;
+CREATE TABLE broker.consumer_group (
+	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.consumer_group_id_seq'),
+	topic_id		integer NOT NULL,
+	name			text NOT NULL,
+	start			text NOT NULL DEFAULT 'latest' CHECK (start IN ('earliest', 'latest')),
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	UNIQUE (topic_id, name)
+);
+ALTER SEQUENCE broker.consumer_group_id_seq OWNED BY broker.consumer_group.id;
+SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group', '');
+SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group_id_seq', '');
+
+/*
+ * The state of each (group, partition), append-only: every change (a poll
+ * that moves on, a commit, a lease taken or extended, a seek) inserts a
+ * new row and the row with the highest seq is the state.  Nothing updates
+ * a row in place, so a long transaction elsewhere cannot grow chains of
+ * dead versions that every poll would walk: a poll reads the newest row
+ * with a backward scan of the primary key.  maintain() deletes superseded
+ * rows.
+ *
+ * committed: the next offset to read (Kafka's committed offset).
+ * position: the next offset to hand the lease holder (ahead of committed
+ * while leased records are being worked on).
+ * consumer, epoch, lease_until: the lease; epoch grows at every change of
+ * holder.  session: the database session of the holder's last poll; its
+ * position is good only within that session (a consumer that comes back
+ * under the same name in a new session starts again from committed).
+ * skipped: records retention removed before the group read them.
+ */
+CREATE SEQUENCE broker.group_state_seq;
+CREATE TABLE broker.group_state (
+	group_id		integer NOT NULL,
+	partition		integer NOT NULL,
+	seq				bigint NOT NULL DEFAULT pg_catalog.nextval('broker.group_state_seq'),
+	committed		bigint NOT NULL,
+	position		bigint NOT NULL,
+	consumer		text,
+	session			text,
+	epoch			bigint NOT NULL DEFAULT 0,
+	lease_until		timestamptz,
+	committed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	skipped			bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (group_id, partition, seq)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.group_state', '');
+SELECT pg_catalog.pg_extension_config_dump('broker.group_state_seq', '');
+
+/* Leased consumers seen polling, for fair sharing (heartbeat: the poll). */
+CREATE TABLE broker.group_member (
+	group_id		integer NOT NULL,
+	consumer		text NOT NULL,
+	last_poll		timestamptz NOT NULL,
+	PRIMARY KEY (group_id, consumer)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.group_member', '');
+
+/*
+ * Lock a (group, partition) until the end of the transaction, waiting for
+ * its holder; frees: whether the partition may be of use to another
+ * consumer of the group afterwards (one of its waiting polls is woken).
+ */
+CREATE FUNCTION broker._lock_group_partition(group_id integer, partition integer, frees boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_lock_group_partition'
+LANGUAGE C STRICT;
+
+/* The current state of a (group, partition): its newest row. */
+CREATE FUNCTION broker._group_state(group_id integer, partition integer)
+RETURNS broker.group_state
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	st broker.group_state;
+BEGIN
+	-- PL/pgSQL rather than SQL: its plan is kept for the session
+	SELECT s.* INTO st FROM broker.group_state s
+	 WHERE s.group_id = $1 AND s.partition = $2
+	 ORDER BY s.seq DESC LIMIT 1;
+	RETURN st;
+END
+$$;
+
+/*
+ * A group of a topic, created if missing with every partition at its
+ * start position.  Returns the group's id.
+ */
+CREATE FUNCTION broker._ensure_group(tid integer, consumer_group text, start_at text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_ensure_group'
+LANGUAGE C VOLATILE;
+
+/* Resolve a group, or raise 42704. */
+CREATE FUNCTION broker._group(t broker.topic, consumer_group text)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	gid integer;
+BEGIN
+	IF consumer_group IS NULL THEN
+		RAISE EXCEPTION 'consumer group name must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT g.id INTO gid FROM broker.consumer_group g
+	 WHERE g.topic_id = t.id AND g.name = consumer_group;
+	IF gid IS NULL THEN
+		RAISE EXCEPTION 'consumer group "%" of topic "%" does not exist', consumer_group, t.name
+			USING ERRCODE = '42704';
+	END IF;
+	RETURN gid;
+END
+$$;
+
+CREATE FUNCTION broker.create_group(topic text, consumer_group text, start text DEFAULT 'latest')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+BEGIN
+	IF EXISTS (SELECT 1 FROM broker.consumer_group g WHERE g.topic_id = t.id AND g.name = consumer_group) THEN
+		RAISE EXCEPTION 'consumer group "%" of topic "%" already exists', consumer_group, t.name
+			USING ERRCODE = '42710';
+	END IF;
+	PERFORM broker._ensure_group(t.id, consumer_group, start);
+END
+$$;
+COMMENT ON FUNCTION broker.create_group(text, text, text) IS 'create a consumer group at the earliest or latest offsets';
+
+CREATE FUNCTION broker.delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic := broker._topic(topic);
+	gid integer;
+BEGIN
+	SELECT g.id INTO gid FROM broker.consumer_group g
+	 WHERE g.topic_id = t.id AND g.name = consumer_group FOR UPDATE;
+	IF gid IS NULL THEN
+		IF if_exists THEN
+			RETURN false;
+		END IF;
+		gid := broker._group(t, consumer_group);
+	END IF;
+	FOR p IN 0 .. t.partitions - 1 LOOP
+		PERFORM broker._lock_group_partition(gid, p, true);
+	END LOOP;
+	DELETE FROM broker.group_state s WHERE s.group_id = gid;
+	DELETE FROM broker.group_member m WHERE m.group_id = gid;
+	DELETE FROM broker.consumer_group g WHERE g.id = gid;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION broker.delete_group(text, text, boolean) IS 'delete a consumer group and its offsets';
+
+CREATE FUNCTION broker.poll(
+	topic			text,
+	consumer_group	text,
+	max_records		integer DEFAULT 100,
+	wait			interval DEFAULT '0',
+	consumer		text DEFAULT NULL,
+	lease			interval DEFAULT NULL)
+RETURNS SETOF broker.record
+AS 'MODULE_PATHNAME', 'pgbroker_poll'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval)
+	IS 'consume records as a group: transactionally (offsets commit with the transaction) or leased';
+
+/*
+ * Commit a group's progress on one partition: next_offset is the next
+ * offset to read (Kafka's convention).  Checked against the lease: a
+ * consumer whose lease was taken over (or revoked by a seek) is refused
+ * with PB001; without a consumer, only a partition nobody holds.
+ */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, partition integer,
+							  next_offset bigint, consumer text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_commit'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.commit(text, text, integer, bigint, text) IS 'commit a leased consumer''s progress on a partition';
+
+/* Commit the records a poll returned: per partition, after the last one. */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, records broker.record[],
+							  consumer text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_commit_records'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit the records a leased poll returned';
+
+/*
+ * Commit everything this consumer's polls in this session handed out, in
+ * every partition it holds (Kafka's commitSync() without offsets).
+ */
+CREATE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_commit_handed_out'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.commit(text, text, text)
+	IS 'commit what a leased consumer''s polls in this session handed out';
+
+/* Keep the partitions a consumer holds for another lease period. */
+CREATE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,
+									lease interval DEFAULT '30 seconds')
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_extend_lease'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.extend_lease(text, text, text, interval) IS 'keep the partitions a consumer holds';
+
+/*
+ * A leased consumer that stops (shutdown, Ctrl-C) gives its partitions
+ * back at once instead of letting the group wait for its leases to end:
+ * the next poll of another consumer takes them over from the last
+ * committed offset, and the leaver no longer counts towards anyone's fair
+ * share.  A commit the leaver sends afterwards is refused (PB001) as after
+ * a takeover.
+ */
+CREATE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgbroker_leave'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.leave(text, text, text)
+	IS 'give back the partitions a leased consumer holds, at once';
+
+/*
+ * Move a group (one partition, or all) to target: 'earliest', 'latest', an
+ * offset or a time (POSITION is a keyword, so the parameter is "target").
+ * Leases are revoked: a consumer that held the partition gets PB001 on its
+ * next commit.  A group that does not exist is created there.
+ */
+CREATE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_seek'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION broker.seek(text, text, text, integer) IS 'move a group to earliest, latest, an offset or a time';
+
+CREATE FUNCTION broker.seek(topic text, consumer_group text, offset_id bigint, partition integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF offset_id IS NULL OR offset_id < 0 THEN
+		RAISE EXCEPTION 'offset must not be null or negative' USING ERRCODE = '22023';
+	END IF;
+	PERFORM broker.seek(topic, consumer_group, offset_id::text, partition);
+END
+$$;
+COMMENT ON FUNCTION broker.seek(text, text, bigint, integer) IS 'move a group to an offset';
+
+CREATE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, partition integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'time must not be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM broker.seek(topic, consumer_group, at::text, partition);
+END
+$$;
+COMMENT ON FUNCTION broker.seek(text, text, timestamptz, integer) IS 'move a group to the first offset at or after a time';
+
+/*
+ * Per group and partition: the committed offset, the end offset, the lag
+ * (end - committed), the lease, the last commit, and the records retention
+ * removed before the group read them.
+ */
+CREATE VIEW broker.consumer_lag AS
+SELECT t.name AS topic, g.name AS consumer_group, p.partition,
+	   s.committed AS committed_offset, p.end_offset,
+	   greatest(p.end_offset - s.committed, 0) AS lag,
+	   CASE WHEN s.lease_until > pg_catalog.now() THEN s.consumer END AS lease_holder,
+	   CASE WHEN s.lease_until > pg_catalog.now() THEN s.lease_until END AS lease_until,
+	   s.committed_at AS last_commit_at,
+	   s.skipped
+  FROM broker.consumer_group g
+  JOIN broker.topic t ON t.id = g.topic_id
+  CROSS JOIN LATERAL (SELECT q.partition, broker._end_offset(t, q.partition) AS end_offset
+						FROM pg_catalog.generate_series(0, t.partitions - 1) q(partition)) p
+  LEFT JOIN LATERAL broker._group_state(g.id, p.partition) s ON true;
+COMMENT ON VIEW broker.consumer_lag IS 'committed offset, end offset, lag and lease per group and partition';
