@@ -7,6 +7,7 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | \
 MODULE_big = pgbroker
 OBJS = \
 	src/common.o \
+	src/group_commit.o \
 	src/group_poll.o \
 	src/group_state.o \
 	src/insert.o \
@@ -15,6 +16,7 @@ OBJS = \
 	src/proc.o \
 	src/queue_cache.o \
 	src/queue_claim.o \
+	src/queue_remove.o \
 	src/queue_send.o \
 	src/queue_settle.o \
 	src/queue_xact.o \

@@ -69,12 +69,20 @@ BrokerCheckName(const char *name, const char *kind)
 	}
 }
 
-/* broker._check_name(name text, kind text): the same check for PL/pgSQL */
+/*
+ * broker._check_name(name text, kind text): the same checks for PL/pgSQL,
+ * a NULL name included.
+ */
 Datum
 pgbroker_check_name(PG_FUNCTION_ARGS)
 {
-	BrokerCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-					text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	char	   *kind = PG_ARGISNULL(1) ? "object" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s name must not be null", kind)));
+	BrokerCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)), kind);
 	PG_RETURN_VOID();
 }
 

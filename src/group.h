@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * group.h
- *	  Consumer groups: the state of a group's partitions and the commits
- *	  that move it (group_state.c), read by the polls (group_poll.c).
+ *	  Consumer groups: the state of a group's partitions (group_state.c),
+ *	  which the commits, seeks and leaves move (group_commit.c) and the
+ *	  polls read and advance (group_poll.c).
  *
  * src/group.h
  *
@@ -34,6 +35,8 @@ typedef struct PartitionState
 extern int32 GroupFind(int32 topic_id, const char *name);
 extern int32 GroupIdFor(BrokerTopic *t, const char *name);
 extern int32 GroupEnsure(BrokerTopic *t, const char *name, const char *start);
+extern int32 GroupIdRequired(BrokerTopic *t, const char *name);
+extern bool GroupLockPartition(int32 group_id, int32 partition);
 extern void GroupCheckLease(const Interval *lease);
 extern void GroupReadState(int32 group_id, int32 partition, PartitionState *st);
 extern void GroupWriteState(int32 group_id, int32 partition, PartitionState *st);

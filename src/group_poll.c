@@ -54,6 +54,7 @@
 #include "group.h"
 #include "locktag.h"
 #include "scan.h"
+#include "topic_read.h"
 #include "wait.h"
 #include "xact.h"
 
@@ -444,10 +445,9 @@ static int	poll_register(BrokerWaiter *w, LOCKTAG *tags);
 
 /* The arguments of a poll, into ctx. */
 static void
-poll_args(FunctionCallInfo fcinfo, PollContext *ctx, int64 max_wait_ms)
+poll_args(FunctionCallInfo fcinfo, PollContext *ctx, bool in_procedure)
 {
-	Interval	wait;
-	int64		wait_ms = 0;
+	int64		wait_ms;
 	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *group = BrokerTextArg(fcinfo, 1, "consumer group name");
 
@@ -461,18 +461,7 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, int64 max_wait_ms)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be between 1 and %d", PGBROKER_MAX_BATCH)));
-	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
-	{
-		wait_ms = BrokerIntervalMs(&wait);
-		if (wait_ms > max_wait_ms)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait must be at most %s",
-							max_wait_ms > 3600 * 1000 ? "1 day" : "1 hour"),
-					 max_wait_ms > 3600 * 1000 ?
-					 errhint("Loop on shorter waits.") :
-					 errhint("Loop on shorter waits, or CALL broker.poll_wait, which holds no snapshot while it waits.")));
-	}
+	wait_ms = BrokerWaitArg(fcinfo, 3, in_procedure, "broker.poll_wait");
 	if (!PG_ARGISNULL(4))
 	{
 		ctx->consumer = text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -546,7 +535,7 @@ pgbroker_poll(PG_FUNCTION_ARGS)
 {
 	PollContext ctx;
 
-	poll_args(fcinfo, &ctx, 3600 * 1000);
+	poll_args(fcinfo, &ctx, false);
 	InitMaterializedSRF(fcinfo, 0);
 	ctx.waiter.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
@@ -573,7 +562,7 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 	PollContext ctx;
 
 	BrokerCheckNonAtomic(fcinfo, "broker.poll_wait", "broker.poll with wait");
-	poll_args(fcinfo, &ctx, (int64) SECS_PER_DAY * 1000);
+	poll_args(fcinfo, &ctx, true);
 	if (!ctx.leased)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

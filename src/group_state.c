@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * group_state.c
- *	  The state of a consumer group's partitions, and every write of it:
- *	  the state rows, the commits, and creating a group.
+ *	  The state of a consumer group's partitions: reading and writing its
+ *	  rows, the lease cache, creating a group, and the offsets-only commit.
  *
  * A group's progress on a partition is the newest row of broker.group_state
  * for (group, partition): committed offset, position handed out, lease
@@ -10,17 +10,16 @@
  * Rows are only ever inserted, never updated, so that a poll's new state
  * and the records it returned commit or roll back together, and a reader
  * needs no row lock; maintain() prunes the old ones.  This file writes
- * them (the C code owns every write of the table) and reads them with
- * direct index scans.
+ * them for every caller (C owns every write of the table: the polls in
+ * group_poll.c, commit, seek, extend_lease and leave in group_commit.c)
+ * and reads them with direct index scans.
  *
  * Locks: each (group, partition) has a lock of its own
  * (LockTagGroupPartition).  Polls take it without waiting and skip a
  * partition another transaction of the group is consuming; commits wait
  * for it, since it is held only for the length of a poll.  State is read
  * with a snapshot taken after the lock, so it sees what the previous
- * holder committed.  A commit is checked against the holder of the
- * partition's lease: a consumer whose lease was taken over is refused
- * (PB001), never silently applied.
+ * holder committed.
  *
  * Offsets-only commits: a consumer-group poll or commit writes the group's
  * progress (a state row, a heartbeat).  When those are all the WAL a
@@ -76,19 +75,13 @@
 #include "insert.h"
 #include "locktag.h"
 #include "scan.h"
+#include "topic_read.h"
 #include "wait.h"
 #include "xact.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
-PG_FUNCTION_INFO_V1(pgbroker_commit);
-PG_FUNCTION_INFO_V1(pgbroker_commit_records);
-PG_FUNCTION_INFO_V1(pgbroker_commit_handed_out);
 PG_FUNCTION_INFO_V1(pgbroker_ensure_group);
-PG_FUNCTION_INFO_V1(pgbroker_extend_lease);
-PG_FUNCTION_INFO_V1(pgbroker_seek);
-PG_FUNCTION_INFO_V1(pgbroker_leave);
 
-static bool group_lock_partition(int32 group_id, int32 partition);
 
 /*
  * Leased mode: the leases one consumer of this session holds in one group,
@@ -113,8 +106,6 @@ static LeaseCache lease_cache;
 
 static SPIPlanPtr plan_create = NULL;
 static SPIPlanPtr plan_find = NULL;
-static SPIPlanPtr plan_forget_member = NULL;
-static SPIPlanPtr plan_offset_for_time = NULL;
 static AttrNumber state_attnums[8];	/* columns GroupReadState reads */
 static Oid	state_relid = InvalidOid;
 /* columns GroupWriteState sets, in the order of its values */
@@ -138,7 +129,7 @@ static bool offsets_alone = true;
 Datum
 pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
 {
-	if (group_lock_partition(PG_GETARG_INT32(0), PG_GETARG_INT32(1)) && PG_GETARG_BOOL(2))
+	if (GroupLockPartition(PG_GETARG_INT32(0), PG_GETARG_INT32(1)) && PG_GETARG_BOOL(2))
 		BrokerWakeGroupAtEnd(PG_GETARG_INT32(0), 1);
 	PG_RETURN_VOID();
 }
@@ -249,8 +240,8 @@ GroupIdFor(BrokerTopic *t, const char *name)
 }
 
 /* The group's id, or 42704. */
-static int32
-group_id_required(BrokerTopic *t, const char *group)
+int32
+GroupIdRequired(BrokerTopic *t, const char *group)
 {
 	int32		gid = GroupFind(t->id, group);
 
@@ -263,8 +254,8 @@ group_id_required(BrokerTopic *t, const char *group)
 }
 
 /* Wait for a (group, partition)'s lock; true if this transaction took it now. */
-static bool
-group_lock_partition(int32 group_id, int32 partition)
+bool
+GroupLockPartition(int32 group_id, int32 partition)
 {
 	LOCKTAG		tag;
 
@@ -490,318 +481,7 @@ GroupSessionName(void)
 }
 
 /* ---------------------------------------------------------------------
- * Commits
- * --------------------------------------------------------------------- */
-
-/*
- * Whether a topic's row exists, with a new snapshot, and its partition
- * count.
- */
-static bool
-topic_partitions(int32 topic_id, int32 *partitions)
-{
-	BrokerIndexScan sc;
-	ScanKeyData key;
-	bool		found;
-
-	BrokerScanOpen(&sc, "topic", "topic_pkey", false);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
-	BrokerScanStart(&sc, NULL, &key, 1);
-	found = BrokerScanNext(&sc, ForwardScanDirection);
-	if (found && partitions != NULL)
-	{
-		bool		isnull;
-
-		*partitions = DatumGetInt32(slot_getattr(sc.slot,
-												 get_attnum(RelationGetRelid(sc.rel), "partitions"),
-												 &isnull));
-	}
-	BrokerScanEnd(&sc);
-	return found;
-}
-
-/* PB001: consumer lost partition to holder (NULL: to nobody, by expiry or seek). */
-static void
-group_not_holder(BrokerTopic *t, const char *group, int32 partition,
-				 const char *consumer, const char *holder)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_PB_NOT_HOLDER),
-			 errmsg("consumer \"%s\" no longer holds partition %d of topic \"%s\" in group \"%s\"",
-					consumer, partition, TopicName(t), group),
-			 holder == NULL ?
-			 errdetail("The lease ended and the partition was consumed or reset since.") :
-			 errdetail("Consumer \"%s\" took the partition over.", holder),
-			 errhint("Its records will be delivered again; poll again to get work.")));
-}
-
-/*
- * Commit: the next offset of one partition for a consumer (leased mode) or
- * for a group without a lease holder.  Checked against the holder of the
- * partition's lease: a consumer whose lease was taken over is refused
- * (PB001), never silently applied.  Runs under the (group, partition)
- * lock, waited for: it is held only for the length of a poll.
- */
-static void
-group_commit_one(BrokerTopic *t, int32 gid, const char *group, int32 partition,
-				 int64 next_offset, const char *consumer)
-{
-	PartitionState st;
-
-	BrokerCheckPartition(partition, t->partitions, TopicName(t));
-	if (next_offset < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("next_offset must not be null or negative")));
-
-	(void) group_lock_partition(gid, partition);
-	GroupReadState(gid, partition, &st);
-
-	if ((st.consumer == NULL) != (consumer == NULL) ||
-		(consumer != NULL && strcmp(st.consumer, consumer) != 0))
-	{
-		if (consumer == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PB_NOT_HOLDER),
-					 errmsg("partition %d of topic \"%s\" is leased to consumer \"%s\" in group \"%s\"",
-							partition, TopicName(t), st.consumer, group),
-					 errhint("Commit as the consumer that holds the lease.")));
-		group_not_holder(t, group, partition, consumer, st.consumer);
-	}
-
-	/*
-	 * Within what polls handed out it is below the end; beyond, look (also
-	 * on a partition the group has no state for yet: one added since).
-	 */
-	if (!st.found || next_offset > st.position)
-	{
-		int64		end_off;
-
-		if (!topic_partitions(t->id, NULL))
-		{
-			/* dropped while this commit waited for the partition */
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("topic \"%s\" does not exist", TopicName(t))));
-		}
-		end_off = TopicEndOffset(t->id, partition, NULL);
-		if (next_offset > end_off)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("offset " INT64_FORMAT " is beyond the end of partition %d of topic \"%s\"",
-							next_offset, partition, TopicName(t)),
-					 errdetail("The end offset is " INT64_FORMAT ".", end_off)));
-	}
-
-	st.committed = next_offset;
-	st.position = st.found ? Max(st.position, next_offset) : next_offset;
-	GroupWriteState(gid, partition, &st);
-}
-
-/*
- * broker.commit(topic text, consumer_group text, partition int,
- *				 next_offset bigint, consumer text) RETURNS void
- */
-Datum
-pgbroker_commit(PG_FUNCTION_ARGS)
-{
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *group;
-	char	   *consumer = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
-	BrokerTopic *t;
-	int32		gid;
-
-	SPI_connect();
-	BrokerEnterCall();
-	GroupOffsetsWriteBegin();
-	t = TopicLookup(topic);
-	group = BrokerTextArg(fcinfo, 1, "consumer group name");
-	gid = group_id_required(t, group);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("partition must not be null")));
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("next_offset must not be null or negative")));
-	group_commit_one(t, gid, group, PG_GETARG_INT32(2), PG_GETARG_INT64(3), consumer);
-	GroupOffsetsWriteEnd();
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * broker.commit(topic text, consumer_group text, records broker.record[],
- *				 consumer text) RETURNS void
- *
- * Commits, per partition in ascending order, the offset after the last
- * record of that partition among those given.
- */
-Datum
-pgbroker_commit_records(PG_FUNCTION_ARGS)
-{
-	ArrayType  *records;
-	Oid			elemtype;
-	int16		elmlen;
-	bool		elmbyval;
-	char		elmalign;
-	Datum	   *elems;
-	bool	   *elemnulls;
-	int			nelems;
-	TupleDesc	desc;
-	int			part_att = -1;
-	int			off_att = -1;
-	BrokerTopic *t = NULL;
-	char	   *group = NULL;
-	int32		gid = -1;
-	int64	   *last = NULL;
-	int			i;
-	char	   *consumer = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("records must not be null")));
-	records = PG_GETARG_ARRAYTYPE_P(2);
-	elemtype = ARR_ELEMTYPE(records);
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
-	deconstruct_array(records, elemtype, elmlen, elmbyval, elmalign,
-					  &elems, &elemnulls, &nelems);
-	desc = lookup_rowtype_tupdesc(elemtype, -1);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (strcmp(NameStr(att->attname), "partition") == 0)
-			part_att = i;
-		else if (strcmp(NameStr(att->attname), "offset_id") == 0)
-			off_att = i;
-	}
-	ReleaseTupleDesc(desc);
-	if (part_att < 0 || off_att < 0)
-		elog(ERROR, "type broker.record has no partition or offset_id");
-
-	/* the highest offset per partition; records of a null partition: none */
-	for (i = 0; i < nelems; i++)
-	{
-		HeapTupleHeader rec;
-		bool		isnull;
-		Datum		d;
-		int32		p;
-		int64		off;
-
-		if (elemnulls[i])
-			continue;
-		rec = DatumGetHeapTupleHeader(elems[i]);
-		d = GetAttributeByNum(rec, part_att + 1, &isnull);
-		if (isnull)
-			continue;
-		p = DatumGetInt32(d);
-		d = GetAttributeByNum(rec, off_att + 1, &isnull);
-		if (isnull)
-			continue;
-		off = DatumGetInt64(d);
-		if (t == NULL)
-		{
-			/* the first record: the topic and group must exist */
-			char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-
-			SPI_connect();
-			BrokerEnterCall();
-			GroupOffsetsWriteBegin();
-			t = TopicLookup(topic);
-			group = BrokerTextArg(fcinfo, 1, "consumer group name");
-			gid = group_id_required(t, group);
-			last = palloc(sizeof(int64) * t->partitions);
-			for (int k = 0; k < t->partitions; k++)
-				last[k] = -1;
-		}
-		BrokerCheckPartition(p, t->partitions, TopicName(t));
-		last[p] = Max(last[p], off);
-	}
-
-	if (t != NULL)
-	{
-		for (i = 0; i < t->partitions; i++)
-		{
-			if (last[i] >= 0)
-				group_commit_one(t, gid, group, i, last[i] + 1, consumer);
-		}
-		GroupOffsetsWriteEnd();
-		SPI_finish();
-	}
-	PG_RETURN_VOID();
-}
-
-/*
- * broker.commit(topic text, consumer_group text, consumer text)
- *	 RETURNS integer
- *
- * Kafka's commitSync() without offsets: commits, in every partition this
- * consumer holds from polls of this session, everything those polls handed
- * out (the position).  A partition this session's memory says the consumer
- * held but whose state now names another consumer, or none, is refused
- * with PB001, as a commit of its records would be.  Returns the number of
- * partitions whose committed offset moved.
- */
-Datum
-pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
-{
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *group;
-	char	   *consumer;
-	char	   *session = GroupSessionName();
-	BrokerTopic *t;
-	int32		gid;
-	int32		p;
-	int			moved = 0;
-	TimestampTz now = GetCurrentTimestamp();
-
-	SPI_connect();
-	BrokerEnterCall();
-	GroupOffsetsWriteBegin();
-	t = TopicLookup(topic);
-	group = BrokerTextArg(fcinfo, 1, "consumer group name");
-	consumer = BrokerTextArg(fcinfo, 2, "consumer name");
-	gid = group_id_required(t, group);
-	for (p = 0; p < t->partitions; p++)
-	{
-		PartitionState st;
-		bool		remembered;
-
-		remembered = GroupLeaseCacheMatches(gid, t->partitions, consumer) &&
-			GroupLeaseCacheUntil(p) > now;
-		if (!remembered)
-		{
-			/* a look without the lock first: most partitions are others' */
-			GroupReadState(gid, p, &st);
-			if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
-				continue;
-		}
-		(void) group_lock_partition(gid, p);
-		GroupReadState(gid, p, &st);
-		if (!st.found || st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
-		{
-			if (remembered)
-				group_not_holder(t, group, p, consumer, st.consumer);
-			continue;			/* the lock stays until the transaction ends */
-		}
-		/* positions are good within the session that polled (group_poll.c) */
-		if (st.session == NULL || strcmp(st.session, session) != 0 ||
-			st.position <= st.committed)
-			continue;
-		st.committed = st.position;
-		GroupWriteState(gid, p, &st);
-		moved++;
-	}
-	GroupOffsetsWriteEnd();
-	SPI_finish();
-	PG_RETURN_INT32(moved);
-}
-
-/* ---------------------------------------------------------------------
- * Moving a group: seek, extend_lease, leave, and creating it
+ * Creating a group
  * --------------------------------------------------------------------- */
 
 /*
@@ -827,268 +507,13 @@ pgbroker_ensure_group(PG_FUNCTION_ARGS)
 	SPI_connect();
 	memset(&t, 0, sizeof(t));
 	t.id = PG_GETARG_INT32(0);
-	if (!topic_partitions(t.id, &t.partitions))
+	if (!TopicPartitionsById(t.id, &t.partitions))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("topic with id %d does not exist", t.id)));
 	id = GroupEnsure(&t, group, start);
 	SPI_finish();
 	PG_RETURN_INT32(id);
-}
-
-/*
- * broker.extend_lease(topic text, consumer_group text, consumer text,
- *					   lease interval) RETURNS integer
- *
- * Keep the partitions a consumer holds for another lease period; returns
- * how many.  A partition whose lease ended (or that another consumer took
- * over) is not extended.
- */
-Datum
-pgbroker_extend_lease(PG_FUNCTION_ARGS)
-{
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *group;
-	char	   *consumer;
-	Interval	lease;
-	BrokerTopic *t;
-	int32		gid;
-	int32		p;
-	int			n = 0;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz until;
-
-	SPI_connect();
-	BrokerEnterCall();
-	t = TopicLookup(topic);
-	group = BrokerTextArg(fcinfo, 1, "consumer group name");
-	gid = group_id_required(t, group);
-	consumer = BrokerTextArg(fcinfo, 2, "consumer");
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lease must be greater than zero and at most 1 day")));
-	lease = *PG_GETARG_INTERVAL_P(3);
-	GroupCheckLease(&lease);
-	until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													TimestampTzGetDatum(now),
-													IntervalPGetDatum(&lease)));
-	for (p = 0; p < t->partitions; p++)
-	{
-		PartitionState st;
-
-		/* a look without the lock first: most partitions are others' */
-		GroupReadState(gid, p, &st);
-		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0 ||
-			!st.has_lease || st.lease_until <= now)
-			continue;
-		(void) group_lock_partition(gid, p);
-		GroupReadState(gid, p, &st);
-		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0 ||
-			!st.has_lease || st.lease_until <= now)
-			continue;
-		st.lease_until = until;
-		st.keep_committed_at = true;
-		GroupWriteState(gid, p, &st);
-		n++;
-	}
-	SPI_finish();
-	PG_RETURN_INT32(n);
-}
-
-/*
- * Parse a time, or return false: timestamptz's input function run in a
- * subtransaction, so that its error can be turned into seek's own.
- */
-static bool
-parse_time(const char *text, Datum *at)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	bool		ok = true;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		*at = DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
-								  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return ok;
-}
-
-/*
- * broker.seek(topic text, consumer_group text, target text, partition int)
- *
- * Move a group (one partition, or all) to target: 'earliest', 'latest', an
- * offset or a time.  Leases are revoked: a consumer that held the
- * partition gets PB001 on its next commit (the epoch moves on).  A group
- * that does not exist is created there.  One waiting poll of the group is
- * woken per partition this transaction takes.
- */
-Datum
-pgbroker_seek(PG_FUNCTION_ARGS)
-{
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *target;
-	char	   *group;
-	BrokerTopic *t;
-	int32		gid;
-	int32		p;
-	bool		is_offset = false;
-	int64		offset = 0;
-	Datum		at = (Datum) 0;
-	const char *c;
-
-	SPI_connect();
-	BrokerEnterCall();
-	t = TopicLookup(topic);
-	target = BrokerTextArg(fcinfo, 2, "target");
-	if (!PG_ARGISNULL(3))
-		BrokerCheckPartition(PG_GETARG_INT32(3), t->partitions, TopicName(t));
-
-	/* an offset: digits with optional white space around them */
-	for (c = target; isspace((unsigned char) *c); c++)
-		;
-	if (isdigit((unsigned char) *c))
-	{
-		while (isdigit((unsigned char) *c))
-			c++;
-		while (isspace((unsigned char) *c))
-			c++;
-		is_offset = (*c == '\0');
-	}
-	if (is_offset)
-		offset = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(target)));
-	else if (strcmp(target, "earliest") != 0 && strcmp(target, "latest") != 0)
-	{
-		if (!parse_time(target, &at))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid seek target \"%s\"", target),
-					 errhint("Use \"earliest\", \"latest\", an offset or a timestamp.")));
-	}
-
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumer group name must not be null")));
-	group = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	gid = GroupEnsure(t, group, strcmp(target, "earliest") == 0 ? "earliest" : "latest");
-	for (p = 0; p < t->partitions; p++)
-	{
-		PartitionState st;
-		PartitionState next;
-		int64		dest;
-		Snapshot	snap;
-
-		if (!PG_ARGISNULL(3) && p != PG_GETARG_INT32(3))
-			continue;
-		if (group_lock_partition(gid, p))
-			BrokerWakeGroupAtEnd(gid, 1);
-		snap = RegisterSnapshot(GetTransactionSnapshot());
-		if (strcmp(target, "earliest") == 0)
-			dest = TopicEarliestOffset(t->id, p, snap);
-		else if (strcmp(target, "latest") == 0)
-			dest = TopicEndOffset(t->id, p, snap);
-		else if (is_offset)
-			dest = Min(Max(offset, TopicEarliestOffset(t->id, p, snap)),
-					   TopicEndOffset(t->id, p, snap));
-		else
-		{
-			Datum		args[3];
-			bool		isnull;
-
-			args[0] = CStringGetTextDatum(topic);
-			args[1] = Int32GetDatum(p);
-			args[2] = at;
-			BrokerExecPlan(BrokerKeptPlan(&plan_offset_for_time,
-										  "SELECT broker.offset_for_time($1, $2, $3)",
-										  3, (Oid[]) {TEXTOID, INT4OID, TIMESTAMPTZOID}),
-						   args, NULL, false, 1);
-			dest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											   1, &isnull));
-		}
-		UnregisterSnapshot(snap);
-		GroupReadState(gid, p, &st);
-		memset(&next, 0, sizeof(next));
-		next.committed = next.position = dest;
-		next.epoch = st.found ? st.epoch + 1 : 1;
-		next.skipped = st.found ? st.skipped : 0;
-		GroupWriteState(gid, p, &next);
-	}
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * broker.leave(topic text, consumer_group text, consumer text)
- *	 RETURNS integer
- *
- * Give back at once the partitions a leased consumer holds (at their
- * committed offset: what it was handed and did not commit comes again),
- * and forget it as a member, so that the others' fair share grows without
- * waiting for its leases to end.  Returns how many partitions it held.
- */
-Datum
-pgbroker_leave(PG_FUNCTION_ARGS)
-{
-	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
-	char	   *group;
-	char	   *consumer;
-	BrokerTopic *t;
-	int32		gid;
-	int32		p;
-	int			n = 0;
-	Datum		args[2];
-
-	SPI_connect();
-	BrokerEnterCall();
-	t = TopicLookup(topic);
-	group = BrokerTextArg(fcinfo, 1, "consumer group name");
-	gid = group_id_required(t, group);
-	consumer = BrokerTextArg(fcinfo, 2, "consumer");
-	for (p = 0; p < t->partitions; p++)
-	{
-		PartitionState st;
-
-		GroupReadState(gid, p, &st);
-		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
-			continue;
-		if (group_lock_partition(gid, p))
-			BrokerWakeGroupAtEnd(gid, 1);
-		GroupReadState(gid, p, &st);
-		if (st.consumer == NULL || strcmp(st.consumer, consumer) != 0)
-			continue;
-		st.position = st.committed;
-		st.consumer = NULL;
-		st.session = NULL;
-		st.has_lease = false;
-		st.keep_committed_at = true;
-		GroupWriteState(gid, p, &st);
-		n++;
-	}
-	args[0] = Int32GetDatum(gid);
-	args[1] = CStringGetTextDatum(consumer);
-	BrokerExecPlan(BrokerKeptPlan(&plan_forget_member,
-								  "DELETE FROM broker.group_member m"
-								  " WHERE m.group_id OPERATOR(pg_catalog.=) $1"
-								  " AND m.consumer OPERATOR(pg_catalog.=) $2",
-								  2, (Oid[]) {INT4OID, TEXTOID}),
-				   args, NULL, false, 0);
-	SPI_finish();
-	PG_RETURN_INT32(n);
 }
 
 /* ---------------------------------------------------------------------

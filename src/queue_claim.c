@@ -20,7 +20,7 @@
  * transaction is transactional consumption: a rollback or crash puts the
  * message back at once.  A message whose lease ran out after its last
  * allowed attempt is moved to the dead letters by the claim that finds it
- * (queue_settle.c).
+ * (queue_remove.c).
  *
  * Locks: row locks on the claimed messages (FOR UPDATE SKIP LOCKED), and
  * while a claim waits, a share lock on the queue's waiter tag (wait.c).
@@ -47,7 +47,7 @@
 #include "utils/uuid.h"
 
 #include "locktag.h"
-#include "queue_settle.h"
+#include "queue_remove.h"
 #include "queue_xact.h"
 #include "scan.h"
 #include "wait.h"
@@ -485,10 +485,8 @@ typedef struct ClaimArgs
 } ClaimArgs;
 
 static void
-claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, const char *max_wait)
+claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, bool in_procedure)
 {
-	Interval	wait;
-
 	memset(a, 0, sizeof(*a));
 	a->waiter.look = claim_look;
 	a->waiter.register_tags = claim_register;
@@ -508,17 +506,7 @@ claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, const char *max_wait)
 		claim_check_lease(&a->lease);
 		a->have_lease = true;
 	}
-	if (BrokerIntervalArg(fcinfo, 3, "wait", &wait))
-	{
-		if (BrokerIntervalExceeds(&wait, max_wait))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait must be at most %s", max_wait),
-					 strcmp(max_wait, "1 hour") == 0 ?
-					 errhint("Loop on shorter waits, or CALL broker.claim_wait, which holds no snapshot while it waits.") :
-					 errhint("Loop on shorter waits.")));
-		a->wait_ms = BrokerIntervalMs(&wait);
-	}
+	a->wait_ms = BrokerWaitArg(fcinfo, 3, in_procedure, "broker.claim_wait");
 	a->filter = BrokerHeadersArg(fcinfo, 4, "filter");
 	/* An empty filter matches every message: treat it as none. */
 	if (a->filter != NULL && JB_ROOT_COUNT(a->filter) == 0)
@@ -579,7 +567,7 @@ pgbroker_queue_claim(PG_FUNCTION_ARGS)
 {
 	ClaimArgs	a;
 
-	claim_args(fcinfo, &a, "1 hour");
+	claim_args(fcinfo, &a, false);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	a.waiter.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
@@ -604,7 +592,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 	ClaimArgs	a;
 
 	BrokerCheckNonAtomic(fcinfo, "broker.claim_wait", "broker.claim with wait");
-	claim_args(fcinfo, &a, "1 day");
+	claim_args(fcinfo, &a, true);
 	return BrokerWaitProcedure(fcinfo, &a.waiter);
 }
 

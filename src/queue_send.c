@@ -7,7 +7,7 @@
  * and only if that transaction commits.  Rows are inserted directly into
  * the message table and its indexes (insert.c), without an SQL statement.
  * A message with an ordering-group key joins its group under the group's
- * lock (queue_settle.c); one with a dedup key takes the key in
+ * lock (queue_remove.c); one with a dedup key takes the key in
  * broker.dedup, whose primary key arbitrates concurrent sends of one key:
  * the second inserter waits for the first to commit and then finds its
  * row.  A queue with max_length makes room first, or refuses.
@@ -46,7 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "insert.h"
-#include "queue_settle.h"
+#include "queue_remove.h"
 #include "wait.h"
 #include "xact.h"
 

@@ -47,7 +47,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "queue_settle.h"
+#include "queue_remove.h"
 #include "queue_xact.h"
 #include "wait.h"
 

@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * topic.h
- *	  Topics: a topic and its current segment as a backend knows them
- *	  (topic_cache.c), publishing (topic_publish.c), the commit-time append
- *	  (topic_append.c) and reading a partition (topic_read.c).
+ *	  A topic and its current segment as a backend knows them
+ *	  (topic_cache.c), and the columns of a segment table.
  *
  * src/topic.h
  *
@@ -66,35 +65,6 @@ extern void TopicCacheInit(void);
 extern BrokerTopic *TopicLookup(const char *name);
 extern Oid	TopicSegmentRelid(int32 topic_id, int32 seg_no);
 extern TopicSegment *TopicCurrentSegment(int32 topic_id, const char *topic);
-
-/* topic_append.c */
-extern void TopicAppendRecord(BrokerTopic *t, int32 partition, const char *key,
-							  Datum payload, bool is_bytes, Jsonb *headers);
-extern int32 TopicStickyPartition(BrokerTopic *t);
-/* transaction events, called by the dispatcher (xact.c) only */
-extern void TopicAppendAtCommit(void);
-extern void TopicAppendPrePrepare(void);
-extern void TopicAppendCommitted(void);
-extern void TopicAppendAbort(void);
-extern void TopicAppendSubAbort(int nest_level);
-extern void TopicAppendSubCommit(int nest_level);
-
-/* topic_read.c */
-
-/* A topic's active segments: seg_no and start offsets of every partition. */
-typedef struct TopicSegmentList
-{
-	int			nseg;
-	int32	   *segs;
-	struct ArrayType **starts;
-} TopicSegmentList;
-
-extern void TopicLoadSegments(int32 topic_id, Snapshot snap, TopicSegmentList *sl);
-extern int64 TopicSegmentStart(const TopicSegmentList *sl, int seg, int32 partition);
-extern int64 TopicEarliestOffset(int32 topic_id, int32 partition, Snapshot snap);
-extern int64 TopicEndOffset(int32 topic_id, int32 partition, Snapshot snap);
-extern int	TopicReadPartition(int32 topic_id, int32 partition, int64 from, int max,
-							   int nseg, const int32 *segs, const int64 *starts,
-							   Tuplestorestate *store, TupleDesc desc, int64 *last);
+extern bool TopicPartitionsById(int32 topic_id, int32 *partitions);
 
 #endif							/* PGBROKER_TOPIC_H */

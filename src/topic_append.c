@@ -65,7 +65,7 @@
 
 #include "insert.h"
 #include "locktag.h"
-#include "topic.h"
+#include "topic_append.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_lock_topic);

@@ -23,16 +23,21 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "access/stratnum.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "scan.h"
 #include "topic.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_topic_changed);
+PG_FUNCTION_INFO_V1(pgbroker_check_partition);
 
 static BrokerNameCache topic_cache;
 static HTAB *segment_cache = NULL;
@@ -231,6 +236,34 @@ TopicCurrentSegment(int32 topic_id, const char *topic)
 	return c;
 }
 
+/*
+ * Whether a topic's row exists, with a new snapshot, and its partition
+ * count.
+ */
+bool
+TopicPartitionsById(int32 topic_id, int32 *partitions)
+{
+	BrokerIndexScan sc;
+	ScanKeyData key;
+	bool		found;
+
+	BrokerScanOpen(&sc, "topic", "topic_pkey", false);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
+	BrokerScanStart(&sc, NULL, &key, 1);
+	found = BrokerScanNext(&sc, ForwardScanDirection);
+	if (found && partitions != NULL)
+	{
+		bool		isnull;
+
+		*partitions = DatumGetInt32(slot_getattr(sc.slot,
+												 get_attnum(RelationGetRelid(sc.rel), "partitions"),
+												 &isnull));
+	}
+	BrokerScanEnd(&sc);
+	return found;
+}
+
+
 /* broker._topic_changed(): make every backend reload its topic settings. */
 Datum
 pgbroker_topic_changed(PG_FUNCTION_ARGS)
@@ -238,5 +271,33 @@ pgbroker_topic_changed(PG_FUNCTION_ARGS)
 	Oid			relid = get_relname_relid("topic", get_namespace_oid("broker", false));
 
 	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}
+
+/*
+ * broker._check_partition(t broker.topic, partition int): the same check
+ * and error as the C functions', for the PL/pgSQL ones.
+ */
+Datum
+pgbroker_check_partition(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader t;
+	bool		isnull;
+	Datum		partitions;
+	Datum		name;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition must not be null")));
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	t = PG_GETARG_HEAPTUPLEHEADER(0);
+	partitions = GetAttributeByName(t, "partitions", &isnull);
+	if (isnull)
+		PG_RETURN_VOID();
+	name = GetAttributeByName(t, "name", &isnull);
+	BrokerCheckPartition(PG_GETARG_INT32(1), DatumGetInt32(partitions),
+						 isnull ? "" : TextDatumGetCString(name));
 	PG_RETURN_VOID();
 }

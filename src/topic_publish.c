@@ -40,7 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "topic.h"
+#include "topic_append.h"
 #include "wait.h"
 #include "xact.h"
 

@@ -47,7 +47,7 @@
 #include "utils/snapmgr.h"
 
 #include "scan.h"
-#include "topic.h"
+#include "topic_read.h"
 #include "xact.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_read);

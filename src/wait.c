@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "common.h"
 #include "locktag.h"
 #include "proc.h"
 #include "wait.h"
@@ -377,6 +378,31 @@ wait_sleep(long ms, bool filtered, int *futile, const LOCKTAG *tag)
 /* ---------------------------------------------------------------------
  * The wait loop
  * --------------------------------------------------------------------- */
+
+/*
+ * The wait argument of a claim or poll, in milliseconds (NULL: 0).  Inside
+ * a statement a wait holds its snapshot, so it is capped at an hour and
+ * the hint points to the procedure that waits without one; a procedure
+ * waits at most a day.
+ */
+int64
+BrokerWaitArg(FunctionCallInfo fcinfo, int argno, bool in_procedure, const char *procedure)
+{
+	Interval	wait;
+	const char *max_wait = in_procedure ? "1 day" : "1 hour";
+
+	if (!BrokerIntervalArg(fcinfo, argno, "wait", &wait))
+		return 0;
+	if (BrokerIntervalExceeds(&wait, max_wait))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must be at most %s", max_wait),
+				 in_procedure ?
+				 errhint("Loop on shorter waits.") :
+				 errhint("Loop on shorter waits, or CALL %s, which holds no snapshot while it waits.",
+						 procedure)));
+	return BrokerIntervalMs(&wait);
+}
 
 /*
  * A claim or poll inside a statement: look; if that found nothing and the

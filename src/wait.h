@@ -65,6 +65,8 @@ struct BrokerWaiter
 	long		backstop_ms;	/* likewise */
 };
 
+extern int64 BrokerWaitArg(FunctionCallInfo fcinfo, int argno, bool in_procedure,
+						   const char *procedure);
 extern int	BrokerWaitInStatement(BrokerWaiter *w);
 extern Datum BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w);
 

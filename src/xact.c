@@ -43,7 +43,7 @@
 
 #include "group.h"
 #include "queue_xact.h"
-#include "topic.h"
+#include "topic_append.h"
 #include "wait.h"
 #include "xact.h"
 

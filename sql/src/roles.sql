@@ -42,4 +42,4 @@ GRANT pgbroker_producer, pgbroker_consumer TO pgbroker_admin;
 CREATE FUNCTION broker._check_name(name text, kind text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_check_name'
-LANGUAGE C STRICT;
+LANGUAGE C;

@@ -110,9 +110,6 @@ AS $$
 DECLARE
 	t broker.topic;
 BEGIN
-	IF topic IS NULL THEN
-		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
-	END IF;
 	PERFORM broker._check_name(topic, 'topic');
 	SELECT * INTO t FROM broker.topic bt WHERE bt.name = $1;
 	IF NOT FOUND THEN
@@ -125,20 +122,8 @@ $$;
 /* Check a partition number against a topic, or raise 22003. */
 CREATE FUNCTION broker._check_partition(t broker.topic, partition integer)
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF partition IS NULL THEN
-		RAISE EXCEPTION 'partition must not be null' USING ERRCODE = '22004';
-	END IF;
-	IF partition < 0 OR partition >= t.partitions THEN
-		RAISE EXCEPTION 'partition % is out of range for topic "%"', partition, t.name
-			USING ERRCODE = '22003',
-				  DETAIL = format('The topic has %s partitions, numbered from 0.', t.partitions);
-	END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'pgbroker_check_partition'
+LANGUAGE C IMMUTABLE;
 
 /* The table of one segment, as a quoted, schema-qualified name. */
 CREATE FUNCTION broker._segment_table(topic_id integer, seg_no integer)
@@ -209,9 +194,6 @@ AS $$
 DECLARE
 	tid integer;
 BEGIN
-	IF name IS NULL THEN
-		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
-	END IF;
 	PERFORM broker._check_name(name, 'topic');
 	IF partitions IS NULL OR partitions < 1 OR partitions > 1024 THEN
 		RAISE EXCEPTION 'partitions must be between 1 and 1024' USING ERRCODE = '22023';
@@ -349,9 +331,6 @@ DECLARE
 	tid integer;
 	s record;
 BEGIN
-	IF name IS NULL THEN
-		RAISE EXCEPTION 'topic name must not be null' USING ERRCODE = '22004';
-	END IF;
 	PERFORM broker._check_name(name, 'topic');
 	SELECT t.id INTO tid FROM broker.topic t WHERE t.name = drop_topic.name FOR UPDATE;
 	IF NOT FOUND THEN

@@ -10,6 +10,9 @@
  * test/scripts/upgrade_dump.sh compares the two.
  */
 
+/* Name checks raise on a NULL name too (roles.sql). */
+ALTER FUNCTION broker._check_name(text, text) CALLED ON NULL INPUT;
+
 /* Queues can signal LISTENing clients (wait.sql). */
 ALTER TABLE broker.queue ADD COLUMN notify boolean NOT NULL DEFAULT false;
 

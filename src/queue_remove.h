@@ -1,15 +1,15 @@
 /*-------------------------------------------------------------------------
  *
- * queue_settle.h
+ * queue_remove.h
  *	  How a message leaves a queue, and the ordering groups that depend on
- *	  it (queue_settle.c).
+ *	  it (queue_remove.c).
  *
- * src/queue_settle.h
+ * src/queue_remove.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PGBROKER_QUEUE_SETTLE_H
-#define PGBROKER_QUEUE_SETTLE_H
+#ifndef PGBROKER_QUEUE_REMOVE_H
+#define PGBROKER_QUEUE_REMOVE_H
 
 #include "queue.h"
 
@@ -44,4 +44,4 @@ typedef struct DeadLetter
 extern bool QueueDeadLetter(BrokerQueue *q, int64 id, const DeadLetter *dl);
 extern bool QueueOrdGroupJoin(BrokerQueue *q, const char *group_key);
 
-#endif							/* PGBROKER_QUEUE_SETTLE_H */
+#endif							/* PGBROKER_QUEUE_REMOVE_H */
