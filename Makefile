@@ -30,41 +30,44 @@ OBJS = \
 	src/xact.o
 
 # The install script of the current version is built from hand-edited
-# sources in sql/src/, one file per area, in this order: each file uses
-# only what the files before it create, and grants.sql, the one list of
-# privileges, comes last.  (Not in sql/ itself: pg_regress run with the
-# default output directory would take sql/wait.sql for the test wait.)
-INSTALL_SOURCES = \
-	sql/src/roles.sql \
-	sql/src/queue.sql \
-	sql/src/topic.sql \
-	sql/src/group.sql \
-	sql/src/wait.sql \
-	sql/src/maintain.sql \
-	sql/src/grants.sql
+# sources in sql/src/, in this order: the structure of every area (tables,
+# types, sequences), then the functions and views of every area (written
+# CREATE OR REPLACE), then grants.sql, the one list of privileges.  (Not in
+# sql/ itself: pg_regress run with the default output directory would take
+# sql/<name>.sql for a test of that name.)
+STRUCTURE_SOURCES = \
+	sql/src/structure/roles.sql \
+	sql/src/structure/queue.sql \
+	sql/src/structure/topic.sql \
+	sql/src/structure/group.sql
+FUNCTION_SOURCES = \
+	sql/src/functions/common.sql \
+	sql/src/functions/queue.sql \
+	sql/src/functions/topic.sql \
+	sql/src/functions/group.sql \
+	sql/src/functions/wait.sql \
+	sql/src/functions/maintain.sql
+INSTALL_SOURCES = $(STRUCTURE_SOURCES) $(FUNCTION_SOURCES) sql/src/grants.sql
 
-# Released versions: the frozen install script of 0.1.0, the oldest one,
-# which can be installed and upgraded from.  The step from it to the
-# current version is built too: its own source in sql/upgrade/ (what
-# changes in the objects 0.1.0 has), then the areas the step adds or
-# replaces whole, then the same privileges.  When 0.2.0 is released, its
-# built step is committed as it stands and moves to DATA beside the 0.1.0
-# script, frozen, since the sources in sql/src/ move on to the next version.
-BASE_SCRIPT = $(EXTENSION)--0.1.0.sql
-UPGRADE_STEP = $(EXTENSION)--0.1.0--0.2.0.sql
-UPGRADE_SOURCES = \
-	sql/upgrade/0.1.0--0.2.0.sql \
-	sql/src/topic.sql \
-	sql/src/group.sql \
-	sql/src/wait.sql \
-	sql/src/maintain.sql \
-	sql/src/grants.sql
+# Released versions, frozen: the install script of 0.1.0, the oldest one
+# that can be installed and upgraded from, and one step per release after
+# it.  The step from the last release to the current version is built:
+# its own source in sql/upgrade/ (what changes in the structure, and what
+# must be dropped because its signature changed), then every function
+# source and the privileges list again, so that an upgraded installation
+# ends with the same definitions as a fresh one.  At a release, the built
+# step is committed as it stands and joins the frozen ones.
+RELEASED = \
+	$(EXTENSION)--0.1.0.sql \
+	$(EXTENSION)--0.1.0--0.2.0.sql
+UPGRADE_STEP = $(EXTENSION)--0.2.0--$(EXTVERSION).sql
+UPGRADE_SOURCES = sql/upgrade/0.2.0--$(EXTVERSION).sql $(FUNCTION_SOURCES) sql/src/grants.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_STEP)
-DATA = $(BASE_SCRIPT)
+DATA = $(RELEASED)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic wait security upgrade
+	topic_basic topic_retention topic_errors group_basic wait security limits upgrade
 REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
@@ -95,7 +98,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SOURCES) Makefile
 $(UPGRADE_STEP): $(UPGRADE_SOURCES) Makefile
 	{ $(script_header); \
 	  echo '-- complain if script is sourced in psql, rather than via ALTER EXTENSION'; \
-	  printf '%s\n' "\\echo Use \"ALTER EXTENSION $(EXTENSION) UPDATE TO '0.2.0'\" to load this file. \\quit"; \
+	  printf '%s\n' "\\echo Use \"ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)'\" to load this file. \\quit"; \
 	  $(script_sources); } >$@
 
 # PGXS does not track header dependencies: rebuild every object when a

@@ -27,5 +27,8 @@ fi
 
 make -s clean >/dev/null 2>&1 || true
 make -s
+# install scripts of earlier builds (a version's script left behind would
+# be taken instead of the upgrade path from the released ones)
+rm -f "$(pg_config --sharedir)"/extension/pgbroker--*.sql
 make -s install >/dev/null
 make -s -C test/tools >/dev/null

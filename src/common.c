@@ -175,20 +175,51 @@ BrokerHeadersArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return j;
 }
 
-/* Enforce pgbroker.max_message_size on payload plus headers. */
-void
-BrokerCheckPayload(Datum payload, Datum headers)
+/* The size a message counts against the limits: payload plus headers. */
+static Size
+message_size(Datum payload, Datum headers)
 {
 	Size		size = toast_raw_datum_size(payload);
 
 	if (headers != (Datum) 0)
 		size += toast_raw_datum_size(headers);
+	return size;
+}
+
+/* Enforce pgbroker.max_message_size on payload plus headers. */
+void
+BrokerCheckPayload(Datum payload, Datum headers)
+{
+	Size		size = message_size(payload, headers);
+
 	if (size > (Size) pgbroker_max_message_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("message of %zu bytes exceeds the maximum of %d bytes",
 						size, pgbroker_max_message_size),
 				 errhint("Increase \"pgbroker.max_message_size\".")));
+}
+
+/*
+ * Enforce a queue's or topic's own limit (0: none), below the server's,
+ * which BrokerCheckPayload enforced already.
+ */
+void
+BrokerCheckObjectLimit(Datum payload, Datum headers, int32 limit, const char *kind,
+					   const char *name)
+{
+	Size		size;
+
+	if (limit <= 0)
+		return;
+	size = message_size(payload, headers);
+	if (size > (Size) limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message of %zu bytes exceeds the maximum of %d bytes of %s \"%s\"",
+						size, limit, kind, name),
+				 errhint("Raise it with broker.alter_%s(%s, max_message_size => ...).",
+						 kind, quote_literal_cstr(name))));
 }
 
 /* A dedup or ordering-group key lives in a btree: bound its length. */

@@ -30,6 +30,8 @@ extern int64 BrokerIntervalMs(const Interval *iv);
 extern bool BrokerIntervalExceeds(const Interval *iv, const char *limit);
 extern Jsonb *BrokerHeadersArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void BrokerCheckPayload(Datum payload, Datum headers);
+extern void BrokerCheckObjectLimit(Datum payload, Datum headers, int32 limit,
+								   const char *kind, const char *name);
 extern void BrokerCheckKey(const char *key, const char *what);
 extern char *BrokerKeyArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void BrokerCheckPartition(int32 partition, int32 partitions, const char *topic);

@@ -46,12 +46,12 @@ _PG_init(void)
 
 	DefineCustomIntVariable("pgbroker.max_message_size",
 							gettext_noop("Largest message (payload plus headers) a producer may send."),
-							NULL,
+							gettext_noop("Only superusers and roles granted SET on it may change it; a queue or topic may have a lower limit of its own (alter_queue, alter_topic)."),
 							&pgbroker_max_message_size,
 							1024 * 1024,
 							1024,
 							MaxAllocSize / 2,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 	DefineCustomRealVariable("pgbroker.resume_threshold",

@@ -57,14 +57,16 @@ enum
 	LOOKUP_TTL,
 	LOOKUP_MAX_LENGTH,
 	LOOKUP_DROP_OLDEST,
-	LOOKUP_NOTIFY
+	LOOKUP_NOTIFY,
+	LOOKUP_MAX_MESSAGE_SIZE
 };
 
 static const char lookup_sql[] =
 "SELECT id, max_attempts, lease, dedup_window, retry_base, retry_max,"
 " ttl, max_length, overflow OPERATOR(pg_catalog.=) 'drop_oldest',"
-/* a 0.1.0 schema, before ALTER EXTENSION UPDATE, has no notify */
-" COALESCE((pg_catalog.to_jsonb(q) OPERATOR(pg_catalog.->>) 'notify')::pg_catalog.bool, false)"
+/* a schema before ALTER EXTENSION UPDATE lacks the newer columns */
+" COALESCE((pg_catalog.to_jsonb(q) OPERATOR(pg_catalog.->>) 'notify')::pg_catalog.bool, false),"
+" COALESCE((pg_catalog.to_jsonb(q) OPERATOR(pg_catalog.->>) 'max_message_size')::pg_catalog.int4, 0)"
 " FROM broker.queue q WHERE name OPERATOR(pg_catalog.=) $1";
 
 static BrokerQueue *queue_lookup(const char *name, bool missing_ok);
@@ -250,6 +252,7 @@ queue_lookup(const char *name, bool missing_ok)
 		q->max_length = 0;
 	q->drop_oldest = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_DROP_OLDEST, &isnull));
 	q->notify = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_NOTIFY, &isnull));
+	q->max_message_size = DatumGetInt32(SPI_getbinval(tup, desc, LOOKUP_MAX_MESSAGE_SIZE, &isnull));
 	q->columns_known = false;	/* the table may have changed */
 	q->entry.valid = true;
 	SPI_freetuptable(SPI_tuptable);

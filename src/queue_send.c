@@ -467,6 +467,8 @@ pgbroker_queue_send(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	BrokerCheckObjectLimit(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0,
+						   q->max_message_size, "queue", QueueName(q));
 	id = queue_send_one(q, payload, &opt, dedup_key, group_key);
 	SPI_finish();
 	PG_RETURN_INT64(id);
@@ -575,6 +577,9 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	for (i = 0; i < n && q->max_message_size > 0; i++)
+		BrokerCheckObjectLimit(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0,
+							   q->max_message_size, "queue", QueueName(q));
 
 	if (dkeys == NULL && gkeys == NULL)
 	{

@@ -37,6 +37,7 @@ typedef struct BrokerTopic
 	Interval	dedup_window;
 	bool		has_dedup;		/* dedup_window > 0 */
 	bool		notify;			/* NOTIFY listeners at commit */
+	int32		max_message_size;	/* its own limit; 0: the server's */
 } BrokerTopic;
 
 #define TopicName(t)	((t)->entry.name)

@@ -50,7 +50,8 @@ enum
 	LOOKUP_ID = 1,
 	LOOKUP_PARTITIONS,
 	LOOKUP_DEDUP_WINDOW,
-	LOOKUP_NOTIFY
+	LOOKUP_NOTIFY,
+	LOOKUP_MAX_MESSAGE_SIZE
 };
 
 /* The columns of the current-segment statement. */
@@ -106,8 +107,11 @@ TopicLookup(const char *name)
 	gen = topic_cache.resets;
 	/* the latest snapshot: the entry outlives this transaction */
 	BrokerExecPlan(BrokerKeptPlan(&lookup_plan,
-								  "SELECT id, partitions, dedup_window, notify FROM broker.topic"
-								  " WHERE name OPERATOR(pg_catalog.=) $1",
+								  "SELECT id, partitions, dedup_window, notify,"
+	/* a schema before ALTER EXTENSION UPDATE lacks the newer columns */
+								  " COALESCE((pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>)"
+								  "   'max_message_size')::pg_catalog.int4, 0)"
+								  " FROM broker.topic t WHERE name OPERATOR(pg_catalog.=) $1",
 								  1, (Oid[]) {TEXTOID}),
 				   &arg, NULL, true, 1);
 	if (SPI_processed == 0)
@@ -132,6 +136,8 @@ TopicLookup(const char *name)
 	BrokerClampInterval(&t->dedup_window);
 	t->has_dedup = (window->time > 0 || window->day > 0 || window->month > 0);
 	t->notify = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_NOTIFY, &isnull));
+	t->max_message_size = DatumGetInt32(SPI_getbinval(tup, desc, LOOKUP_MAX_MESSAGE_SIZE,
+													  &isnull));
 	/* an invalidation that arrived during the lookup leaves it stale */
 	t->entry.valid = (gen == topic_cache.resets);
 	SPI_freetuptable(SPI_tuptable);

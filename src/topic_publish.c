@@ -145,6 +145,10 @@ pgbroker_publish(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(name);
+	if (payload != (Datum) 0 || headers != NULL)
+		BrokerCheckObjectLimit(payload != (Datum) 0 ? payload : PointerGetDatum(cstring_to_text("")),
+							   headers ? JsonbPGetDatum(headers) : (Datum) 0,
+							   t->max_message_size, "topic", TopicName(t));
 	if (!PG_ARGISNULL(4))
 		partition = topic_partition_arg(fcinfo, 4, t);
 	else if (key != NULL)
@@ -221,6 +225,12 @@ pgbroker_publish_batch(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(name);
+	for (i = 0; i < n && t->max_message_size > 0; i++)
+	{
+		if (!payload_nulls[i])
+			BrokerCheckObjectLimit(payloads[i], headers ? JsonbPGetDatum(headers) : (Datum) 0,
+								   t->max_message_size, "topic", TopicName(t));
+	}
 	if (!PG_ARGISNULL(4))
 		fixed = topic_partition_arg(fcinfo, 4, t);
 	for (i = 0; i < n; i++)

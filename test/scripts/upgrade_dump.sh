@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# test/scripts/upgrade_dump.sh - an installation upgraded from 0.1.0 is the
-# same, object for object and byte for byte, as a fresh installation of the
-# current version.
+# test/scripts/upgrade_dump.sh - an installation upgraded from any released
+# version is the same, object for object and byte for byte, as a fresh
+# installation of the current version.
 #
-# Database "upgraded" gets CREATE EXTENSION pgbroker VERSION '0.1.0' and
-# ALTER EXTENSION pgbroker UPDATE; database "fresh" gets CREATE EXTENSION
-# pgbroker.  Of each, the script takes:
+# For each released version V, database "from_V" gets CREATE EXTENSION
+# pgbroker VERSION 'V' and ALTER EXTENSION pgbroker UPDATE; database
+# "fresh" gets CREATE EXTENSION pgbroker.  Of each, the script takes:
 #   - the extension's row: version, schema, and its configuration tables
 #     (extconfig, named, in order) with their dump conditions;
 #   - the list of its member objects;
@@ -33,10 +33,13 @@ psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 work=$(mktemp -d /tmp/pgbroker_upgrade.XXXXXX)
 trap 'rm -rf "$work"; pgbroker_cluster_stop' EXIT
 
-createdb upgraded
-psql_q -d upgraded -c "SET client_min_messages = warning" \
-	-c "CREATE EXTENSION pgbroker VERSION '0.1.0'" \
-	-c "ALTER EXTENSION pgbroker UPDATE"
+released="0.1.0 0.2.0"
+for v in $released; do
+	createdb "from_$v"
+	psql_q -d "from_$v" -c "SET client_min_messages = warning" \
+		-c "CREATE EXTENSION pgbroker VERSION '$v'" \
+		-c "ALTER EXTENSION pgbroker UPDATE"
+done
 createdb fresh
 psql_q -d fresh -c "SET client_min_messages = warning" \
 	-c "CREATE EXTENSION pgbroker"
@@ -96,11 +99,13 @@ SQL
 	"$PG_BINDIR/pg_dump" --schema-only -d "$1" | grep -v '^\\\(un\)\?restrict '
 }
 
-describe upgraded >"$work/upgraded.txt"
 describe fresh >"$work/fresh.txt"
+for v in $released; do
+	describe "from_$v" >"$work/from_$v.txt"
+done
 if [ -n "${PGBROKER_DUMP_DIR:-}" ]; then
 	mkdir -p "$PGBROKER_DUMP_DIR"
-	cp "$work/upgraded.txt" "$work/fresh.txt" "$PGBROKER_DUMP_DIR/"
+	cp "$work"/*.txt "$PGBROKER_DUMP_DIR/"
 fi
 
 # the dump must have caught the extension's objects, or the comparison
@@ -110,8 +115,10 @@ if [ "$functions" -lt 60 ]; then
 	echo "upgrade_dump: the dump of the fresh installation has only $functions functions of schema broker" >&2
 	exit 1
 fi
-if ! diff -u "$work/fresh.txt" "$work/upgraded.txt"; then
-	echo "upgrade_dump: an installation upgraded from 0.1.0 differs from a fresh one (- fresh, + upgraded)" >&2
-	exit 1
-fi
-echo "upgrade_dump: ok ($(wc -l <"$work/fresh.txt") lines, $functions functions, the same in both)"
+for v in $released; do
+	if ! diff -u "$work/fresh.txt" "$work/from_$v.txt"; then
+		echo "upgrade_dump: an installation upgraded from $v differs from a fresh one (- fresh, + upgraded)" >&2
+		exit 1
+	fi
+done
+echo "upgrade_dump: ok ($(wc -l <"$work/fresh.txt") lines, $functions functions, the same from $released and fresh)"

@@ -1,5 +1,5 @@
 /*
- * sql/src/wait.sql - wakeups: waiting without a snapshot, and notifications at
+ * sql/src/functions/wait.sql - wakeups: waiting without a snapshot, and notifications at
  * commit
  *
  * claim() and poll() wait in the statement when given a wait; the
@@ -7,6 +7,12 @@
  * sleep.  For clients that LISTEN, a queue or topic with notify on signals
  * a channel once per committing transaction; notify is off by default and
  * set with alter_queue(name, notify) and alter_topic(name, notify).
+ *
+ * Every function, procedure and view of this area, written CREATE OR
+ * REPLACE: run by the fresh install and again by every version step, so
+ * that an upgraded installation ends with the same definitions (a step
+ * drops first what changed its signature).  The tables are in
+ * sql/src/structure/.
  */
 
 /*
@@ -17,7 +23,7 @@
  * are not SECURITY DEFINER (such procedures cannot commit): each look runs
  * as their owner with a pinned search_path instead.
  */
-CREATE PROCEDURE broker.claim_wait(
+CREATE OR REPLACE PROCEDURE broker.claim_wait(
 	queue			text,
 	max_messages	integer DEFAULT 1,
 	lease			interval DEFAULT NULL,
@@ -27,7 +33,7 @@ CREATE PROCEDURE broker.claim_wait(
 AS 'MODULE_PATHNAME', 'pgbroker_queue_claim_wait'
 LANGUAGE C;
 
-CREATE PROCEDURE broker.poll_wait(
+CREATE OR REPLACE PROCEDURE broker.poll_wait(
 	topic			text,
 	consumer_group	text,
 	max_records		integer DEFAULT 100,
@@ -51,7 +57,7 @@ COMMENT ON PROCEDURE broker.poll_wait(text, text, integer, interval, text, inter
  * columns are those of broker.queue (queue.sql) and broker.topic
  * (topic.sql).
  */
-CREATE FUNCTION broker._check_channel(kind text, name text)
+CREATE OR REPLACE FUNCTION broker._check_channel(kind text, name text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -66,7 +72,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION broker.alter_queue(name text, notify boolean)
+CREATE OR REPLACE FUNCTION broker.alter_queue(name text, notify boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -87,7 +93,7 @@ $$;
 COMMENT ON FUNCTION broker.alter_queue(text, boolean)
 	IS 'turn notifications to LISTEN channel pgbroker.queue.<name> on or off';
 
-CREATE FUNCTION broker.alter_topic(name text, notify boolean)
+CREATE OR REPLACE FUNCTION broker.alter_topic(name text, notify boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

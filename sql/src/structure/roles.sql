@@ -1,5 +1,5 @@
 /*
- * sql/src/roles.sql - the schema broker, the roles, the check of names
+ * sql/src/structure/roles.sql - the schema broker, the roles, the check of names
  *
  * Every object of pgbroker lives in schema broker, which the extension
  * creates and owns.  Three roles divide the work: pgbroker_producer sends
@@ -7,6 +7,10 @@
  * and is a member of the other two.  Which functions each may call is
  * listed once, in grants.sql.  Queues, topics and consumer groups check
  * the names users give them with the one function below.
+ *
+ * The tables, types and sequences: run once, by the fresh install, and
+ * changed by a version step only through sql/upgrade/.  The functions and
+ * views of this area are in sql/src/functions/, re-run by every step.
  */
 
 CREATE SCHEMA broker;
@@ -33,13 +37,3 @@ $roles$;
 
 /* An administrator may do whatever producers and consumers may. */
 GRANT pgbroker_producer, pgbroker_consumer TO pgbroker_admin;
-
-/*
- * Raise 42602 unless name is a valid name of a kind of object ("queue",
- * "topic", "consumer group"): 1 to 200 bytes, no control characters.
- * Internal: granted to no one, called only by pgbroker's own functions.
- */
-CREATE FUNCTION broker._check_name(name text, kind text)
-RETURNS void
-AS 'MODULE_PATHNAME', 'pgbroker_check_name'
-LANGUAGE C;

@@ -1,5 +1,5 @@
 /*
- * sql/src/topic.sql - topics: catalog and segments, administration, publishing
+ * sql/src/functions/topic.sql - topics: catalog and segments, administration, publishing
  * and reading, offsets, statistics
  *
  * A topic is a row of broker.topic with a number of partitions; its
@@ -8,86 +8,22 @@
  * drops.  Publishing and reading are C; administration and the offset
  * lookups are PL/pgSQL.  Consumer groups are in group.sql; notifications
  * (alter_topic(name, notify)) in wait.sql.
+ *
+ * Every function, procedure and view of this area, written CREATE OR
+ * REPLACE: run by the fresh install and again by every version step, so
+ * that an upgraded installation ends with the same definitions (a step
+ * drops first what changed its signature).  The tables are in
+ * sql/src/structure/.
  */
 
-/*
- * The topic catalog.  A topic's records live in segment tables,
- * broker.topic_<id>_<seg_no>, named by ids so that user-supplied names
- * never become part of an identifier.  Segments are plain tables managed
- * by pgbroker rather than declarative partitions, so that dropping one
- * takes no lock on a parent that producers and readers use.  notify:
- * whether a transaction that publishes to the topic signals LISTENing
- * clients at commit (wait.sql).
- */
-CREATE SEQUENCE broker.topic_id_seq AS integer;
-
-CREATE TABLE broker.topic (
-	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.topic_id_seq'),
-	name			text NOT NULL UNIQUE,
-	partitions		integer NOT NULL CHECK (partitions BETWEEN 1 AND 1024),
-	retention		interval CHECK (retention >= '0'),
-	retention_bytes	bigint CHECK (retention_bytes >= 0),
-	compacted		boolean NOT NULL DEFAULT false,
-	tombstone_grace	interval NOT NULL DEFAULT '1 day' CHECK (tombstone_grace >= '0'),
-	segment_interval interval NOT NULL DEFAULT '1 hour' CHECK (segment_interval > '0'),
-	segment_bytes	bigint NOT NULL DEFAULT 268435456 CHECK (segment_bytes >= 1048576),
-	dedup_window	interval NOT NULL DEFAULT '5 minutes' CHECK (dedup_window >= '0'),
-	compacted_through integer NOT NULL DEFAULT 0,
-	retain_for_groups text[],
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	notify			boolean NOT NULL DEFAULT false
-);
-ALTER SEQUENCE broker.topic_id_seq OWNED BY broker.topic.id;
-SELECT pg_catalog.pg_extension_config_dump('broker.topic', '');
-SELECT pg_catalog.pg_extension_config_dump('broker.topic_id_seq', '');
-
-/*
- * The segments of each topic.  A segment is created ahead of need
- * (start_offsets NULL), becomes the one producers append to when
- * maintain() rotates (start_offsets: the first offset of each partition in
- * it, indexed by partition + 1; a partition added later starts at 0), and
- * is sealed when the next one takes over.  Segment seg_no of partition p
- * holds the offsets from its start_offsets[p + 1] up to the next
- * segment's.
- */
-CREATE TABLE broker.segment (
-	topic_id		integer NOT NULL,
-	seg_no			integer NOT NULL,
-	start_offsets	bigint[],
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	activated_at	timestamptz,
-	sealed_at		timestamptz,
-	PRIMARY KEY (topic_id, seg_no)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.segment', '');
-
-/* Producer dedup keys of topics, each until its topic's dedup window ends. */
-CREATE TABLE broker.topic_dedup (
-	topic_id		integer NOT NULL,
-	dedup_key		text NOT NULL,
-	expires_at		timestamptz NOT NULL,
-	PRIMARY KEY (topic_id, dedup_key)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.topic_dedup', '');
-
-/* What a read hands out.  offset_id follows Kafka's offsets: from 0, dense. */
-CREATE TYPE broker.record AS (
-	partition		integer,
-	offset_id		bigint,
-	key				text,
-	payload			jsonb,
-	payload_bytes	bytea,
-	headers			jsonb,
-	published_at	timestamptz
-);
 
 /* Internal C helpers, called by the SECURITY DEFINER functions below. */
-CREATE FUNCTION broker._lock_topic(topic_id integer)
+CREATE OR REPLACE FUNCTION broker._lock_topic(topic_id integer)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_lock_topic'
 LANGUAGE C STRICT;
 
-CREATE FUNCTION broker._topic_changed()
+CREATE OR REPLACE FUNCTION broker._topic_changed()
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_topic_changed'
 LANGUAGE C STRICT;
@@ -96,13 +32,13 @@ LANGUAGE C STRICT;
  * Lock a segment table for reading if it still exists; false if retention
  * (or drop_topic) removed it after the caller listed the segments.
  */
-CREATE FUNCTION broker._lock_segment(topic_id integer, seg_no integer)
+CREATE OR REPLACE FUNCTION broker._lock_segment(topic_id integer, seg_no integer)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_lock_segment'
 LANGUAGE C STRICT;
 
 /* Resolve a topic name to its catalog row, or raise 42704. */
-CREATE FUNCTION broker._topic(topic text)
+CREATE OR REPLACE FUNCTION broker._topic(topic text)
 RETURNS broker.topic
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -120,19 +56,19 @@ END
 $$;
 
 /* Check a partition number against a topic, or raise 22003. */
-CREATE FUNCTION broker._check_partition(t broker.topic, partition integer)
+CREATE OR REPLACE FUNCTION broker._check_partition(t broker.topic, partition integer)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_check_partition'
 LANGUAGE C IMMUTABLE;
 
 /* The table of one segment, as a quoted, schema-qualified name. */
-CREATE FUNCTION broker._segment_table(topic_id integer, seg_no integer)
+CREATE OR REPLACE FUNCTION broker._segment_table(topic_id integer, seg_no integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 'broker.' || pg_catalog.quote_ident('topic_' || topic_id || '_' || seg_no) $$;
 
 /* Create the table of a segment and its catalog row (not yet active). */
-CREATE FUNCTION broker._create_segment(topic_id integer, seg_no integer)
+CREATE OR REPLACE FUNCTION broker._create_segment(topic_id integer, seg_no integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -165,7 +101,7 @@ $$;
  * The end offset of one partition (the next offset to assign), as the
  * caller's snapshot sees it.
  */
-CREATE FUNCTION broker._end_offset(t broker.topic, partition integer)
+CREATE OR REPLACE FUNCTION broker._end_offset(t broker.topic, partition integer)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_end_offset'
 LANGUAGE C STABLE SECURITY DEFINER
@@ -175,7 +111,7 @@ SET search_path = pg_catalog, pg_temp;
  * Administration
  * --------------------------------------------------------------------- */
 
-CREATE FUNCTION broker.create_topic(
+CREATE OR REPLACE FUNCTION broker.create_topic(
 	name			text,
 	partitions		integer DEFAULT 1,
 	retention		interval DEFAULT NULL,
@@ -252,7 +188,7 @@ COMMENT ON FUNCTION broker.create_topic(text, integer, interval, bigint, boolean
  * Change a topic's settings.  Partitions can only be added: records keep
  * their partition, and keys hash over the new count from then on.
  */
-CREATE FUNCTION broker.alter_topic(
+CREATE OR REPLACE FUNCTION broker.alter_topic(
 	name			text,
 	partitions		integer DEFAULT NULL,
 	retention		interval DEFAULT NULL,
@@ -264,7 +200,9 @@ CREATE FUNCTION broker.alter_topic(
 	tombstone_grace	interval DEFAULT NULL,
 	clear_retention	boolean DEFAULT false,
 	clear_retention_bytes boolean DEFAULT false,
-	retain_for_groups text[] DEFAULT NULL)
+	retain_for_groups text[] DEFAULT NULL,
+	max_message_size integer DEFAULT NULL,
+	clear_max_message_size boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -301,6 +239,9 @@ BEGIN
 	IF tombstone_grace < '0' THEN
 		RAISE EXCEPTION 'tombstone_grace must not be negative' USING ERRCODE = '22023';
 	END IF;
+	IF max_message_size < 1 THEN
+		RAISE EXCEPTION 'max_message_size must be at least 1' USING ERRCODE = '22023';
+	END IF;
 
 	UPDATE broker.topic bt SET
 		partitions = coalesce(alter_topic.partitions, bt.partitions),
@@ -314,15 +255,17 @@ BEGIN
 		dedup_window = coalesce(alter_topic.dedup_window, bt.dedup_window),
 		tombstone_grace = coalesce(alter_topic.tombstone_grace, bt.tombstone_grace),
 		retain_for_groups = CASE WHEN alter_topic.retain_for_groups = '{}' THEN NULL
-								 ELSE coalesce(alter_topic.retain_for_groups, bt.retain_for_groups) END
+								 ELSE coalesce(alter_topic.retain_for_groups, bt.retain_for_groups) END,
+		max_message_size = CASE WHEN clear_max_message_size THEN NULL
+								ELSE coalesce(alter_topic.max_message_size, bt.max_message_size) END
 	 WHERE bt.id = t.id;
 	PERFORM broker._topic_changed();
 END
 $$;
-COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[])
+COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[], integer, boolean)
 	IS 'add partitions to a topic or change its retention and other settings';
 
-CREATE FUNCTION broker.drop_topic(name text, if_exists boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION broker.drop_topic(name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -363,7 +306,7 @@ COMMENT ON FUNCTION broker.drop_topic(text, boolean) IS 'drop a topic with all i
  * Publishing and reading (C)
  * --------------------------------------------------------------------- */
 
-CREATE FUNCTION broker.publish(
+CREATE OR REPLACE FUNCTION broker.publish(
 	topic		text,
 	payload		jsonb,
 	key			text DEFAULT NULL,
@@ -375,7 +318,7 @@ AS 'MODULE_PATHNAME', 'pgbroker_publish'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.publish_bytes(
+CREATE OR REPLACE FUNCTION broker.publish_bytes(
 	topic		text,
 	payload		bytea,
 	key			text DEFAULT NULL,
@@ -387,7 +330,7 @@ AS 'MODULE_PATHNAME', 'pgbroker_publish'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.publish_batch(
+CREATE OR REPLACE FUNCTION broker.publish_batch(
 	topic		text,
 	payloads	jsonb[],
 	keys		text[] DEFAULT NULL,
@@ -398,7 +341,7 @@ AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.publish_batch_bytes(
+CREATE OR REPLACE FUNCTION broker.publish_batch_bytes(
 	topic		text,
 	payloads	bytea[],
 	keys		text[] DEFAULT NULL,
@@ -409,13 +352,13 @@ AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.partition_for(topic text, key text)
+CREATE OR REPLACE FUNCTION broker.partition_for(topic text, key text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_partition_for'
 LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.read(
+CREATE OR REPLACE FUNCTION broker.read(
 	topic		text,
 	partition	integer,
 	from_offset	bigint,
@@ -442,7 +385,7 @@ COMMENT ON FUNCTION broker.read(text, integer, bigint, integer)
  * --------------------------------------------------------------------- */
 
 /* The next offset to be assigned in a partition (Kafka's end offset). */
-CREATE FUNCTION broker.latest_offset(topic text, partition integer)
+CREATE OR REPLACE FUNCTION broker.latest_offset(topic text, partition integer)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -459,7 +402,7 @@ $$;
  * The first offset still retained in a partition: the start of its oldest
  * segment (compaction may have removed records after it).
  */
-CREATE FUNCTION broker.earliest_offset(topic text, partition integer)
+CREATE OR REPLACE FUNCTION broker.earliest_offset(topic text, partition integer)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -482,7 +425,7 @@ $$;
  * offset if there is none.  published_at never decreases within a
  * partition, so this is a binary search over the offsets of one segment.
  */
-CREATE FUNCTION broker.offset_for_time(topic text, partition integer, at timestamptz)
+CREATE OR REPLACE FUNCTION broker.offset_for_time(topic text, partition integer, at timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -534,7 +477,7 @@ END
 $$;
 
 /* Per partition: the offsets, the records retained and their age. */
-CREATE FUNCTION broker.topic_partitions(topic text)
+CREATE OR REPLACE FUNCTION broker.topic_partitions(topic text)
 RETURNS TABLE (partition integer, earliest_offset bigint, latest_offset bigint,
 			   records bigint, oldest_published_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -578,7 +521,7 @@ $$;
  * end offset of each partition (exact for topics without compaction);
  * bytes is the size on disk of the retained segments, indexes included.
  */
-CREATE FUNCTION broker.topic_stats(topic_id integer,
+CREATE OR REPLACE FUNCTION broker.topic_stats(topic_id integer,
 	OUT records bigint, OUT bytes bigint, OUT segments integer,
 	OUT earliest_offsets bigint[], OUT latest_offsets bigint[],
 	OUT oldest_record_age interval)
@@ -612,7 +555,7 @@ BEGIN
 END
 $$;
 
-CREATE VIEW broker.topics AS
+CREATE OR REPLACE VIEW broker.topics AS
 SELECT t.name AS topic, t.partitions,
 	   s.records, s.bytes, s.segments, s.earliest_offsets, s.latest_offsets,
 	   s.oldest_record_age, t.retention, t.retention_bytes, t.compacted,

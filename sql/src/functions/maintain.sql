@@ -1,11 +1,17 @@
 /*
- * sql/src/maintain.sql - maintenance: expiry, dedup keys and shrinking of
+ * sql/src/functions/maintain.sql - maintenance: expiry, dedup keys and shrinking of
  * queues; retention, compaction and segment rotation of topics
  *
  * maintain() does it all, queues then topics: the maintenance workers call
  * it every pgbroker.maintenance_interval, and without them a user or a
  * scheduler does.  It is created OR REPLACE because the step from 0.1.0
  * runs this file over the maintain() of 0.1.0.
+ *
+ * Every function, procedure and view of this area, written CREATE OR
+ * REPLACE: run by the fresh install and again by every version step, so
+ * that an upgraded installation ends with the same definitions (a step
+ * drops first what changed its signature).  The tables are in
+ * sql/src/structure/.
  */
 
 /*
@@ -13,7 +19,7 @@
  * bookkeeping of its leaving (its ordering group, its dedup key): the one
  * copy of that move, in C, which claims, nacks and rollbacks use too.
  */
-CREATE FUNCTION broker._dead_letter(queue text, id bigint, reason text)
+CREATE OR REPLACE FUNCTION broker._dead_letter(queue text, id bigint, reason text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_dead_letter'
 LANGUAGE C STRICT VOLATILE;
@@ -99,7 +105,7 @@ COMMENT ON FUNCTION broker.maintain() IS 'expire messages, forget old dedup keys
  * run).  Rotation waits for the producers committing on the topic, so it
  * comes last, in topic order, holding those locks only until commit.
  */
-CREATE FUNCTION broker.maintain_topics()
+CREATE OR REPLACE FUNCTION broker.maintain_topics()
 RETURNS TABLE (topic text, segments_dropped integer, records_compacted bigint,
 			   rotated boolean, dedup_keys_forgotten bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -267,7 +273,7 @@ COMMENT ON FUNCTION broker.maintain_topics() IS 'retention, compaction and segme
  * latest record of each key (records without a key are kept), and drop
  * tombstones older than the topic's grace period.
  */
-CREATE FUNCTION broker._compact(t broker.topic, upto integer)
+CREATE OR REPLACE FUNCTION broker._compact(t broker.topic, upto integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp

@@ -1,5 +1,5 @@
 /*
- * sql/src/group.sql - consumer groups of topics: catalog and state, creating
+ * sql/src/functions/group.sql - consumer groups of topics: catalog and state, creating
  * and deleting, polling, committing, leases, seeking, lag
  *
  * A consumer group reads a topic independently of other groups, and keeps
@@ -9,83 +9,27 @@
  * PL/pgSQL.  Waiting without a snapshot (poll_wait) is in wait.sql;
  * removing superseded states and departed members is maintain_topics(),
  * in maintain.sql.
- */
-
-/*
- * A consumer group of a topic.  start: where a group that has no committed
- * offset for a partition begins ('latest' as Kafka's auto.offset.reset
- * default, or 'earliest').
- */
-CREATE SEQUENCE broker.consumer_group_id_seq AS integer;
-CREATE TABLE broker.consumer_group (
-	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.consumer_group_id_seq'),
-	topic_id		integer NOT NULL,
-	name			text NOT NULL,
-	start			text NOT NULL DEFAULT 'latest' CHECK (start IN ('earliest', 'latest')),
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	UNIQUE (topic_id, name)
-);
-ALTER SEQUENCE broker.consumer_group_id_seq OWNED BY broker.consumer_group.id;
-SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group', '');
-SELECT pg_catalog.pg_extension_config_dump('broker.consumer_group_id_seq', '');
-
-/*
- * The state of each (group, partition), append-only: every change (a poll
- * that moves on, a commit, a lease taken or extended, a seek) inserts a
- * new row and the row with the highest seq is the state.  Nothing updates
- * a row in place, so a long transaction elsewhere cannot grow chains of
- * dead versions that every poll would walk: a poll reads the newest row
- * with a backward scan of the primary key.  maintain() deletes superseded
- * rows.
  *
- * committed: the next offset to read (Kafka's committed offset).
- * position: the next offset to hand the lease holder (ahead of committed
- * while leased records are being worked on).
- * consumer, epoch, lease_until: the lease; epoch grows at every change of
- * holder.  session: the database session of the holder's last poll; its
- * position is good only within that session (a consumer that comes back
- * under the same name in a new session starts again from committed).
- * skipped: records retention removed before the group read them.
+ * Every function, procedure and view of this area, written CREATE OR
+ * REPLACE: run by the fresh install and again by every version step, so
+ * that an upgraded installation ends with the same definitions (a step
+ * drops first what changed its signature).  The tables are in
+ * sql/src/structure/.
  */
-CREATE SEQUENCE broker.group_state_seq;
-CREATE TABLE broker.group_state (
-	group_id		integer NOT NULL,
-	partition		integer NOT NULL,
-	seq				bigint NOT NULL DEFAULT pg_catalog.nextval('broker.group_state_seq'),
-	committed		bigint NOT NULL,
-	position		bigint NOT NULL,
-	consumer		text,
-	session			text,
-	epoch			bigint NOT NULL DEFAULT 0,
-	lease_until		timestamptz,
-	committed_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	skipped			bigint NOT NULL DEFAULT 0,
-	PRIMARY KEY (group_id, partition, seq)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.group_state', '');
-SELECT pg_catalog.pg_extension_config_dump('broker.group_state_seq', '');
 
-/* Leased consumers seen polling, for fair sharing (heartbeat: the poll). */
-CREATE TABLE broker.group_member (
-	group_id		integer NOT NULL,
-	consumer		text NOT NULL,
-	last_poll		timestamptz NOT NULL,
-	PRIMARY KEY (group_id, consumer)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.group_member', '');
 
 /*
  * Lock a (group, partition) until the end of the transaction, waiting for
  * its holder; frees: whether the partition may be of use to another
  * consumer of the group afterwards (one of its waiting polls is woken).
  */
-CREATE FUNCTION broker._lock_group_partition(group_id integer, partition integer, frees boolean)
+CREATE OR REPLACE FUNCTION broker._lock_group_partition(group_id integer, partition integer, frees boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_lock_group_partition'
 LANGUAGE C STRICT;
 
 /* The current state of a (group, partition): its newest row. */
-CREATE FUNCTION broker._group_state(group_id integer, partition integer)
+CREATE OR REPLACE FUNCTION broker._group_state(group_id integer, partition integer)
 RETURNS broker.group_state
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -105,13 +49,13 @@ $$;
  * A group of a topic, created if missing with every partition at its
  * start position.  Returns the group's id.
  */
-CREATE FUNCTION broker._ensure_group(tid integer, consumer_group text, start_at text)
+CREATE OR REPLACE FUNCTION broker._ensure_group(tid integer, consumer_group text, start_at text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_ensure_group'
 LANGUAGE C VOLATILE;
 
 /* Resolve a group, or raise 42704. */
-CREATE FUNCTION broker._group(t broker.topic, consumer_group text)
+CREATE OR REPLACE FUNCTION broker._group(t broker.topic, consumer_group text)
 RETURNS integer
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -132,7 +76,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION broker.create_group(topic text, consumer_group text, start text DEFAULT 'latest')
+CREATE OR REPLACE FUNCTION broker.create_group(topic text, consumer_group text, start text DEFAULT 'latest')
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -149,7 +93,7 @@ END
 $$;
 COMMENT ON FUNCTION broker.create_group(text, text, text) IS 'create a consumer group at the earliest or latest offsets';
 
-CREATE FUNCTION broker.delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION broker.delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -177,7 +121,7 @@ END
 $$;
 COMMENT ON FUNCTION broker.delete_group(text, text, boolean) IS 'delete a consumer group and its offsets';
 
-CREATE FUNCTION broker.poll(
+CREATE OR REPLACE FUNCTION broker.poll(
 	topic			text,
 	consumer_group	text,
 	max_records		integer DEFAULT 100,
@@ -197,7 +141,7 @@ COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval)
  * consumer whose lease was taken over (or revoked by a seek) is refused
  * with PB001; without a consumer, only a partition nobody holds.
  */
-CREATE FUNCTION broker.commit(topic text, consumer_group text, partition integer,
+CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, partition integer,
 							  next_offset bigint, consumer text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_commit'
@@ -206,7 +150,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION broker.commit(text, text, integer, bigint, text) IS 'commit a leased consumer''s progress on a partition';
 
 /* Commit the records a poll returned: per partition, after the last one. */
-CREATE FUNCTION broker.commit(topic text, consumer_group text, records broker.record[],
+CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, records broker.record[],
 							  consumer text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_commit_records'
@@ -218,7 +162,7 @@ COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit 
  * Commit everything this consumer's polls in this session handed out, in
  * every partition it holds (Kafka's commitSync() without offsets).
  */
-CREATE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
+CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_commit_handed_out'
 LANGUAGE C VOLATILE SECURITY DEFINER
@@ -227,7 +171,7 @@ COMMENT ON FUNCTION broker.commit(text, text, text)
 	IS 'commit what a leased consumer''s polls in this session handed out';
 
 /* Keep the partitions a consumer holds for another lease period. */
-CREATE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,
+CREATE OR REPLACE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,
 									lease interval DEFAULT '30 seconds')
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_extend_lease'
@@ -243,7 +187,7 @@ COMMENT ON FUNCTION broker.extend_lease(text, text, text, interval) IS 'keep the
  * share.  A commit the leaver sends afterwards is refused (PB001) as after
  * a takeover.
  */
-CREATE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
+CREATE OR REPLACE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_leave'
 LANGUAGE C VOLATILE SECURITY DEFINER
@@ -257,14 +201,14 @@ COMMENT ON FUNCTION broker.leave(text, text, text)
  * Leases are revoked: a consumer that held the partition gets PB001 on its
  * next commit.  A group that does not exist is created there.
  */
-CREATE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_seek'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION broker.seek(text, text, text, integer) IS 'move a group to earliest, latest, an offset or a time';
 
-CREATE FUNCTION broker.seek(topic text, consumer_group text, offset_id bigint, partition integer DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, offset_id bigint, partition integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -278,7 +222,7 @@ END
 $$;
 COMMENT ON FUNCTION broker.seek(text, text, bigint, integer) IS 'move a group to an offset';
 
-CREATE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, partition integer DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, partition integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -297,7 +241,7 @@ COMMENT ON FUNCTION broker.seek(text, text, timestamptz, integer) IS 'move a gro
  * (end - committed), the lease, the last commit, and the records retention
  * removed before the group read them.
  */
-CREATE VIEW broker.consumer_lag AS
+CREATE OR REPLACE VIEW broker.consumer_lag AS
 SELECT t.name AS topic, g.name AS consumer_group, p.partition,
 	   s.committed AS committed_offset, p.end_offset,
 	   greatest(p.end_offset - s.committed, 0) AS lag,

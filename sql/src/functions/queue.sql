@@ -1,5 +1,5 @@
 /*
- * sql/src/queue.sql - queues: catalog, administration, sending, claiming and
+ * sql/src/functions/queue.sql - queues: catalog, administration, sending, claiming and
  * settling, browsing, dead letters, statistics
  *
  * A queue is a row of broker.queue; its messages live in a table of their
@@ -9,117 +9,48 @@
  * shrinking) is maintain(), in maintain.sql; waiting without a snapshot
  * (claim_wait) and notifications (alter_queue(name, notify)) are in
  * wait.sql.
+ *
+ * Every function, procedure and view of this area, written CREATE OR
+ * REPLACE: run by the fresh install and again by every version step, so
+ * that an upgraded installation ends with the same definitions (a step
+ * drops first what changed its signature).  The tables are in
+ * sql/src/structure/.
  */
 
-/*
- * The queue catalog.  Each queue's messages live in a table of its own,
- * broker.queue_<id>, named by id so that user-supplied names never become
- * part of an identifier.  notify: whether a transaction that sends to the
- * queue signals LISTENing clients at commit (wait.sql).  It is the last
- * column, where the 0.1.0 to 0.2.0 step adds it.
- */
-CREATE SEQUENCE broker.queue_id_seq AS integer;
-
-CREATE TABLE broker.queue (
-	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.queue_id_seq'),
-	name			text NOT NULL UNIQUE,
-	max_attempts	integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 1000),
-	lease			interval NOT NULL CHECK (lease > '0'),
-	dedup_window	interval NOT NULL DEFAULT '0' CHECK (dedup_window >= '0'),
-	retry_base		interval NOT NULL DEFAULT '1 second' CHECK (retry_base >= '0'),
-	retry_max		interval NOT NULL DEFAULT '1 hour' CHECK (retry_max >= retry_base),
-	ttl				interval CHECK (ttl > '0'),
-	ttl_action		text NOT NULL DEFAULT 'dead_letter' CHECK (ttl_action IN ('dead_letter', 'drop')),
-	max_length		bigint CHECK (max_length > 0),
-	overflow		text NOT NULL DEFAULT 'reject' CHECK (overflow IN ('reject', 'drop_oldest')),
-	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	notify			boolean NOT NULL DEFAULT false
-);
-ALTER SEQUENCE broker.queue_id_seq OWNED BY broker.queue.id;
-SELECT pg_catalog.pg_extension_config_dump('broker.queue', '');
-SELECT pg_catalog.pg_extension_config_dump('broker.queue_id_seq', '');
-
-/* Messages that used up their attempts or expired, with their history. */
-CREATE TABLE broker.dead_letter (
-	queue_id		integer NOT NULL,
-	id				bigint NOT NULL,
-	payload			jsonb,
-	payload_bytes	bytea,
-	headers			jsonb NOT NULL,
-	priority		integer NOT NULL,
-	group_key		text,
-	dedup_key		text,
-	enqueued_at		timestamptz NOT NULL,
-	attempts		integer NOT NULL,
-	last_error		text,
-	history			jsonb,
-	reason			text NOT NULL,
-	dead_at			timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	PRIMARY KEY (queue_id, id)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.dead_letter', '');
-
-/*
- * Deduplication keys.  A row exists while its message is in the queue
- * (expires_at NULL) and, after an ack, until the queue's dedup window ends.
- */
-CREATE TABLE broker.dedup (
-	queue_id		integer NOT NULL,
-	dedup_key		text NOT NULL,
-	message_id		bigint NOT NULL,
-	expires_at		timestamptz,
-	PRIMARY KEY (queue_id, dedup_key)
-);
-SELECT pg_catalog.pg_extension_config_dump('broker.dedup', '');
-
-/* What a claim hands out. */
-CREATE TYPE broker.message AS (
-	id				bigint,
-	receipt			uuid,
-	payload			jsonb,
-	payload_bytes	bytea,
-	headers			jsonb,
-	attempt			integer,
-	priority		integer,
-	group_key		text,
-	dedup_key		text,
-	enqueued_at		timestamptz,
-	lease_until		timestamptz
-);
 
 /*
  * Internal C helpers.  Not granted to anyone: only the SECURITY DEFINER
  * functions below call them.
  */
-CREATE FUNCTION broker._queue_changed(relid regclass)
+CREATE OR REPLACE FUNCTION broker._queue_changed(relid regclass)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_queue_changed'
 LANGUAGE C STRICT;
 
-CREATE FUNCTION broker._group_promote(queue text, group_key text)
+CREATE OR REPLACE FUNCTION broker._group_promote(queue text, group_key text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_group_promote'
 LANGUAGE C STRICT;
 
-CREATE FUNCTION broker._group_join(queue text, group_key text)
+CREATE OR REPLACE FUNCTION broker._group_join(queue text, group_key text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_group_join'
 LANGUAGE C STRICT;
 
-CREATE FUNCTION broker._message_removed(queue text, id bigint, group_key text,
+CREATE OR REPLACE FUNCTION broker._message_removed(queue text, id bigint, group_key text,
 										group_head boolean, dedup_key text,
 										acked boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_message_removed'
 LANGUAGE C;
 
-CREATE FUNCTION broker._wake(queue text)
+CREATE OR REPLACE FUNCTION broker._wake(queue text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_wake'
 LANGUAGE C STRICT;
 
 /* Resolve a queue name to its catalog row, or raise 42704. */
-CREATE FUNCTION broker._queue(queue text)
+CREATE OR REPLACE FUNCTION broker._queue(queue text)
 RETURNS broker.queue
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -140,7 +71,7 @@ END
 $$;
 
 /* The message table of a queue, as a quoted, schema-qualified name. */
-CREATE FUNCTION broker._queue_table(queue_id integer)
+CREATE OR REPLACE FUNCTION broker._queue_table(queue_id integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 'broker.' || pg_catalog.quote_ident('queue_' || queue_id) $$;
@@ -151,7 +82,7 @@ AS $$ SELECT 'broker.' || pg_catalog.quote_ident('queue_' || queue_id) $$;
  * removed only when missing or present, so that creating or altering a
  * queue prints no NOTICE.
  */
-CREATE FUNCTION broker._queue_expiry_index(queue_id integer, wanted boolean)
+CREATE OR REPLACE FUNCTION broker._queue_expiry_index(queue_id integer, wanted boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -173,7 +104,7 @@ $$;
  * Administration
  * --------------------------------------------------------------------- */
 
-CREATE FUNCTION broker.create_queue(
+CREATE OR REPLACE FUNCTION broker.create_queue(
 	name			text,
 	max_attempts	integer DEFAULT 5,
 	lease			interval DEFAULT '30 seconds',
@@ -287,7 +218,7 @@ $$;
 COMMENT ON FUNCTION broker.create_queue(text, integer, interval, interval, interval, interval, interval, text, bigint, text, boolean)
 	IS 'create a durable work queue';
 
-CREATE FUNCTION broker.alter_queue(
+CREATE OR REPLACE FUNCTION broker.alter_queue(
 	name			text,
 	max_attempts	integer DEFAULT NULL,
 	lease			interval DEFAULT NULL,
@@ -299,7 +230,9 @@ CREATE FUNCTION broker.alter_queue(
 	max_length		bigint DEFAULT NULL,
 	overflow		text DEFAULT NULL,
 	clear_ttl		boolean DEFAULT false,
-	clear_max_length boolean DEFAULT false)
+	clear_max_length boolean DEFAULT false,
+	max_message_size integer DEFAULT NULL,
+	clear_max_message_size boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -316,6 +249,11 @@ BEGIN
 	q.ttl_action := coalesce(ttl_action, q.ttl_action);
 	q.max_length := CASE WHEN clear_max_length THEN NULL ELSE coalesce(max_length, q.max_length) END;
 	q.overflow := coalesce(overflow, q.overflow);
+	q.max_message_size := CASE WHEN clear_max_message_size THEN NULL
+							   ELSE coalesce(max_message_size, q.max_message_size) END;
+	IF q.max_message_size IS NOT NULL AND q.max_message_size < 1 THEN
+		RAISE EXCEPTION 'max_message_size must be at least 1' USING ERRCODE = '22023';
+	END IF;
 	IF q.max_attempts < 1 OR q.max_attempts > 1000 THEN
 		RAISE EXCEPTION 'max_attempts must be between 1 and 1000' USING ERRCODE = '22023';
 	END IF;
@@ -345,16 +283,16 @@ BEGIN
 	UPDATE broker.queue SET max_attempts = q.max_attempts, lease = q.lease,
 		dedup_window = q.dedup_window, retry_base = q.retry_base, retry_max = q.retry_max,
 		ttl = q.ttl, ttl_action = q.ttl_action, max_length = q.max_length,
-		overflow = q.overflow
+		overflow = q.overflow, max_message_size = q.max_message_size
 	WHERE id = q.id;
 	PERFORM broker._queue_expiry_index(q.id, q.ttl IS NOT NULL);
 	PERFORM broker._queue_changed(broker._queue_table(q.id)::regclass);
 END
 $$;
-COMMENT ON FUNCTION broker.alter_queue(text, integer, interval, interval, interval, interval, interval, text, bigint, text, boolean, boolean)
+COMMENT ON FUNCTION broker.alter_queue(text, integer, interval, interval, interval, interval, interval, text, bigint, text, boolean, boolean, integer, boolean)
 	IS 'change the settings of a queue';
 
-CREATE FUNCTION broker.drop_queue(name text, if_exists boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION broker.drop_queue(name text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -384,7 +322,7 @@ $$;
 COMMENT ON FUNCTION broker.drop_queue(text, boolean) IS 'drop a queue with its messages and dead letters';
 
 /* Remove every message of a queue at once (TRUNCATE: no dead rows left). */
-CREATE FUNCTION broker.purge(queue text)
+CREATE OR REPLACE FUNCTION broker.purge(queue text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -412,7 +350,7 @@ COMMENT ON FUNCTION broker.purge(text) IS 'remove every message of a queue';
  * group keys, max_length) pins search_path itself (BrokerPinSearchPath).
  * Without a SET clause a send saves and restores no GUC per message.
  */
-CREATE FUNCTION broker.send(
+CREATE OR REPLACE FUNCTION broker.send(
 	queue		text,
 	payload		jsonb,
 	headers		jsonb DEFAULT '{}',
@@ -424,7 +362,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
 
-CREATE FUNCTION broker.send_bytes(
+CREATE OR REPLACE FUNCTION broker.send_bytes(
 	queue		text,
 	payload		bytea,
 	headers		jsonb DEFAULT '{}',
@@ -436,7 +374,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
 
-CREATE FUNCTION broker.send_batch(
+CREATE OR REPLACE FUNCTION broker.send_batch(
 	queue		text,
 	payloads	jsonb[],
 	headers		jsonb DEFAULT '{}',
@@ -448,7 +386,7 @@ RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
 
-CREATE FUNCTION broker.send_batch_bytes(
+CREATE OR REPLACE FUNCTION broker.send_batch_bytes(
 	queue		text,
 	payloads	bytea[],
 	headers		jsonb DEFAULT '{}',
@@ -465,7 +403,7 @@ COMMENT ON FUNCTION broker.send_bytes(text, bytea, jsonb, interval, integer, tex
 COMMENT ON FUNCTION broker.send_batch(text, jsonb[], jsonb, interval, integer, text[], text[]) IS 'send many JSON messages; returns their ids in order';
 COMMENT ON FUNCTION broker.send_batch_bytes(text, bytea[], jsonb, interval, integer, text[], text[]) IS 'send many binary messages; returns their ids in order';
 
-CREATE FUNCTION broker.claim(
+CREATE OR REPLACE FUNCTION broker.claim(
 	queue			text,
 	max_messages	integer DEFAULT 1,
 	lease			interval DEFAULT NULL,
@@ -477,19 +415,19 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 ROWS 10;
 
-CREATE FUNCTION broker.ack(queue text, id bigint, receipt uuid DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.ack(queue text, id bigint, receipt uuid DEFAULT NULL)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.ack(queue text, ids bigint[])
+CREATE OR REPLACE FUNCTION broker.ack(queue text, ids bigint[])
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_many'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.nack(
+CREATE OR REPLACE FUNCTION broker.nack(
 	queue		text,
 	id			bigint,
 	receipt		uuid DEFAULT NULL,
@@ -500,7 +438,7 @@ AS 'MODULE_PATHNAME', 'pgbroker_queue_nack'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION broker.extend(queue text, id bigint, receipt uuid, lease interval)
+CREATE OR REPLACE FUNCTION broker.extend(queue text, id bigint, receipt uuid, lease interval)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_extend'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -516,7 +454,7 @@ COMMENT ON FUNCTION broker.extend(text, bigint, uuid, interval) IS 'extend the l
  * Browsing, cancelling and dead letters
  * --------------------------------------------------------------------- */
 
-CREATE FUNCTION broker.peek(queue text, max_messages integer DEFAULT 10, filter jsonb DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.peek(queue text, max_messages integer DEFAULT 10, filter jsonb DEFAULT NULL)
 RETURNS TABLE (id bigint, state text, payload jsonb, payload_bytes bytea, headers jsonb,
 			   attempt integer, priority integer, group_key text, dedup_key text,
 			   enqueued_at timestamptz, available_at timestamptz,
@@ -554,7 +492,7 @@ END
 $$;
 
 /* Remove a message that is not currently leased (a scheduled one, say). */
-CREATE FUNCTION broker.cancel(queue text, id bigint)
+CREATE OR REPLACE FUNCTION broker.cancel(queue text, id bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -582,7 +520,7 @@ $$;
 COMMENT ON FUNCTION broker.peek(text, integer, jsonb) IS 'browse messages without claiming them';
 COMMENT ON FUNCTION broker.cancel(text, bigint) IS 'remove a message that is not leased';
 
-CREATE FUNCTION broker.dead_letters(queue text, max_messages integer DEFAULT 100)
+CREATE OR REPLACE FUNCTION broker.dead_letters(queue text, max_messages integer DEFAULT 100)
 RETURNS TABLE (id bigint, payload jsonb, payload_bytes bytea, headers jsonb,
 			   priority integer, group_key text, dedup_key text,
 			   enqueued_at timestamptz, attempts integer, last_error text,
@@ -611,7 +549,7 @@ $$;
  * Send dead letters back into their queue with a fresh attempt count.  They
  * keep their ids; a message of a group rejoins its group behind the head.
  */
-CREATE FUNCTION broker.redrive(queue text, ids bigint[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION broker.redrive(queue text, ids bigint[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -664,7 +602,7 @@ COMMENT ON FUNCTION broker.redrive(text, bigint[]) IS 'send dead letters back in
  * back); acked_total from the statistics system's deletion counter (it
  * also counts cancels, drops and dead-letter moves).  dead is exact.
  */
-CREATE FUNCTION broker.queue_stats(queue_id integer,
+CREATE OR REPLACE FUNCTION broker.queue_stats(queue_id integer,
 	OUT messages bigint, OUT ready bigint, OUT delayed bigint, OUT leased bigint,
 	OUT waiting bigint, OUT oldest_ready_age interval, OUT sent_total bigint,
 	OUT acked_total bigint)
@@ -728,7 +666,7 @@ BEGIN
 END
 $$;
 
-CREATE VIEW broker.queues AS
+CREATE OR REPLACE VIEW broker.queues AS
 SELECT q.name AS queue,
 	   s.messages, s.ready, s.delayed, s.leased, s.waiting,
 	   (SELECT count(*) FROM broker.dead_letter d WHERE d.queue_id = q.id) AS dead,
