@@ -6,6 +6,7 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | \
 
 MODULE_big = pgbroker
 OBJS = \
+	src/acl.o \
 	src/common.o \
 	src/group_commit.o \
 	src/group_poll.o \
@@ -67,7 +68,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_STEP)
 DATA = $(RELEASED)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic wait security limits upgrade
+	topic_basic topic_retention topic_errors group_basic wait security limits privileges upgrade
 REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \

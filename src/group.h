@@ -32,10 +32,11 @@ typedef struct PartitionState
 	bool		keep_committed_at;	/* write it back; else the transaction's start */
 } PartitionState;
 
-extern int32 GroupFind(int32 topic_id, const char *name);
+extern int32 GroupFind(int32 topic_id, const char *name, char **owner);
 extern int32 GroupIdFor(BrokerTopic *t, const char *name);
 extern int32 GroupEnsure(BrokerTopic *t, const char *name, const char *start);
 extern int32 GroupIdRequired(BrokerTopic *t, const char *name);
+extern void GroupCheckTopic(BrokerTopic *t);
 extern bool GroupLockPartition(int32 group_id, int32 partition);
 extern void GroupCheckLease(const Interval *lease);
 extern void GroupReadState(int32 group_id, int32 partition, PartitionState *st);

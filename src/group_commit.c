@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "acl.h"
 #include "group.h"
 #include "topic_read.h"
 #include "wait.h"
@@ -143,6 +144,7 @@ commit_begin(FunctionCallInfo fcinfo, BrokerTopic **t, char **group)
 	BrokerEnterCall();
 	GroupOffsetsWriteBegin();
 	*t = TopicLookup(topic);
+	GroupCheckTopic(*t);
 	*group = BrokerTextArg(fcinfo, 1, "consumer group name");
 	return GroupIdRequired(*t, *group);
 }
@@ -151,8 +153,8 @@ commit_begin(FunctionCallInfo fcinfo, BrokerTopic **t, char **group)
  * broker.commit(topic text, consumer_group text, partition int,
  *				 next_offset bigint, consumer text) RETURNS void
  */
-Datum
-pgbroker_commit(PG_FUNCTION_ARGS)
+static Datum
+commit_body(PG_FUNCTION_ARGS)
 {
 	char	   *group;
 	char	   *consumer = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -183,8 +185,8 @@ pgbroker_commit(PG_FUNCTION_ARGS)
  * Commits, per partition in ascending order, the offset after the last
  * record of that partition among those given.
  */
-Datum
-pgbroker_commit_records(PG_FUNCTION_ARGS)
+static Datum
+commit_records_body(PG_FUNCTION_ARGS)
 {
 	ArrayType  *records;
 	Oid			elemtype;
@@ -261,7 +263,16 @@ pgbroker_commit_records(PG_FUNCTION_ARGS)
 		last[p] = Max(last[p], off);
 	}
 
-	if (t != NULL)
+	if (t == NULL)
+	{
+		/* no record: nothing to commit, but the call is checked all the same */
+		(void) BrokerTextArg(fcinfo, 0, "topic name");
+		SPI_connect();
+		(void) commit_begin(fcinfo, &t, &group);
+		GroupOffsetsWriteEnd();
+		SPI_finish();
+	}
+	else
 	{
 		for (i = 0; i < t->partitions; i++)
 		{
@@ -285,8 +296,8 @@ pgbroker_commit_records(PG_FUNCTION_ARGS)
  * with PB001, as a commit of its records would be.  Returns the number of
  * partitions whose committed offset moved.
  */
-Datum
-pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
+static Datum
+commit_handed_out_body(PG_FUNCTION_ARGS)
 {
 	char	   *group;
 	char	   *consumer;
@@ -344,8 +355,8 @@ pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
  * how many.  A partition whose lease ended (or that another consumer took
  * over) is not extended.
  */
-Datum
-pgbroker_extend_lease(PG_FUNCTION_ARGS)
+static Datum
+extend_lease_body(PG_FUNCTION_ARGS)
 {
 	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *group;
@@ -361,6 +372,7 @@ pgbroker_extend_lease(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(topic);
+	GroupCheckTopic(t);
 	group = BrokerTextArg(fcinfo, 1, "consumer group name");
 	gid = GroupIdRequired(t, group);
 	consumer = BrokerTextArg(fcinfo, 2, "consumer");
@@ -437,8 +449,8 @@ parse_time(const char *text, Datum *at)
  * that does not exist is created there.  One waiting poll of the group is
  * woken per partition this transaction takes.
  */
-Datum
-pgbroker_seek(PG_FUNCTION_ARGS)
+static Datum
+seek_body(PG_FUNCTION_ARGS)
 {
 	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *target;
@@ -454,6 +466,8 @@ pgbroker_seek(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(topic);
+	/* a group's owner moves it; another role's group needs manage (group_state.c) */
+	GroupCheckTopic(t);
 	target = BrokerTextArg(fcinfo, 2, "target");
 	if (!PG_ARGISNULL(3))
 		BrokerCheckPartition(PG_GETARG_INT32(3), t->partitions, TopicName(t));
@@ -541,8 +555,8 @@ pgbroker_seek(PG_FUNCTION_ARGS)
  * and forget it as a member, so that the others' fair share grows without
  * waiting for its leases to end.  Returns how many partitions it held.
  */
-Datum
-pgbroker_leave(PG_FUNCTION_ARGS)
+static Datum
+leave_body(PG_FUNCTION_ARGS)
 {
 	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *group;
@@ -556,6 +570,7 @@ pgbroker_leave(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(topic);
+	GroupCheckTopic(t);
 	group = BrokerTextArg(fcinfo, 1, "consumer group name");
 	gid = GroupIdRequired(t, group);
 	consumer = BrokerTextArg(fcinfo, 2, "consumer");
@@ -589,4 +604,45 @@ pgbroker_leave(PG_FUNCTION_ARGS)
 				   args, NULL, false, 0);
 	SPI_finish();
 	PG_RETURN_INT32(n);
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_commit(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, commit_body);
+}
+
+Datum
+pgbroker_commit_records(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, commit_records_body);
+}
+
+Datum
+pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, commit_handed_out_body);
+}
+
+Datum
+pgbroker_extend_lease(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, extend_lease_body);
+}
+
+Datum
+pgbroker_seek(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, seek_body);
+}
+
+Datum
+pgbroker_leave(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, leave_body);
 }

@@ -51,6 +51,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "acl.h"
 #include "group.h"
 #include "locktag.h"
 #include "scan.h"
@@ -497,6 +498,7 @@ poll_look(BrokerWaiter *w, bool registered)
 
 	GroupOffsetsWriteBegin();
 	ctx->topic = TopicLookup(ctx->topic_name);
+	GroupCheckTopic(ctx->topic);
 	ctx->group_id = GroupIdFor(ctx->topic, ctx->group_name);
 	ctx->next_due = 0;
 	got = poll_once(ctx);
@@ -530,8 +532,8 @@ poll_register(BrokerWaiter *w, LOCKTAG *tags)
  * topic, a poll of the group frees partitions, another consumer's lease
  * ends, or the backstop; the statement holds its snapshot while it sleeps.
  */
-Datum
-pgbroker_poll(PG_FUNCTION_ARGS)
+static Datum
+poll_body(PG_FUNCTION_ARGS)
 {
 	PollContext ctx;
 
@@ -569,4 +571,15 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 				 errmsg("broker.poll_wait needs a consumer name and a lease"),
 				 errhint("Transactional consumption polls inside the transaction that does the work: use broker.poll there.")));
 	return BrokerWaitProcedure(fcinfo, &ctx.waiter);
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_poll(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, poll_body);
 }

@@ -59,6 +59,7 @@
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -71,6 +72,7 @@
 #include "utils/typcache.h"
 #include "utils/timestamp.h"
 
+#include "acl.h"
 #include "group.h"
 #include "insert.h"
 #include "locktag.h"
@@ -81,6 +83,8 @@
 
 PG_FUNCTION_INFO_V1(pgbroker_lock_group_partition);
 PG_FUNCTION_INFO_V1(pgbroker_ensure_group);
+
+static void group_check_access(BrokerTopic *t, const char *group, const char *owner);
 
 
 /*
@@ -141,22 +145,34 @@ pgbroker_lock_group_partition(PG_FUNCTION_ARGS)
  * scan.
  */
 int32
-GroupFind(int32 topic_id, const char *name)
+GroupFind(int32 topic_id, const char *name, char **owner)
 {
 	BrokerIndexScan sc;
 	ScanKeyData keys[2];
 	int32		id = -1;
+	AttrNumber	owner_att;
 
 	BrokerScanOpen(&sc, "consumer_group", "consumer_group_topic_id_name_key", false);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(topic_id));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
 						   sc.index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
 	BrokerScanStart(&sc, NULL, keys, 2);
+	/* (a schema before ALTER EXTENSION UPDATE has no owner column) */
+	owner_att = get_attnum(RelationGetRelid(sc.rel), "owner");
+	if (owner != NULL)
+		*owner = NULL;
 	if (BrokerScanNext(&sc, ForwardScanDirection))
 	{
 		bool		isnull;
+		Datum		d;
 
 		id = DatumGetInt32(slot_getattr(sc.slot, 1, &isnull));
+		if (owner != NULL && owner_att != InvalidAttrNumber)
+		{
+			d = slot_getattr(sc.slot, owner_att, &isnull);
+			if (!isnull)
+				*owner = pstrdup(NameStr(*DatumGetName(d)));
+		}
 	}
 	BrokerScanEnd(&sc);
 	return id;
@@ -173,7 +189,7 @@ GroupFind(int32 topic_id, const char *name)
 int32
 GroupEnsure(BrokerTopic *t, const char *name, const char *start)
 {
-	Datum		args[3];
+	Datum		args[4];
 	bool		isnull;
 	int32		id;
 	int32		p;
@@ -187,15 +203,19 @@ GroupEnsure(BrokerTopic *t, const char *name, const char *start)
 	args[0] = Int32GetDatum(t->id);
 	args[1] = CStringGetTextDatum(name);
 	args[2] = CStringGetTextDatum(start);
+	args[3] = CStringGetTextDatum(GetUserNameFromId(BrokerCaller(), false));
 	BrokerExecPlan(BrokerKeptPlan(&plan_create,
-								  "INSERT INTO broker.consumer_group AS g (topic_id, name, start)"
-								  " VALUES ($1, $2, $3)"
+								  "INSERT INTO broker.consumer_group AS g (topic_id, name, start, owner)"
+								  " VALUES ($1, $2, $3, $4)"
 								  " ON CONFLICT ON CONSTRAINT consumer_group_topic_id_name_key DO NOTHING"
 								  " RETURNING g.id",
-								  3, (Oid[]) {INT4OID, TEXTOID, TEXTOID}),
+								  4, (Oid[]) {INT4OID, TEXTOID, TEXTOID, TEXTOID}),
 				   args, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
+		char	   *owner;
+		int32		gid;
+
 		/* it exists (perhaps created by a transaction we just waited for) */
 		BrokerExecPlan(BrokerKeptPlan(&plan_find,
 									  "SELECT g.id FROM broker.consumer_group g"
@@ -208,8 +228,9 @@ GroupEnsure(BrokerTopic *t, const char *name, const char *start)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("consumer group \"%s\" of topic \"%s\" does not exist",
 							name, TopicName(t))));
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										   &isnull));
+		gid = GroupFind(t->id, name, &owner);
+		group_check_access(t, name, owner);
+		return gid;
 	}
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	for (p = 0; p < t->partitions; p++)
@@ -226,30 +247,73 @@ GroupEnsure(BrokerTopic *t, const char *name, const char *start)
 	return id;
 }
 
+/*
+ * Whether the caller may use a consumer group: with manage on its topic,
+ * or as a member of the role that owns it; a group without an owner
+ * (created before 0.3.0) by anyone who may consume the topic.  The caller
+ * holds consume on the topic already.
+ */
+static void
+group_check_access(BrokerTopic *t, const char *group, const char *owner)
+{
+	Oid			caller = BrokerCaller();
+	Oid			owner_oid;
+
+	if (owner == NULL)
+		return;
+	owner_oid = get_role_oid(owner, true);
+	if (OidIsValid(owner_oid) && has_privs_of_role(caller, owner_oid))
+		return;
+	if (BrokerHasPrivilege(caller, 't', t->acl_holder, BROKER_PRIV_MANAGE))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for consumer group \"%s\" of topic \"%s\"", group, TopicName(t)),
+			 errdetail("The group belongs to role %s; the manage privilege on the topic is needed to use another role's group.",
+					   quote_identifier(owner))));
+}
+
+/*
+ * The privilege on a topic that using its consumer groups needs: manage
+ * (every group), or consume (then the group's owner's, group_check_access).
+ */
+void
+GroupCheckTopic(BrokerTopic *t)
+{
+	if (!BrokerHasPrivilege(BrokerCaller(), 't', t->acl_holder, BROKER_PRIV_MANAGE))
+		BrokerCheckPrivilege('t', TopicName(t), t->acl_holder, BROKER_PRIV_CONSUME);
+}
+
 /* The group's id, creating the group (at 'latest') if it does not exist. */
 int32
 GroupIdFor(BrokerTopic *t, const char *name)
 {
-	int32		id = GroupFind(t->id, name);
+	char	   *owner;
+	int32		id = GroupFind(t->id, name, &owner);
 
 	if (id >= 0)
+	{
+		group_check_access(t, name, owner);
 		return id;
+	}
 	/* a new group is more than progress: its commit waits for the flush */
 	GroupOffsetsNotAlone();
 	return GroupEnsure(t, name, "latest");
 }
 
-/* The group's id, or 42704. */
+/* The group's id, or 42704; the caller must be allowed to use it. */
 int32
 GroupIdRequired(BrokerTopic *t, const char *group)
 {
-	int32		gid = GroupFind(t->id, group);
+	char	   *owner;
+	int32		gid = GroupFind(t->id, group, &owner);
 
 	if (gid < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer group \"%s\" of topic \"%s\" does not exist", group,
 						TopicName(t))));
+	group_check_access(t, group, owner);
 	return gid;
 }
 

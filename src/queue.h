@@ -78,6 +78,7 @@ typedef struct BrokerQueue
 	bool		drop_oldest;	/* overflow policy */
 	bool		notify;			/* NOTIFY listeners at commit */
 	int32		max_message_size;	/* its own limit; 0: the server's */
+	Oid			acl_holder;		/* broker.queue_<id>_acl (acl.c); or InvalidOid */
 	SPIPlanPtr	plans[QPLAN_COUNT];
 	/* claim plans, per batch size (a literal LIMIT) and shape (queue_claim.c) */
 	int32		claim_n[CLAIM_PLAN_SLOTS];

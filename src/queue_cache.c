@@ -38,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "acl.h"
 #include "queue.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_queue_changed);
@@ -253,6 +254,7 @@ queue_lookup(const char *name, bool missing_ok)
 	q->drop_oldest = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_DROP_OLDEST, &isnull));
 	q->notify = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_NOTIFY, &isnull));
 	q->max_message_size = DatumGetInt32(SPI_getbinval(tup, desc, LOOKUP_MAX_MESSAGE_SIZE, &isnull));
+	q->acl_holder = BrokerAclHolder('q', id);
 	q->columns_known = false;	/* the table may have changed */
 	q->entry.valid = true;
 	SPI_freetuptable(SPI_tuptable);

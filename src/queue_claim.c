@@ -46,6 +46,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "acl.h"
 #include "locktag.h"
 #include "queue_remove.h"
 #include "queue_xact.h"
@@ -527,6 +528,7 @@ claim_look(BrokerWaiter *w, bool registered)
 	BrokerQueue *q = QueueLookup(a->name);
 	int			got;
 
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_CONSUME);
 	if (!a->have_lease)
 		a->lease = q->lease;
 	a->queue_id = q->id;
@@ -562,8 +564,8 @@ claim_register(BrokerWaiter *w, LOCKTAG *tags)
  * wait, so the wait is capped at an hour; broker.claim_wait waits without
  * one.
  */
-Datum
-pgbroker_queue_claim(PG_FUNCTION_ARGS)
+static Datum
+queue_claim_body(PG_FUNCTION_ARGS)
 {
 	ClaimArgs	a;
 
@@ -597,8 +599,8 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 }
 
 /* broker.extend(queue text, id bigint, receipt uuid, lease interval) RETURNS boolean */
-Datum
-pgbroker_queue_extend(PG_FUNCTION_ARGS)
+static Datum
+queue_extend_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	int64		id;
@@ -632,6 +634,7 @@ pgbroker_queue_extend(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_CONSUME);
 	c = QueueFindClaim(q->id, id);
 	if (c != NULL)
 	{
@@ -657,4 +660,21 @@ pgbroker_queue_extend(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_BOOL(done);
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_queue_claim(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_claim_body);
+}
+
+Datum
+pgbroker_queue_extend(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_extend_body);
 }

@@ -45,6 +45,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "acl.h"
 #include "insert.h"
 #include "queue_remove.h"
 #include "wait.h"
@@ -440,8 +441,8 @@ queue_send_one(BrokerQueue *q, Datum payload, SendOptions *opt,
  *			   priority int, dedup_key text, group_key text) RETURNS bigint
  * broker.send_bytes(queue text, payload bytea, ...) RETURNS bigint
  */
-Datum
-pgbroker_queue_send(PG_FUNCTION_ARGS)
+static Datum
+queue_send_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	SendOptions opt;
@@ -467,6 +468,7 @@ pgbroker_queue_send(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_SEND);
 	BrokerCheckObjectLimit(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0,
 						   q->max_message_size, "queue", QueueName(q));
 	id = queue_send_one(q, payload, &opt, dedup_key, group_key);
@@ -522,8 +524,8 @@ queue_key_elem(Datum *keys, bool *nulls, int i, const char *what)
  * single-message path.  Ids come
  * back in the order of the array.
  */
-Datum
-pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
+static Datum
+queue_send_batch_body(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
@@ -577,6 +579,7 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_SEND);
 	for (i = 0; i < n && q->max_message_size > 0; i++)
 		BrokerCheckObjectLimit(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0,
 							   q->max_message_size, "queue", QueueName(q));
@@ -616,4 +619,21 @@ pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_queue_send(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_send_body);
+}
+
+Datum
+pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_send_batch_body);
 }

@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "acl.h"
 #include "queue_remove.h"
 #include "queue_xact.h"
 #include "wait.h"
@@ -44,6 +45,46 @@ PG_FUNCTION_INFO_V1(pgbroker_wake);
  * ack and nack
  * --------------------------------------------------------------------- */
 
+/*
+ * The privilege a settlement needs: consume, for a delivery the caller
+ * holds (a receipt, or a claim of this transaction); manage, to settle any
+ * message without one.
+ */
+static void
+check_settle(BrokerQueue *q, bool delivery)
+{
+	if (delivery)
+		BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_CONSUME);
+	else if (!BrokerHasPrivilege(BrokerCaller(), 'q', q->acl_holder, BROKER_PRIV_MANAGE))
+	{
+		BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_CONSUME);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to settle a message of queue \"%s\" without its receipt",
+						QueueName(q)),
+				 errdetail("Without a receipt, only messages claimed in the same transaction can be settled with the consume privilege; any other needs manage."),
+				 errhint("Pass the receipt the claim returned.")));
+	}
+}
+
+/* Whether every id of the array was claimed in this transaction. */
+static bool
+all_claimed_here(BrokerQueue *q, ArrayType *ids)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (!nulls[i] && QueueFindClaim(q->id, DatumGetInt64(elems[i])) == NULL)
+			return false;
+	}
+	return true;
+}
+
 static int64
 message_id_arg(FunctionCallInfo fcinfo, int argno)
 {
@@ -55,8 +96,8 @@ message_id_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /* broker.ack(queue text, id bigint, receipt uuid) RETURNS boolean */
-Datum
-pgbroker_queue_ack(PG_FUNCTION_ARGS)
+static Datum
+queue_ack_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	int64		id = message_id_arg(fcinfo, 1);
@@ -81,6 +122,7 @@ pgbroker_queue_ack(PG_FUNCTION_ARGS)
 	 * check it here, and delete by id (our row lock keeps others off).
 	 */
 	c = QueueFindClaim(q->id, id);
+	check_settle(q, c != NULL || !PG_ARGISNULL(2));
 	if (c != NULL)
 	{
 		if (!PG_ARGISNULL(2) && !QueueClaimReceiptMatches(c, values[1]))
@@ -105,8 +147,8 @@ pgbroker_queue_ack(PG_FUNCTION_ARGS)
 }
 
 /* broker.ack(queue text, ids bigint[]) RETURNS bigint */
-Datum
-pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
+static Datum
+queue_ack_many_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	ArrayType  *ids;
@@ -128,6 +170,7 @@ pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	q = QueueLookup(name);
+	check_settle(q, all_claimed_here(q, ids));
 	BrokerExecPlan(QueuePlan(q, QPLAN_ACK_MANY,
 							 "DELETE FROM broker.queue_%1$d WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 							 QUEUE_REMOVED_RETURNING,
@@ -186,8 +229,8 @@ static const char nack_sql[] =
  * retry_max).  A message that has used up its attempts goes to the dead
  * letters with the error instead.
  */
-Datum
-pgbroker_queue_nack(PG_FUNCTION_ARGS)
+static Datum
+queue_nack_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
 	int64		id = message_id_arg(fcinfo, 1);
@@ -225,6 +268,7 @@ pgbroker_queue_nack(PG_FUNCTION_ARGS)
 
 	/* Claimed in this transaction: its attempt is not in the row yet. */
 	c = QueueFindClaim(q->id, id);
+	check_settle(q, c != NULL || nulls[1] == ' ');
 	if (c != NULL)
 	{
 		if (nulls[1] == ' ' && !QueueClaimReceiptMatches(c, values[1]))
@@ -282,4 +326,27 @@ pgbroker_wake(PG_FUNCTION_ARGS)
 	BrokerWakeQueueAtCommit(QueueLookup(name)->id, PGBROKER_WAKE_ALL);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_queue_ack(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_ack_body);
+}
+
+Datum
+pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_ack_many_body);
+}
+
+Datum
+pgbroker_queue_nack(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_nack_body);
 }

@@ -38,6 +38,7 @@ typedef struct BrokerTopic
 	bool		has_dedup;		/* dedup_window > 0 */
 	bool		notify;			/* NOTIFY listeners at commit */
 	int32		max_message_size;	/* its own limit; 0: the server's */
+	Oid			acl_holder;		/* broker.topic_<id>_acl (acl.c); or InvalidOid */
 } BrokerTopic;
 
 #define TopicName(t)	((t)->entry.name)

@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "acl.h"
 #include "scan.h"
 #include "topic.h"
 
@@ -138,6 +139,7 @@ TopicLookup(const char *name)
 	t->notify = DatumGetBool(SPI_getbinval(tup, desc, LOOKUP_NOTIFY, &isnull));
 	t->max_message_size = DatumGetInt32(SPI_getbinval(tup, desc, LOOKUP_MAX_MESSAGE_SIZE,
 													  &isnull));
+	t->acl_holder = BrokerAclHolder('t', t->id);
 	/* an invalidation that arrived during the lookup leaves it stale */
 	t->entry.valid = (gen == topic_cache.resets);
 	SPI_freetuptable(SPI_tuptable);

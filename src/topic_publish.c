@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "acl.h"
 #include "topic_append.h"
 #include "wait.h"
 #include "xact.h"
@@ -124,8 +125,8 @@ topic_check_record(bool payload_null, const char *key)
  *				  partition int, dedup_key text) RETURNS void
  * broker.publish_bytes(topic text, payload bytea, ...) RETURNS void
  */
-Datum
-pgbroker_publish(PG_FUNCTION_ARGS)
+static Datum
+publish_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "topic name");
 	bool		is_bytes = get_fn_expr_argtype(fcinfo->flinfo, 1) == BYTEAOID;
@@ -145,6 +146,7 @@ pgbroker_publish(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(name);
+	BrokerCheckPrivilege('t', TopicName(t), t->acl_holder, BROKER_PRIV_SEND);
 	if (payload != (Datum) 0 || headers != NULL)
 		BrokerCheckObjectLimit(payload != (Datum) 0 ? payload : PointerGetDatum(cstring_to_text("")),
 							   headers ? JsonbPGetDatum(headers) : (Datum) 0,
@@ -171,8 +173,8 @@ pgbroker_publish(PG_FUNCTION_ARGS)
  *						headers jsonb, partition int) RETURNS void
  * broker.publish_batch_bytes(topic text, payloads bytea[], ...)
  */
-Datum
-pgbroker_publish_batch(PG_FUNCTION_ARGS)
+static Datum
+publish_batch_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "topic name");
 	bool		is_bytes = get_fn_expr_argtype(fcinfo->flinfo, 1) == BYTEAARRAYOID;
@@ -225,6 +227,7 @@ pgbroker_publish_batch(PG_FUNCTION_ARGS)
 	SPI_connect();
 	BrokerEnterCall();
 	t = TopicLookup(name);
+	BrokerCheckPrivilege('t', TopicName(t), t->acl_holder, BROKER_PRIV_SEND);
 	for (i = 0; i < n && t->max_message_size > 0; i++)
 	{
 		if (!payload_nulls[i])
@@ -258,8 +261,8 @@ pgbroker_publish_batch(PG_FUNCTION_ARGS)
 }
 
 /* broker.partition_for(topic text, key text) RETURNS int */
-Datum
-pgbroker_partition_for(PG_FUNCTION_ARGS)
+static Datum
+partition_for_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *key = BrokerTextArg(fcinfo, 1, "key");
@@ -268,7 +271,33 @@ pgbroker_partition_for(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	t = TopicLookup(name);
+	/* producers and readers both may ask */
+	if (!BrokerHasPrivilege(BrokerCaller(), 't', t->acl_holder, BROKER_PRIV_SEND))
+		BrokerCheckPrivilege('t', TopicName(t), t->acl_holder, BROKER_PRIV_BROWSE);
 	p = topic_key_partition(t, key);
 	SPI_finish();
 	PG_RETURN_INT32(p);
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_publish(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, publish_body);
+}
+
+Datum
+pgbroker_publish_batch(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, publish_batch_body);
+}
+
+Datum
+pgbroker_partition_for(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, partition_for_body);
 }

@@ -46,6 +46,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "acl.h"
 #include "scan.h"
 #include "topic_read.h"
 #include "xact.h"
@@ -317,17 +318,21 @@ TopicEndOffset(int32 topic_id, int32 partition, Snapshot snap)
  * end offset as the caller's snapshot sees it, for the views and the SQL
  * offset functions.
  */
-Datum
-pgbroker_end_offset(PG_FUNCTION_ARGS)
+static Datum
+end_offset_body(PG_FUNCTION_ARGS)
 {
 	bool		isnull;
 	Datum		id;
+	Datum		name;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_INT64(0);
 	id = GetAttributeByName(PG_GETARG_HEAPTUPLEHEADER(0), "id", &isnull);
 	if (isnull)
 		PG_RETURN_INT64(0);
+	name = GetAttributeByName(PG_GETARG_HEAPTUPLEHEADER(0), "name", &isnull);
+	BrokerCheckPrivilege('t', isnull ? "" : TextDatumGetCString(name),
+						 BrokerAclHolder('t', DatumGetInt32(id)), BROKER_PRIV_MONITOR);
 	PG_RETURN_INT64(TopicEndOffset(DatumGetInt32(id), PG_GETARG_INT32(1),
 								   GetActiveSnapshot()));
 }
@@ -336,8 +341,8 @@ pgbroker_end_offset(PG_FUNCTION_ARGS)
  * broker.read(topic text, partition int, from_offset bigint,
  *			   max_records int) RETURNS SETOF broker.record
  */
-Datum
-pgbroker_read(PG_FUNCTION_ARGS)
+static Datum
+read_body(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = BrokerTextArg(fcinfo, 0, "topic name");
@@ -398,6 +403,7 @@ pgbroker_read(PG_FUNCTION_ARGS)
 										   SEGMENTS_TOPIC_ID, &isnull));
 	partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											 SEGMENTS_PARTITIONS, &isnull));
+	BrokerCheckPrivilege('t', name, BrokerAclHolder('t', topic_id), BROKER_PRIV_BROWSE);
 	BrokerCheckPartition(partition, partitions, name);
 	nseg = (int) SPI_processed;
 	segs = SPI_palloc(sizeof(int32) * nseg);
@@ -441,4 +447,21 @@ pgbroker_lock_segment(PG_FUNCTION_ARGS)
 	relid = RangeVarGetRelidExtended(makeRangeVar("broker", relname, -1),
 									 AccessShareLock, RVR_MISSING_OK, NULL, NULL);
 	PG_RETURN_BOOL(OidIsValid(relid));
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points: the caller's privileges are checked above, then the
+ * function runs as the extension's owner (acl.c)
+ * --------------------------------------------------------------------- */
+
+Datum
+pgbroker_read(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, read_body);
+}
+
+Datum
+pgbroker_end_offset(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, end_offset_body);
 }

@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "acl.h"
 #include "common.h"
 #include "locktag.h"
 #include "proc.h"
@@ -472,6 +473,9 @@ BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 	int			ntags = 0;
 	int			got;
 
+	Oid			caller = GetUserId();	/* a procedure runs as its caller */
+	Oid			prev_caller = InvalidOid;
+
 	BrokerProcResultBegin(fcinfo, &pr);
 	w->rsinfo = &pr.rs;
 
@@ -480,6 +484,8 @@ BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 		/* a connection per look frees the last one's memory */
 		SPI_connect_ext(SPI_OPT_NONATOMIC);
 		BrokerLookBegin(fcinfo, &look);
+		/* the look's privilege checks are the caller's */
+		prev_caller = BrokerCallerPush(caller);
 		BrokerEnterCall();
 		if (registered)
 			ResetLatch(MyLatch);
@@ -495,11 +501,13 @@ BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 			for (i = 0; i < ntags; i++)
 				wait_session_begin(&tags[i]);
 			registered = true;
+			BrokerCallerPop(prev_caller);
 			BrokerLookEnd(&look);
 			SPI_finish();
 			continue;
 		}
 		/* end the look's transaction: no snapshot while sleeping */
+		BrokerCallerPop(prev_caller);
 		BrokerLookEnd(&look);
 		SPI_commit();
 		SPI_finish();
@@ -508,6 +516,7 @@ BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 		woken = wait_sleep(wait_ms(deadline, w->due, w->backstop_ms),
 						   w->filtered, &futile, &tags[ntags - 1]);
 	}
+	BrokerCallerPop(prev_caller);
 	BrokerLookEnd(&look);
 	BrokerProcResultFinish(&pr);
 	/* the leases (and a group's positions) are written at this commit */

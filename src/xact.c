@@ -41,6 +41,7 @@
 
 #include "access/xact.h"
 
+#include "acl.h"
 #include "group.h"
 #include "queue_xact.h"
 #include "topic_append.h"
@@ -85,6 +86,7 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			AclXactEnded();
 			TopicAppendCommitted();
 			WaitXactCommitted();
 			QueueXactCommitted();
@@ -92,6 +94,7 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			AclXactEnded();
 			GroupXactEnded(true);
 			TopicAppendAbort();
 			WaitXactAborted();

@@ -19,3 +19,37 @@ DROP FUNCTION broker.alter_queue(text, integer, interval, interval, interval, in
 								 text, bigint, text, boolean, boolean);
 DROP FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, interval, bigint,
 								 interval, interval, boolean, boolean, text[]);
+
+/*
+ * A consumer group belongs to the role that created it (acl.c): without
+ * manage on the topic, only its owner's members use it.  Groups created
+ * before have no owner, and every role that may consume the topic uses
+ * them, as before.
+ */
+ALTER TABLE broker.consumer_group ADD COLUMN owner name;
+
+/*
+ * Privileges per queue and topic (acl.c): every queue and topic gets its
+ * ACL holder, owned by the extension's owner, and the roles that could use
+ * it before keep what they could do: pgbroker_producer send,
+ * pgbroker_consumer consume and browse.  (Cancelling, dead letters and
+ * redrive now need manage, which only the owner and pgbroker_admin hold
+ * until granted.)  Objects a step creates would become members of the
+ * extension; the holders must not, so that pg_dump writes them with their
+ * grants, as it writes those of queues created later.
+ */
+DO $holders$
+DECLARE
+	o record;
+	holder text;
+BEGIN
+	FOR o IN SELECT 'queue' AS kind, q.id FROM broker.queue q
+			 UNION ALL SELECT 'topic', t.id FROM broker.topic t ORDER BY 1, 2 LOOP
+		holder := o.kind || '_' || o.id || '_acl';
+		EXECUTE pg_catalog.format('CREATE VIEW broker.%I AS SELECT WHERE false', holder);
+		EXECUTE pg_catalog.format('ALTER EXTENSION pgbroker DROP VIEW broker.%I', holder);
+		EXECUTE pg_catalog.format('GRANT INSERT ON broker.%I TO pgbroker_producer', holder);
+		EXECUTE pg_catalog.format('GRANT SELECT, UPDATE ON broker.%I TO pgbroker_consumer', holder);
+	END LOOP;
+END
+$holders$;

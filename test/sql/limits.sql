@@ -12,6 +12,7 @@ SET pgbroker.max_message_size = '100MB';
 RESET ROLE;
 -- the first call of pgbroker loads the library
 SELECT broker.create_queue('lim');
+SELECT broker.grant('send', 'lim_producer', queue => 'lim'), broker.grant('send', 'lim_granted', queue => 'lim');
 SHOW pgbroker.max_message_size;
 SET ROLE lim_producer;
 SELECT sqlstate_of($$SELECT broker.send('lim', jsonb_build_object('big', repeat('x', 2000000)))$$)
@@ -58,5 +59,5 @@ SELECT count(*) AS records FROM broker.read('lim_t', 0, 0);
 
 SELECT broker.drop_topic('lim_t');
 SELECT broker.drop_queue('lim');
-DROP OWNED BY lim_granted;
+DROP OWNED BY lim_producer, lim_granted;
 DROP ROLE lim_producer, lim_granted;

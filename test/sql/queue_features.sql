@@ -133,6 +133,8 @@ CREATE ROLE app_producer LOGIN IN ROLE pgbroker_producer;
 CREATE ROLE app_consumer LOGIN IN ROLE pgbroker_consumer;
 CREATE ROLE app_other LOGIN;
 SELECT broker.create_queue('private');
+SELECT broker.grant('send', 'app_producer', queue => 'private'),
+       broker.grant('consume', 'app_consumer', queue => 'private');
 SELECT broker._queue_table(id) AS ptbl FROM broker.queue WHERE name = 'private' \gset
 SET ROLE app_producer;
 SELECT broker.send('private', '{"secret": 1}') > 0 AS producer_sends;
@@ -149,4 +151,7 @@ SELECT broker.send('private', '{"secret": 3}');
 SELECT * FROM broker.peek('private');
 SELECT sqlstate_of(format('SELECT * FROM %s', :'ptbl')) AS read_table;
 RESET ROLE;
+-- a grantee cannot be dropped while it holds a grant
+SELECT sqlstate_of($$DROP ROLE app_producer$$) AS drop_grantee;
+DROP OWNED BY app_producer, app_consumer;
 DROP ROLE app_producer, app_consumer, app_other;

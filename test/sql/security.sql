@@ -15,6 +15,13 @@ GRANT CREATE ON SCHEMA public TO sec_other;
 SET ROLE sec_admin;
 SELECT broker.create_topic('sec_events', partitions => 2);
 SELECT broker.create_queue('sec_jobs');
+SELECT broker.create_group('sec_events', 'admins');
+-- (queues and topics are private: their owner grants them)
+SELECT broker.grant('send', 'sec_producer', topic => 'sec_events'),
+       broker.grant('consume', 'sec_consumer', topic => 'sec_events'),
+       broker.grant('browse', 'sec_consumer', topic => 'sec_events'),
+       broker.grant('send', 'sec_producer', queue => 'sec_jobs'),
+       broker.grant('consume', 'sec_consumer', queue => 'sec_jobs');
 RESET ROLE;
 SELECT broker._segment_table(t.id, 1) AS segtbl FROM broker.topic t WHERE name = 'sec_events' \gset
 SET ROLE sec_producer;
@@ -32,7 +39,8 @@ SELECT payload FROM broker.poll('sec_events', 'g', 10);
 SELECT sqlstate_of($$SELECT broker.publish('sec_events', '{}')$$) AS consumer_publishes,
        sqlstate_of($$SELECT broker.send('sec_jobs', '{}')$$) AS consumer_sends,
        sqlstate_of($$SELECT broker.purge('sec_jobs')$$) AS consumer_purges,
-       sqlstate_of($$SELECT broker.delete_group('sec_events', 'g')$$) AS consumer_deletes_group,
+       sqlstate_of($$SELECT broker.delete_group('sec_events', 'admins')$$) AS consumer_deletes_group,
+       sqlstate_of($$SELECT * FROM broker.poll('sec_events', 'admins')$$) AS consumer_polls_others_group,
        sqlstate_of($$SELECT broker.drop_queue('sec_jobs')$$) AS consumer_drops,
        sqlstate_of(format('SELECT * FROM %s', :'segtbl')) AS consumer_reads_table;
 RESET ROLE;
@@ -58,6 +66,8 @@ RESET ROLE;
 GRANT sec_producer TO sec_other;
 GRANT sec_consumer TO sec_other;
 SELECT broker.create_queue('sec_capped', max_length => 2, overflow => 'drop_oldest');
+SELECT broker.grant('send', 'sec_producer', queue => 'sec_capped'),
+       broker.grant('browse', 'sec_consumer', queue => 'sec_capped');
 SET ROLE sec_other;
 SET search_path = public, pg_catalog;
 SELECT broker.send('sec_jobs', '{"n": 1}') > 0 AS sent;

@@ -118,6 +118,9 @@ SELECT broker.create_topic('private');
 CREATE ROLE topic_producer LOGIN IN ROLE pgbroker_producer;
 CREATE ROLE topic_consumer LOGIN IN ROLE pgbroker_consumer;
 CREATE ROLE topic_other LOGIN;
+SELECT broker.grant('send', 'topic_producer', topic => 'private'),
+       broker.grant('consume', 'topic_consumer', topic => 'private'),
+       broker.grant('browse', 'topic_consumer', topic => 'private');
 SELECT broker._segment_table(t.id, 1) AS stbl FROM broker.topic t WHERE t.name = 'private' \gset
 SET ROLE topic_producer;
 SELECT broker.publish('private', '{"secret": 1}');
@@ -135,5 +138,6 @@ SELECT sqlstate_of($$SELECT broker.publish('private', '{"secret": 3}')$$) AS oth
 SELECT sqlstate_of($$SELECT * FROM broker.read('private', 0, 0)$$) AS other_reads;
 SELECT sqlstate_of($$SELECT * FROM broker.topics$$) AS other_views;
 RESET ROLE;
+DROP OWNED BY topic_producer, topic_consumer;
 DROP ROLE topic_producer, topic_consumer, topic_other;
 SELECT broker.drop_topic('private');

@@ -78,6 +78,10 @@ $$;
 
 CREATE OR REPLACE FUNCTION broker.create_group(topic text, consumer_group text, start text DEFAULT 'latest')
 RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._create_group(topic text, consumer_group text, start text DEFAULT 'latest')
+RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -94,6 +98,10 @@ $$;
 COMMENT ON FUNCTION broker.create_group(text, text, text) IS 'create a consumer group at the earliest or latest offsets';
 
 CREATE OR REPLACE FUNCTION broker.delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._delete_group(topic text, consumer_group text, if_exists boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -130,8 +138,7 @@ CREATE OR REPLACE FUNCTION broker.poll(
 	lease			interval DEFAULT NULL)
 RETURNS SETOF broker.record
 AS 'MODULE_PATHNAME', 'pgbroker_poll'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval)
 	IS 'consume records as a group: transactionally (offsets commit with the transaction) or leased';
 
@@ -145,8 +152,7 @@ CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, partit
 							  next_offset bigint, consumer text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_commit'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.commit(text, text, integer, bigint, text) IS 'commit a leased consumer''s progress on a partition';
 
 /* Commit the records a poll returned: per partition, after the last one. */
@@ -154,8 +160,7 @@ CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, record
 							  consumer text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_commit_records'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit the records a leased poll returned';
 
 /*
@@ -165,8 +170,7 @@ COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit 
 CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_commit_handed_out'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.commit(text, text, text)
 	IS 'commit what a leased consumer''s polls in this session handed out';
 
@@ -175,8 +179,7 @@ CREATE OR REPLACE FUNCTION broker.extend_lease(topic text, consumer_group text, 
 									lease interval DEFAULT '30 seconds')
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_extend_lease'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.extend_lease(text, text, text, interval) IS 'keep the partitions a consumer holds';
 
 /*
@@ -190,8 +193,7 @@ COMMENT ON FUNCTION broker.extend_lease(text, text, text, interval) IS 'keep the
 CREATE OR REPLACE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_leave'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.leave(text, text, text)
 	IS 'give back the partitions a leased consumer holds, at once';
 
@@ -204,13 +206,12 @@ COMMENT ON FUNCTION broker.leave(text, text, text)
 CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_seek'
-LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.seek(text, text, text, integer) IS 'move a group to earliest, latest, an offset or a time';
 
 CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, offset_id bigint, partition integer DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -224,7 +225,7 @@ COMMENT ON FUNCTION broker.seek(text, text, bigint, integer) IS 'move a group to
 
 CREATE OR REPLACE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, partition integer DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -250,7 +251,8 @@ SELECT t.name AS topic, g.name AS consumer_group, p.partition,
 	   s.committed_at AS last_commit_at,
 	   s.skipped
   FROM broker.consumer_group g
-  JOIN broker.topic t ON t.id = g.topic_id
+  JOIN (SELECT * FROM broker.topic t0 WHERE broker._may_see('t', t0.id) OFFSET 0) t
+	ON t.id = g.topic_id
   CROSS JOIN LATERAL (SELECT q.partition, broker._end_offset(t, q.partition) AS end_offset
 						FROM pg_catalog.generate_series(0, t.partitions - 1) q(partition)) p
   LEFT JOIN LATERAL broker._group_state(g.id, p.partition) s ON true;

@@ -117,6 +117,21 @@ CREATE OR REPLACE FUNCTION broker.create_queue(
 	overflow		text DEFAULT 'reject',
 	if_not_exists	boolean DEFAULT false)
 RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._create_queue(
+	name			text,
+	max_attempts	integer DEFAULT 5,
+	lease			interval DEFAULT '30 seconds',
+	dedup_window	interval DEFAULT '0',
+	retry_base		interval DEFAULT '1 second',
+	retry_max		interval DEFAULT '1 hour',
+	ttl				interval DEFAULT NULL,
+	ttl_action		text DEFAULT 'dead_letter',
+	max_length		bigint DEFAULT NULL,
+	overflow		text DEFAULT 'reject',
+	if_not_exists	boolean DEFAULT false)
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -156,7 +171,7 @@ BEGIN
 	END IF;
 
 	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker.create_queue'), 0);
-	IF EXISTS (SELECT 1 FROM broker.queue q WHERE q.name = create_queue.name) THEN
+	IF EXISTS (SELECT 1 FROM broker.queue q WHERE q.name = _create_queue.name) THEN
 		IF if_not_exists THEN
 			RAISE NOTICE 'queue "%" already exists, skipping', name;
 			RETURN false;
@@ -169,6 +184,7 @@ BEGIN
 	VALUES (name, max_attempts, lease, dedup_window, retry_base,
 			retry_max, ttl, ttl_action, max_length, overflow)
 	RETURNING q.id INTO qid;
+	PERFORM broker._create_acl_holder('queue', qid);
 
 	tbl := 'queue_' || qid;
 	/*
@@ -219,6 +235,24 @@ COMMENT ON FUNCTION broker.create_queue(text, integer, interval, interval, inter
 	IS 'create a durable work queue';
 
 CREATE OR REPLACE FUNCTION broker.alter_queue(
+	name			text,
+	max_attempts	integer DEFAULT NULL,
+	lease			interval DEFAULT NULL,
+	dedup_window	interval DEFAULT NULL,
+	retry_base		interval DEFAULT NULL,
+	retry_max		interval DEFAULT NULL,
+	ttl				interval DEFAULT NULL,
+	ttl_action		text DEFAULT NULL,
+	max_length		bigint DEFAULT NULL,
+	overflow		text DEFAULT NULL,
+	clear_ttl		boolean DEFAULT false,
+	clear_max_length boolean DEFAULT false,
+	max_message_size integer DEFAULT NULL,
+	clear_max_message_size boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._alter_queue(
 	name			text,
 	max_attempts	integer DEFAULT NULL,
 	lease			interval DEFAULT NULL,
@@ -294,6 +328,10 @@ COMMENT ON FUNCTION broker.alter_queue(text, integer, interval, interval, interv
 
 CREATE OR REPLACE FUNCTION broker.drop_queue(name text, if_exists boolean DEFAULT false)
 RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._drop_queue(name text, if_exists boolean DEFAULT false)
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -304,7 +342,7 @@ BEGIN
 		RAISE EXCEPTION 'queue name must not be null' USING ERRCODE = '22004';
 	END IF;
 	PERFORM broker._check_name(name, 'queue');
-	SELECT q.id INTO qid FROM broker.queue q WHERE q.name = drop_queue.name FOR UPDATE;
+	SELECT q.id INTO qid FROM broker.queue q WHERE q.name = _drop_queue.name FOR UPDATE;
 	IF NOT FOUND THEN
 		IF if_exists THEN
 			RAISE NOTICE 'queue "%" does not exist, skipping', name;
@@ -313,6 +351,7 @@ BEGIN
 		RAISE EXCEPTION 'queue "%" does not exist', name USING ERRCODE = '42704';
 	END IF;
 	EXECUTE format('DROP TABLE %s', broker._queue_table(qid));
+	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'queue_' || qid || '_acl');
 	DELETE FROM broker.dead_letter WHERE queue_id = qid;
 	DELETE FROM broker.dedup WHERE queue_id = qid;
 	DELETE FROM broker.queue WHERE id = qid;
@@ -323,6 +362,10 @@ COMMENT ON FUNCTION broker.drop_queue(text, boolean) IS 'drop a queue with its m
 
 /* Remove every message of a queue at once (TRUNCATE: no dead rows left). */
 CREATE OR REPLACE FUNCTION broker.purge(queue text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._purge(queue text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -360,7 +403,7 @@ CREATE OR REPLACE FUNCTION broker.send(
 	group_key	text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.send_bytes(
 	queue		text,
@@ -372,7 +415,7 @@ CREATE OR REPLACE FUNCTION broker.send_bytes(
 	group_key	text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.send_batch(
 	queue		text,
@@ -384,7 +427,7 @@ CREATE OR REPLACE FUNCTION broker.send_batch(
 	group_keys	text[] DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send_batch'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.send_batch_bytes(
 	queue		text,
@@ -396,7 +439,7 @@ CREATE OR REPLACE FUNCTION broker.send_batch_bytes(
 	group_keys	text[] DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_send_batch'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION broker.send(text, jsonb, jsonb, interval, integer, text, text) IS 'send one JSON message; returns its id';
 COMMENT ON FUNCTION broker.send_bytes(text, bytea, jsonb, interval, integer, text, text) IS 'send one binary message; returns its id';
@@ -411,21 +454,19 @@ CREATE OR REPLACE FUNCTION broker.claim(
 	filter			jsonb DEFAULT NULL)
 RETURNS SETOF broker.message
 AS 'MODULE_PATHNAME', 'pgbroker_queue_claim'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 ROWS 10;
 
 CREATE OR REPLACE FUNCTION broker.ack(queue text, id bigint, receipt uuid DEFAULT NULL)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.ack(queue text, ids bigint[])
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_many'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.nack(
 	queue		text,
@@ -435,14 +476,12 @@ CREATE OR REPLACE FUNCTION broker.nack(
 	error		text DEFAULT NULL)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_nack'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.extend(queue text, id bigint, receipt uuid, lease interval)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_extend'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb) IS 'lease up to max_messages ready messages';
 COMMENT ON FUNCTION broker.ack(text, bigint, uuid) IS 'acknowledge (remove) a message';
@@ -455,6 +494,13 @@ COMMENT ON FUNCTION broker.extend(text, bigint, uuid, interval) IS 'extend the l
  * --------------------------------------------------------------------- */
 
 CREATE OR REPLACE FUNCTION broker.peek(queue text, max_messages integer DEFAULT 10, filter jsonb DEFAULT NULL)
+RETURNS TABLE (id bigint, state text, payload jsonb, payload_bytes bytea, headers jsonb,
+			   attempt integer, priority integer, group_key text, dedup_key text,
+			   enqueued_at timestamptz, available_at timestamptz,
+			   lease_until timestamptz, expires_at timestamptz, last_error text)
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._peek(queue text, max_messages integer DEFAULT 10, filter jsonb DEFAULT NULL)
 RETURNS TABLE (id bigint, state text, payload jsonb, payload_bytes bytea, headers jsonb,
 			   attempt integer, priority integer, group_key text, dedup_key text,
 			   enqueued_at timestamptz, available_at timestamptz,
@@ -494,6 +540,10 @@ $$;
 /* Remove a message that is not currently leased (a scheduled one, say). */
 CREATE OR REPLACE FUNCTION broker.cancel(queue text, id bigint)
 RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._cancel(queue text, id bigint)
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -525,6 +575,13 @@ RETURNS TABLE (id bigint, payload jsonb, payload_bytes bytea, headers jsonb,
 			   priority integer, group_key text, dedup_key text,
 			   enqueued_at timestamptz, attempts integer, last_error text,
 			   history jsonb, reason text, dead_at timestamptz)
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._dead_letters(queue text, max_messages integer DEFAULT 100)
+RETURNS TABLE (id bigint, payload jsonb, payload_bytes bytea, headers jsonb,
+			   priority integer, group_key text, dedup_key text,
+			   enqueued_at timestamptz, attempts integer, last_error text,
+			   history jsonb, reason text, dead_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -550,6 +607,10 @@ $$;
  * keep their ids; a message of a group rejoins its group behind the head.
  */
 CREATE OR REPLACE FUNCTION broker.redrive(queue text, ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._redrive(queue text, ids bigint[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -603,6 +664,12 @@ COMMENT ON FUNCTION broker.redrive(text, bigint[]) IS 'send dead letters back in
  * also counts cancels, drops and dead-letter moves).  dead is exact.
  */
 CREATE OR REPLACE FUNCTION broker.queue_stats(queue_id integer,
+	OUT messages bigint, OUT ready bigint, OUT delayed bigint, OUT leased bigint,
+	OUT waiting bigint, OUT oldest_ready_age interval, OUT sent_total bigint,
+	OUT acked_total bigint)
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._queue_stats(queue_id integer,
 	OUT messages bigint, OUT ready bigint, OUT delayed bigint, OUT leased bigint,
 	OUT waiting bigint, OUT oldest_ready_age interval, OUT sent_total bigint,
 	OUT acked_total bigint)
@@ -673,6 +740,6 @@ SELECT q.name AS queue,
 	   s.oldest_ready_age, s.sent_total, s.acked_total,
 	   q.max_attempts, q.lease, q.dedup_window, q.ttl, q.max_length, q.overflow,
 	   q.created_at
-  FROM broker.queue q,
+  FROM (SELECT * FROM broker.queue q0 WHERE broker._may_see('q', q0.id) OFFSET 0) q,
 	   LATERAL broker.queue_stats(q.id) s;
-COMMENT ON VIEW broker.queues IS 'one row per queue: depth, states, totals';
+COMMENT ON VIEW broker.queues IS 'one row per queue the caller may see: depth, states, totals';

@@ -104,14 +104,28 @@ $$;
 CREATE OR REPLACE FUNCTION broker._end_offset(t broker.topic, partition integer)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_end_offset'
-LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STABLE;
 
 /* ---------------------------------------------------------------------
  * Administration
  * --------------------------------------------------------------------- */
 
 CREATE OR REPLACE FUNCTION broker.create_topic(
+	name			text,
+	partitions		integer DEFAULT 1,
+	retention		interval DEFAULT NULL,
+	retention_bytes	bigint DEFAULT NULL,
+	compacted		boolean DEFAULT false,
+	segment_interval interval DEFAULT '1 hour',
+	segment_bytes	bigint DEFAULT 268435456,
+	dedup_window	interval DEFAULT '5 minutes',
+	tombstone_grace	interval DEFAULT '1 day',
+	if_not_exists	boolean DEFAULT false,
+	retain_for_groups text[] DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._create_topic(
 	name			text,
 	partitions		integer DEFAULT 1,
 	retention		interval DEFAULT NULL,
@@ -157,7 +171,7 @@ BEGIN
 	END IF;
 
 	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker.create_topic'), 0);
-	IF EXISTS (SELECT 1 FROM broker.topic t WHERE t.name = create_topic.name) THEN
+	IF EXISTS (SELECT 1 FROM broker.topic t WHERE t.name = _create_topic.name) THEN
 		IF if_not_exists THEN
 			RAISE NOTICE 'topic "%" already exists, skipping', name;
 			RETURN false;
@@ -172,6 +186,7 @@ BEGIN
 			segment_interval, segment_bytes, dedup_window, tombstone_grace,
 			nullif(retain_for_groups, '{}'))
 	RETURNING t.id INTO tid;
+	PERFORM broker._create_acl_holder('topic', tid);
 
 	PERFORM broker._create_segment(tid, 1);
 	UPDATE broker.segment s
@@ -189,6 +204,24 @@ COMMENT ON FUNCTION broker.create_topic(text, integer, interval, bigint, boolean
  * their partition, and keys hash over the new count from then on.
  */
 CREATE OR REPLACE FUNCTION broker.alter_topic(
+	name			text,
+	partitions		integer DEFAULT NULL,
+	retention		interval DEFAULT NULL,
+	retention_bytes	bigint DEFAULT NULL,
+	compacted		boolean DEFAULT NULL,
+	segment_interval interval DEFAULT NULL,
+	segment_bytes	bigint DEFAULT NULL,
+	dedup_window	interval DEFAULT NULL,
+	tombstone_grace	interval DEFAULT NULL,
+	clear_retention	boolean DEFAULT false,
+	clear_retention_bytes boolean DEFAULT false,
+	retain_for_groups text[] DEFAULT NULL,
+	max_message_size integer DEFAULT NULL,
+	clear_max_message_size boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._alter_topic(
 	name			text,
 	partitions		integer DEFAULT NULL,
 	retention		interval DEFAULT NULL,
@@ -244,20 +277,20 @@ BEGIN
 	END IF;
 
 	UPDATE broker.topic bt SET
-		partitions = coalesce(alter_topic.partitions, bt.partitions),
+		partitions = coalesce(_alter_topic.partitions, bt.partitions),
 		retention = CASE WHEN clear_retention THEN NULL
-						 ELSE coalesce(alter_topic.retention, bt.retention) END,
+						 ELSE coalesce(_alter_topic.retention, bt.retention) END,
 		retention_bytes = CASE WHEN clear_retention_bytes THEN NULL
-							   ELSE coalesce(alter_topic.retention_bytes, bt.retention_bytes) END,
-		compacted = coalesce(alter_topic.compacted, bt.compacted),
-		segment_interval = coalesce(alter_topic.segment_interval, bt.segment_interval),
-		segment_bytes = coalesce(alter_topic.segment_bytes, bt.segment_bytes),
-		dedup_window = coalesce(alter_topic.dedup_window, bt.dedup_window),
-		tombstone_grace = coalesce(alter_topic.tombstone_grace, bt.tombstone_grace),
-		retain_for_groups = CASE WHEN alter_topic.retain_for_groups = '{}' THEN NULL
-								 ELSE coalesce(alter_topic.retain_for_groups, bt.retain_for_groups) END,
+							   ELSE coalesce(_alter_topic.retention_bytes, bt.retention_bytes) END,
+		compacted = coalesce(_alter_topic.compacted, bt.compacted),
+		segment_interval = coalesce(_alter_topic.segment_interval, bt.segment_interval),
+		segment_bytes = coalesce(_alter_topic.segment_bytes, bt.segment_bytes),
+		dedup_window = coalesce(_alter_topic.dedup_window, bt.dedup_window),
+		tombstone_grace = coalesce(_alter_topic.tombstone_grace, bt.tombstone_grace),
+		retain_for_groups = CASE WHEN _alter_topic.retain_for_groups = '{}' THEN NULL
+								 ELSE coalesce(_alter_topic.retain_for_groups, bt.retain_for_groups) END,
 		max_message_size = CASE WHEN clear_max_message_size THEN NULL
-								ELSE coalesce(alter_topic.max_message_size, bt.max_message_size) END
+								ELSE coalesce(_alter_topic.max_message_size, bt.max_message_size) END
 	 WHERE bt.id = t.id;
 	PERFORM broker._topic_changed();
 END
@@ -267,6 +300,10 @@ COMMENT ON FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean,
 
 CREATE OR REPLACE FUNCTION broker.drop_topic(name text, if_exists boolean DEFAULT false)
 RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._drop_topic(name text, if_exists boolean DEFAULT false)
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -275,7 +312,7 @@ DECLARE
 	s record;
 BEGIN
 	PERFORM broker._check_name(name, 'topic');
-	SELECT t.id INTO tid FROM broker.topic t WHERE t.name = drop_topic.name FOR UPDATE;
+	SELECT t.id INTO tid FROM broker.topic t WHERE t.name = _drop_topic.name FOR UPDATE;
 	IF NOT FOUND THEN
 		IF if_exists THEN
 			RAISE NOTICE 'topic "%" does not exist, skipping', name;
@@ -295,6 +332,7 @@ BEGIN
 	DELETE FROM broker.group_member gm USING broker.consumer_group g
 	 WHERE g.topic_id = tid AND gm.group_id = g.id;
 	DELETE FROM broker.consumer_group WHERE topic_id = tid;
+	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'topic_' || tid || '_acl');
 	DELETE FROM broker.topic WHERE id = tid;
 	PERFORM broker._topic_changed();
 	RETURN true;
@@ -315,8 +353,7 @@ CREATE OR REPLACE FUNCTION broker.publish(
 	dedup_key	text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.publish_bytes(
 	topic		text,
@@ -327,8 +364,7 @@ CREATE OR REPLACE FUNCTION broker.publish_bytes(
 	dedup_key	text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.publish_batch(
 	topic		text,
@@ -338,8 +374,7 @@ CREATE OR REPLACE FUNCTION broker.publish_batch(
 	partition	integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.publish_batch_bytes(
 	topic		text,
@@ -349,14 +384,12 @@ CREATE OR REPLACE FUNCTION broker.publish_batch_bytes(
 	partition	integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE OR REPLACE FUNCTION broker.partition_for(topic text, key text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_partition_for'
-LANGUAGE C STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION broker.read(
 	topic		text,
@@ -365,8 +398,7 @@ CREATE OR REPLACE FUNCTION broker.read(
 	max_records	integer DEFAULT 100)
 RETURNS SETOF broker.record
 AS 'MODULE_PATHNAME', 'pgbroker_read'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION broker.publish(text, jsonb, text, jsonb, integer, text)
 	IS 'publish one JSON record; it gets its offset when the transaction commits';
@@ -387,6 +419,10 @@ COMMENT ON FUNCTION broker.read(text, integer, bigint, integer)
 /* The next offset to be assigned in a partition (Kafka's end offset). */
 CREATE OR REPLACE FUNCTION broker.latest_offset(topic text, partition integer)
 RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._latest_offset(topic text, partition integer)
+RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -403,6 +439,10 @@ $$;
  * segment (compaction may have removed records after it).
  */
 CREATE OR REPLACE FUNCTION broker.earliest_offset(topic text, partition integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._earliest_offset(topic text, partition integer)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -426,6 +466,10 @@ $$;
  * partition, so this is a binary search over the offsets of one segment.
  */
 CREATE OR REPLACE FUNCTION broker.offset_for_time(topic text, partition integer, at timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._offset_for_time(topic text, partition integer, at timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -480,6 +524,11 @@ $$;
 CREATE OR REPLACE FUNCTION broker.topic_partitions(topic text)
 RETURNS TABLE (partition integer, earliest_offset bigint, latest_offset bigint,
 			   records bigint, oldest_published_at timestamptz)
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._topic_partitions(topic text)
+RETURNS TABLE (partition integer, earliest_offset bigint, latest_offset bigint,
+			   records bigint, oldest_published_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -525,6 +574,12 @@ CREATE OR REPLACE FUNCTION broker.topic_stats(topic_id integer,
 	OUT records bigint, OUT bytes bigint, OUT segments integer,
 	OUT earliest_offsets bigint[], OUT latest_offsets bigint[],
 	OUT oldest_record_age interval)
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION broker._topic_stats(topic_id integer,
+	OUT records bigint, OUT bytes bigint, OUT segments integer,
+	OUT earliest_offsets bigint[], OUT latest_offsets bigint[],
+	OUT oldest_record_age interval)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -560,11 +615,11 @@ SELECT t.name AS topic, t.partitions,
 	   s.records, s.bytes, s.segments, s.earliest_offsets, s.latest_offsets,
 	   s.oldest_record_age, t.retention, t.retention_bytes, t.compacted,
 	   t.segment_interval, t.dedup_window, t.created_at
-  FROM broker.topic t,
+  FROM (SELECT * FROM broker.topic t0 WHERE broker._may_see('t', t0.id) OFFSET 0) t,
 	   LATERAL broker.topic_stats(t.id) s;
 COMMENT ON FUNCTION broker.latest_offset(text, integer) IS 'the next offset to be assigned in a partition';
 COMMENT ON FUNCTION broker.earliest_offset(text, integer) IS 'the first offset retained in a partition';
 COMMENT ON FUNCTION broker.offset_for_time(text, integer, timestamptz)
 	IS 'the first offset published at or after a time';
 COMMENT ON FUNCTION broker.topic_partitions(text) IS 'offsets, record counts and age per partition of a topic';
-COMMENT ON VIEW broker.topics IS 'one row per topic: partitions, records, size, offsets, age';
+COMMENT ON VIEW broker.topics IS 'one row per topic the caller may see: partitions, records, size, offsets, age';

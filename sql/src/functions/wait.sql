@@ -74,6 +74,10 @@ $$;
 
 CREATE OR REPLACE FUNCTION broker.alter_queue(name text, notify boolean)
 RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._alter_queue(name text, notify boolean)
+RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -86,7 +90,7 @@ BEGIN
 	IF notify THEN
 		PERFORM broker._check_channel('queue', q.name);
 	END IF;
-	UPDATE broker.queue bq SET notify = alter_queue.notify WHERE bq.id = q.id;
+	UPDATE broker.queue bq SET notify = _alter_queue.notify WHERE bq.id = q.id;
 	PERFORM broker._queue_changed(broker._queue_table(q.id)::regclass);
 END
 $$;
@@ -94,6 +98,10 @@ COMMENT ON FUNCTION broker.alter_queue(text, boolean)
 	IS 'turn notifications to LISTEN channel pgbroker.queue.<name> on or off';
 
 CREATE OR REPLACE FUNCTION broker.alter_topic(name text, notify boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._alter_topic(name text, notify boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -107,7 +115,7 @@ BEGIN
 	IF notify THEN
 		PERFORM broker._check_channel('topic', t.name);
 	END IF;
-	UPDATE broker.topic bt SET notify = alter_topic.notify WHERE bt.id = t.id;
+	UPDATE broker.topic bt SET notify = _alter_topic.notify WHERE bt.id = t.id;
 	PERFORM broker._topic_changed();
 END
 $$;

@@ -27,6 +27,7 @@ CREATE TABLE broker.consumer_group (
 	name			text NOT NULL,
 	start			text NOT NULL DEFAULT 'latest' CHECK (start IN ('earliest', 'latest')),
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	owner			name,
 	UNIQUE (topic_id, name)
 );
 ALTER SEQUENCE broker.consumer_group_id_seq OWNED BY broker.consumer_group.id;
