@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 typedef enum Kind
 {

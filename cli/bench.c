@@ -24,13 +24,13 @@
  * difference fails the benchmark.
  */
 #include <getopt.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "pgbroker.h"
+#include "cli.h"
+#include "stats.h"
 
 #define BENCH_NAME	"pgbroker_bench"
 #define FLOOR_TABLE	"pgbroker_bench_floor"
@@ -282,30 +282,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-percentile(const double *v, long n, double p)
-{
-	long		i;
-
-	if (n == 0)
-		return 0;
-	i = (long) ceil(p / 100.0 * n) - 1;
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
-}
-
 static bool
 admin_exec(PGconn *c, const char *sql)
 {
@@ -426,7 +402,7 @@ run_phase(const BenchOpts *o, Side side, Phase phase, int n, Result *res)
 		nlat += w[i].nlat;
 		free(w[i].lat);
 	}
-	qsort(all, nlat, sizeof(double), cmp_double);
+	sort_doubles(all, nlat);
 	res->phase = phase;
 	res->side = side;
 	res->messages = total;

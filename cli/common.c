@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 const char *progname = "pgbroker";
 const char *conninfo = NULL;

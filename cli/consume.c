@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 #define FOLLOW_WAIT		"1 hour"	/* one server-side wait of --follow */
 
@@ -238,59 +238,6 @@ print_array(Consumer *c, const char *sql, const char *array, int *rc)
 	return true;
 }
 
-/* consume --follow: CALL broker.claim_wait, print, ack with the receipts */
-static int
-consume_follow(Consumer *c)
-{
-	char		sql[2048];
-
-	snprintf(sql, sizeof(sql),
-			 "SELECT " MESSAGE_JSON " FROM unnest($1::broker.message[]) m", 2);
-	while (!interrupted && (c->max == 0 || c->done < c->max))
-	{
-		char		n[16];
-		const char *values[4];
-		PGresult   *res;
-		char	   *array;
-		long		acked;
-		int			rc;
-
-		snprintf(n, sizeof(n), "%d", batch_size(c));
-		values[0] = c->source;
-		values[1] = n;
-		values[2] = c->lease;
-		values[3] = c->filter;
-		rc = call_wait(c, "CALL broker.claim_wait($1, $2::int, $3::interval, '" FOLLOW_WAIT "', "
-					   "$4::jsonb, NULL)", 4, values, &array);
-		if (rc != EXIT_OK)
-			return rc;
-		if (array == NULL)
-			continue;
-		if (!print_array(c, sql, array, &rc))
-		{
-			free(array);
-			return rc;
-		}
-
-		values[0] = c->source;
-		values[1] = array;
-		res = exec_params(c->conn,
-						  "SELECT count(*) FILTER (WHERE broker.ack($1, m.id, m.receipt)), count(*) "
-						  "FROM unnest($2::broker.message[]) m", 2, values);
-		free(array);
-		if (!exec_ok(res))
-			return fail(c, res, "acknowledging printed messages");
-		acked = atol(PQgetvalue(res, 0, 0));
-		if (acked < atol(PQgetvalue(res, 0, 1)))
-			errorf("warning: %ld printed message%s could not be acknowledged "
-				   "(lease ended and claimed again): they will be delivered again",
-				   atol(PQgetvalue(res, 0, 1)) - acked,
-				   atol(PQgetvalue(res, 0, 1)) - acked == 1 ? "" : "s");
-		PQclear(res);
-	}
-	return EXIT_OK;
-}
-
 /* tail without --follow: poll, print and commit in one transaction */
 static int
 tail_once(Consumer *c)
@@ -337,62 +284,139 @@ tail_once(Consumer *c)
 	return EXIT_OK;
 }
 
-/* tail --follow: CALL broker.poll_wait, print, commit the records */
+/*
+ * What --follow does with a queue or a topic: the wait procedure and its
+ * parameters, the JSON lines of what it returned, and how the printed
+ * messages or records are settled.
+ */
+typedef struct Follow
+{
+	const char *wait_sql;		/* CALL of the wait procedure */
+	int			(*wait_params) (Consumer *c, const char *n, const char **values);
+	const char *print_format;	/* print_array's sql; %d: --payload's number */
+	bool		(*settle) (Consumer *c, const char *array, int *rc);
+} Follow;
+
+/*
+ * The --follow loop: wait in the server (the procedure commits as it
+ * goes), print what came, settle it; until --max, Ctrl-C, or an error.
+ */
 static int
-tail_follow(Consumer *c)
+follow(Consumer *c, const Follow *f)
 {
 	char		sql[2048];
 
-	snprintf(sql, sizeof(sql),
-			 "SELECT " RECORD_JSON " FROM unnest($1::broker.record[]) r", 2);
+	snprintf(sql, sizeof(sql), f->print_format, 2);
 	while (!interrupted && (c->max == 0 || c->done < c->max))
 	{
 		char		n[16];
 		const char *values[5];
-		PGresult   *res;
+		int			nvalues;
 		char	   *array;
 		int			rc;
 
 		snprintf(n, sizeof(n), "%d", batch_size(c));
-		values[0] = c->source;
-		values[1] = c->group;
-		values[2] = n;
-		values[3] = c->consumer;
-		values[4] = c->lease;
-		rc = call_wait(c, "CALL broker.poll_wait($1, $2, $3::int, '" FOLLOW_WAIT "', $4, "
-					   "$5::interval, NULL)", 5, values, &array);
+		nvalues = f->wait_params(c, n, values);
+		rc = call_wait(c, f->wait_sql, nvalues, values, &array);
 		if (rc != EXIT_OK)
 			return rc;
 		if (array == NULL)
 			continue;
-		if (!print_array(c, sql, array, &rc))
+		if (!print_array(c, sql, array, &rc) || !f->settle(c, array, &rc))
 		{
 			free(array);
 			return rc;
 		}
-
-		values[0] = c->source;
-		values[1] = c->group;
-		values[2] = array;
-		values[3] = c->consumer;
-		res = exec_params(c->conn,
-						  "SELECT broker.commit($1, $2, $3::broker.record[], $4)", 4, values);
 		free(array);
-		if (!exec_ok(res))
-		{
-			/* fenced: the partition went to another consumer, which reads on */
-			report_error(c->conn, res, "committing printed records");
-			if (PQstatus(c->conn) == CONNECTION_BAD)
-			{
-				PQclear(res);
-				return EXIT_CONNECTION;
-			}
-			errorf("warning: those records will be delivered again");
-		}
-		PQclear(res);
 	}
 	return EXIT_OK;
 }
+
+/* consume --follow: CALL broker.claim_wait, print, ack with the receipts */
+static int
+claim_wait_params(Consumer *c, const char *n, const char **values)
+{
+	values[0] = c->source;
+	values[1] = n;
+	values[2] = c->lease;
+	values[3] = c->filter;
+	return 4;
+}
+
+static bool
+ack_printed(Consumer *c, const char *array, int *rc)
+{
+	const char *values[2] = {c->source, array};
+	PGresult   *res;
+	long		acked;
+
+	res = exec_params(c->conn,
+					  "SELECT count(*) FILTER (WHERE broker.ack($1, m.id, m.receipt)), count(*) "
+					  "FROM unnest($2::broker.message[]) m", 2, values);
+	if (!exec_ok(res))
+	{
+		*rc = fail(c, res, "acknowledging printed messages");
+		return false;
+	}
+	acked = atol(PQgetvalue(res, 0, 0));
+	if (acked < atol(PQgetvalue(res, 0, 1)))
+		errorf("warning: %ld printed message%s could not be acknowledged "
+			   "(lease ended and claimed again): they will be delivered again",
+			   atol(PQgetvalue(res, 0, 1)) - acked,
+			   atol(PQgetvalue(res, 0, 1)) - acked == 1 ? "" : "s");
+	PQclear(res);
+	return true;
+}
+
+static const Follow consume_follow = {
+	"CALL broker.claim_wait($1, $2::int, $3::interval, '" FOLLOW_WAIT "', $4::jsonb, NULL)",
+	claim_wait_params,
+	"SELECT " MESSAGE_JSON " FROM unnest($1::broker.message[]) m",
+	ack_printed
+};
+
+/* tail --follow: CALL broker.poll_wait, print, commit the records */
+static int
+poll_wait_params(Consumer *c, const char *n, const char **values)
+{
+	values[0] = c->source;
+	values[1] = c->group;
+	values[2] = n;
+	values[3] = c->consumer;
+	values[4] = c->lease;
+	return 5;
+}
+
+static bool
+commit_printed(Consumer *c, const char *array, int *rc)
+{
+	const char *values[4] = {c->source, c->group, array, c->consumer};
+	PGresult   *res;
+
+	res = exec_params(c->conn,
+					  "SELECT broker.commit($1, $2, $3::broker.record[], $4)", 4, values);
+	if (!exec_ok(res))
+	{
+		/* fenced: the partition went to another consumer, which reads on */
+		report_error(c->conn, res, "committing printed records");
+		if (PQstatus(c->conn) == CONNECTION_BAD)
+		{
+			PQclear(res);
+			*rc = EXIT_CONNECTION;
+			return false;
+		}
+		errorf("warning: those records will be delivered again");
+	}
+	PQclear(res);
+	return true;
+}
+
+static const Follow tail_follow = {
+	"CALL broker.poll_wait($1, $2, $3::int, '" FOLLOW_WAIT "', $4, $5::interval, NULL)",
+	poll_wait_params,
+	"SELECT " RECORD_JSON " FROM unnest($1::broker.record[]) r",
+	commit_printed
+};
 
 static int
 consume_command(int argc, char **argv, bool topic)
@@ -520,7 +544,7 @@ consume_command(int argc, char **argv, bool topic)
 	}
 	if (topic && c.follow)
 	{
-		rc = tail_follow(&c);
+		rc = follow(&c, &tail_follow);
 		/* give the partitions back rather than make the group wait out the lease */
 		if (PQstatus(c.conn) == CONNECTION_OK)
 		{
@@ -532,7 +556,7 @@ consume_command(int argc, char **argv, bool topic)
 	else if (topic)
 		rc = tail_once(&c);
 	else
-		rc = c.follow ? consume_follow(&c) : consume_once(&c);
+		rc = c.follow ? follow(&c, &consume_follow) : consume_once(&c);
 	PQfinish(c.conn);
 	return rc;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 #ifndef PGBROKER_VERSION
 #define PGBROKER_VERSION "unknown"

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 #define FLUSH_IDLE_MS	100		/* send a partial batch after this much quiet */
 #define PROGRESS_EVERY	0.5		/* seconds between progress lines */

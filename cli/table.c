@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgbroker.h"
+#include "cli.h"
 
 /* display width of UTF-8 text: one column per code point */
 static int

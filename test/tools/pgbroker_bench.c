@@ -107,1255 +107,53 @@
  *
  * usage: pgbroker_bench [--seconds N] [--rounds N] [--held-xmin] [--json]
  *                       [--only WORKLOAD] [--group-batch N] [--backlog N] [--read-all]
+ *
+ * This file holds the options, the table of workloads, the rounds and the
+ * report; one run's clients are in pgbroker_bench_run.c, the state a run
+ * starts from in pgbroker_bench_prefill.c.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "libpq-fe.h"
+#include "pgbroker_bench.h"
+#include "stats.h"
 
-typedef enum Kind
-{
-	PRODUCE_BROKER,
-	PRODUCE_FLOOR,
-	CONSUME_BROKER,
-	CONSUME_LEASED,
-	CONSUME_FLOOR,
-	PUBLISH_BROKER,
-	PUBLISH_FLOOR,
-	READ_BROKER,
-	READ_FLOOR,
-	GROUP_TX,
-	GROUP_LEASED,
-	GROUP_FLOOR
-} Kind;
-
-/* read-100's prefill: records per partition, partitions of bench_t16 */
-#define READ_PARTITIONS		16
-#define READ_PER_PARTITION	12500L
-
-/* --backlog: records per prefill statement, prefill connections */
-#define BACKLOG_BATCH		5000L
-#define BACKLOG_CLIENTS		4
-
-/* the consumer-group workloads: topic, partitions, first rate estimate */
-#define GROUP_TOPIC			"bench_g8"
-#define GROUP_PARTITIONS	8
-#define GROUP_FIRST_RATE	250000.0
-#define GROUP_MIN_PREFILL	200000L
-
-#define BENCH_BODY "pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
-
-typedef struct Result
-{
-	double		rate;			/* messages per second */
-	double		p50,
-				p95,
-				p99,
-				max;			/* transaction latency, ms */
-	long		messages;
-	long		empty;			/* group workloads: polls that returned nothing */
-	long		prefill;		/* group workloads: records prefilled */
-	int			dry;			/* group workloads: every record was received */
-	long		least,
-				most;			/* group workloads: records one consumer received */
-} Result;
-
-typedef struct Thread
-{
-	pthread_t	tid;
-	Kind		kind;
-	int			batch;
-	const char *topic;			/* topic workloads */
-	int			index;			/* read-100: this client's number */
-	int			clients;		/* read-100: number of clients */
-	double		deadline;
-	long		messages;
-	long		empty;			/* group workloads: empty polls */
-	double	   *lat;
-	long		nlat;
-	long		caplat;
-	double		finished_at;
-} Thread;
-
-static int	seconds = 10;
+int			seconds = 10;
 static int	rounds = 1;
 static int	json = 0;
 static int	held = 0;
 static const char *only = NULL;
-static long backlog = 0;
+long		backlog = 0;
 static int	group_batch = 100;	/* records per poll (and rows per DELETE) */
-static volatile int drained = 0;
+volatile int drained = 0;
 
 /* read-100: the records it reads in each partition of bench_t16 */
-static long read_start[READ_PARTITIONS];
-static long read_end[READ_PARTITIONS];
-static int	read_all = 0;
+long		read_start[READ_PARTITIONS];
+long		read_end[READ_PARTITIONS];
+int			read_all = 0;
 
 /* records the bench topics (as bench_topics) and bench_log_floor hold */
-static long topic_records[2];
-static long log_floor_rows;
+long		topic_records[2];
+long		log_floor_rows;
 
 /* group workloads: records received in the current run, and prefilled */
-static long group_received;
-static long group_target;
-static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
+long		group_received;
+long		group_target;
+pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static PGconn *
-connect_db(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "pgbroker_bench: connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
-static void
-check(PGconn *c, PGresult *r, const char *what)
-{
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "pgbroker_bench: %s: %s", what, PQerrorMessage(c));
-		exit(3);
-	}
-}
-
-static void
-cmd(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-
-	check(c, r, sql);
-	PQclear(r);
-}
-
-static void
-prepare(PGconn *c, const char *name, const char *sql)
-{
-	PGresult   *r = PQprepare(c, name, sql, 0, NULL);
-
-	check(c, r, sql);
-	PQclear(r);
-}
-
-/* A ~100-byte JSON payload. */
-static void
-payload(char *buf, size_t len, long n)
-{
-	snprintf(buf, len, "{\"n\": %ld, \"body\": \"%s\"}", n, BENCH_BODY);
-}
-
-/* An array literal of n payloads, for jsonb[] parameters. */
-static char *
-payload_array(int n, long base)
-{
-	char	   *buf = malloc((size_t) n * 160 + 16);
-	char	   *w = buf;
-	int			i;
-
-	*w++ = '{';
-	for (i = 0; i < n; i++)
-	{
-		char		p[128];
-		char	   *s;
-
-		payload(p, sizeof(p), base + i);
-		if (i)
-			*w++ = ',';
-		*w++ = '"';
-		for (s = p; *s; s++)
-		{
-			if (*s == '"' || *s == '\\')
-				*w++ = '\\';
-			*w++ = *s;
-		}
-		*w++ = '"';
-	}
-	*w++ = '}';
-	*w = '\0';
-	return buf;
-}
-
-static void
-record(Thread *t, double ms)
-{
-	if (t->nlat == t->caplat)
-	{
-		t->caplat = t->caplat ? t->caplat * 2 : 4096;
-		t->lat = realloc(t->lat, sizeof(double) * t->caplat);
-	}
-	t->lat[t->nlat++] = ms;
-}
-
-static int
+int
 is_group_kind(Kind kind)
 {
 	return kind == GROUP_TX || kind == GROUP_LEASED || kind == GROUP_FLOOR;
 }
 
-static void *
-worker(void *arg)
-{
-	Thread	   *t = arg;
-	PGconn	   *c = connect_db();
-	char		nbuf[16];
-	char		name[32];
-	char		sql[256];
-	const char *params[2];
-	long		seq = 0;
-	char	   *arr = NULL;
-	int			part = t->index % READ_PARTITIONS;	/* read-100 position */
-	long		next = read_start[part];
-
-	snprintf(nbuf, sizeof(nbuf), "%d", t->batch);
-	snprintf(name, sizeof(name), "bench-%d", t->index);
-	cmd(c, "SET statement_timeout = '60s'");
-	switch (t->kind)
-	{
-		case PRODUCE_BROKER:
-			if (t->batch == 1)
-				prepare(c, "s", "SELECT broker.send('bench', $1::jsonb)");
-			else
-				prepare(c, "s", "SELECT broker.send_batch('bench', $1::jsonb[])");
-			break;
-		case PRODUCE_FLOOR:
-			if (t->batch == 1)
-				prepare(c, "s", "INSERT INTO bench_floor (payload) VALUES ($1::jsonb)");
-			else
-				prepare(c, "s", "INSERT INTO bench_floor (payload) SELECT pg_catalog.unnest($1::jsonb[])");
-			break;
-		case CONSUME_BROKER:
-			/* claim and ack in one statement: one transaction, like the floor */
-			prepare(c, "s",
-					"WITH c AS (SELECT * FROM broker.claim('bench', $1::int)),"
-					" a AS (SELECT broker.ack('bench', pg_catalog.array_agg(id)) AS n FROM c"
-					"       HAVING pg_catalog.count(*) > 0)"
-					" SELECT c.id, c.payload, a.n FROM c, a");
-			break;
-		case CONSUME_LEASED:
-			prepare(c, "s", "SELECT id, payload FROM broker.claim('bench', $1::int)");
-			prepare(c, "a", "SELECT broker.ack('bench', $1::bigint[])");
-			break;
-		case CONSUME_FLOOR:
-			prepare(c, "s",
-					"DELETE FROM bench_floor WHERE id IN (SELECT id FROM bench_floor"
-					" ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *");
-			break;
-		case PUBLISH_BROKER:
-			if (t->batch == 1)
-				snprintf(sql, sizeof(sql),
-						 "SELECT broker.publish('%s', $1::jsonb)", t->topic);
-			else
-				snprintf(sql, sizeof(sql),
-						 "SELECT broker.publish_batch('%s', $1::jsonb[])", t->topic);
-			prepare(c, "s", sql);
-			break;
-		case PUBLISH_FLOOR:
-			if (t->batch == 1)
-				prepare(c, "s", "INSERT INTO bench_log_floor (payload) VALUES ($1::jsonb)");
-			else
-				prepare(c, "s", "INSERT INTO bench_log_floor (payload) SELECT pg_catalog.unnest($1::jsonb[])");
-			break;
-		case READ_BROKER:
-			snprintf(sql, sizeof(sql),
-					 "SELECT * FROM broker.read('%s', $1::int, $2::bigint, %d)",
-					 t->topic, t->batch);
-			prepare(c, "s", sql);
-			break;
-		case READ_FLOOR:
-			snprintf(sql, sizeof(sql),
-					 "SELECT * FROM bench_read_floor WHERE part = $1::int AND off >= $2::bigint"
-					 " ORDER BY off LIMIT %d", t->batch);
-			prepare(c, "s", sql);
-			break;
-		case GROUP_TX:
-			/*
-			 * Run in BEGIN ... COMMIT: the offsets advance with the commit.
-			 * A consumer loop waits when no partition is free for it (more
-			 * consumers than partitions) rather than polling again at once.
-			 */
-			prepare(c, "s", "SELECT * FROM broker.poll('" GROUP_TOPIC "', 'bench', $1::int,"
-					" wait => '100 milliseconds')");
-			break;
-		case GROUP_LEASED:
-			/* poll with a lease, then commit what it returned: one statement */
-			prepare(c, "s",
-					"WITH r AS (SELECT p FROM broker.poll('" GROUP_TOPIC "', 'bench_l', $1::int,"
-					"           wait => '100 milliseconds', consumer => $2::text,"
-					"           lease => '30 seconds') p),"
-					" c AS (SELECT broker.commit('" GROUP_TOPIC "', 'bench_l',"
-					"       pg_catalog.array_agg(r.p), $2::text) FROM r"
-					"       HAVING pg_catalog.count(*) > 0)"
-					" SELECT (r.p).* FROM r, c");
-			break;
-		case GROUP_FLOOR:
-			prepare(c, "s",
-					"DELETE FROM bench_group_floor WHERE id IN (SELECT id FROM bench_group_floor"
-					" ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *");
-			break;
-	}
-	if ((t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR ||
-		 t->kind == PUBLISH_BROKER || t->kind == PUBLISH_FLOOR) && t->batch > 1)
-		arr = payload_array(t->batch, 0);
-
-	while (!drained)
-	{
-		double		t0 = now_s();
-		PGresult   *r;
-		long		got;
-		char		pbuf[128];
-
-		if (t0 >= t->deadline)
-			break;
-		if (t->kind == PRODUCE_BROKER || t->kind == PRODUCE_FLOOR ||
-			t->kind == PUBLISH_BROKER || t->kind == PUBLISH_FLOOR)
-		{
-			if (t->batch == 1)
-			{
-				payload(pbuf, sizeof(pbuf), seq++);
-				params[0] = pbuf;
-			}
-			else
-				params[0] = arr;
-			r = PQexecPrepared(c, "s", 1, params, NULL, NULL, 0);
-			check(c, r, "produce");
-			got = t->batch;
-		}
-		else if (t->kind == READ_BROKER || t->kind == READ_FLOOR)
-		{
-			char		pb[16],
-						ob[24];
-			long		want = read_end[part] - next;
-			int			col;
-
-			if (want > t->batch)
-				want = t->batch;
-			snprintf(pb, sizeof(pb), "%d", part);
-			snprintf(ob, sizeof(ob), "%ld", next);
-			params[0] = pb;
-			params[1] = ob;
-			r = PQexecPrepared(c, "s", 2, params, NULL, NULL, 0);
-			check(c, r, "read");
-			got = PQntuples(r);
-			col = PQfnumber(r, t->kind == READ_BROKER ? "offset_id" : "off");
-			if (got != want || col < 0 ||
-				atol(PQgetvalue(r, 0, col)) != next ||
-				atol(PQgetvalue(r, got - 1, col)) != next + got - 1)
-			{
-				fprintf(stderr, "pgbroker_bench: read of partition %d from offset %ld"
-						" returned %ld records (offsets %s to %s), expected %ld from %ld\n",
-						part, next, got, got > 0 && col >= 0 ? PQgetvalue(r, 0, col) : "-",
-						got > 0 && col >= 0 ? PQgetvalue(r, got - 1, col) : "-", want, next);
-				exit(3);
-			}
-			next += got;
-			if (next >= read_end[part])
-			{
-				/* end of the partition: on to this client's next one */
-				part = (part + t->clients) % READ_PARTITIONS;
-				next = read_start[part];
-			}
-		}
-		else if (is_group_kind(t->kind))
-		{
-			params[0] = nbuf;
-			params[1] = name;
-			if (t->kind == GROUP_TX)
-				cmd(c, "BEGIN");
-			r = PQexecPrepared(c, "s", t->kind == GROUP_LEASED ? 2 : 1, params,
-							   NULL, NULL, 0);
-			check(c, r, "poll");
-			if (t->kind == GROUP_TX)
-				cmd(c, "COMMIT");
-			got = PQntuples(r);
-			if (got == 0)
-			{
-				/* no partition free for this consumer now, or the end */
-				t->empty++;
-				PQclear(r);
-				continue;
-			}
-			t->finished_at = now_s();
-			pthread_mutex_lock(&group_lock);
-			group_received += got;
-			if (group_received >= group_target)
-				drained = 1;	/* every prefilled record: the run ends here */
-			pthread_mutex_unlock(&group_lock);
-		}
-		else
-		{
-			params[0] = nbuf;
-			r = PQexecPrepared(c, "s", 1, params, NULL, NULL, 0);
-			check(c, r, "consume");
-			got = PQntuples(r);
-			if (t->kind == CONSUME_LEASED && got > 0)
-			{
-				char	   *ids = malloc((size_t) got * 24 + 4);
-				char	   *w = ids;
-				long		i;
-				PGresult   *a;
-				const char *ap[1];
-
-				*w++ = '{';
-				for (i = 0; i < got; i++)
-					w += sprintf(w, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-				*w++ = '}';
-				*w = '\0';
-				ap[0] = ids;
-				a = PQexecPrepared(c, "a", 1, ap, NULL, NULL, 0);
-				check(c, a, "ack");
-				PQclear(a);
-				free(ids);
-			}
-			if (got == 0)
-			{
-				drained = 1;	/* the backlog ran out: the run ends here */
-				PQclear(r);
-				break;
-			}
-		}
-		PQclear(r);
-		t->messages += got;
-		record(t, (now_s() - t0) * 1000.0);
-	}
-	/* a group consumer's run ends with its last poll that got records */
-	if (!is_group_kind(t->kind) || t->finished_at == 0)
-		t->finished_at = now_s();
-	free(arr);
-	PQfinish(c);
-	return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-pct(double *v, long n, double p)
-{
-	long		i;
-
-	if (n == 0)
-		return 0;
-	i = (long) ceil(p / 100.0 * n) - 1;
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
-}
-
-/* Fill the queue or the floor table with n messages. */
-static void
-prefill(PGconn *c, Kind kind, long n)
-{
-	if (kind == CONSUME_FLOOR)
-	{
-		char		sql[512];
-
-		snprintf(sql, sizeof(sql),
-				 "INSERT INTO bench_floor (payload) SELECT jsonb_build_object('n', g, 'body',"
-				 " 'pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789')"
-				 " FROM generate_series(1, %ld) g", n);
-		cmd(c, sql);
-	}
-	else
-	{
-		char		sql[512];
-
-		snprintf(sql, sizeof(sql),
-				 "SELECT count(*) FROM generate_series(1, %ld, 1000) s,"
-				 " LATERAL broker.send_batch('bench', ARRAY(SELECT jsonb_build_object('n', g, 'body',"
-				 " 'pgbroker-benchmark-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789')"
-				 " FROM generate_series(s, LEAST(s + 999, %ld)) g))", n, n);
-		cmd(c, sql);
-	}
-
-	/*
-	 * Statistics as autovacuum would leave them: without them the planner
-	 * may run the floor's IN (... LIMIT n FOR UPDATE SKIP LOCKED) subquery
-	 * once per row of the outer scan.
-	 */
-	cmd(c, "ANALYZE bench_floor");
-	{
-		PGresult   *r = PQexec(c, "SELECT pg_catalog.format('ANALYZE broker.%I', 'queue_' || id)"
-							   " FROM broker.queue WHERE name = 'bench'");
-
-		check(c, r, "queue table");
-		cmd(c, PQgetvalue(r, 0, 0));
-		PQclear(r);
-	}
-	cmd(c, "CHECKPOINT");
-}
-
-static void
-reset_state(PGconn *c)
-{
-	cmd(c, "SELECT broker.purge('bench')");
-	cmd(c, "TRUNCATE bench_floor");
-}
-
-static int
+int
 is_topic_kind(Kind kind)
 {
 	return kind == PUBLISH_BROKER || kind == PUBLISH_FLOOR ||
 		kind == READ_BROKER || kind == READ_FLOOR;
-}
-
-/* The benchmark topics; bench_t16 also holds the read prefill. */
-static const struct
-{
-	const char *name;
-	int			partitions;
-}			bench_topics[] = {{"bench_t16", READ_PARTITIONS}, {"bench_t1", 1}};
-
-static int
-topic_partitions(const char *topic)
-{
-	size_t		i;
-
-	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
-		if (strcmp(bench_topics[i].name, topic) == 0)
-			return bench_topics[i].partitions;
-	return 0;
-}
-
-/* Drop and create the benchmark topics. */
-static void
-create_topics(PGconn *c)
-{
-	size_t		i;
-	char		sql[128];
-
-	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
-	{
-		snprintf(sql, sizeof(sql), "SELECT broker.drop_topic('%s', true)",
-				 bench_topics[i].name);
-		cmd(c, sql);
-		snprintf(sql, sizeof(sql), "SELECT broker.create_topic('%s', %d)",
-				 bench_topics[i].name, bench_topics[i].partitions);
-		cmd(c, sql);
-	}
-}
-
-static void
-drop_topics(PGconn *c)
-{
-	size_t		i;
-	char		sql[128];
-
-	for (i = 0; i < sizeof(bench_topics) / sizeof(bench_topics[0]); i++)
-	{
-		snprintf(sql, sizeof(sql), "SELECT broker.drop_topic('%s')",
-				 bench_topics[i].name);
-		cmd(c, sql);
-	}
-}
-
-/*
- * Fill bench_t16, or the read floor table, with READ_PER_PARTITION records
- * in each of READ_PARTITIONS partitions.  The topic is filled one partition
- * per transaction, the floor in (part, off) order, so that both lay each
- * partition's records out together.
- */
-static void
-prefill_read(PGconn *c, Kind kind)
-{
-	char		sql[1024];
-	int			p;
-
-	if (kind == READ_FLOOR)
-	{
-		snprintf(sql, sizeof(sql),
-				 "INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
-				 " SELECT p, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
-				 " '{}', now() FROM generate_series(0, %d) p, generate_series(0, %ld) g"
-				 " ORDER BY p, g", READ_PARTITIONS - 1, READ_PER_PARTITION - 1);
-		cmd(c, sql);
-	}
-	else
-	{
-		PGresult   *r;
-
-		for (p = 0; p < READ_PARTITIONS; p++)
-		{
-			snprintf(sql, sizeof(sql),
-					 "SELECT count(*) FROM generate_series(0, %ld, 1000) s,"
-					 " LATERAL broker.publish_batch('bench_t16', ARRAY(SELECT jsonb_build_object('n', g,"
-					 " 'body', '" BENCH_BODY "')"
-					 " FROM generate_series(s, LEAST(s + 999, %ld)) g), partition => %d)",
-					 READ_PER_PARTITION - 1, READ_PER_PARTITION - 1, p);
-			cmd(c, sql);
-		}
-		snprintf(sql, sizeof(sql),
-				 "SELECT pg_catalog.string_agg(p || ': ' || o, ', ') FROM generate_series(0, %d) p,"
-				 " LATERAL broker.latest_offset('bench_t16', p) o WHERE o <> %ld",
-				 READ_PARTITIONS - 1, READ_PER_PARTITION);
-		r = PQexec(c, sql);
-		check(c, r, "latest_offset");
-		if (!PQgetisnull(r, 0, 0))
-		{
-			fprintf(stderr, "pgbroker_bench: after the prefill, bench_t16 ends at %s"
-					" (expected %ld in every partition)\n", PQgetvalue(r, 0, 0),
-					READ_PER_PARTITION);
-			exit(3);
-		}
-		PQclear(r);
-	}
-	/* statistics as autovacuum would leave them, for the topic's tables too */
-	cmd(c, "ANALYZE");
-}
-
-/*
- * After a publish run, check that the topic or the floor table holds as many
- * records as it held before (the backlog, earlier runs) plus the ones the
- * clients published, n in all.
- */
-static void
-check_published(PGconn *c, Kind kind, const char *topic, long n)
-{
-	char		sql[256];
-	PGresult   *r;
-
-	if (kind == PUBLISH_BROKER)
-		snprintf(sql, sizeof(sql),
-				 "SELECT pg_catalog.sum(broker.latest_offset('%s', p))"
-				 " FROM generate_series(0, %d) p", topic, topic_partitions(topic) - 1);
-	else
-		snprintf(sql, sizeof(sql), "SELECT pg_catalog.count(*) FROM bench_log_floor");
-	r = PQexec(c, sql);
-	check(c, r, "count published");
-	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != n)
-	{
-		fprintf(stderr, "pgbroker_bench: %s holds %s records after %ld were published\n",
-				kind == PUBLISH_BROKER ? topic : "bench_log_floor",
-				PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", n);
-		exit(3);
-	}
-	PQclear(r);
-}
-
-/*
- * Every topic run starts on new topics and empty floor tables; with
- * --backlog, on the prefilled ones as the earlier runs left them.
- */
-static void
-reset_topic_state(PGconn *c, Kind kind)
-{
-	if (backlog == 0)
-	{
-		create_topics(c);
-		cmd(c, "TRUNCATE bench_log_floor, bench_read_floor RESTART IDENTITY");
-		topic_records[0] = topic_records[1] = 0;
-		log_floor_rows = 0;
-		if (kind == READ_BROKER || kind == READ_FLOOR)
-			prefill_read(c, kind);
-	}
-	cmd(c, "CHECKPOINT");
-}
-
-/* --backlog: one prefill statement */
-typedef enum Target
-{
-	TARGET_T16,					/* bench_t16 */
-	TARGET_T1,					/* bench_t1 */
-	TARGET_LOG_FLOOR,			/* bench_log_floor */
-	TARGET_READ_FLOOR,			/* bench_read_floor */
-	TARGET_GROUP,				/* GROUP_TOPIC, for the group workloads */
-	TARGET_GROUP_FLOOR			/* bench_group_floor */
-} Target;
-
-typedef struct Job
-{
-	Target		target;
-	int			part;
-	long		from;			/* first offset (first n for the log floor) */
-	long		count;
-} Job;
-
-static Job *jobs;
-static long njobs;
-static long next_job;
-static long filled_records;		/* topic records written so far */
-static long filled_rows;		/* floor rows written so far */
-static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Records of partition p when n are spread evenly over parts partitions. */
-static long
-share(long n, int parts, int p)
-{
-	return n / parts + (p < n % parts ? 1 : 0);
-}
-
-/* Append the jobs that write n records spread over parts partitions. */
-static Job *
-make_jobs(Job *list, long *len, Target target, int parts, long n)
-{
-	long		c;
-	int			p;
-
-	for (c = 0; c * BACKLOG_BATCH < share(n, parts, 0); c++)
-		for (p = 0; p < parts; p++)
-		{
-			long		from = c * BACKLOG_BATCH;
-			long		count = share(n, parts, p) - from;
-
-			if (count <= 0)
-				continue;
-			if (count > BACKLOG_BATCH)
-				count = BACKLOG_BATCH;
-			list[*len].target = target;
-			list[*len].part = p;
-			list[*len].from = from;
-			list[*len].count = count;
-			(*len)++;
-		}
-	return list;
-}
-
-static void *
-backlog_worker(void *arg)
-{
-	PGconn	   *c = connect_db();
-	int			ready[4] = {0, 0, 0, 0};	/* statements prepared: topic, floors */
-
-	(void) arg;
-	for (;;)
-	{
-		Job		   *j;
-		char		pb[16],
-					fb[24],
-					lb[24];
-		const char *params[4];
-		PGresult   *r;
-
-		pthread_mutex_lock(&job_lock);
-		j = next_job < njobs ? &jobs[next_job++] : NULL;
-		pthread_mutex_unlock(&job_lock);
-		if (j == NULL)
-			break;
-		/* each statement prepared when first needed: only its table exists */
-		if ((j->target == TARGET_T16 || j->target == TARGET_T1 ||
-			 j->target == TARGET_GROUP) && !ready[0]++)
-			prepare(c, "topic",
-					"SELECT broker.publish_batch($1::text, ARRAY(SELECT jsonb_build_object('n', g,"
-					" 'body', '" BENCH_BODY "') FROM generate_series($3::bigint, $4::bigint) g),"
-					" partition => $2::int)");
-		else if (j->target == TARGET_LOG_FLOOR && !ready[1]++)
-			prepare(c, "log_floor",
-					"INSERT INTO bench_log_floor (payload) SELECT jsonb_build_object('n', g,"
-					" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
-		else if (j->target == TARGET_READ_FLOOR && !ready[2]++)
-			prepare(c, "read_floor",
-					"INSERT INTO bench_read_floor (part, off, key, payload, headers, published_at)"
-					" SELECT $1::int, g, NULL, jsonb_build_object('n', g, 'body', '" BENCH_BODY "'),"
-					" '{}', now() FROM generate_series($2::bigint, $3::bigint) g");
-		else if (j->target == TARGET_GROUP_FLOOR && !ready[3]++)
-			prepare(c, "group_floor",
-					"INSERT INTO bench_group_floor (payload) SELECT jsonb_build_object('n', g,"
-					" 'body', '" BENCH_BODY "') FROM generate_series($1::bigint, $2::bigint) g");
-		snprintf(pb, sizeof(pb), "%d", j->part);
-		snprintf(fb, sizeof(fb), "%ld", j->from);
-		snprintf(lb, sizeof(lb), "%ld", j->from + j->count - 1);
-		switch (j->target)
-		{
-			case TARGET_T16:
-			case TARGET_T1:
-			case TARGET_GROUP:
-				params[0] = j->target == TARGET_GROUP ? GROUP_TOPIC :
-					bench_topics[j->target == TARGET_T16 ? 0 : 1].name;
-				params[1] = pb;
-				params[2] = fb;
-				params[3] = lb;
-				r = PQexecPrepared(c, "topic", 4, params, NULL, NULL, 0);
-				break;
-			case TARGET_LOG_FLOOR:
-			case TARGET_GROUP_FLOOR:
-				params[0] = fb;
-				params[1] = lb;
-				r = PQexecPrepared(c, j->target == TARGET_LOG_FLOOR ? "log_floor" : "group_floor",
-								   2, params, NULL, NULL, 0);
-				break;
-			default:
-				params[0] = pb;
-				params[1] = fb;
-				params[2] = lb;
-				r = PQexecPrepared(c, "read_floor", 3, params, NULL, NULL, 0);
-				break;
-		}
-		check(c, r, "backlog prefill");
-		PQclear(r);
-		pthread_mutex_lock(&job_lock);
-		if (j->target == TARGET_T16 || j->target == TARGET_T1 || j->target == TARGET_GROUP)
-			filled_records += j->count;
-		else
-			filled_rows += j->count;
-		pthread_mutex_unlock(&job_lock);
-	}
-	PQfinish(c);
-	return NULL;
-}
-
-/* Check that each partition of a prefilled topic ends at its share. */
-static void
-check_backlog(PGconn *c, int t)
-{
-	char		sql[512];
-	PGresult   *r;
-	int			parts = bench_topics[t].partitions;
-
-	snprintf(sql, sizeof(sql),
-			 "SELECT pg_catalog.string_agg(p || ': ' || o, ', ') FROM generate_series(0, %d) p,"
-			 " LATERAL broker.latest_offset('%s', p) o"
-			 " WHERE o <> %ld + CASE WHEN p < %ld THEN 1 ELSE 0 END",
-			 parts - 1, bench_topics[t].name, backlog / parts, backlog % parts);
-	r = PQexec(c, sql);
-	check(c, r, "latest_offset");
-	if (!PQgetisnull(r, 0, 0))
-	{
-		fprintf(stderr, "pgbroker_bench: after the backlog prefill, %s ends at %s"
-				" (expected %ld records spread evenly over %d partitions)\n",
-				bench_topics[t].name, PQgetvalue(r, 0, 0), backlog, parts);
-		exit(3);
-	}
-	PQclear(r);
-}
-
-/*
- * --backlog: fill the topics and floor tables that the selected workloads
- * use with backlog records each, once, from BACKLOG_CLIENTS connections.
- * The jobs of the targets are interleaved, and within a topic the
- * partitions, so that the connections mostly write to different partitions
- * and each partition's records lie in runs of BACKLOG_BATCH.
- */
-static void
-prefill_backlog(PGconn *admin, const int need[4])
-{
-	Job		   *lists[4];
-	long		lens[4] = {0, 0, 0, 0};
-	long		longest = 0;
-	long		total_records = 0,
-				total_rows = 0;
-	long		i;
-	int			t;
-	pthread_t	tids[BACKLOG_CLIENTS];
-	double		start = now_s(),
-				filled_at,
-				vacuumed_at;
-	long		reported = 0;
-	PGresult   *r;
-	char	   *sql;
-	size_t		len;
-
-	for (t = 0; t < 4; t++)
-	{
-		int			parts = t == TARGET_T16 || t == TARGET_READ_FLOOR ? READ_PARTITIONS : 1;
-
-		lists[t] = malloc(sizeof(Job) * (backlog / BACKLOG_BATCH + parts + 1));
-		if (need[t])
-		{
-			make_jobs(lists[t], &lens[t], (Target) t, parts, backlog);
-			if (t == TARGET_T16 || t == TARGET_T1)
-				total_records += backlog;
-			else
-				total_rows += backlog;
-		}
-		if (lens[t] > longest)
-			longest = lens[t];
-	}
-	jobs = malloc(sizeof(Job) * (lens[0] + lens[1] + lens[2] + lens[3] + 1));
-	njobs = 0;
-	for (i = 0; i < longest; i++)
-		for (t = 0; t < 4; t++)
-			if (i < lens[t])
-				jobs[njobs++] = lists[t][i];
-	for (t = 0; t < 4; t++)
-		free(lists[t]);
-	next_job = 0;
-	filled_records = filled_rows = 0;
-
-	fprintf(stderr, "backlog: prefilling%s%s%s%s with %ld records each, %d connections\n",
-			need[TARGET_T16] ? " bench_t16" : "", need[TARGET_T1] ? " bench_t1" : "",
-			need[TARGET_LOG_FLOOR] ? " bench_log_floor" : "",
-			need[TARGET_READ_FLOOR] ? " bench_read_floor" : "", backlog, BACKLOG_CLIENTS);
-	for (t = 0; t < BACKLOG_CLIENTS; t++)
-		pthread_create(&tids[t], NULL, backlog_worker, NULL);
-	for (;;)
-	{
-		long		records,
-					rows;
-		int			done;
-
-		usleep(200000);
-		pthread_mutex_lock(&job_lock);
-		records = filled_records;
-		rows = filled_rows;
-		done = records + rows == total_records + total_rows;
-		pthread_mutex_unlock(&job_lock);
-		if ((records + rows) / 1000000 > reported / 1000000 || done)
-		{
-			fprintf(stderr, "backlog: %ld of %ld topic records, %ld of %ld floor rows, %.0f s\n",
-					records, total_records, rows, total_rows, now_s() - start);
-			reported = records + rows;
-			/* rotate segments as a maintain() every minute would */
-			if (need[TARGET_T16] || need[TARGET_T1])
-			{
-				r = PQexec(admin, "SELECT * FROM broker.maintain_topics()");
-				check(admin, r, "maintain_topics");
-				PQclear(r);
-			}
-		}
-		if (done)
-			break;
-	}
-	for (t = 0; t < BACKLOG_CLIENTS; t++)
-		pthread_join(tids[t], NULL);
-	free(jobs);
-	jobs = NULL;
-	filled_at = now_s();
-
-	for (t = 0; t < 2; t++)
-		if (need[t])
-		{
-			check_backlog(admin, t);
-			topic_records[t] = backlog;
-		}
-	if (need[TARGET_LOG_FLOOR])
-		log_floor_rows = backlog;
-	for (i = 0; i < READ_PARTITIONS; i++)
-	{
-		read_end[i] = share(backlog, READ_PARTITIONS, i);
-		/* a consumer that keeps up reads the newest records */
-		if (!read_all && read_end[i] > READ_PER_PARTITION)
-			read_start[i] = read_end[i] - READ_PER_PARTITION;
-	}
-
-	/*
-	 * Statistics, hint bits and the visibility map as autovacuum would leave
-	 * them, on the floor tables and the topics' segment tables alike, and the
-	 * prefill's dirty buffers written out: the measurement pays for none of
-	 * it, nor does autovacuum start on these tables during it.
-	 */
-	r = PQexec(admin,
-			   "SELECT pg_catalog.string_agg(broker._segment_table(s.topic_id, s.seg_no), ', ')"
-			   " FROM broker.segment s JOIN broker.topic t ON t.id = s.topic_id"
-			   " WHERE t.name IN ('bench_t16', 'bench_t1')");
-	check(admin, r, "segment tables");
-	len = strlen(PQgetvalue(r, 0, 0)) + 128;
-	sql = malloc(len);
-	snprintf(sql, len, "VACUUM (ANALYZE) bench_log_floor, bench_read_floor%s%s",
-			 PQgetisnull(r, 0, 0) ? "" : ", ", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	cmd(admin, sql);
-	free(sql);
-	vacuumed_at = now_s();
-	cmd(admin, "CHECKPOINT");
-	fprintf(stderr, "backlog: prefill %.1f s (%.0f records/s), VACUUM ANALYZE %.1f s,"
-			" CHECKPOINT %.1f s\n", filled_at - start,
-			(total_records + total_rows) / (filled_at - start), vacuumed_at - filled_at,
-			now_s() - vacuumed_at);
-}
-
-/* The records retained in all topics, and their size, to stderr. */
-static void
-report_retained(PGconn *c)
-{
-	PGresult   *r = PQexec(c, "SELECT coalesce(pg_catalog.sum(records), 0),"
-						   " (coalesce(pg_catalog.sum(bytes), 0) / 1048576)::bigint,"
-						   " coalesce(pg_catalog.sum(segments), 0)"
-						   " FROM broker.topics");
-
-	check(c, r, "broker.topics");
-	fprintf(stderr, "backlog: the measurement starts with %s records retained in topics"
-			" (%s MB in %s segments)\n",
-			PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
-	PQclear(r);
-}
-
-/*
- * Before a group run: GROUP_TOPIC created anew and filled with n records
- * spread evenly over its partitions, its group for the workload at
- * 'earliest', or bench_group_floor emptied and filled with n rows.
- */
-static void
-prefill_group(PGconn *admin, Kind kind, long n)
-{
-	int			parts = kind == GROUP_FLOOR ? 1 : GROUP_PARTITIONS;
-	pthread_t	tids[BACKLOG_CLIENTS];
-	long		maintained = 0;
-	char		sql[512];
-	PGresult   *r;
-	int			t;
-
-	if (kind == GROUP_FLOOR)
-		cmd(admin, "TRUNCATE bench_group_floor RESTART IDENTITY");
-	else
-	{
-		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
-		snprintf(sql, sizeof(sql), "SELECT broker.create_topic('" GROUP_TOPIC "', partitions => %d)",
-				 GROUP_PARTITIONS);
-		cmd(admin, sql);
-	}
-
-	jobs = malloc(sizeof(Job) * (n / BACKLOG_BATCH + parts + 1));
-	njobs = 0;
-	make_jobs(jobs, &njobs, kind == GROUP_FLOOR ? TARGET_GROUP_FLOOR : TARGET_GROUP, parts, n);
-	next_job = 0;
-	filled_records = filled_rows = 0;
-	for (t = 0; t < BACKLOG_CLIENTS; t++)
-		pthread_create(&tids[t], NULL, backlog_worker, NULL);
-	for (;;)
-	{
-		long		done;
-
-		usleep(100000);
-		pthread_mutex_lock(&job_lock);
-		done = filled_records + filled_rows;
-		pthread_mutex_unlock(&job_lock);
-		/* rotate segments as a maintain() every minute would */
-		if (kind != GROUP_FLOOR && (done / 1000000 > maintained / 1000000 || done == n))
-		{
-			r = PQexec(admin, "SELECT * FROM broker.maintain_topics()");
-			check(admin, r, "maintain_topics");
-			PQclear(r);
-			maintained = done;
-		}
-		if (done == n)
-			break;
-	}
-	for (t = 0; t < BACKLOG_CLIENTS; t++)
-		pthread_join(tids[t], NULL);
-	free(jobs);
-	jobs = NULL;
-
-	if (kind == GROUP_FLOOR)
-		snprintf(sql, sizeof(sql), "SELECT pg_catalog.count(*) FROM bench_group_floor");
-	else
-		snprintf(sql, sizeof(sql),
-				 "SELECT pg_catalog.sum(broker.latest_offset('" GROUP_TOPIC "', p))"
-				 " FROM generate_series(0, %d) p", GROUP_PARTITIONS - 1);
-	r = PQexec(admin, sql);
-	check(admin, r, "count prefill");
-	if (PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != n)
-	{
-		fprintf(stderr, "pgbroker_bench: after the prefill, %s holds %s records (expected %ld)\n",
-				kind == GROUP_FLOOR ? "bench_group_floor" : GROUP_TOPIC, PQgetvalue(r, 0, 0), n);
-		exit(3);
-	}
-	PQclear(r);
-
-	/* statistics, hint bits and the visibility map as autovacuum would leave them */
-	if (kind == GROUP_FLOOR)
-		cmd(admin, "VACUUM (ANALYZE) bench_group_floor");
-	else
-	{
-		char	   *vac;
-		size_t		len;
-
-		r = PQexec(admin,
-				   "SELECT pg_catalog.string_agg(broker._segment_table(s.topic_id, s.seg_no), ', ')"
-				   " FROM broker.segment s JOIN broker.topic t ON t.id = s.topic_id"
-				   " WHERE t.name = '" GROUP_TOPIC "'");
-		check(admin, r, "segment tables");
-		if (!PQgetisnull(r, 0, 0))
-		{
-			len = strlen(PQgetvalue(r, 0, 0)) + 32;
-			vac = malloc(len);
-			snprintf(vac, len, "VACUUM (ANALYZE) %s", PQgetvalue(r, 0, 0));
-			cmd(admin, vac);
-			free(vac);
-		}
-		PQclear(r);
-		snprintf(sql, sizeof(sql),
-				 "SELECT broker.delete_group('" GROUP_TOPIC "', '%s', true)",
-				 kind == GROUP_TX ? "bench" : "bench_l");
-		cmd(admin, sql);
-		snprintf(sql, sizeof(sql),
-				 "SELECT broker.create_group('" GROUP_TOPIC "', '%s', 'earliest')",
-				 kind == GROUP_TX ? "bench" : "bench_l");
-		cmd(admin, sql);
-	}
-	cmd(admin, "CHECKPOINT");
-}
-
-/*
- * After a group run: the group's committed offsets add up to the records
- * its consumers received (every poll was committed: in its transaction, or
- * by broker.commit in the same statement), the floor table holds the rows
- * that were not received.
- */
-static void
-check_group(PGconn *admin, Kind kind, long received, long n)
-{
-	PGresult   *r;
-
-	if (kind == GROUP_FLOOR)
-	{
-		r = PQexec(admin, "SELECT pg_catalog.count(*) FROM bench_group_floor");
-		check(admin, r, "count floor");
-		if (atol(PQgetvalue(r, 0, 0)) != n - received)
-		{
-			fprintf(stderr, "pgbroker_bench: bench_group_floor holds %s rows after %ld of %ld"
-					" were received (expected %ld)\n", PQgetvalue(r, 0, 0), received, n,
-					n - received);
-			exit(3);
-		}
-	}
-	else
-	{
-		const char *group = kind == GROUP_TX ? "bench" : "bench_l";
-		char		sql[512];
-
-		snprintf(sql, sizeof(sql),
-				 "SELECT pg_catalog.sum(committed_offset), pg_catalog.sum(end_offset),"
-				 " pg_catalog.count(*)"
-				 " FROM broker.consumer_lag WHERE topic = '" GROUP_TOPIC "'"
-				 " AND consumer_group = '%s'", group);
-		r = PQexec(admin, sql);
-		check(admin, r, "consumer_lag");
-		if (PQgetisnull(r, 0, 0) || atol(PQgetvalue(r, 0, 0)) != received ||
-			atol(PQgetvalue(r, 0, 1)) != n || atoi(PQgetvalue(r, 0, 2)) != GROUP_PARTITIONS)
-		{
-			fprintf(stderr, "pgbroker_bench: after a %s run, the committed offsets of group %s"
-					" on %s add up to %s over %s partitions (end offsets: %s), but its"
-					" consumers received and committed %ld of the %ld records prefilled\n",
-					kind == GROUP_TX ? "transactional" : "leased", group, GROUP_TOPIC,
-					PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2),
-					PQgetisnull(r, 0, 1) ? "NULL" : PQgetvalue(r, 0, 1), received, n);
-			exit(3);
-		}
-	}
-	PQclear(r);
-}
-
-static Result
-run(PGconn *admin, Kind kind, int clients, int batch, const char *topic, long prefill_n)
-{
-	Thread	   *th = calloc(clients, sizeof(Thread));
-	double		start;
-	double		end = 0;
-	long		total = 0;
-	long		nlat = 0;
-	double	   *all;
-	int			i;
-	Result		res;
-
-	if (is_topic_kind(kind))
-		reset_topic_state(admin, kind);
-	else if (is_group_kind(kind))
-	{
-		prefill_group(admin, kind, prefill_n);
-		group_received = 0;
-		group_target = prefill_n;
-	}
-	else
-	{
-		reset_state(admin);
-		if (kind == CONSUME_BROKER || kind == CONSUME_LEASED || kind == CONSUME_FLOOR)
-			prefill(admin, kind, batch == 1 ? 60000 : 600000);
-		else
-			cmd(admin, "CHECKPOINT");
-	}
-	drained = 0;
-	start = now_s();
-	for (i = 0; i < clients; i++)
-	{
-		th[i].kind = kind;
-		th[i].batch = batch;
-		th[i].topic = topic;
-		th[i].index = i;
-		th[i].clients = clients;
-		th[i].deadline = start + seconds;
-		th[i].finished_at = 0;
-		pthread_create(&th[i].tid, NULL, worker, &th[i]);
-	}
-	res.empty = 0;
-	res.least = -1;
-	res.most = 0;
-	for (i = 0; i < clients; i++)
-	{
-		pthread_join(th[i].tid, NULL);
-		total += th[i].messages;
-		nlat += th[i].nlat;
-		res.empty += th[i].empty;
-		if (res.least < 0 || th[i].messages < res.least)
-			res.least = th[i].messages;
-		if (th[i].messages > res.most)
-			res.most = th[i].messages;
-		if (th[i].finished_at > end)
-			end = th[i].finished_at;
-	}
-	res.prefill = is_group_kind(kind) ? prefill_n : 0;
-	res.dry = is_group_kind(kind) && drained;
-	if (is_group_kind(kind))
-	{
-		check_group(admin, kind, total, prefill_n);
-
-		/*
-		 * The floor's run leaves its consumed rows dead: emptied now, so
-		 * that autovacuum does not clean them up during the next run.
-		 */
-		if (kind == GROUP_FLOOR)
-			cmd(admin, "TRUNCATE bench_group_floor");
-		if (res.dry)
-			fprintf(stderr, "pgbroker_bench: warning: the consumers received all %ld records"
-					" prefilled after %.1f of %d s; the rate is measured over that time\n",
-					prefill_n, end - start, seconds);
-	}
-	if (kind == PUBLISH_BROKER)
-	{
-		int			t = strcmp(topic, bench_topics[0].name) == 0 ? 0 : 1;
-
-		topic_records[t] += total;
-		check_published(admin, kind, topic, topic_records[t]);
-	}
-	else if (kind == PUBLISH_FLOOR)
-	{
-		log_floor_rows += total;
-		check_published(admin, kind, topic, log_floor_rows);
-	}
-	all = malloc(sizeof(double) * (nlat + 1));
-	nlat = 0;
-	for (i = 0; i < clients; i++)
-	{
-		memcpy(all + nlat, th[i].lat, sizeof(double) * th[i].nlat);
-		nlat += th[i].nlat;
-		free(th[i].lat);
-	}
-	qsort(all, nlat, sizeof(double), cmp_double);
-	res.messages = total;
-	res.rate = total / (end - start);
-	res.p50 = pct(all, nlat, 50);
-	res.p95 = pct(all, nlat, 95);
-	res.p99 = pct(all, nlat, 99);
-	res.max = nlat ? all[nlat - 1] : 0;
-	free(all);
-	free(th);
-	return res;
 }
 
 typedef struct Row
@@ -1419,7 +217,7 @@ group_prefill_size(const Row *rows, int nrows, int i, int k)
 static int
 cmp_result(const void *a, const void *b)
 {
-	return cmp_double(&((const Result *) a)->rate, &((const Result *) b)->rate);
+	return compare_doubles(&((const Result *) a)->rate, &((const Result *) b)->rate);
 }
 
 int
@@ -1478,6 +276,7 @@ main(int argc, char **argv)
 				j,
 				k;
 
+	common_init("pgbroker_bench", 3, 3);
 	for (i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
@@ -1569,13 +368,13 @@ main(int argc, char **argv)
 	}
 
 	admin = connect_db();
-	cmd(admin, "SET client_min_messages = warning");
-	cmd(admin, "CREATE EXTENSION IF NOT EXISTS pgbroker");
-	cmd(admin, "SELECT broker.drop_queue('bench', if_exists => true)");
-	cmd(admin, "SELECT broker.create_queue('bench')");
-	cmd(admin, "DROP TABLE IF EXISTS bench_floor");
-	cmd(admin, "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload jsonb,"
-		" created_at timestamptz DEFAULT now())");
+	sql_cmd(admin, "SET client_min_messages = warning");
+	sql_cmd(admin, "CREATE EXTENSION IF NOT EXISTS pgbroker");
+	sql_cmd(admin, "SELECT broker.drop_queue('bench', if_exists => true)");
+	sql_cmd(admin, "SELECT broker.create_queue('bench')");
+	sql_cmd(admin, "DROP TABLE IF EXISTS bench_floor");
+	sql_cmd(admin, "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload jsonb,"
+			" created_at timestamptz DEFAULT now())");
 
 	/* the topics only when a topic workload runs */
 	for (i = 0; i < nrows; i++)
@@ -1600,11 +399,11 @@ main(int argc, char **argv)
 	if (topics)
 	{
 		create_topics(admin);
-		cmd(admin, "DROP TABLE IF EXISTS bench_log_floor, bench_read_floor");
-		cmd(admin, "CREATE TABLE bench_log_floor (id bigserial PRIMARY KEY, payload jsonb,"
-			" published_at timestamptz DEFAULT now())");
-		cmd(admin, "CREATE TABLE bench_read_floor (part int, off bigint, key text, payload jsonb,"
-			" headers jsonb, published_at timestamptz, PRIMARY KEY (part, off))");
+		sql_cmd(admin, "DROP TABLE IF EXISTS bench_log_floor, bench_read_floor");
+		sql_cmd(admin, "CREATE TABLE bench_log_floor (id bigserial PRIMARY KEY, payload jsonb,"
+				" published_at timestamptz DEFAULT now())");
+		sql_cmd(admin, "CREATE TABLE bench_read_floor (part int, off bigint, key text, payload jsonb,"
+				" headers jsonb, published_at timestamptz, PRIMARY KEY (part, off))");
 		if (backlog > 0)
 		{
 			prefill_backlog(admin, need);
@@ -1613,10 +412,10 @@ main(int argc, char **argv)
 	}
 	if (groups)
 	{
-		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
-		cmd(admin, "DROP TABLE IF EXISTS bench_group_floor");
-		cmd(admin, "CREATE TABLE bench_group_floor (id bigserial PRIMARY KEY, payload jsonb,"
-			" created_at timestamptz DEFAULT now())");
+		sql_cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
+		sql_cmd(admin, "DROP TABLE IF EXISTS bench_group_floor");
+		sql_cmd(admin, "CREATE TABLE bench_group_floor (id bigserial PRIMARY KEY, payload jsonb,"
+				" created_at timestamptz DEFAULT now())");
 	}
 
 	for (k = 0; k < rounds; k++)
@@ -1628,17 +427,18 @@ main(int argc, char **argv)
 			if (rows[i].held && holder == NULL)
 			{
 				holder = connect_db();
-				cmd(holder, "BEGIN");
-				cmd(holder, "SELECT pg_catalog.txid_current()");
+				sql_cmd(holder, "BEGIN");
+				sql_cmd(holder, "SELECT pg_catalog.txid_current()");
 			}
 			else if (!rows[i].held && holder != NULL)
 			{
 				PQfinish(holder);
 				holder = NULL;
 			}
-			rows[i].r[k] = run(admin, rows[i].kind, rows[i].clients, rows[i].batch,
-							   rows[i].topic, is_group_kind(rows[i].kind) ?
-							   group_prefill_size(rows, nrows, i, k) : 0);
+			rows[i].r[k] = run_workload(admin, rows[i].kind, rows[i].clients,
+										rows[i].batch, rows[i].topic,
+										is_group_kind(rows[i].kind) ?
+										group_prefill_size(rows, nrows, i, k) : 0);
 			if (!json && is_group_kind(rows[i].kind))
 				fprintf(stderr, "round %d: %-*s %-16s %10.0f rec/s (%ld prefilled, %ld empty polls,"
 						" %ld to %ld records per consumer)\n",
@@ -1672,7 +472,7 @@ main(int argc, char **argv)
 			continue;
 		for (k = 0; k < rounds; k++)
 			pr[k] = rows[f].r[k].rate > 0 ? rows[i].r[k].rate / rows[f].r[k].rate : 0;
-		qsort(pr, rounds, sizeof(double), cmp_double);
+		sort_doubles(pr, rounds);
 		rows[i].paired = pr[rounds / 2];
 	}
 
@@ -1760,17 +560,17 @@ main(int argc, char **argv)
 		}
 	}
 
-	cmd(admin, "SELECT broker.drop_queue('bench')");
-	cmd(admin, "DROP TABLE bench_floor");
+	sql_cmd(admin, "SELECT broker.drop_queue('bench')");
+	sql_cmd(admin, "DROP TABLE bench_floor");
 	if (topics)
 	{
 		drop_topics(admin);
-		cmd(admin, "DROP TABLE bench_log_floor, bench_read_floor");
+		sql_cmd(admin, "DROP TABLE bench_log_floor, bench_read_floor");
 	}
 	if (groups)
 	{
-		cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
-		cmd(admin, "DROP TABLE bench_group_floor");
+		sql_cmd(admin, "SELECT broker.drop_topic('" GROUP_TOPIC "', if_exists => true)");
+		sql_cmd(admin, "DROP TABLE bench_group_floor");
 	}
 	PQfinish(admin);
 	return 0;

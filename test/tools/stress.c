@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "common.h"
 
 static int	nproducers = 4;
 static int	nconsumers = 4;
@@ -40,39 +40,6 @@ static long rollbacks = 0;
 static long nacks = 0;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static PGconn *
-connect_db(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "stress: connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
-static PGresult *
-run(PGconn *c, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "stress: %s: %s", sql, PQresultErrorMessage(r));
-		exit(3);
-	}
-	return r;
-}
-
-static void
-cmd(PGconn *c, const char *sql)
-{
-	PQclear(run(c, sql, 0, NULL));
-}
-
 static void *
 producer(void *arg)
 {
@@ -90,7 +57,7 @@ producer(void *arg)
 
 		if (n > per_producer - s)
 			n = per_producer - s;
-		cmd(c, "BEGIN");
+		sql_cmd(c, "BEGIN");
 		if (n > 1 && rand_r(&seed) % 2)
 		{
 			/* as one batch */
@@ -103,7 +70,7 @@ producer(void *arg)
 				w += sprintf(w, "%s\"{\\\"p\\\":%d,\\\"s\\\":%d}\"", i ? "," : "", p, s + i);
 			sprintf(w, "}");
 			params[0] = buf;
-			PQclear(run(c, "SELECT broker.send_batch('stress', $1::jsonb[])", 1, params));
+			PQclear(sql_exec(c, "SELECT broker.send_batch('stress', $1::jsonb[])", 1, params));
 		}
 		else
 		{
@@ -114,12 +81,12 @@ producer(void *arg)
 
 				snprintf(buf, sizeof(buf), "{\"p\":%d,\"s\":%d}", p, s + i);
 				params[0] = buf;
-				PQclear(run(c, "SELECT broker.send('stress', $1::jsonb)", 1, params));
+				PQclear(sql_exec(c, "SELECT broker.send('stress', $1::jsonb)", 1, params));
 			}
 		}
 		if (rand_r(&seed) % 4 == 0)
 			usleep(rand_r(&seed) % 2000);	/* commit late */
-		cmd(c, abort ? "ROLLBACK" : "COMMIT");
+		sql_cmd(c, abort ? "ROLLBACK" : "COMMIT");
 		pthread_mutex_lock(&mu);
 		for (i = 0; i < n; i++)
 			committed[p * per_producer + first + i] = abort ? 2 : 1;
@@ -187,8 +154,8 @@ consumer(void *arg)
 			int		   *slots;
 			int			nslots = 0;
 
-			cmd(c, "BEGIN");
-			r = run(c, claim_sql, 1, params);
+			sql_cmd(c, "BEGIN");
+			r = sql_exec(c, claim_sql, 1, params);
 			n = PQntuples(r);
 			slots = malloc(sizeof(int) * (n + 1));
 			for (i = 0; i < n; i++)
@@ -201,13 +168,13 @@ consumer(void *arg)
 				pthread_mutex_unlock(&mu);
 				params[0] = PQgetvalue(r, i, 0);
 				params[1] = PQgetvalue(r, i, 1);
-				a = run(c, "SELECT broker.ack('stress', $1::bigint, $2::uuid)", 2, params);
+				a = sql_exec(c, "SELECT broker.ack('stress', $1::bigint, $2::uuid)", 2, params);
 				if (strcmp(PQgetvalue(a, 0, 0), "t") == 0)
 					slots[nslots++] = slot;
 				PQclear(a);
 			}
 			PQclear(r);
-			cmd(c, abort ? "ROLLBACK" : "COMMIT");
+			sql_cmd(c, abort ? "ROLLBACK" : "COMMIT");
 			pthread_mutex_lock(&mu);
 			if (abort)
 				rollbacks++;
@@ -222,7 +189,7 @@ consumer(void *arg)
 		}
 		else
 		{
-			r = run(c, claim_sql, 1, params);	/* autocommit: leased */
+			r = sql_exec(c, claim_sql, 1, params);	/* autocommit: leased */
 			n = PQntuples(r);
 			for (i = 0; i < n; i++)
 			{
@@ -237,14 +204,14 @@ consumer(void *arg)
 				params[1] = PQgetvalue(r, i, 1);
 				if (rand_r(&seed) % 20 == 0)
 				{
-					PQclear(run(c, "SELECT broker.nack('stress', $1::bigint, $2::uuid, retry_in => '0')",
-								2, params));
+					PQclear(sql_exec(c, "SELECT broker.nack('stress', $1::bigint, $2::uuid, retry_in => '0')",
+									 2, params));
 					pthread_mutex_lock(&mu);
 					nacks++;
 					pthread_mutex_unlock(&mu);
 					continue;
 				}
-				a = run(c, "SELECT broker.ack('stress', $1::bigint, $2::uuid)", 2, params);
+				a = sql_exec(c, "SELECT broker.ack('stress', $1::bigint, $2::uuid)", 2, params);
 				ok = (strcmp(PQgetvalue(a, 0, 0), "t") == 0);
 				PQclear(a);
 				pthread_mutex_lock(&mu);
@@ -277,6 +244,7 @@ main(int argc, char **argv)
 				left;
 	time_t		t0 = time(NULL);
 
+	common_init("stress", 3, 3);
 	for (i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--producers") == 0 && i + 1 < argc)
@@ -304,10 +272,10 @@ main(int argc, char **argv)
 	delivered = calloc((size_t) nproducers * per_producer, sizeof(int));
 
 	c = connect_db();
-	cmd(c, "SET client_min_messages = warning");
-	cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
-	cmd(c, "SELECT broker.drop_queue('stress', if_exists => true)");
-	cmd(c, "SELECT broker.create_queue('stress', max_attempts => 1000, lease => '2 seconds', retry_base => '0')");
+	sql_cmd(c, "SET client_min_messages = warning");
+	sql_cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
+	sql_cmd(c, "SELECT broker.drop_queue('stress', if_exists => true)");
+	sql_cmd(c, "SELECT broker.create_queue('stress', max_attempts => 1000, lease => '2 seconds', retry_base => '0')");
 
 	threads = malloc(sizeof(pthread_t) * (nproducers + nconsumers));
 	for (i = 0; i < nproducers; i++)
@@ -326,13 +294,13 @@ main(int argc, char **argv)
 		if (committed[i] == 2 && delivered[i] > 0)
 			ghost++;
 	}
-	r = run(c, "SELECT count(*) FROM broker.peek('stress', 10000)", 0, NULL);
+	r = sql_exec(c, "SELECT count(*) FROM broker.peek('stress', 10000)", 0, NULL);
 	left = atol(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	r = run(c, "SELECT count(*) FROM broker.dead_letters('stress')", 0, NULL);
+	r = sql_exec(c, "SELECT count(*) FROM broker.dead_letters('stress')", 0, NULL);
 	left += atol(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	cmd(c, "SELECT broker.drop_queue('stress')");
+	sql_cmd(c, "SELECT broker.drop_queue('stress')");
 	PQfinish(c);
 
 	printf("stress: %d producers, %d consumers, %lds: committed=%ld acked=%ld "

@@ -30,17 +30,15 @@
  *                     [--records N] [--seed N] [--topic NAME]
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "common.h"
 
 #define MAX_TXN		5			/* records per producer transaction */
-#define MAX_REPORT	20			/* problems of one kind printed in full */
 #define STALL_SECS	15			/* reader gives up after this long without progress */
 
 enum
@@ -86,48 +84,6 @@ static long bad_rows = 0;
 static long stalled = 0;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-static PGconn *
-connect_db(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "topic_stress: connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	return c;
-}
-
-static PGresult *
-run(PGconn *c, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "topic_stress: %s: %s", sql, PQresultErrorMessage(r));
-		exit(1);
-	}
-	return r;
-}
-
-static void
-cmd(PGconn *c, const char *sql)
-{
-	PQclear(run(c, sql, 0, NULL));
-}
-
-static double
-now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * One time in three, wait 0-20 ms: half the time in the client, half in
  * the server (pg_sleep), with the transaction open either way.
@@ -149,7 +105,7 @@ maybe_sleep(PGconn *c, unsigned *seed)
 
 		snprintf(buf, sizeof(buf), "%.3f", ms / 1000.0);
 		params[0] = buf;
-		PQclear(run(c, "SELECT pg_sleep($1::float8)", 1, params));
+		PQclear(sql_exec(c, "SELECT pg_sleep($1::float8)", 1, params));
 	}
 }
 
@@ -168,8 +124,8 @@ publish_one(PGconn *c, int p, int s, int partition, int with_key)
 	params[1] = payload;
 	params[2] = with_key ? key : NULL;
 	params[3] = pbuf;
-	PQclear(run(c, "SELECT broker.publish($1, $2::jsonb, $3, '{}'::jsonb, $4::int)",
-				4, params));
+	PQclear(sql_exec(c, "SELECT broker.publish($1, $2::jsonb, $3, '{}'::jsonb, $4::int)",
+					 4, params));
 }
 
 static void
@@ -197,8 +153,8 @@ publish_batch(PGconn *c, int p, int first, int n, int partition, int with_keys)
 	params[1] = payloads;
 	params[2] = with_keys ? keys : NULL;
 	params[3] = pbuf;
-	PQclear(run(c, "SELECT broker.publish_batch($1, $2::jsonb[], $3::text[], '{}'::jsonb, $4::int)",
-				4, params));
+	PQclear(sql_exec(c, "SELECT broker.publish_batch($1, $2::jsonb[], $3::text[], '{}'::jsonb, $4::int)",
+					 4, params));
 }
 
 static void *
@@ -234,7 +190,7 @@ producer(void *arg)
 			txn_of[p * per_producer + first + i] = txn;
 		pthread_mutex_unlock(&mu);
 
-		cmd(c, "BEGIN");
+		sql_cmd(c, "BEGIN");
 		if (batch)
 		{
 			int			partition = rand_r(&seed) % npartitions;
@@ -246,10 +202,10 @@ producer(void *arg)
 			pthread_mutex_unlock(&mu);
 			maybe_sleep(c, &seed);
 			if (sp_at == 0)
-				cmd(c, "SAVEPOINT sp");
+				sql_cmd(c, "SAVEPOINT sp");
 			publish_batch(c, p, first, n, partition, rand_r(&seed) % 2);
 			if (sp_at == 0)
-				cmd(c, sp_undo ? "ROLLBACK TO SAVEPOINT sp" : "RELEASE SAVEPOINT sp");
+				sql_cmd(c, sp_undo ? "ROLLBACK TO SAVEPOINT sp" : "RELEASE SAVEPOINT sp");
 		}
 		else
 		{
@@ -263,14 +219,14 @@ producer(void *arg)
 				if (i > 0)
 					maybe_sleep(c, &seed);
 				if (i == sp_at)
-					cmd(c, "SAVEPOINT sp");
+					sql_cmd(c, "SAVEPOINT sp");
 				publish_one(c, p, first + i, partition, rand_r(&seed) % 2);
 				if (i == sp_at)
-					cmd(c, sp_undo ? "ROLLBACK TO SAVEPOINT sp" : "RELEASE SAVEPOINT sp");
+					sql_cmd(c, sp_undo ? "ROLLBACK TO SAVEPOINT sp" : "RELEASE SAVEPOINT sp");
 			}
 		}
 		maybe_sleep(c, &seed);
-		cmd(c, abort ? "ROLLBACK" : "COMMIT");
+		sql_cmd(c, abort ? "ROLLBACK" : "COMMIT");
 
 		pthread_mutex_lock(&mu);
 		txns++;
@@ -308,30 +264,6 @@ producer(void *arg)
 	return NULL;
 }
 
-/* print the first few problems of each kind; count them all */
-static void problem(long *counter, long howmany, int r, int partition, const char *fmt,...)
-			__attribute__((format(printf, 5, 6)));
-
-static void
-problem(long *counter, long howmany, int r, int partition, const char *fmt,...)
-{
-	long		before;
-	va_list		ap;
-
-	pthread_mutex_lock(&mu);
-	before = *counter;
-	*counter += howmany;
-	pthread_mutex_unlock(&mu);
-	if (before < MAX_REPORT)
-	{
-		fprintf(stderr, "topic_stress: reader %d partition %d: ", r, partition);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-}
-
 static void *
 reader(void *arg)
 {
@@ -348,6 +280,7 @@ reader(void *arg)
 	const char *read_sql =
 		"SELECT partition, offset_id, key, payload->>'p', payload->>'s'"
 		" FROM broker.read($1, $2::int, $3::bigint, $4::int)";
+	char		who[48];
 	int			i;
 
 	for (i = 0; i < nproducers * npartitions; i++)
@@ -368,6 +301,8 @@ reader(void *arg)
 			int			max_records;
 			int			n;
 
+			snprintf(who, sizeof(who), "reader %d partition %d", r, partition);
+
 			/* mostly pages of 100, now and then a short one */
 			max_records = rand_r(&seed) % 4 ? 100 : 1 + rand_r(&seed) % 100;
 			snprintf(pbuf, sizeof(pbuf), "%d", partition);
@@ -377,10 +312,10 @@ reader(void *arg)
 			params[1] = pbuf;
 			params[2] = obuf;
 			params[3] = mbuf;
-			res = run(c, read_sql, 4, params);
+			res = sql_exec(c, read_sql, 4, params);
 			n = PQntuples(res);
 			if (n > max_records)
-				problem(&bad_rows, 1, r, partition,
+				problem(&bad_rows, 1, who,
 						"read from %ld returned %d rows, asked for at most %d",
 						next[partition], n, max_records);
 			for (i = 0; i < n; i++)
@@ -394,16 +329,16 @@ reader(void *arg)
 							txn;
 
 				if (rp != partition)
-					problem(&bad_rows, 1, r, partition,
+					problem(&bad_rows, 1, who,
 							"offset %ld: row says partition %d", off, rp);
 				if (off > next[partition])
 				{
-					problem(&gaps, off - next[partition], r, partition,
+					problem(&gaps, off - next[partition], who,
 							"gap: expected offset %ld, got %ld", next[partition], off);
 					next[partition] = off + 1;
 				}
 				else if (off < next[partition])
-					problem(&reorders, 1, r, partition,
+					problem(&reorders, 1, who,
 							"expected offset %ld, got %ld (repeated or out of order)",
 							next[partition], off);
 				else
@@ -411,7 +346,7 @@ reader(void *arg)
 
 				if (PQgetisnull(res, i, 3) || PQgetisnull(res, i, 4))
 				{
-					problem(&bad_rows, 1, r, partition,
+					problem(&bad_rows, 1, who,
 							"offset %ld: payload is not one of ours", off);
 					continue;
 				}
@@ -419,7 +354,7 @@ reader(void *arg)
 				s = atoi(PQgetvalue(res, i, 4));
 				if (p < 0 || p >= nproducers || s < 0 || s >= per_producer)
 				{
-					problem(&bad_rows, 1, r, partition,
+					problem(&bad_rows, 1, who,
 							"offset %ld: unknown record p=%d s=%d", off, p, s);
 					continue;
 				}
@@ -430,13 +365,13 @@ reader(void *arg)
 
 					snprintf(key, sizeof(key), "k%d.%d", p, s);
 					if (strcmp(key, PQgetvalue(res, i, 2)) != 0)
-						problem(&bad_rows, 1, r, partition,
+						problem(&bad_rows, 1, who,
 								"offset %ld: key %s on record p=%d s=%d",
 								off, PQgetvalue(res, i, 2), p, s);
 				}
 
 				if (seen[r * nslots + slot]++ > 0)
-					problem(&dups, 1, r, partition,
+					problem(&dups, 1, who,
 							"record p=%d s=%d read again at offset %ld", p, s, off);
 				else
 					delivered[r]++;
@@ -452,11 +387,11 @@ reader(void *arg)
 				pthread_mutex_unlock(&mu);
 				ps = p * npartitions + partition;
 				if (txn < last_txn[ps])
-					problem(&order_violations, 1, r, partition,
+					problem(&order_violations, 1, who,
 							"offset %ld: record p=%d s=%d (transaction %d) after one of transaction %d",
 							off, p, s, txn, last_txn[ps]);
 				else if (txn == last_txn[ps] && s < last_seq[ps])
-					problem(&order_violations, 1, r, partition,
+					problem(&order_violations, 1, who,
 							"offset %ld: record p=%d s=%d after s=%d of the same transaction",
 							off, p, s, last_seq[ps]);
 				last_txn[ps] = txn;
@@ -488,7 +423,8 @@ reader(void *arg)
 			{
 				if (next[i] > end[i])
 				{
-					problem(&past_end, 1, r, i, "read up to offset %ld, past the end %ld",
+					snprintf(who, sizeof(who), "reader %d partition %d", r, i);
+					problem(&past_end, 1, who, "read up to offset %ld, past the end %ld",
 							next[i] - 1, end[i]);
 					end[i] = next[i];	/* report it once */
 				}
@@ -536,6 +472,7 @@ main(int argc, char **argv)
 	double		t0 = now_secs();
 	int			failed;
 
+	common_init("topic_stress", 1, 1);
 	for (i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--producers") == 0 && i + 1 < argc)
@@ -581,10 +518,10 @@ main(int argc, char **argv)
 		snprintf(nbuf, sizeof(nbuf), "%d", npartitions);
 		params[0] = topic;
 		params[1] = nbuf;
-		cmd(c, "SET client_min_messages = warning");
-		cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
-		PQclear(run(c, "SELECT broker.drop_topic($1, if_exists => true)", 1, params));
-		PQclear(run(c, "SELECT broker.create_topic($1, $2::int)", 2, params));
+		sql_cmd(c, "SET client_min_messages = warning");
+		sql_cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
+		PQclear(sql_exec(c, "SELECT broker.drop_topic($1, if_exists => true)", 1, params));
+		PQclear(sql_exec(c, "SELECT broker.create_topic($1, $2::int)", 2, params));
 	}
 
 	threads = malloc(sizeof(pthread_t) * (nproducers + nreaders));
@@ -605,7 +542,7 @@ main(int argc, char **argv)
 		snprintf(pbuf, sizeof(pbuf), "%d", i);
 		params[0] = topic;
 		params[1] = pbuf;
-		r = run(c, "SELECT broker.latest_offset($1, $2::int)", 2, params);
+		r = sql_exec(c, "SELECT broker.latest_offset($1, $2::int)", 2, params);
 		final_end[i] = PQgetisnull(r, 0, 0) ? -1 : atol(PQgetvalue(r, 0, 0));
 		PQclear(r);
 		if (final_end[i] != committed_in[i])
@@ -660,7 +597,7 @@ main(int argc, char **argv)
 	{
 		const char *params[1] = {topic};
 
-		PQclear(run(c, "SELECT broker.drop_topic($1)", 1, params));
+		PQclear(sql_exec(c, "SELECT broker.drop_topic($1)", 1, params));
 	}
 	PQfinish(c);
 

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "common.h"
 
 #define WAKE_MS		1500		/* a woken waiter returns within this */
 #define QUIET_MS	1000		/* a waiter that must not wake stays this long */
@@ -38,29 +38,6 @@ static char why[1024];
 static PGconn *waiter;			/* drained after each case */
 
 static PGresult *finish(PGconn *c, double ms, int *lost);
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static PGconn *
-connect_db(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "wait_test: cannot connect: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	PQsetNoticeProcessor(c, NULL, NULL);
-	return c;
-}
 
 /* Counts the DEBUG2 lines of a waiting poll's looks after the first. */
 static void
@@ -92,31 +69,6 @@ close_waiter(PGconn *c)
 	PQfinish(c);
 }
 
-/* Run a statement that must succeed; returns the first value or "". */
-static char *
-run(PGconn *c, const char *fmt,...)
-{
-	static char value[256];
-	char		sql[2048];
-	va_list		ap;
-	PGresult   *r;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "wait_test: %s: %s", sql, PQerrorMessage(c));
-		exit(1);
-	}
-	value[0] = '\0';
-	if (PQntuples(r) > 0 && PQnfields(r) > 0)
-		snprintf(value, sizeof(value), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return value;
-}
-
 /* A connection whose polls' looks are counted into *looks. */
 static PGconn *
 connect_counting_looks(int *looks)
@@ -124,7 +76,7 @@ connect_counting_looks(int *looks)
 	PGconn	   *c = connect_db();
 
 	PQsetNoticeProcessor(c, count_looks, looks);
-	run(c, "SET client_min_messages = debug2");
+	sql_value(c, "SET client_min_messages = debug2");
 	return c;
 }
 
@@ -230,8 +182,8 @@ sqlstate(PGresult *r)
 static int
 registrations(PGconn *c, int pid)
 {
-	return atoi(run(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-					" AND objsubid IN (28770, 28775, 28776) AND pid = %d", pid));
+	return atoi(sql_value(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+						  " AND objsubid IN (28770, 28775, 28776) AND pid = %d", pid));
 }
 
 /* Wait until backend pid sleeps in pgbroker's wait (so the next step races nothing). */
@@ -242,8 +194,8 @@ await_sleeping(PGconn *c, int pid)
 
 	while (now_ms() < deadline)
 	{
-		if (strcmp(run(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d"
-					   " AND wait_event = 'Extension'", pid), "1") == 0 &&
+		if (strcmp(sql_value(c, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d"
+							 " AND wait_event = 'Extension'", pid), "1") == 0 &&
 			registrations(c, pid) > 0)
 			return 1;
 		usleep(10000);
@@ -274,7 +226,7 @@ wake_after(PGconn *w, PGconn *p, const char *wait_sql, const char *trigger_sql,
 	}
 	t0 = now_ms();
 	if (trigger_sql)
-		run(p, "%s", trigger_sql);
+		sql_value(p, "%s", trigger_sql);
 	r = finish(w, limit_ms, &lost);
 	*took = now_ms() - t0;
 	return r;
@@ -297,9 +249,9 @@ expect_rows(PGresult *r, const char *want, double took, double limit)
 int
 main(void)
 {
-	PGconn	   *w = connect_db();
-	PGconn	   *w2 = connect_db();
-	PGconn	   *p = connect_db();
+	PGconn	   *w;
+	PGconn	   *w2;
+	PGconn	   *p;
 	PGresult   *r;
 	PGnotify   *n;
 	double		took;
@@ -308,14 +260,18 @@ main(void)
 	int			pid;
 	int			count;
 
+	common_init("wait_test", 1, 1);
+	w = connect_db();
+	w2 = connect_db();
+	p = connect_db();
 	waiter = w;
-	run(p, "SET client_min_messages = warning");
-	run(p, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
-	run(p, "CREATE EXTENSION pgbroker");
-	run(p, "SELECT broker.create_queue('wq', lease => '1 hour')");
-	run(p, "SELECT broker.create_topic('ta', partitions => 2)");
-	run(p, "SELECT broker.create_topic('tb', partitions => 2)");
-	run(p, "SELECT broker.create_group('ta', 'g', 'latest')");
+	sql_value(p, "SET client_min_messages = warning");
+	sql_value(p, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
+	sql_value(p, "CREATE EXTENSION pgbroker");
+	sql_value(p, "SELECT broker.create_queue('wq', lease => '1 hour')");
+	sql_value(p, "SELECT broker.create_topic('ta', partitions => 2)");
+	sql_value(p, "SELECT broker.create_topic('tb', partitions => 2)");
+	sql_value(p, "SELECT broker.create_group('ta', 'g', 'latest')");
 
 	/* a waiting claim returns when another session commits a send */
 	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 5, wait => '20 s')",
@@ -338,12 +294,12 @@ main(void)
 		}
 		for (i = 0; i < 3; i++)
 			ok = await_sleeping(p, PQbackendPID(x[i]));
-		run(p, "SELECT broker.send('wq', '{}')");
+		sql_value(p, "SELECT broker.send('wq', '{}')");
 		usleep(WAKE_MS * 1000);
 		for (i = 0; i < 3; i++)
 			done += !still_busy(x[i]);
 		ok = ok && (done == 1 || fail("%d of 3 waiters returned for one message", done));
-		run(p, "SELECT broker.send_batch('wq', ARRAY['{}', '{}']::jsonb[])");
+		sql_value(p, "SELECT broker.send_batch('wq', ARRAY['{}', '{}']::jsonb[])");
 		usleep(WAKE_MS * 1000);
 		done = 0;
 		for (i = 0; i < 3; i++)
@@ -395,7 +351,7 @@ main(void)
 	if (r)
 		PQclear(r);
 	took = now_ms();
-	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	sql_value(p, "SELECT pg_cancel_backend(%d)", pid);
 	r = finish(w, WAKE_MS, &lost);
 	took = now_ms() - took;
 	ok = (r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
@@ -407,7 +363,7 @@ main(void)
 	report("pg_cancel_backend ends a waiting claim", ok);
 
 	/* statement_timeout too */
-	run(w, "SET statement_timeout = 300");
+	sql_value(w, "SET statement_timeout = 300");
 	took = now_ms();
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')");
 	r = finish(w, 3000, &lost);
@@ -416,7 +372,7 @@ main(void)
 		fail("expected 57014, got %s after %.0f ms", r ? sqlstate(r) : "no answer", took);
 	if (r)
 		PQclear(r);
-	run(w, "RESET statement_timeout");
+	sql_value(w, "RESET statement_timeout");
 	report("statement_timeout ends a waiting claim", ok);
 
 	/* a poll wakes for its own topic only */
@@ -426,7 +382,7 @@ main(void)
 	if (r)
 		PQclear(r);
 	took = now_ms();
-	run(p, "SELECT broker.publish('ta', '{}')");
+	sql_value(p, "SELECT broker.publish('ta', '{}')");
 	r = finish(w, WAKE_MS, &lost);
 	took = now_ms() - took;
 	ok = ok && expect_rows(r, "1", took, WAKE_MS);
@@ -434,7 +390,7 @@ main(void)
 	report("poll wakes for its own topic only", ok);
 
 	/* a delayed message wakes its waiter when it is due */
-	run(p, "SELECT broker.send('wq', '{}', delay => '1500 ms')");
+	sql_value(p, "SELECT broker.send('wq', '{}', delay => '1500 ms')");
 	took = now_ms();
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
 	r = finish(w, 4000, &lost);
@@ -467,12 +423,12 @@ main(void)
 		r = finish(w, 30000, &lost);
 	if (r)
 		PQclear(r);
-	run(p, "SELECT broker.purge('wq')");
+	sql_value(p, "SELECT broker.purge('wq')");
 	report("a waiter on an empty queue wakes for a delayed send when it is due", ok);
 
 	/* an expired lease wakes a waiter */
-	run(p, "SELECT broker.send('wq', '{}')");
-	run(p, "SELECT count(*) FROM broker.claim('wq', 1, lease => '1 second')");
+	sql_value(p, "SELECT broker.send('wq', '{}')");
+	sql_value(p, "SELECT count(*) FROM broker.claim('wq', 1, lease => '1 second')");
 	took = now_ms();
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
 	r = finish(w, 4000, &lost);
@@ -483,15 +439,15 @@ main(void)
 	report("claim wakes when a lease runs out", ok);
 
 	/* a claim that rolls back frees its message for a waiter */
-	run(p, "SELECT broker.send('wq', '{}')");
-	run(w2, "BEGIN");
-	run(w2, "SELECT count(*) FROM broker.claim('wq', 1)");
+	sql_value(p, "SELECT broker.send('wq', '{}')");
+	sql_value(w2, "BEGIN");
+	sql_value(w2, "SELECT count(*) FROM broker.claim('wq', 1)");
 	r = wake_after(w, p, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')",
 				   NULL, 0, &took);
 	if (r)
 		PQclear(r);
 	took = now_ms();
-	run(w2, "ROLLBACK");
+	sql_value(w2, "ROLLBACK");
 	r = finish(w, WAKE_MS, &lost);
 	took = now_ms() - took;
 	ok = expect_rows(r, "1", took, WAKE_MS);
@@ -499,17 +455,17 @@ main(void)
 	report("a rolled-back claim wakes a waiting claim", ok);
 
 	/* a transactional poll that ends frees its partition for a waiter */
-	run(p, "SELECT broker.create_topic('t1', partitions => 1)");
-	run(p, "SELECT broker.create_group('t1', 'g', 'earliest')");
-	run(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(1, 2) i");
-	run(w2, "BEGIN");
-	run(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
+	sql_value(p, "SELECT broker.create_topic('t1', partitions => 1)");
+	sql_value(p, "SELECT broker.create_group('t1', 'g', 'earliest')");
+	sql_value(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(1, 2) i");
+	sql_value(w2, "BEGIN");
+	sql_value(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
 	r = wake_after(w, p, "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '20 s')",
 				   NULL, 0, &took);
 	if (r)
 		PQclear(r);
 	took = now_ms();
-	run(w2, "COMMIT");
+	sql_value(w2, "COMMIT");
 	r = finish(w, WAKE_MS, &lost);
 	took = now_ms() - took;
 	ok = expect_rows(r, "1", took, WAKE_MS);
@@ -528,14 +484,14 @@ main(void)
 		int			won = -1;
 		int			i;
 
-		run(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(3, 4) i");
-		run(w2, "BEGIN");
-		run(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
+		sql_value(p, "SELECT broker.publish('t1', jsonb_build_object('n', i)) FROM generate_series(3, 4) i");
+		sql_value(w2, "BEGIN");
+		sql_value(w2, "SELECT count(*) FROM broker.poll('t1', 'g', 1)");
 		ok = 1;
 		for (i = 0; i < 2; i++)
 		{
 			x[i] = connect_counting_looks(&looks[i]);
-			run(x[i], "BEGIN");
+			sql_value(x[i], "BEGIN");
 			start(x[i], "SELECT count(*) FROM broker.poll('t1', 'g', 10, wait => '4 s')");
 			ok = ok && await_sleeping(p, PQbackendPID(x[i]));
 		}
@@ -545,7 +501,7 @@ main(void)
 			(void) still_busy(x[i]);
 			looks[i] = 0;
 		}
-		run(w2, "COMMIT");
+		sql_value(w2, "COMMIT");
 		usleep(WAKE_MS * 1000);
 		for (i = 0; i < 2; i++)
 		{
@@ -564,7 +520,7 @@ main(void)
 					fail("the other waiter looked again %d times meanwhile", looks[1 - won]));
 		if (ok)
 		{
-			run(x[won], "COMMIT");
+			sql_value(x[won], "COMMIT");
 			usleep(WAKE_MS * 1000);
 			(void) still_busy(x[1 - won]);
 			ok = looks[1 - won] == 1 ||
@@ -588,13 +544,13 @@ main(void)
 		int			looks = 0;
 		PGconn	   *x = connect_counting_looks(&looks);
 
-		run(p, "SELECT broker.create_group('t1', 'h', 'earliest')");
-		run(p, "SELECT count(*) FROM broker.poll('t1', 'h', 1, consumer => 'c1', lease => '30 s')");
+		sql_value(p, "SELECT broker.create_group('t1', 'h', 'earliest')");
+		sql_value(p, "SELECT count(*) FROM broker.poll('t1', 'h', 1, consumer => 'c1', lease => '30 s')");
 		start(x, "SELECT count(*) FROM broker.poll('t1', 'h', 10, wait => '3 s')");
 		ok = await_sleeping(p, PQbackendPID(x));
 		(void) still_busy(x);
 		looks = 0;
-		run(p, "SELECT broker.extend_lease('t1', 'h', 'c1', '30 s')");
+		sql_value(p, "SELECT broker.extend_lease('t1', 'h', 'c1', '30 s')");
 		usleep(QUIET_MS * 1000);
 		(void) still_busy(x);
 		ok = ok && (looks == 0 || fail("the waiting poll looked again %d times", looks));
@@ -610,10 +566,10 @@ main(void)
 	pid = PQbackendPID(w);
 	start(w, "CALL broker.claim_wait('wq', 1, wait => '20 s')");
 	ok = await_sleeping(p, pid);
-	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+	ok = ok && (strcmp(sql_value(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
 				fail("backend_xmin is set while claim_wait sleeps"));
 	took = now_ms();
-	run(p, "SELECT broker.send('wq', '{\"n\": 2}')");
+	sql_value(p, "SELECT broker.send('wq', '{\"n\": 2}')");
 	r = finish(w, WAKE_MS, &lost);
 	took = now_ms() - took;
 	ok = ok && ((r && PQresultStatus(r) == PGRES_TUPLES_OK &&
@@ -621,15 +577,15 @@ main(void)
 				fail("returned %s after %.0f ms", r ? (PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQresultErrorMessage(r)) : "nothing", took));
 	if (r)
 		PQclear(r);
-	ok = ok && (strcmp(run(p, "SELECT count(*) FROM broker.queue_1 WHERE lease_until > now()"), "0") != 0 ||
+	ok = ok && (strcmp(sql_value(p, "SELECT count(*) FROM broker.queue_1 WHERE lease_until > now()"), "0") != 0 ||
 				fail("the message claimed by claim_wait is not leased"));
 	report("claim_wait holds no snapshot while it waits, and wakes on a send", ok);
 
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '20 s')");
 	ok = await_sleeping(p, pid);
-	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NOT NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+	ok = ok && (strcmp(sql_value(p, "SELECT backend_xmin IS NOT NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
 				fail("backend_xmin is not set while claim sleeps"));
-	run(p, "SELECT broker.send('wq', '{}')");
+	sql_value(p, "SELECT broker.send('wq', '{}')");
 	r = finish(w, WAKE_MS, &lost);
 	ok = ok && expect_rows(r, "1", 0, 1);
 	PQclear(r);
@@ -637,9 +593,9 @@ main(void)
 
 	start(w, "CALL broker.poll_wait('ta', 'g', 10, wait => '20 s', consumer => 'c1', lease => '30 s')");
 	ok = await_sleeping(p, pid);
-	ok = ok && (strcmp(run(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
+	ok = ok && (strcmp(sql_value(p, "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE pid = %d", pid), "t") == 0 ||
 				fail("backend_xmin is set while poll_wait sleeps"));
-	run(p, "SELECT broker.publish('ta', '{\"n\": 3}')");
+	sql_value(p, "SELECT broker.publish('ta', '{\"n\": 3}')");
 	r = finish(w, WAKE_MS, &lost);
 	ok = ok && ((r && PQresultStatus(r) == PGRES_TUPLES_OK &&
 				 strstr(PQgetvalue(r, 0, 0), ": 3}") != NULL) ||
@@ -651,7 +607,7 @@ main(void)
 	/* a cancelled wait procedure leaves no registration in the session */
 	start(w, "CALL broker.claim_wait('wq', 1, wait => '30 s')");
 	ok = await_sleeping(p, pid);
-	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	sql_value(p, "SELECT pg_cancel_backend(%d)", pid);
 	r = finish(w, WAKE_MS, &lost);
 	ok = ok && ((r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
 				fail("expected 57014, got %s", r ? sqlstate(r) : "no answer"));
@@ -666,7 +622,7 @@ main(void)
 	ok = await_sleeping(p, pid);
 	count = registrations(p, pid);
 	ok = ok && (count == 2 || fail("%d registrations while poll_wait waits, expected 2", count));
-	run(p, "SELECT pg_cancel_backend(%d)", pid);
+	sql_value(p, "SELECT pg_cancel_backend(%d)", pid);
 	r = finish(w, WAKE_MS, &lost);
 	ok = ok && ((r != NULL && strcmp(sqlstate(r), "57014") == 0) ||
 				fail("expected 57014, got %s", r ? sqlstate(r) : "no answer"));
@@ -679,7 +635,7 @@ main(void)
 	/* pg_terminate_backend: the backend goes, and its registration */
 	start(w, "SELECT count(*) FROM broker.claim('wq', 1, wait => '30 s')");
 	ok = await_sleeping(p, pid);
-	run(p, "SELECT pg_terminate_backend(%d, 5000)", pid);
+	sql_value(p, "SELECT pg_terminate_backend(%d, 5000)", pid);
 	r = finish(w, WAKE_MS, &lost);
 	ok = ok && (lost || (r && PQresultStatus(r) == PGRES_FATAL_ERROR) || fail("the waiter did not end"));
 	if (r)
@@ -701,22 +657,22 @@ main(void)
 		PQfinish(x);
 		deadline = now_ms() + WAKE_MS;
 		while (now_ms() < deadline &&
-			   strcmp(run(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") != 0)
+			   strcmp(sql_value(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") != 0)
 			usleep(10000);
-		ok = ok && (strcmp(run(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") == 0 ||
+		ok = ok && (strcmp(sql_value(p, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", xpid), "0") == 0 ||
 					fail("the backend of a closed connection is still waiting"));
 	}
 	report("a waiting claim ends when its client disconnects", ok);
 
 	/* NOTIFY at commit: once per transaction and destination, opt-in */
-	run(p, "SELECT broker.create_queue('nq')");
-	run(w, "LISTEN \"pgbroker.queue.nq\"");
-	run(w, "LISTEN \"pgbroker.topic.ta\"");
-	run(p, "SELECT broker.send('nq', '{}')");
-	run(p, "BEGIN; SELECT broker.alter_queue('nq', true); SELECT broker.alter_topic('ta', notify => true); COMMIT");
-	run(p, "BEGIN; SELECT broker.send('nq', '{}'); SELECT broker.send_batch('nq', ARRAY['{}', '{}']::jsonb[]); COMMIT");
-	run(p, "BEGIN; SELECT broker.send('nq', '{}'); ROLLBACK");
-	run(p, "BEGIN; SELECT broker.publish('ta', '{}'); SELECT broker.publish_batch('ta', ARRAY['{}', '{}']::jsonb[]); COMMIT");
+	sql_value(p, "SELECT broker.create_queue('nq')");
+	sql_value(w, "LISTEN \"pgbroker.queue.nq\"");
+	sql_value(w, "LISTEN \"pgbroker.topic.ta\"");
+	sql_value(p, "SELECT broker.send('nq', '{}')");
+	sql_value(p, "BEGIN; SELECT broker.alter_queue('nq', true); SELECT broker.alter_topic('ta', notify => true); COMMIT");
+	sql_value(p, "BEGIN; SELECT broker.send('nq', '{}'); SELECT broker.send_batch('nq', ARRAY['{}', '{}']::jsonb[]); COMMIT");
+	sql_value(p, "BEGIN; SELECT broker.send('nq', '{}'); ROLLBACK");
+	sql_value(p, "BEGIN; SELECT broker.publish('ta', '{}'); SELECT broker.publish_batch('ta', ARRAY['{}', '{}']::jsonb[]); COMMIT");
 	usleep(200000);
 	PQconsumeInput(w);
 	count = 0;
@@ -737,15 +693,15 @@ main(void)
 		  (strcmp(sqlstate(r), "42704") == 0 || strcmp(sqlstate(r), "42622") == 0)) ||
 		fail("got %s", sqlstate(r));
 	PQclear(r);
-	run(p, "SELECT broker.create_queue(repeat('x', 60))");
+	sql_value(p, "SELECT broker.create_queue(repeat('x', 60))");
 	r = PQexec(p, "SELECT broker.alter_queue(repeat('x', 60), true)");
 	ok = ok && ((PQresultStatus(r) == PGRES_FATAL_ERROR && strcmp(sqlstate(r), "42622") == 0) ||
 				fail("a queue name too long for a channel: got %s", sqlstate(r)));
 	PQclear(r);
 	report("notify refuses names too long for a channel", ok);
 
-	run(p, "SET client_min_messages = warning");
-	run(p, "DROP EXTENSION pgbroker CASCADE");
+	sql_value(p, "SET client_min_messages = warning");
+	sql_value(p, "DROP EXTENSION pgbroker CASCADE");
 	PQfinish(w);
 	PQfinish(w2);
 	PQfinish(p);

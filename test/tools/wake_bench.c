@@ -33,7 +33,6 @@
  */
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +41,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "libpq-fe.h"
+#include "common.h"
+#include "stats.h"
 
 static int	seconds = 10;
 static int	rate = 500;
@@ -56,84 +56,6 @@ static int	rounds = 1;
 static int	quick = 0;
 static const char *only = NULL;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static PGconn *
-connect_db(void)
-{
-	PGconn	   *c = PQconnectdb("");
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		fprintf(stderr, "wake_bench: connection failed: %s", PQerrorMessage(c));
-		exit(2);
-	}
-	PQsetNoticeProcessor(c, NULL, NULL);
-	return c;
-}
-
-static PGresult *
-exec_ok(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-	{
-		fprintf(stderr, "wake_bench: %s: %s", sql, PQerrorMessage(c));
-		exit(3);
-	}
-	return r;
-}
-
-static void
-cmd(PGconn *c, const char *fmt,...)
-{
-	char		sql[1024];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	PQclear(exec_ok(c, sql));
-}
-
-static double
-scalar(PGconn *c, const char *sql)
-{
-	PGresult   *r = exec_ok(c, sql);
-	double		v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? atof(PQgetvalue(r, 0, 0)) : 0;
-
-	PQclear(r);
-	return v;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-pct(double *v, long n, double p)
-{
-	long		i;
-
-	if (n == 0)
-		return NAN;
-	i = (long) ceil(p / 100.0 * n) - 1;
-	return v[i < 0 ? 0 : (i >= n ? n - 1 : i)];
-}
-
 /* ------------------------------------------------------------------
  * latency
  * ------------------------------------------------------------------ */
@@ -143,6 +65,13 @@ typedef enum
 	SYS_NOTIFY,
 	SYS_POLL
 } System;
+
+/* a percentile of n latencies, NaN when there are none */
+static double
+lat_pct(const double *lat, long n, double p)
+{
+	return n ? percentile(lat, n, p) : NAN;
+}
 
 static const char *sys_name[] = {"pgbroker claim with wait", "floor: LISTEN/NOTIFY", "floor: poll every 100 ms"};
 
@@ -167,15 +96,15 @@ producer(void *arg)
 
 		if (wait > 0)
 			usleep((useconds_t) (wait * 1000));
-		cmd(c, "BEGIN");
+		sql_cmdf(c, "BEGIN");
 		if (cur == SYS_PGBROKER)
 			snprintf(sql, sizeof(sql), "SELECT broker.send('wake_lat', '{\"s\": %ld}')", i);
 		else
 			snprintf(sql, sizeof(sql), "INSERT INTO wake_floor (s, payload) VALUES (%ld, '{\"s\": %ld}')%s",
 					 i, i, cur == SYS_NOTIFY ? "; NOTIFY wake_floor" : "");
-		cmd(c, "%s", sql);
+		sql_cmdf(c, "%s", sql);
 		sent_at[i] = now_ms();
-		cmd(c, "COMMIT");
+		sql_cmdf(c, "COMMIT");
 	}
 	PQfinish(c);
 	return NULL;
@@ -202,7 +131,7 @@ consumer(void *arg)
 	PGresult   *r;
 
 	if (cur == SYS_NOTIFY)
-		cmd(c, "LISTEN wake_floor");
+		sql_cmdf(c, "LISTEN wake_floor");
 	while (!stop_consumers)
 	{
 		double		t;
@@ -213,8 +142,8 @@ consumer(void *arg)
 			char		ack[4096];
 			size_t		len;
 
-			cmd(c, "BEGIN");
-			r = exec_ok(c, "SELECT id, payload->>'s' FROM broker.claim('wake_lat', 10, wait => '1 second')");
+			sql_cmdf(c, "BEGIN");
+			r = sql_query(c, "SELECT id, payload->>'s' FROM broker.claim('wake_lat', 10, wait => '1 second')");
 			t = now_ms();
 			note_rows(r, 1, t);
 			len = snprintf(ack, sizeof(ack), "SELECT broker.ack('wake_lat', ARRAY[0");
@@ -222,12 +151,12 @@ consumer(void *arg)
 				len += snprintf(ack + len, sizeof(ack) - len, ",%s", PQgetvalue(r, i, 0));
 			snprintf(ack + len, sizeof(ack) - len, "]::bigint[])");
 			PQclear(r);
-			cmd(c, "%s", ack);
-			cmd(c, "COMMIT");
+			sql_cmdf(c, "%s", ack);
+			sql_cmdf(c, "COMMIT");
 			continue;
 		}
-		r = exec_ok(c, "DELETE FROM wake_floor WHERE id IN (SELECT id FROM wake_floor ORDER BY id"
-					" LIMIT 10 FOR UPDATE SKIP LOCKED) RETURNING s");
+		r = sql_query(c, "DELETE FROM wake_floor WHERE id IN (SELECT id FROM wake_floor ORDER BY id"
+					  " LIMIT 10 FOR UPDATE SKIP LOCKED) RETURNING s");
 		t = now_ms();
 		note_rows(r, 0, t);
 		if (PQntuples(r) > 0)
@@ -299,16 +228,16 @@ run_latency(PGconn *admin, System sys, int first)
 		else
 			lat[n++] = got_at[i] - sent_at[i];
 	}
-	qsort(lat, n, sizeof(double), cmp_double);
+	sort_doubles(lat, n);
 	if (json)
 		printf("%s{\"workload\": \"latency\", \"system\": \"%s\", \"rate\": %d, \"consumers\": %d,"
 			   " \"messages\": %ld, \"missing\": %ld, \"p50_ms\": %.2f, \"p95_ms\": %.2f,"
 			   " \"p99_ms\": %.2f, \"max_ms\": %.2f}\n",
 			   "", sys_name[sys], rate, nconsumers, n, lost,
-			   pct(lat, n, 50), pct(lat, n, 95), pct(lat, n, 99), n ? lat[n - 1] : NAN);
+			   lat_pct(lat, n, 50), lat_pct(lat, n, 95), lat_pct(lat, n, 99), n ? lat[n - 1] : NAN);
 	else
 		printf("%-28s %8ld %8ld %9.2f %9.2f %9.2f %9.2f\n", sys_name[sys], n, lost,
-			   pct(lat, n, 50), pct(lat, n, 95), pct(lat, n, 99), n ? lat[n - 1] : NAN);
+			   lat_pct(lat, n, 50), lat_pct(lat, n, 95), lat_pct(lat, n, 99), n ? lat[n - 1] : NAN);
 	fflush(stdout);
 	free(sent_at);
 	free(got_at);
@@ -320,8 +249,8 @@ run_latency(PGconn *admin, System sys, int first)
 static void
 latency(PGconn *admin)
 {
-	cmd(admin, "SELECT broker.create_queue('wake_lat')");
-	cmd(admin, "CREATE TABLE wake_floor (id bigserial PRIMARY KEY, s bigint, payload jsonb)");
+	sql_cmdf(admin, "SELECT broker.create_queue('wake_lat')");
+	sql_cmdf(admin, "CREATE TABLE wake_floor (id bigserial PRIMARY KEY, s bigint, payload jsonb)");
 	if (!json)
 	{
 		printf("\nlatency from the producer's COMMIT to the consumer's receipt, %d msg/s for %d s, %d waiting consumers\n",
@@ -331,8 +260,8 @@ latency(PGconn *admin)
 	run_latency(admin, SYS_PGBROKER, 1);
 	run_latency(admin, SYS_NOTIFY, 0);
 	run_latency(admin, SYS_POLL, 0);
-	cmd(admin, "SELECT broker.drop_queue('wake_lat')");
-	cmd(admin, "DROP TABLE wake_floor");
+	sql_cmdf(admin, "SELECT broker.drop_queue('wake_lat')");
+	sql_cmdf(admin, "DROP TABLE wake_floor");
 }
 
 /* ------------------------------------------------------------------
@@ -386,8 +315,8 @@ start_waiters(PGconn *admin, int n, const char *sql)
 	/* until they all sleep */
 	deadline = now_ms() + 60000;
 	while (now_ms() < deadline &&
-		   scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
-				  " AND backend_type = 'client backend'") < n)
+		   atof(sql_value(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
+						 " AND backend_type = 'client backend'")) < n)
 		usleep(50000);
 	return w;
 }
@@ -465,7 +394,7 @@ consume_loop(void *arg)
 			 consume_queue);
 	while (!stop_consumers)
 	{
-		PGresult   *r = exec_ok(c, sql);
+		PGresult   *r = sql_query(c, sql);
 		const char *v = PQgetvalue(r, 0, 0);
 		PGresult   *a = PQexecParams(c, ack, 1, NULL, &v, NULL, NULL, 0);
 
@@ -499,13 +428,13 @@ produce_case(PGconn *admin, int n, const char *send_args, const char *wait_sql,
 	PGconn	   *l = NULL;
 
 	snprintf(q, sizeof(q), "wake_prod_%d", ++k);
-	cmd(admin, "SELECT broker.create_queue('%s')", q);
+	sql_cmdf(admin, "SELECT broker.create_queue('%s')", q);
 	if (notify)
-		cmd(admin, "SELECT broker.alter_queue('%s', true)", q);
+		sql_cmdf(admin, "SELECT broker.alter_queue('%s', true)", q);
 	if (listen)
 	{
 		l = connect_db();
-		cmd(l, "LISTEN \"pgbroker.queue.%s\"", q);
+		sql_cmdf(l, "LISTEN \"pgbroker.queue.%s\"", q);
 	}
 	if (n > 0 && strcmp(wait_sql, "idle") == 0)
 	{
@@ -558,8 +487,8 @@ produce_case(PGconn *admin, int n, const char *send_args, const char *wait_sql,
 	}
 	if (l)
 		PQfinish(l);
-	cmd(admin, "SELECT broker.drop_queue('%s')", q);
-	cmd(admin, "CHECKPOINT");
+	sql_cmdf(admin, "SELECT broker.drop_queue('%s')", q);
+	sql_cmdf(admin, "CHECKPOINT");
 	return r;
 }
 
@@ -577,7 +506,7 @@ produce(PGconn *admin)
 	const char *same_fn = "SELECT * FROM broker.claim('%s', 1, wait => '1 hour')";
 	const char *same_filter = "SELECT * FROM broker.claim('%s', 1, wait => '1 hour', filter => '{\"never\": 1}')";
 
-	cmd(admin, "SELECT broker.create_queue('wake_other')");
+	sql_cmdf(admin, "SELECT broker.create_queue('wake_other')");
 	if (!json)
 	{
 		printf("\nproduce: %d producers sending single messages (autocommit) for %d s, median of %d rounds\n",
@@ -609,7 +538,7 @@ produce(PGconn *admin)
 		}
 		/* medians over the rounds; the baseline from its first and last runs */
 		for (c = 0; c < 10; c++)
-			qsort(v[c], rounds, sizeof(double), cmp_double);
+			sort_doubles(v[c], rounds);
 		idle_floor = v[9][rounds / 2];
 		base1 = v[0][rounds / 2];
 		base2 = v[8][rounds / 2];
@@ -628,7 +557,7 @@ produce(PGconn *admin)
 	{
 		if (!json)
 			printf("(no waiting consumers: first run %.0f, last run %.0f msgs/s)\n", base1, base2);
-		cmd(admin, "SELECT broker.drop_queue('wake_other')");
+		sql_cmdf(admin, "SELECT broker.drop_queue('wake_other')");
 		return;
 	}
 	snprintf(what, sizeof(what), "%d waiting on it, messages delayed 1 hour", nwaiters);
@@ -642,7 +571,7 @@ produce(PGconn *admin)
 	if (!json)
 		printf("(no waiting consumers: first run %.0f, last run %.0f msgs/s; consumed in the claim_wait+ack case: %ld)\n",
 			   base1, base2, (long) consumed);
-	cmd(admin, "SELECT broker.drop_queue('wake_other')");
+	sql_cmdf(admin, "SELECT broker.drop_queue('wake_other')");
 }
 
 /* ------------------------------------------------------------------
@@ -764,8 +693,8 @@ idle_case(PGconn *admin, const char *what, const char *sql, long pss_before)
 	else
 	{
 		w = start_waiters(admin, nidle, sql);
-		waiting = (int) scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
-							   " AND backend_type = 'client backend'");
+		waiting = atoi(sql_value(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Extension'"
+								 " AND backend_type = 'client backend'"));
 	}
 	sleep(1);
 	t0 = server_ticks();
@@ -804,7 +733,7 @@ idle(PGconn *admin)
 		fprintf(stderr, "wake_bench: idle needs --postmaster-pid\n");
 		exit(1);
 	}
-	cmd(admin, "SELECT broker.create_queue('wake_idle')");
+	sql_cmdf(admin, "SELECT broker.create_queue('wake_idle')");
 	sleep(1);
 	pss0 = server_pss_kb(&np);
 	if (!json)
@@ -818,7 +747,7 @@ idle(PGconn *admin)
 			  "SELECT * FROM broker.claim('wake_idle', 1, wait => '1 hour')", pss0);
 	idle_case(admin, "CALL claim_wait(wait => 1 day)",
 			  "CALL broker.claim_wait('wake_idle', 1, wait => '1 day')", pss0);
-	cmd(admin, "SELECT broker.drop_queue('wake_idle')");
+	sql_cmdf(admin, "SELECT broker.drop_queue('wake_idle')");
 }
 
 /* ------------------------------------------------------------------
@@ -835,12 +764,12 @@ xmin_case(PGconn *admin, const char *what, const char *sql)
 
 	while (now_ms() - t0 < seconds * 1000.0)
 	{
-		cmd(x, "SELECT pg_current_xact_id()");
+		sql_cmdf(x, "SELECT pg_current_xact_id()");
 		xids++;
 	}
-	r = exec_ok(admin, "SELECT count(*) FILTER (WHERE backend_xmin IS NOT NULL),"
-				" coalesce(max(age(backend_xmin)), 0)"
-				" FROM pg_stat_activity WHERE wait_event = 'Extension' AND backend_type = 'client backend'");
+	r = sql_query(admin, "SELECT count(*) FILTER (WHERE backend_xmin IS NOT NULL),"
+				  " coalesce(max(age(backend_xmin)), 0)"
+				  " FROM pg_stat_activity WHERE wait_event = 'Extension' AND backend_type = 'client backend'");
 	if (json)
 		printf("{\"workload\": \"xmin\", \"form\": \"%s\", \"waiters\": %d, \"holding_xmin\": %s,"
 			   " \"oldest_xmin_age\": %s, \"xids_consumed\": %ld}\n",
@@ -856,7 +785,7 @@ xmin_case(PGconn *admin, const char *what, const char *sql)
 static void
 xmin(PGconn *admin)
 {
-	cmd(admin, "SELECT broker.create_queue('wake_xmin')");
+	sql_cmdf(admin, "SELECT broker.create_queue('wake_xmin')");
 	if (!json)
 	{
 		printf("\nxmin: %d consumers waiting while another session uses transaction ids for %d s\n",
@@ -868,7 +797,7 @@ xmin(PGconn *admin)
 	xmin_case(admin, "poll(wait => 1 hour)", "SELECT * FROM broker.poll('wake_xmin_t', 'g', wait => '1 hour')");
 	xmin_case(admin, "CALL poll_wait(wait => 1 day)",
 			  "CALL broker.poll_wait('wake_xmin_t', 'g', wait => '1 day', consumer => 'c' || pg_backend_pid(), lease => '1 minute')");
-	cmd(admin, "SELECT broker.drop_queue('wake_xmin')");
+	sql_cmdf(admin, "SELECT broker.drop_queue('wake_xmin')");
 }
 
 int
@@ -908,13 +837,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "wake_bench: counts must be positive, --producers at most 64\n");
 		return 1;
 	}
+	common_init("wake_bench", 3, 3);
 	admin = connect_db();
-	cmd(admin, "SET client_min_messages = warning");
-	cmd(admin, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
-	cmd(admin, "DROP TABLE IF EXISTS wake_floor");
-	cmd(admin, "CREATE EXTENSION pgbroker");
-	cmd(admin, "SELECT broker.create_topic('wake_xmin_t')");
-	cmd(admin, "SELECT broker.create_group('wake_xmin_t', 'g')");
+	sql_cmdf(admin, "SET client_min_messages = warning");
+	sql_cmdf(admin, "DROP EXTENSION IF EXISTS pgbroker CASCADE");
+	sql_cmdf(admin, "DROP TABLE IF EXISTS wake_floor");
+	sql_cmdf(admin, "CREATE EXTENSION pgbroker");
+	sql_cmdf(admin, "SELECT broker.create_topic('wake_xmin_t')");
+	sql_cmdf(admin, "SELECT broker.create_group('wake_xmin_t', 'g')");
 	if (!only || strcmp(only, "latency") == 0)
 		latency(admin);
 	if (!only || strcmp(only, "produce") == 0)
@@ -923,7 +853,7 @@ main(int argc, char **argv)
 		xmin(admin);
 	if (!only || strcmp(only, "idle") == 0)
 		idle(admin);
-	cmd(admin, "DROP EXTENSION pgbroker CASCADE");
+	sql_cmdf(admin, "DROP EXTENSION pgbroker CASCADE");
 	PQfinish(admin);
 	return 0;
 }

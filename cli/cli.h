@@ -1,8 +1,9 @@
 /*
- * pgbroker.h - the pgbroker command-line tool: shared declarations.
+ * cli.h - the pgbroker command-line tool: shared declarations.
  *
  * The tool is a libpq client; every command lives in its own file and
  * shares the connection, error reporting and output helpers declared here.
+ * (The extension's own header is src/pgbroker.h; nothing here includes it.)
  */
 #ifndef PGBROKER_CLI_H
 #define PGBROKER_CLI_H
