@@ -276,12 +276,35 @@ static const char *list_queues_sql =
 "date_trunc('second', oldest_ready_age) AS oldest_ready "
 "FROM broker.queues ORDER BY queue";
 
+/* the number of groups, or NULL for a role that may not read consumer_lag */
 static const char *list_topics_sql =
 "SELECT topic, partitions, records, pg_size_pretty(bytes) AS size, segments, "
 "date_trunc('second', oldest_record_age) AS oldest_record, "
 "(SELECT count(DISTINCT l.consumer_group) FROM broker.consumer_lag l "
 "  WHERE l.topic = t.topic) AS groups "
 "FROM broker.topics t ORDER BY topic";
+
+static const char *list_topics_no_lag_sql =
+"SELECT topic, partitions, records, pg_size_pretty(bytes) AS size, segments, "
+"date_trunc('second', oldest_record_age) AS oldest_record, NULL::bigint AS groups "
+"FROM broker.topics t ORDER BY topic";
+
+/*
+ * Whether the caller may read broker.consumer_lag: members of
+ * pgbroker_producer alone may not, though they see the queues and topics
+ * they hold browse on.  A failed query says no; the next one reports it.
+ */
+static bool
+may_read_lag(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT pg_catalog.has_table_privilege("
+							 "'broker.consumer_lag', 'SELECT')");
+	bool		may = exec_ok(res) && PQntuples(res) == 1 &&
+		strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return may;
+}
 
 int
 cmd_list(int argc, char **argv)
@@ -306,8 +329,80 @@ cmd_list(int argc, char **argv)
 	if (rc == EXIT_OK && queues && topics)
 		printf("\n");
 	if (rc == EXIT_OK && topics)
-		rc = show_query(conn, list_topics_sql, 0, NULL, queues && topics ? "Topics" : NULL);
+		rc = show_query(conn, may_read_lag(conn) ? list_topics_sql : list_topics_no_lag_sql,
+						0, NULL, queues && topics ? "Topics" : NULL);
 	PQfinish(conn);
+	return rc;
+}
+
+/*
+ * describe: the row of broker.queues or broker.topics with the owner
+ * added, then (topics) the partitions and consumer groups, then the grants
+ * as broker.privileges lists them: the owner's first (it holds every
+ * privilege until it revokes one from itself), then by grantee.  Those
+ * views show only what the caller may see (browse, or pg_monitor); when
+ * the row is missing, broker.has_privilege tells a queue that does not
+ * exist (NULL) from one the caller may not see (false).
+ */
+static const char *describe_queue_sql =
+"SELECT q.*, (SELECT p.owner FROM broker.privileges p "
+"  WHERE p.kind = 'queue' AND p.name = q.queue LIMIT 1) AS owner "
+"FROM broker.queues q WHERE q.queue = $1";
+
+static const char *describe_topic_sql =
+"SELECT t.*, (SELECT p.owner FROM broker.privileges p "
+"  WHERE p.kind = 'topic' AND p.name = t.topic LIMIT 1) AS owner "
+"FROM broker.topics t WHERE t.topic = $1";
+
+static const char *grants_sql =
+"SELECT grantee, privilege FROM broker.privileges "
+"WHERE kind = $1 AND name = $2 "
+"ORDER BY grantee <> owner, grantee::text, "
+"array_position(ARRAY['send', 'consume', 'browse', 'manage'], privilege)";
+
+/*
+ * Whether the caller holds browse on a topic it sees: a member of
+ * pg_monitor sees every topic but may not read its partitions.  A failed
+ * query says yes; the next one reports it.
+ */
+static bool
+may_browse_topic(PGconn *conn, const char *name)
+{
+	PGresult   *res = exec_params(conn,
+								  "SELECT broker.has_privilege(pg_catalog.quote_ident(current_user)::regrole, "
+								  "'browse', topic => $1)", 1, &name);
+	bool		may = !exec_ok(res) || PQntuples(res) != 1 ||
+		strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+
+	PQclear(res);
+	return may;
+}
+
+static int
+describe_missing(PGconn *conn, Kind kind, const char *name)
+{
+	const char *what = kind == KIND_QUEUE ? "queue" : "topic";
+	PGresult   *res = exec_params(conn, kind == KIND_QUEUE ?
+								  "SELECT broker.has_privilege(pg_catalog.quote_ident(current_user)::regrole, "
+								  "'browse', queue => $1)" :
+								  "SELECT broker.has_privilege(pg_catalog.quote_ident(current_user)::regrole, "
+								  "'browse', topic => $1)", 1, &name);
+	int			rc = EXIT_SERVER;
+
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+	}
+	else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+	{
+		errorf("error: permission denied for %s \"%s\" (SQLSTATE 42501)", what, name);
+		fprintf(stderr, "DETAIL:  The browse privilege on %s \"%s\" is needed to describe it.\n",
+				what, name);
+	}
+	else
+		errorf("error: %s \"%s\" does not exist (SQLSTATE 42704)", what, name);
+	PQclear(res);
 	return rc;
 }
 
@@ -319,6 +414,7 @@ cmd_describe(int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *values[1];
+	const char *grant_values[2];
 	int			rc;
 
 	if (argc < 2 || argv[1][0] == '-')
@@ -333,9 +429,8 @@ cmd_describe(int argc, char **argv)
 		fatal_usage("describe", "too many arguments");
 	values[0] = argv[first];
 	conn = connect_db();
-	res = exec_params(conn, kind == KIND_QUEUE ?
-					  "SELECT * FROM broker.queues WHERE queue = $1" :
-					  "SELECT * FROM broker.topics WHERE topic = $1", 1, values);
+	res = exec_params(conn, kind == KIND_QUEUE ? describe_queue_sql : describe_topic_sql,
+					  1, values);
 	if (!exec_ok(res))
 	{
 		report_error(conn, res, NULL);
@@ -346,11 +441,10 @@ cmd_describe(int argc, char **argv)
 	}
 	if (PQntuples(res) == 0)
 	{
-		errorf("error: %s \"%s\" does not exist (SQLSTATE 42704)",
-			   kind == KIND_QUEUE ? "queue" : "topic", values[0]);
 		PQclear(res);
+		rc = describe_missing(conn, kind, values[0]);
 		PQfinish(conn);
-		return EXIT_SERVER;
+		return rc;
 	}
 	print_vertical(stdout, res, 0);
 	PQclear(res);
@@ -358,9 +452,13 @@ cmd_describe(int argc, char **argv)
 	if (kind == KIND_TOPIC)
 	{
 		printf("\n");
-		rc = show_query(conn, "SELECT * FROM broker.topic_partitions($1) ORDER BY partition",
-						1, values, "Partitions");
-		if (rc == EXIT_OK)
+		if (may_browse_topic(conn, values[0]))
+			rc = show_query(conn, "SELECT * FROM broker.topic_partitions($1) ORDER BY partition",
+							1, values, "Partitions");
+		else
+			printf("Partitions: not shown, they need the browse privilege on topic \"%s\"\n",
+				   values[0]);
+		if (rc == EXIT_OK && may_read_lag(conn))
 		{
 			printf("\n");
 			rc = show_query(conn,
@@ -371,6 +469,16 @@ cmd_describe(int argc, char **argv)
 							"GROUP BY consumer_group ORDER BY consumer_group",
 							1, values, "Consumer groups");
 		}
+		else if (rc == EXIT_OK)
+			printf("\nConsumer groups: not shown, they need membership in pgbroker_consumer, "
+				   "pgbroker_admin or pg_monitor\n");
+	}
+	if (rc == EXIT_OK)
+	{
+		grant_values[0] = kind == KIND_QUEUE ? "queue" : "topic";
+		grant_values[1] = values[0];
+		printf("\n");
+		rc = show_query(conn, grants_sql, 2, grant_values, "Grants");
 	}
 	PQfinish(conn);
 	return rc;
@@ -429,35 +537,44 @@ cmd_groups(int argc, char **argv)
  * totals between two samples (queues: messages sent and acknowledged;
  * topics: the sum of the partitions' end offsets and of every group's
  * committed offsets), computed by the server from the previous sample
- * passed back as JSON.  The last column is that sample.
+ * passed back as JSON.  The last column is that sample.  A role that may
+ * not read broker.consumer_lag (pgbroker_producer alone) gets the topics'
+ * out rate and lag blank rather than an error.
  */
-static const char *stats_sql =
-"WITH cur AS ("
-"  SELECT 'queue' AS kind, queue AS name, messages AS depth, sent_total AS in_total,"
-"         acked_total AS out_total, NULL::bigint AS lag, dead,"
-"         oldest_ready_age AS oldest"
-"    FROM broker.queues"
-"  UNION ALL"
-"  SELECT 'topic', t.topic, t.records,"
-"         (SELECT coalesce(sum(x), 0) FROM unnest(t.latest_offsets) x),"
-"         (SELECT coalesce(sum(l.committed_offset), 0) FROM broker.consumer_lag l"
-"           WHERE l.topic = t.topic),"
-"         (SELECT max(g.lag) FROM (SELECT sum(l.lag) AS lag FROM broker.consumer_lag l"
-"           WHERE l.topic = t.topic GROUP BY l.consumer_group) g),"
-"         NULL, t.oldest_record_age"
-"    FROM broker.topics t"
-"), prev AS ("
-"  SELECT key, (value->>0)::numeric AS pin, (value->>1)::numeric AS pout"
-"    FROM jsonb_each(coalesce($1::jsonb, '{}'))"
-")"
-"SELECT c.kind, c.name, c.depth,"
-"       round(greatest(c.in_total - p.pin, 0) / $2::numeric, 1) AS in_per_s,"
-"       round(greatest(c.out_total - p.pout, 0) / $2::numeric, 1) AS out_per_s,"
-"       c.lag, c.dead, date_trunc('second', c.oldest) AS oldest,"
-"       (SELECT jsonb_object_agg(kind || ':' || name, jsonb_build_array(in_total, out_total))"
-"          FROM cur) AS sample"
-"  FROM cur c LEFT JOIN prev p ON p.key = c.kind || ':' || c.name"
-" ORDER BY c.kind, c.name";
+#define STATS_SQL(TOPIC_OUT, TOPIC_LAG) \
+"WITH cur AS ("\
+"  SELECT 'queue' AS kind, queue AS name, messages AS depth, sent_total AS in_total,"\
+"         acked_total AS out_total, NULL::bigint AS lag, dead,"\
+"         oldest_ready_age AS oldest"\
+"    FROM broker.queues"\
+"  UNION ALL"\
+"  SELECT 'topic', t.topic, t.records,"\
+"         (SELECT coalesce(sum(x), 0) FROM unnest(t.latest_offsets) x),"\
+"         " TOPIC_OUT ", " TOPIC_LAG ","\
+"         NULL, t.oldest_record_age"\
+"    FROM broker.topics t"\
+"), prev AS ("\
+"  SELECT key, (value->>0)::numeric AS pin, (value->>1)::numeric AS pout"\
+"    FROM jsonb_each(coalesce($1::jsonb, '{}'))"\
+")"\
+"SELECT c.kind, c.name, c.depth,"\
+"       round(greatest(c.in_total - p.pin, 0) / $2::numeric, 1) AS in_per_s,"\
+"       CASE WHEN c.out_total IS NOT NULL"\
+"            THEN round(greatest(c.out_total - p.pout, 0) / $2::numeric, 1) END AS out_per_s,"\
+"       c.lag, c.dead, date_trunc('second', c.oldest) AS oldest,"\
+"       (SELECT jsonb_object_agg(kind || ':' || name, jsonb_build_array(in_total, out_total))"\
+"          FROM cur) AS sample"\
+"  FROM cur c LEFT JOIN prev p ON p.key = c.kind || ':' || c.name"\
+" ORDER BY c.kind, c.name"
+
+static const char *stats_sql = STATS_SQL(
+"(SELECT coalesce(sum(l.committed_offset), 0) FROM broker.consumer_lag l"
+"   WHERE l.topic = t.topic)",
+"(SELECT max(g.lag) FROM (SELECT sum(l.lag) AS lag FROM broker.consumer_lag l"
+"   WHERE l.topic = t.topic GROUP BY l.consumer_group) g)");
+
+/* for a role that may not read broker.consumer_lag: topics' out and lag blank */
+static const char *stats_no_lag_sql = STATS_SQL("NULL::numeric", "NULL::numeric");
 
 static bool
 sleep_interruptible(double seconds)
@@ -488,6 +605,7 @@ cmd_stats(int argc, char **argv)
 	double		taken = 0;
 	int			rc = EXIT_OK;
 	bool		tty = isatty(fileno(stdout));
+	bool		read_lag;
 
 	while ((c = getopt_long(argc, argv, "d:wi:", opts, NULL)) != -1)
 	{
@@ -513,6 +631,7 @@ cmd_stats(int argc, char **argv)
 	if (optind < argc)
 		fatal_usage("stats", "too many arguments");
 	conn = connect_db();
+	read_lag = may_read_lag(conn);
 	for (int round = 0;; round++)
 	{
 		char		elapsed[32];
@@ -523,7 +642,7 @@ cmd_stats(int argc, char **argv)
 		snprintf(elapsed, sizeof(elapsed), "%.6f", round == 0 ? 1.0 : now - taken);
 		values[0] = sample;
 		values[1] = elapsed;
-		res = exec_params(conn, stats_sql, 2, values);
+		res = exec_params(conn, read_lag ? stats_sql : stats_no_lag_sql, 2, values);
 		taken = now;
 		if (!exec_ok(res))
 		{

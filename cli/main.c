@@ -102,13 +102,41 @@ static const Command commands[] = {
 		"List queues and topics with their depth.\n"},
 	{"describe", cmd_describe, "describe queue|topic NAME",
 		"Show the settings and state of a queue, or of a topic with its\n"
-		"partitions and consumer groups.\n"},
+		"partitions and consumer groups; and its owner and who holds which\n"
+		"privilege on it.\n"},
 	{"groups", cmd_groups, "groups TOPIC [--group GROUP]",
 		"Show the consumer groups of TOPIC: committed offset, end offset, lag,\n"
 		"lease holder and last commit per partition.\n"
 		"\n"
 		"Options:\n"
 		"  -g, --group GROUP    only this group\n"},
+	{"grant", cmd_grant, "grant PRIVILEGE ROLE (--queue NAME | --topic NAME) | grant create ROLE",
+		"Grant ROLE a privilege on a queue or a topic, or the right to create\n"
+		"queues and topics.  Queues and topics are private to their owner (the\n"
+		"role that created them) until their owner, a holder of manage on\n"
+		"them or a member of pgbroker_admin grants a privilege; create is\n"
+		"granted by members of pgbroker_admin.  ROLE is taken literally.\n"
+		"\n"
+		"Privileges:\n"
+		"  send                 send to the queue, publish to the topic\n"
+		"  consume              claim, ack, nack, extend; create and read as a\n"
+		"                       consumer group\n"
+		"  browse               peek, dead letters, read, offsets; see the\n"
+		"                       queue or topic in list, describe and stats\n"
+		"  manage               alter, purge, cancel, redrive, drop; other roles'\n"
+		"                       consumer groups; grant and revoke\n"
+		"  create               create queues and topics (no --queue or --topic)\n"
+		"\n"
+		"Options:\n"
+		"  --queue NAME         the queue\n"
+		"  --topic NAME         the topic\n"},
+	{"revoke", cmd_revoke, "revoke PRIVILEGE ROLE (--queue NAME | --topic NAME) | revoke create ROLE",
+		"Revoke a privilege granted with grant.  A role that still holds the\n"
+		"privilege through a role it belongs to is noted on standard error.\n"
+		"\n"
+		"Options:\n"
+		"  --queue NAME         the queue\n"
+		"  --topic NAME         the topic\n"},
 	{"stats", cmd_stats, "stats [--watch] [--interval SECONDS]",
 		"One line per queue and topic: depth, rates in and out over the\n"
 		"interval, consumer lag, dead letters, age of the oldest message.\n"

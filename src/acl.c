@@ -669,3 +669,65 @@ pgbroker_revoke(PG_FUNCTION_ARGS)
 {
 	return grant_or_revoke(fcinfo, false);
 }
+
+/*
+ * broker.grant_default(privilege text, grantee regrole, creator regrole)
+ * broker.revoke_default(privilege text, grantee regrole, creator regrole)
+ *
+ * What the queues and topics creator (NULL: the caller) creates from now on
+ * are granted to grantee: PostgreSQL's default privileges of creator in
+ * schema broker, which broker._create_acl_holder applies to each new ACL
+ * holder.  A role sets them for itself (or a role it has the privileges
+ * of); members of pgbroker_admin for any role.
+ */
+static Datum
+default_privileges(FunctionCallInfo fcinfo, bool grant)
+{
+	char	   *privname = BrokerTextArg(fcinfo, 0, "privilege");
+	Oid			caller = GetUserId();
+	Oid			creator = PG_ARGISNULL(2) ? caller : PG_GETARG_OID(2);
+	BrokerPrivilege priv;
+	char	   *sql;
+	Oid			save_user;
+	int			save_sec;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("grantee must not be null")));
+	priv = priv_from_name(privname);
+	if (!has_privs_of_role(caller, creator) && !has_role(caller, "pgbroker_admin"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set the default privileges of role %s",
+						quote_identifier(GetUserNameFromId(creator, false))),
+				 errhint("A role sets its own; members of pgbroker_admin set any role's.")));
+	sql = psprintf(grant ?
+				   "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA broker GRANT %s ON TABLES TO %s" :
+				   "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA broker REVOKE %s ON TABLES FROM %s",
+				   quote_identifier(GetUserNameFromId(creator, false)), priv_sql[priv],
+				   quote_identifier(GetUserNameFromId(PG_GETARG_OID(1), false)));
+	SPI_connect();
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(function_owner(fcinfo), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not run \"%s\"", sql);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgbroker_grant_default);
+PG_FUNCTION_INFO_V1(pgbroker_revoke_default);
+
+Datum
+pgbroker_grant_default(PG_FUNCTION_ARGS)
+{
+	return default_privileges(fcinfo, true);
+}
+
+Datum
+pgbroker_revoke_default(PG_FUNCTION_ARGS)
+{
+	return default_privileges(fcinfo, false);
+}

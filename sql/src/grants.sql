@@ -43,6 +43,9 @@ BEGIN
 		('function',	'broker.revoke(text, regrole, text, text)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker._may_see("char", integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
 		('view',		'broker.privileges',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
+		('function',	'broker.grant_default(text, regrole, regrole)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('function',	'broker.revoke_default(text, regrole, regrole)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('view',		'broker.default_privileges',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
 
 		-- queue.sql
 		('table',		'broker.queue',	''),

@@ -2,7 +2,8 @@
 # test/scripts/cli.sh - the pgbroker command-line tool against a live server:
 # round trips (send/consume, publish/tail), the lag table, listings, a
 # malformed input line, a connection terminated mid-stream, Ctrl-C while
-# following, exit codes, and a short benchmark run.
+# following, exit codes, grant and revoke (a role given send sends, loses it
+# and is refused), describe's grants, and a short benchmark run.
 # Runs against the server the PG* variables point at, in a database of its
 # own; exits non-zero if any check fails.
 set -uo pipefail
@@ -23,7 +24,14 @@ check() {	# check DESCRIPTION COMMAND...: the command must succeed
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d $db -c "$1"; }
 pgb() { "$PGBROKER" -d "dbname=$db" "$@"; }
 
+# the roles of the privileges checks are cluster-wide: dropped before and after
+drop_roles() {
+	psql -X -q -d postgres -c 'SET client_min_messages = warning' \
+		-c 'DROP ROLE IF EXISTS cli_sender, cli_creator, cli_admin, "Cli Reader"' >/dev/null
+}
+
 dropdb --if-exists $db 2>/dev/null
+drop_roles
 createdb $db
 sql "SET client_min_messages = warning; CREATE EXTENSION pgbroker"
 
@@ -90,7 +98,7 @@ check "no server: exit 2" test $rc = 2
 check "missing argument: exit 1" test $rc = 1
 "$PGBROKER" consume jobs --batch 0 2>/dev/null; rc=$?
 check "bad option value: exit 1" test $rc = 1
-check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
+check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
 
 echo "-- a connection terminated mid-stream"
 seq 1 300000 | sed 's/.*/{"n": &}/' >"$tmp/big"
@@ -169,6 +177,89 @@ exec 7>&-
 check "send: Ctrl-C exits 0" test $rc = 0
 check "send: Ctrl-C sends the lines already read" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 2
 
+echo "-- grant and revoke"
+sql "CREATE ROLE cli_sender LOGIN IN ROLE pgbroker_producer;
+     CREATE ROLE cli_creator LOGIN IN ROLE pgbroker_producer, pgbroker_consumer;
+     CREATE ROLE cli_admin LOGIN IN ROLE pgbroker_admin;
+     CREATE ROLE \"Cli Reader\" LOGIN"
+as() { local role=$1; shift; "$PGBROKER" -d "dbname=$db user=$role" "$@"; }
+denied() {	# denied RC OBJECT: exit 3 and the server's 42501 naming OBJECT in $tmp/err
+	[ "$1" = 3 ] && grep -q "permission denied for $2 (SQLSTATE 42501)" "$tmp/err"
+}
+pgb create queue privq >/dev/null
+echo '{"n": 1}' | as cli_sender send privq -q 2>"$tmp/err"; rc=$?
+check "private by default: send without a grant is refused, exit 3, 42501" denied $rc 'queue "privq"'
+out=$(pgb grant send cli_sender --queue privq)
+check "grant send --queue" test "$out" = 'granted send on queue "privq" to role "cli_sender"'
+check "the grant is in broker.privileges" \
+	test "$(sql "SELECT count(*) FROM broker.privileges WHERE name = 'privq' AND grantee = 'cli_sender'::regrole AND privilege = 'send'")" = 1
+seq 1 3 | as cli_sender send privq -q; rc=$?
+check "the grantee sends through the tool (connected as itself)" \
+	test "$rc $(sql "SELECT messages FROM broker.queues WHERE queue = 'privq'")" = "0 3"
+pgb describe queue privq >"$tmp/desc"
+check "describe queue shows the owner" grep -q '^owner *| postgres$' "$tmp/desc"
+check "describe queue shows the grant" grep -q '^ cli_sender *| send$' "$tmp/desc"
+check "describe queue lists the owner's privileges first" \
+	test "$(sed -n '/Grants/,$p' "$tmp/desc" | sed -n 4p | awk '{print $1}')" = postgres
+as cli_sender describe queue privq 2>"$tmp/err"; rc=$?
+check "describe without browse: exit 3, 42501 (not 42704)" denied $rc 'queue "privq"'
+as cli_sender grant send cli_sender --queue jobs 2>"$tmp/err"; rc=$?
+with_detail() { denied "$@" && grep -q '^DETAIL: .*manage privilege' "$tmp/err" && grep -q '^HINT: ' "$tmp/err"; }
+check "grant without manage: exit 3 with the server's 42501, DETAIL and HINT" with_detail $rc 'queue "jobs"'
+out=$(pgb revoke send cli_sender --queue privq)
+check "revoke send --queue" test "$out" = 'revoked send on queue "privq" from role "cli_sender"'
+echo '{"n": 4}' | as cli_sender send privq -q 2>"$tmp/err"; rc=$?
+check "after revoke the send is refused: exit 3, 42501" denied $rc 'queue "privq"'
+check "after revoke nothing more was sent" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'privq'")" = 3
+pgb describe queue privq >"$tmp/desc"
+check "after revoke describe no longer lists the grantee" bash -c "! grep -q cli_sender '$tmp/desc'"
+pgb grant manage cli_admin --queue privq >/dev/null
+pgb revoke manage cli_admin --queue privq 2>"$tmp/err" >/dev/null; rc=$?
+check "revoke from a member of pgbroker_admin notes that it still holds the privilege" \
+	bash -c "[ $rc = 0 ] && grep -q 'still holds manage on queue \"privq\"' '$tmp/err'"
+pgb grant browse 'Cli Reader' --topic events 2>"$tmp/err" >"$tmp/out"; rc=$?
+check "grant takes ROLE literally (\"Cli Reader\") and warns it belongs to no pgbroker role" \
+	bash -c "[ $rc = 0 ] && grep -q 'on topic \"events\" to role \"Cli Reader\"' '$tmp/out' && grep -q 'belongs to none of' '$tmp/err'"
+pgb describe topic events >"$tmp/desc"
+check "describe topic shows the grant" grep -q '^ "Cli Reader" *| browse$' "$tmp/desc"
+as cli_creator create queue mine 2>"$tmp/err"; rc=$?
+check "create without the create privilege: exit 3, 42501" bash -c "[ $rc = 3 ] && grep -q 'SQLSTATE 42501' '$tmp/err'"
+as cli_creator grant create cli_creator 2>"$tmp/err"; rc=$?
+check "grant create by a non-admin: exit 3, 42501" bash -c "[ $rc = 3 ] && grep -q 'SQLSTATE 42501' '$tmp/err'"
+out=$(pgb grant create cli_creator)
+check "grant create" test "$out" = 'granted create to role "cli_creator"'
+as cli_creator create queue mine >/dev/null; rc=$?
+as cli_creator describe queue mine >"$tmp/desc"
+check "the grantee of create creates a queue, and owns it" \
+	bash -c "[ $rc = 0 ] && grep -q '^owner *| cli_creator$' '$tmp/desc' && grep -q '^ cli_creator *| manage$' '$tmp/desc'"
+as cli_creator list >"$tmp/list" 2>"$tmp/err"; rc=$?
+check "list as the grantee shows only what it may see" \
+	bash -c "[ $rc = 0 ] && grep -q '^ mine ' '$tmp/list' && ! grep -q '^ jobs ' '$tmp/list' && ! grep -q '^ privq ' '$tmp/list'"
+as cli_sender list >"$tmp/list" 2>"$tmp/err"; rc=$?
+check "list as a member of pgbroker_producer alone (no consumer_lag) works" \
+	test "$rc $(grep -c '(0 rows)' "$tmp/list")" = "0 2"
+as cli_sender stats --interval 0.1 >/dev/null 2>"$tmp/err"; rc=$?
+check "stats as a member of pgbroker_producer alone works" test $rc = 0
+out=$(pgb revoke create cli_creator)
+check "revoke create" test "$out" = 'revoked create from role "cli_creator"'
+as cli_creator create queue mine2 2>"$tmp/err"; rc=$?
+check "after revoke create, creating is refused: exit 3, 42501" bash -c "[ $rc = 3 ] && grep -q 'SQLSTATE 42501' '$tmp/err'"
+pgb grant send nosuchrole --queue privq 2>"$tmp/err"; rc=$?
+check "grant to a missing role: exit 3, 42704" \
+	bash -c "[ $rc = 3 ] && grep -q 'role \"nosuchrole\" does not exist (SQLSTATE 42704)' '$tmp/err'"
+pgb grant send cli_sender --queue nosuch 2>"$tmp/err"; rc=$?
+check "grant on a missing queue: exit 3, 42704" \
+	bash -c "[ $rc = 3 ] && grep -q 'queue \"nosuch\" does not exist (SQLSTATE 42704)' '$tmp/err'"
+usage_rcs=
+for a in 'send cli_sender' 'create cli_sender --queue privq' 'send cli_sender --queue privq --topic events' \
+	'frob cli_sender --queue privq' 'send' 'send cli_sender extra --queue privq'; do
+	# shellcheck disable=SC2086
+	pgb grant $a 2>/dev/null
+	usage_rcs="$usage_rcs$?"
+done
+check "grant usage errors exit 1 (no object, create on one, both, unknown privilege, missing role, extra argument)" \
+	test "$usage_rcs" = 111111
+
 echo "-- stats and bench"
 pgb stats --interval 0.2 >"$tmp/stats"
 check "stats lists queues and topics" bash -c "grep -q ' queue | jobs ' '$tmp/stats' && grep -q ' topic | events ' '$tmp/stats'"
@@ -179,5 +270,6 @@ check "bench drops its objects" \
 	test "$(sql "SELECT count(*) FROM broker.queues WHERE queue = 'pgbroker_bench'") $(sql "SELECT to_regclass('pgbroker_bench_floor') IS NULL")" = "0 t"
 
 dropdb $db
+drop_roles
 echo "cli: $((checks - failures)) of $checks checks passed"
 [ $failures -eq 0 ]

@@ -107,6 +107,9 @@ INSERT INTO calls (needs, call) VALUES
 	('manage',	$$SELECT broker.revoke('browse', 'priv_browse', topic => 'pt')$$),
 	('any',		$$SELECT broker.has_privilege('priv_owner', 'send', queue => 'pq')$$),
 	('any',		$$SELECT count(*) FROM broker.privileges$$),
+	('any',		$$SELECT broker.grant_default('browse', 'priv_stranger')$$),
+	('any',		$$SELECT broker.revoke_default('browse', 'priv_stranger')$$),
+	('any',		$$SELECT count(*) FROM broker.default_privileges$$),
 	('admin',	$$SELECT count(*) FROM broker.maintain()$$),
 	('admin',	$$SELECT count(*) FROM broker.maintain_topics()$$);
 
@@ -221,6 +224,27 @@ SET ROLE priv_stranger;
 SELECT * FROM broker.peek('pq');
 RESET ROLE;
 \set VERBOSITY terse
+-- default privileges: what a role creates is granted at its creation
+SELECT broker.grant_default('send', 'priv_stranger', creator => 'priv_owner');
+SET ROLE priv_browse;
+SELECT sqlstate_of($$SELECT broker.grant_default('send', 'priv_browse', creator => 'priv_owner')$$)
+	AS others_defaults;
+RESET ROLE;
+SET ROLE priv_owner;
+SELECT broker.grant_default('browse', 'priv_monitor');
+SELECT broker.create_queue('pq3');
+RESET ROLE;
+SELECT creator, grantee, privilege FROM broker.default_privileges ORDER BY 1, 2, 3;
+SELECT grantee, privilege FROM broker.privileges WHERE name = 'pq3' AND grantee <> owner ORDER BY 1, 2;
+SET ROLE priv_stranger;
+SELECT broker.send('pq3', '{}') > 0 AS stranger_sends_by_default;
+RESET ROLE;
+SELECT sqlstate_of($$DROP ROLE priv_monitor$$) AS drop_default_grantee;
+SELECT broker.revoke_default('send', 'priv_stranger', creator => 'priv_owner'),
+	   broker.revoke_default('browse', 'priv_monitor', creator => 'priv_owner');
+SELECT count(*) AS defaults_left FROM broker.default_privileges;
+SELECT broker.drop_queue('pq3');
+
 -- names are not secret: an unknown queue is 42704 for everybody
 SET ROLE priv_stranger;
 SELECT sqlstate_of($$SELECT broker.send('no_such_queue', '{}')$$) AS unknown_queue;

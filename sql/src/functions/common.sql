@@ -48,9 +48,24 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	holder text := kind || '_' || id || '_acl';
+	d record;
 BEGIN
 	EXECUTE format('CREATE VIEW broker.%I AS SELECT WHERE false', holder);
 	EXECUTE format('ALTER VIEW broker.%I OWNER TO %I', holder, broker._caller());
+	-- the creator's default privileges (broker.grant_default)
+	FOR d IN SELECT a.grantee, a.privilege_type
+			   FROM pg_catalog.pg_default_acl da,
+					pg_catalog.aclexplode(da.defaclacl) a
+			  WHERE da.defaclrole = broker._caller()::regrole
+				AND da.defaclnamespace = 'broker'::regnamespace
+				AND da.defaclobjtype = 'r'
+				AND a.grantee <> da.defaclrole
+				AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+			  ORDER BY 1, 2 LOOP
+		EXECUTE format('GRANT %s ON broker.%I TO %s', d.privilege_type, holder,
+					   CASE WHEN d.grantee = 0 THEN 'PUBLIC'
+							ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(d.grantee)) END);
+	END LOOP;
 END
 $$;
 
@@ -77,6 +92,37 @@ AS 'MODULE_PATHNAME', 'pgbroker_revoke'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.revoke(text, regrole, text, text)
 	IS 'revoke a privilege granted with broker.grant';
+
+/*
+ * Default privileges: what the queues and topics a role creates are
+ * granted to, at their creation ("an admin creates, the app sends and
+ * consumes").  Kept as PostgreSQL's default privileges of the creator in
+ * schema broker (pg_default_acl), so they are dumped by role name and a
+ * role they name cannot be dropped.
+ */
+CREATE OR REPLACE FUNCTION broker.grant_default(privilege text, grantee regrole, creator regrole DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_grant_default'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION broker.grant_default(text, regrole, regrole)
+	IS 'grant a privilege on every queue and topic a role creates from now on';
+
+CREATE OR REPLACE FUNCTION broker.revoke_default(privilege text, grantee regrole, creator regrole DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_revoke_default'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION broker.revoke_default(text, regrole, regrole)
+	IS 'stop granting a privilege on what a role creates';
+
+CREATE OR REPLACE VIEW broker.default_privileges AS
+SELECT da.defaclrole::regrole AS creator, a.grantee::regrole AS grantee, p.privilege
+  FROM pg_catalog.pg_default_acl da
+ CROSS JOIN LATERAL pg_catalog.aclexplode(da.defaclacl) a
+  JOIN (VALUES ('INSERT', 'send'), ('UPDATE', 'consume'), ('SELECT', 'browse'), ('DELETE', 'manage'))
+	   AS p(mode, privilege) ON p.mode = a.privilege_type
+ WHERE da.defaclnamespace = 'broker'::regnamespace AND da.defaclobjtype = 'r'
+   AND a.grantee <> da.defaclrole;
+COMMENT ON VIEW broker.default_privileges IS 'what the queues and topics each role creates are granted to';
 
 /* Whether the caller may see a queue's ('q') or topic's ('t') name and counts. */
 CREATE OR REPLACE FUNCTION broker._may_see(kind "char", id integer)
