@@ -73,7 +73,8 @@ step "pgbroker send/consume/publish/tail/groups/stats/bench" bash test/scripts/c
 
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh
-step "upgrade from 0.1.0: pg_dump --schema-only and privileges the same as a fresh install" bash test/scripts/upgrade_dump.sh
+step "upgrade from 0.1.0 and 0.2.0: pg_dump --schema-only and privileges the same as a fresh install" bash test/scripts/upgrade_dump.sh
+step "grants, owners and default privileges restored to the same role names in another cluster" bash test/scripts/privileges_restore.sh
 
 echo "== physical backup"
 step "pg_basebackup -X stream, started as a server of its own" bash test/scripts/basebackup.sh
