@@ -150,13 +150,12 @@ function_owner(FunctionCallInfo fcinfo)
 }
 
 /*
- * Run body as the owner of the function called, remembering the caller
- * for the privilege checks body makes (BrokerCaller).  The caller is the
- * user at the call: a pgbroker function that the body of another calls
- * (as the owner) is the owner's call, already authorized.
+ * Call fn(fcinfo) as owner, for caller: what BrokerRunAsOwner and the gate
+ * do once the caller is checked.  An error restores the user here and with
+ * the (sub)transaction's abort.
  */
-Datum
-BrokerRunAsOwner(FunctionCallInfo fcinfo, PGFunction body)
+static Datum
+call_as(Oid owner, Oid caller, PGFunction fn, FunctionCallInfo fcinfo)
 {
 	Oid			save_user;
 	int			save_sec;
@@ -164,11 +163,11 @@ BrokerRunAsOwner(FunctionCallInfo fcinfo, PGFunction body)
 	Datum		result;
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	current_caller = save_user;
-	SetUserIdAndSecContext(function_owner(fcinfo), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	current_caller = caller;
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		result = body(fcinfo);
+		result = fn(fcinfo);
 	}
 	PG_FINALLY();
 	{
@@ -177,6 +176,38 @@ BrokerRunAsOwner(FunctionCallInfo fcinfo, PGFunction body)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+/*
+ * Run a statement as owner (connected to SPI): a kept plan with its
+ * arguments, or (plan NULL) a utility statement's text.  pgbroker's
+ * catalogs and ACL holders are the owner's, granted to no one.
+ */
+static void
+exec_as(Oid owner, SPIPlanPtr plan, Datum *args, const char *sql)
+{
+	Oid			save_user;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (plan != NULL)
+		BrokerExecPlan(plan, args, NULL, false, 1);
+	else if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not run \"%s\"", sql);
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/*
+ * Run body as the owner of the function called, remembering the caller
+ * for the privilege checks body makes (BrokerCaller).  The caller is the
+ * user at the call: a pgbroker function that the body of another calls
+ * (as the owner) is the owner's call, already authorized.
+ */
+Datum
+BrokerRunAsOwner(FunctionCallInfo fcinfo, PGFunction body)
+{
+	return call_as(function_owner(fcinfo), GetUserId(), body, fcinfo);
 }
 
 /* The relid of the ACL holder of a queue ('q') or topic ('t'), or InvalidOid. */
@@ -312,8 +343,6 @@ static bool
 gate_group_owner(FunctionCallInfo fcinfo, Oid owner, Oid caller, Oid holder)
 {
 	Datum		args[2];
-	Oid			save_user;
-	int			save_sec;
 	bool		isnull;
 	Datum		d;
 	Oid			role;
@@ -322,15 +351,12 @@ gate_group_owner(FunctionCallInfo fcinfo, Oid owner, Oid caller, Oid holder)
 		return false;
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	BrokerExecPlan(BrokerKeptPlan(&plan_group_owner,
+	exec_as(owner, BrokerKeptPlan(&plan_group_owner,
 								  "SELECT g.owner FROM broker.consumer_group g"
 								  " JOIN broker.topic t ON t.id OPERATOR(pg_catalog.=) g.topic_id"
 								  " WHERE t.name OPERATOR(pg_catalog.=) $1 AND g.name OPERATOR(pg_catalog.=) $2",
 								  2, (Oid[]) {TEXTOID, TEXTOID}),
-				   args, NULL, false, 1);
-	SetUserIdAndSecContext(save_user, save_sec);
+			args, NULL);
 	if (SPI_processed != 1)
 		return false;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -363,8 +389,6 @@ gate_object(const GateSpec *spec, Datum arg, Oid owner, int32 *id, char **name)
 	SPIPlanPtr	plan;
 	bool		found;
 	bool		isnull;
-	Oid			save_user;
-	int			save_sec;
 
 	if (spec->kind == 'q')
 		plan = by_id ?
@@ -378,11 +402,7 @@ gate_object(const GateSpec *spec, Datum arg, Oid owner, int32 *id, char **name)
 						   1, (Oid[]) {INT4OID}) :
 			BrokerKeptPlan(&plan_topic_by_name, "SELECT id, name FROM broker.topic WHERE name OPERATOR(pg_catalog.=) $1",
 						   1, (Oid[]) {TEXTOID});
-	/* the catalogs are read as the owner: they are granted to no one */
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	BrokerExecPlan(plan, &arg, NULL, false, 1);
-	SetUserIdAndSecContext(save_user, save_sec);
+	exec_as(owner, plan, &arg, NULL);
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -455,9 +475,6 @@ pgbroker_gate(PG_FUNCTION_ARGS)
 	GateCache  *cache;
 	const GateSpec *spec;
 	Oid			caller = GetUserId();	/* the user at the call (see BrokerRunAsOwner) */
-	Oid			save_user;
-	int			save_sec;
-	Oid			save_caller = current_caller;
 	LOCAL_FCINFO(impl_fcinfo, FUNC_MAX_ARGS);
 	Datum		result;
 
@@ -491,19 +508,7 @@ pgbroker_gate(PG_FUNCTION_ARGS)
 							 fcinfo->context, fcinfo->resultinfo);
 	memcpy(impl_fcinfo->args, fcinfo->args, sizeof(NullableDatum) * PG_NARGS());
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	current_caller = caller;
-	SetUserIdAndSecContext(cache->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		result = FunctionCallInvoke(impl_fcinfo);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_user, save_sec);
-		current_caller = save_caller;
-	}
-	PG_END_TRY();
+	result = call_as(cache->owner, caller, cache->impl.fn_addr, impl_fcinfo);
 	fcinfo->isnull = impl_fcinfo->isnull;
 	return result;
 }
@@ -591,8 +596,6 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 	Oid			caller = GetUserId();
 	char	   *grantee;
 	char	   *sql;
-	Oid			save_user;
-	int			save_sec;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -646,11 +649,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 					   priv_sql[priv], spec.kind == 'q' ? "queue" : "topic", id,
 					   quote_identifier(grantee));
 	}
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(function_owner(fcinfo), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not run \"%s\"", sql);
-	SetUserIdAndSecContext(save_user, save_sec);
+	exec_as(function_owner(fcinfo), NULL, NULL, sql);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -688,8 +687,6 @@ default_privileges(FunctionCallInfo fcinfo, bool grant)
 	Oid			creator = PG_ARGISNULL(2) ? caller : PG_GETARG_OID(2);
 	BrokerPrivilege priv;
 	char	   *sql;
-	Oid			save_user;
-	int			save_sec;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -708,11 +705,7 @@ default_privileges(FunctionCallInfo fcinfo, bool grant)
 				   quote_identifier(GetUserNameFromId(creator, false)), priv_sql[priv],
 				   quote_identifier(GetUserNameFromId(PG_GETARG_OID(1), false)));
 	SPI_connect();
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(function_owner(fcinfo), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not run \"%s\"", sql);
-	SetUserIdAndSecContext(save_user, save_sec);
+	exec_as(function_owner(fcinfo), NULL, NULL, sql);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
