@@ -24,7 +24,9 @@
  *	 the queues' waiters (wait.c), then queue_xact.c and group_state.c
  *	 forget the transaction.
  * At ABORT and PREPARE each forgets the transaction; queue_xact.c keeps
- *	 the failed claims of an abort to count them at the next call.
+ *	 the failed claims of an abort to count them at the next call.  At the
+ *	 end of every transaction acl.c forgets the caller it was checking (a
+ *	 procedure's commit, or an error that skipped the restore).
  * A subtransaction's abort undoes what it did in each of them; its commit
  *	 hands its claims and appends to the parent.
  *
