@@ -53,6 +53,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -63,6 +64,7 @@
 
 #include "acl.h"
 #include "common.h"
+#include "locktag.h"
 
 PG_FUNCTION_INFO_V1(pgbroker_gate);
 PG_FUNCTION_INFO_V1(pgbroker_caller);
@@ -578,6 +580,24 @@ pgbroker_may_see(PG_FUNCTION_ARGS)
  * Granting
  * --------------------------------------------------------------------- */
 
+/*
+ * Take the lock that orders every change of an ACL holder's privileges:
+ * PostgreSQL's GRANT updates the holder's catalog row without a lock of
+ * its own, so two grants (or a grant and a drop) at once would fail with
+ * "tuple concurrently updated".  ShareUpdateExclusiveLock conflicts with
+ * itself and with DROP's AccessExclusiveLock; once it is held, the holder
+ * must still exist.
+ */
+static void
+lock_holder(Oid holder, const char *what, const char *name)
+{
+	LockRelationOid(holder, ShareUpdateExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(holder)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" does not exist", what, name)));
+}
+
 static const char *const priv_sql[] = {"INSERT", "UPDATE", "SELECT", "DELETE"};
 
 /*
@@ -614,6 +634,8 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to grant the create privilege"),
 					 errhint("Members of pgbroker_admin grant it.")));
+		lock_holder(get_relname_relid("create_acl", get_namespace_oid("broker", false)),
+					"view", "broker.create_acl");
 		sql = psprintf(grant ? "GRANT INSERT ON broker.create_acl TO %s" :
 					   "REVOKE INSERT ON broker.create_acl FROM %s",
 					   quote_identifier(grantee));
@@ -644,6 +666,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("the privileges of %s \"%s\" are missing", spec.kind == 'q' ? "queue" : "topic", name),
 					 errhint("ALTER EXTENSION pgbroker UPDATE creates them.")));
+		lock_holder(BrokerAclHolder(spec.kind, id), spec.kind == 'q' ? "queue" : "topic", name);
 		sql = psprintf(grant ? "GRANT %s ON broker.%s_%d_acl TO %s" :
 					   "REVOKE %s ON broker.%s_%d_acl FROM %s",
 					   priv_sql[priv], spec.kind == 'q' ? "queue" : "topic", id,
@@ -687,6 +710,7 @@ default_privileges(FunctionCallInfo fcinfo, bool grant)
 	Oid			creator = PG_ARGISNULL(2) ? caller : PG_GETARG_OID(2);
 	BrokerPrivilege priv;
 	char	   *sql;
+	LOCKTAG		tag;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -704,6 +728,9 @@ default_privileges(FunctionCallInfo fcinfo, bool grant)
 				   "ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA broker REVOKE %s ON TABLES FROM %s",
 				   quote_identifier(GetUserNameFromId(creator, false)), priv_sql[priv],
 				   quote_identifier(GetUserNameFromId(PG_GETARG_OID(1), false)));
+	/* one change of a role's default privileges at a time (see lock_holder) */
+	LockTagDefaultAcl(&tag, creator);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	SPI_connect();
 	exec_as(function_owner(fcinfo), NULL, NULL, sql);
 	SPI_finish();

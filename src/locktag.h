@@ -26,6 +26,7 @@
 #define PGBROKER_LOCK_GROUP_PART	0x7066	/* one partition of a consumer group */
 #define PGBROKER_LOCK_TOPIC_WAITERS	0x7067	/* consumers waiting on a topic */
 #define PGBROKER_LOCK_GROUP_WAITERS	0x7068	/* the same, by consumer group */
+#define PGBROKER_LOCK_DEFAULT_ACL	0x7069	/* the default privileges of a role */
 
 /*
  * Consumers waiting on a queue.  Claims with a filter register apart
@@ -85,6 +86,13 @@ LockTagGroupWaiters(LOCKTAG *tag, int32 group_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) group_id, 0,
 						 PGBROKER_LOCK_GROUP_WAITERS);
+}
+
+/* Whoever changes a role's default privileges in schema broker. */
+static inline void
+LockTagDefaultAcl(LOCKTAG *tag, Oid role)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) role, 0, PGBROKER_LOCK_DEFAULT_ACL);
 }
 
 #endif							/* PGBROKER_LOCKTAG_H */

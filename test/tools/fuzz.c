@@ -44,8 +44,15 @@
  * of each), the time spent; then totals, and the SQLSTATEs that are
  * allowed but worth a look (an internal table's name leaking out as 42P01
  * when a call races a drop, a unique violation or deadlock inside
- * pgbroker).  A public function of the installed extension that this
- * driver does not call is reported at the start.
+ * pgbroker).  A public function or view of the installed extension that
+ * this driver does not call is reported at the start, and so is a
+ * function it calls that is not installed.
+ *
+ * With --stranger ROLE every connection is ROLE, a role that holds no
+ * privilege on any queue or topic and may not create them, and the run
+ * also fails when one of its calls reads or changes a queue, topic or
+ * consumer group, or when the database is not the same after the run as
+ * before it (fuzz_stranger.c).
  *
  * The seed fixes each connection's random choices; some choices depend on
  * what earlier calls returned (ids, receipts, whether a claim got
@@ -54,11 +61,13 @@
  *
  * Connection parameters come from the usual PG* environment variables.
  *
- * usage: fuzz [--calls N] [--seed S] [--threads N] [--users U1,U2,...]
+ * usage: fuzz [--calls N] [--seed S] [--threads N]
+ *             [--users U1,U2,... | --stranger ROLE]
  *             [--timeout MS] [--forbid CODE,...] [--no-check] [--verbose]
  *
  * --users: worker k connects as the k-th user of the list (round robin);
- * the final check connects as the default user.
+ * the final check (and the stranger's database comparison) connects as
+ * the default user.
  *
  * The calls are the rows of a table (fuzz_table.c): per function, its
  * statement and the classes of value each parameter takes, careful and
@@ -78,10 +87,10 @@
 static long ncalls = 20000;
 unsigned long seed0 = 1;
 static int	nthreads = 3;
-static char *users[32];
+static const char *users[32];
 static int	nusers = 0;
 static int	timeout_ms = 2000;
-static char *forbid_extra[32];
+static const char *forbid_extra[32];
 static int	nforbid_extra = 0;
 static bool do_check = true;
 static bool verbose = false;
@@ -153,7 +162,7 @@ is_forbidden(const char *code)
 	return false;
 }
 
-static void
+void
 print_call(FILE *f, const Call *c)
 {
 	int			i;
@@ -357,6 +366,19 @@ simple(Worker *w, int fn, const char *sql)
  * Transactions and the worker loop
  * ----------------------------------------------------------------
  */
+
+/* the transaction is over: forget the topics it published to */
+static void
+forget_published(Worker *w)
+{
+	while (w->npublished > 0)
+	{
+		w->npublished--;
+		free(w->published[w->npublished]);
+		w->published[w->npublished] = NULL;
+	}
+}
+
 static void
 end_xact(Worker *w, bool failed)
 {
@@ -403,7 +425,7 @@ end_xact(Worker *w, bool failed)
 	}
 	w->in_xact = false;
 	w->savepoint = false;
-	w->npublished = 0;
+	forget_published(w);
 }
 
 static void
@@ -429,6 +451,7 @@ worker_main(void *arg)
 	char		sql[256];
 	PGresult   *r;
 
+	w->stranger = stranger_role != NULL;
 	w->conn = connect_as(nusers > 0 ? users[w->id % nusers] : NULL);
 	snprintf(sql, sizeof(sql),
 			 "SET statement_timeout = %d; SET lock_timeout = %d; SET client_min_messages = warning;"
@@ -457,7 +480,7 @@ worker_main(void *arg)
 				w->in_xact = true;
 				w->xact_left = 1 + rn(w, 6);
 				w->savepoint = false;
-				w->npublished = 0;
+				forget_published(w);
 			}
 		}
 		if (w->in_xact && !w->savepoint && pct(w, 20))
@@ -484,7 +507,7 @@ worker_main(void *arg)
 				end_xact(w, false);
 		}
 		else
-			w->npublished = 0;
+			forget_published(w);
 	}
 	if (w->in_xact && PQstatus(w->conn) == CONNECTION_OK)
 		end_xact(w, false);
@@ -579,7 +602,7 @@ summary(double secs)
 }
 
 static void
-split_list(char *s, char **out, int *n, int max)
+split_list(char *s, const char **out, int *n, int max)
 {
 	char	   *tok;
 
@@ -607,6 +630,8 @@ main(int argc, char **argv)
 			nthreads = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--users") == 0 && i + 1 < argc)
 			split_list(argv[++i], users, &nusers, lengthof(users));
+		else if (strcmp(argv[i], "--stranger") == 0 && i + 1 < argc)
+			stranger_role = argv[++i];
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			timeout_ms = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--forbid") == 0 && i + 1 < argc)
@@ -617,23 +642,29 @@ main(int argc, char **argv)
 			verbose = true;
 		else
 		{
-			fprintf(stderr, "usage: fuzz [--calls N] [--seed S] [--threads N] [--users U1,U2,...]"
+			fprintf(stderr, "usage: fuzz [--calls N] [--seed S] [--threads N]"
+					" [--users U1,U2,... | --stranger ROLE]"
 					" [--timeout MS] [--forbid CODE,...] [--no-check] [--verbose]\n");
 			return 2;
 		}
 	}
-	if (nthreads < 1 || nthreads > lengthof(th) || ncalls < 0 || timeout_ms < 10)
+	if (nthreads < 1 || nthreads > lengthof(th) || ncalls < 0 || timeout_ms < 10 ||
+		(stranger_role != NULL && nusers > 0))
 	{
 		fprintf(stderr, "fuzz: bad arguments\n");
 		return 2;
 	}
+	if (stranger_role != NULL)
+		users[nusers++] = stranger_role;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	init_names();
 	calls_init();
 
 	printf("fuzz: seed %lu, %ld calls, %d connections%s%s\n", seed0, ncalls, nthreads,
-		   nusers ? " as " : "", nusers ? "given users" : "");
+		   nusers ? " as " : "", stranger_role ? stranger_role : (nusers ? "given users" : ""));
 	check_coverage();
+	if (stranger_role != NULL)
+		stranger_begin();
 	t0 = now_secs();
 	ws = calloc(nthreads, sizeof(Worker));
 	for (i = 0; i < nthreads; i++)
@@ -649,6 +680,8 @@ main(int argc, char **argv)
 	secs = now_secs() - t0;
 
 	summary(secs);
+	if (stranger_role != NULL && lost_connections == 0)
+		stranger_end();
 	if (do_check && lost_connections == 0)
 		final_check();
 

@@ -11,9 +11,15 @@
  * fuzz_calls.c  the one generator that makes a call from a row of the
  *               table, and the rows' hooks
  * fuzz_check.c  the final check of what the run left behind
+ * fuzz_stranger.c
+ *               the run as a role granted nothing (--stranger): what its
+ *               calls may do, and the database they must leave unchanged
  *
  * A Worker belongs to one thread.  The outcome counters, the tainted
  * topics and the run's totals are shared: they are changed under mu.
+ * What a worker remembers from one call for later ones (names of queues,
+ * topics, groups and consumers) it copies into strings of its own: a
+ * call's arguments are freed when the call is done.
  */
 #ifndef FUZZ_H
 #define FUZZ_H
@@ -47,6 +53,8 @@ enum
 	F_CREATE_GROUP, F_DELETE_GROUP, F_COMMIT_OFFSET, F_COMMIT_RECORDS, F_COMMIT_ALL,
 	F_EXTEND_LEASE, F_LEAVE, F_SEEK_TEXT, F_SEEK_OFFSET, F_SEEK_TIME, F_POLL,
 	F_POLL_WAIT, F_V_LAG,
+	F_GRANT, F_REVOKE, F_HAS_PRIVILEGE, F_V_PRIVILEGES,
+	F_GRANT_DEFAULT, F_REVOKE_DEFAULT, F_V_DEFAULT_PRIVILEGES,
 	F_SET,
 	NCALLABLE,
 	/* transaction control, counted but not drawn at random */
@@ -75,18 +83,19 @@ typedef struct FuncStats
 	StateCount	states[MAXSTATES];
 } FuncStats;
 
+/* remembered from earlier calls: the strings are the worker's own */
 typedef struct Claimed
 {
-	const char *queue;
+	char	   *queue;
 	char		id[24];
 	char		receipt[40];
 } Claimed;
 
 typedef struct Polled
 {
-	const char *topic;
-	const char *group;
-	const char *consumer;
+	char	   *topic;
+	char	   *group;
+	char	   *consumer;		/* NULL: polled without one */
 	int			partition;
 	long long	offset;
 } Polled;
@@ -98,16 +107,17 @@ typedef struct Worker
 	uint64_t	rng;
 	long		calls;
 	long		msgsize;		/* this session's pgbroker.max_message_size */
+	bool		stranger;		/* connected as the role granted nothing */
 	bool		in_xact;
 	int			xact_left;
 	bool		savepoint;
 	int			prepared;
-	const char *published[16];	/* topics published to in this transaction */
+	char	   *published[16];	/* topics published to in this transaction */
 	int			npublished;
 	Claimed		claimed[RING];
 	int			nclaimed;
 	char		sent[RING][24];
-	const char *sent_queue[RING];
+	char	   *sent_queue[RING];
 	int			nsent;
 	Polled		polled[RING];
 	int			npolled;
@@ -145,6 +155,7 @@ extern FuncStats funcs[NFUNCS];
 /* fuzz.c */
 extern PGconn *connect_as(const char *user);
 extern void violation(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+extern void print_call(FILE *f, const Call *c);
 extern bool result_ok(PGresult *r);
 extern void call_init(Call *c, int fn, const char *sql);
 extern void arg(Call *c, const char *v);
@@ -161,6 +172,7 @@ extern bool is_tainted(const char *name);
 extern int	rn(Worker *w, int n);
 extern bool pct(Worker *w, int p);
 extern char *keep(Worker *w, char *s);
+extern void set_str(char **slot, const char *s);
 extern char *wformat(Worker *w, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 extern void free_garbage(Worker *w);
 extern void buf_str(Buf *b, const char *s);
@@ -288,6 +300,25 @@ typedef enum Subject
 	SUBJ_POLLED					/* a record this worker polled, if any */
 } Subject;
 
+/*
+ * What a call of the role granted nothing (--stranger) may do when it
+ * succeeds; see fuzz_stranger.c.  The default is the strictest.
+ */
+typedef enum Stranger
+{
+	S_NEVER,					/* never succeeds: creates, grants, maintains */
+	S_QUEUE,					/* only on a queue that does not exist */
+	S_QUEUE_OR_EMPTY,			/* the same, or returning no rows: an empty
+								 * batch sends nothing, to any name */
+	S_TOPIC,					/* only on a topic that does not exist */
+	S_NOTHING,					/* only showing nothing: no rows, or NULLs */
+	S_ASK,						/* succeeds, but never says the stranger holds
+								 * a privilege */
+	S_SELF,						/* only for itself or a role it is a member
+								 * of (its default privileges) */
+	S_FREE						/* needs no privilege */
+} Stranger;
+
 typedef struct Gen Gen;
 
 typedef struct CallSpec
@@ -295,13 +326,18 @@ typedef struct CallSpec
 	int			fn;				/* F_* */
 	const char *name;
 	int			weight;
-	const char *sig;			/* the function called, as regprocedure */
+	const char *sig;			/* the function called, as regprocedure (a
+								 * view: as regclass) */
 	const char *sql;
 	int			hostile;		/* hostility's argument count; 0: none */
 	Subject		subject;
 	int			subject_pct;	/* SUBJ_POLLED: chance the record is used */
 	int			next_pct;		/* chance of the next row's form instead */
 	bool		no_cancel;		/* never cancelled while it runs */
+	Stranger	stranger;		/* what the stranger's call may do */
+	int			stranger_arg;	/* the parameter naming the object (S_QUEUE,
+								 * S_TOPIC), the role asked about (S_ASK), or
+								 * the role acted for (S_SELF) */
 	void		(*before) (Worker *w, Gen *g);
 	void		(*after) (Worker *w, Gen *g, PGresult *r);
 	Param		params[MAXPARAMS];
@@ -331,5 +367,11 @@ extern void check_coverage(void);
 
 /* fuzz_check.c */
 extern void final_check(void);
+
+/* fuzz_stranger.c */
+extern const char *stranger_role;
+extern void stranger_begin(void);
+extern void stranger_check(Worker *w, const CallSpec *s, const Call *c, PGresult *r);
+extern void stranger_end(void);
 
 #endif							/* FUZZ_H */

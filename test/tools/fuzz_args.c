@@ -168,6 +168,20 @@ wformat(Worker *w, const char *fmt,...)
 	return keep(w, s);
 }
 
+/*
+ * Make *slot the worker's own copy of s (NULL stays NULL), freeing what
+ * it held: for what outlives the call whose argument s is.  s is copied
+ * before the old string is freed, so it may be that string.
+ */
+void
+set_str(char **slot, const char *s)
+{
+	char	   *copy = s ? strdup(s) : NULL;
+
+	free(*slot);
+	*slot = copy;
+}
+
 void
 free_garbage(Worker *w)
 {
@@ -694,7 +708,9 @@ gen_offset(Worker *w, bool bad)
 }
 
 /* ----------------------------------------------------------------
- * What earlier calls returned: ids, receipts, polled records
+ * What earlier calls returned: ids, receipts, polled records.  The
+ * queue's name is copied (set_str): the one passed is a call's argument,
+ * which may be freed with the call's memory.
  * ----------------------------------------------------------------
  */
 void
@@ -702,7 +718,7 @@ remember_claim(Worker *w, const char *queue, const char *id, const char *receipt
 {
 	Claimed    *c = &w->claimed[w->nclaimed++ % RING];
 
-	c->queue = queue;
+	set_str(&c->queue, queue);
 	snprintf(c->id, sizeof(c->id), "%s", id);
 	snprintf(c->receipt, sizeof(c->receipt), "%s", receipt ? receipt : "");
 }
@@ -712,7 +728,7 @@ remember_sent(Worker *w, const char *queue, const char *id)
 {
 	int			i = w->nsent++ % RING;
 
-	w->sent_queue[i] = queue;
+	set_str(&w->sent_queue[i], queue);
 	snprintf(w->sent[i], sizeof(w->sent[i]), "%s", id);
 }
 

@@ -342,6 +342,8 @@ make_call(Worker *w, const CallSpec *s)
 	if (s->before)
 		s->before(w, &g);
 	r = run_call(w, &g.call, !s->no_cancel);
+	if (w->stranger)
+		stranger_check(w, s, &g.call, r);
 	if (s->after)
 		s->after(w, &g, r);
 	if (r)
@@ -381,17 +383,21 @@ calls_init(void)
 }
 
 /*
- * Warn about public functions of the installed pgbroker this driver does
- * not call (a function added since it was written), and about functions
- * it calls that are not installed.
+ * Warn about public functions and views of the installed pgbroker this
+ * driver does not call (one added since it was written), and about
+ * functions it calls that are not installed.  The views that hold the
+ * privileges of each queue and topic (broker.*_acl) are not for reading.
  */
 void
 check_coverage(void)
 {
 	PGconn	   *c = connect_as(NULL);
 	PGresult   *r = PQexec(c, "SELECT p.oid::regprocedure::text FROM pg_proc p"
-						   " JOIN pg_namespace n ON n.oid = p.pronamespace"
-						   " WHERE n.nspname = 'broker' AND p.proname !~ '^_' ORDER BY 1");
+						   " WHERE p.pronamespace = 'broker'::regnamespace AND p.proname !~ '^_'"
+						   " UNION ALL"
+						   " SELECT c.oid::regclass::text FROM pg_class c"
+						   " WHERE c.relnamespace = 'broker'::regnamespace AND c.relkind = 'v'"
+						   " AND c.relname !~ '_acl$' ORDER BY 1");
 	int			i;
 	int			j;
 
@@ -508,10 +514,10 @@ after_publish(Worker *w, Gen *g, PGresult *r)
 	if (!result_ok(r) || topic == NULL)
 		return;
 	for (i = 0; i < w->npublished; i++)
-		if (w->published[i] == topic)
+		if (strcmp(w->published[i], topic) == 0)
 			return;
 	if (w->npublished < lengthof(w->published))
-		w->published[w->npublished++] = topic;
+		set_str(&w->published[w->npublished++], topic);
 	else
 		taint(topic);			/* cannot remember it: be safe */
 }
@@ -572,9 +578,9 @@ after_poll(Worker *w, Gen *g, PGresult *r)
 		{
 			Polled	   *p = &w->polled[w->npolled++ % RING];
 
-			p->topic = g->call.v[0];
-			p->group = g->normal[1];
-			p->consumer = g->call.v[4];
+			set_str(&p->topic, g->call.v[0]);
+			set_str(&p->group, g->normal[1]);
+			set_str(&p->consumer, g->call.v[4]);
 			p->partition = part;
 			p->offset = off;
 		}
