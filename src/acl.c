@@ -249,6 +249,18 @@ BrokerHasPrivilege(Oid role, char kind, Oid holder, BrokerPrivilege priv)
 	return false;
 }
 
+/*
+ * Whether role may use a consumer group owned by the role named owner: as
+ * a member of it.  A role of that name that no longer exists owns nothing.
+ */
+bool
+BrokerOwnsGroup(Oid role, const char *owner)
+{
+	Oid			owner_oid = get_role_oid(owner, true);
+
+	return OidIsValid(owner_oid) && has_privs_of_role(role, owner_oid);
+}
+
 /* Raise 42501 unless the caller holds the privilege. */
 void
 BrokerCheckPrivilege(char kind, const char *name, Oid holder, BrokerPrivilege priv)
@@ -311,6 +323,7 @@ typedef struct GateSpec
 	char		kind;
 	BrokerPrivilege priv;
 	bool		by_id;
+	bool		group_owner;	/* the owner of the group its second argument names may too */
 } GateSpec;
 
 static const GateSpec gates[] = {
@@ -332,14 +345,15 @@ static const GateSpec gates[] = {
 	{"topic_partitions", 't', BROKER_PRIV_BROWSE, false},
 	{"topic_stats", 't', BROKER_PRIV_MONITOR, true},
 	{"create_group", 't', BROKER_PRIV_CONSUME, false},
-	{"delete_group", 't', BROKER_PRIV_MANAGE, false},	/* or the group's owner */
+	{"delete_group", 't', BROKER_PRIV_MANAGE, false, true},
 };
 
 static SPIPlanPtr plan_group_owner = NULL;
 
 /*
- * delete_group: a group's owner (a member of the role that created it,
- * with consume on the topic) may delete it without manage.
+ * A gated call on a consumer group (the second argument): the group's
+ * owner (a member of the role that created it, with consume on the topic)
+ * may make it without manage.
  */
 static bool
 gate_group_owner(FunctionCallInfo fcinfo, Oid owner, Oid caller, Oid holder)
@@ -347,7 +361,6 @@ gate_group_owner(FunctionCallInfo fcinfo, Oid owner, Oid caller, Oid holder)
 	Datum		args[2];
 	bool		isnull;
 	Datum		d;
-	Oid			role;
 
 	if (PG_ARGISNULL(1) || !BrokerHasPrivilege(caller, 't', holder, BROKER_PRIV_CONSUME))
 		return false;
@@ -362,10 +375,7 @@ gate_group_owner(FunctionCallInfo fcinfo, Oid owner, Oid caller, Oid holder)
 	if (SPI_processed != 1)
 		return false;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return false;
-	role = get_role_oid(NameStr(*DatumGetName(d)), true);
-	return OidIsValid(role) && has_privs_of_role(caller, role);
+	return !isnull && BrokerOwnsGroup(caller, NameStr(*DatumGetName(d)));
 }
 
 typedef struct GateCache
@@ -392,6 +402,8 @@ gate_object(const GateSpec *spec, Datum arg, Oid owner, int32 *id, char **name)
 	bool		found;
 	bool		isnull;
 
+	if (!by_id)
+		BrokerCheckName(TextDatumGetCString(arg), spec->kind == 'q' ? "queue" : "topic");
 	if (spec->kind == 'q')
 		plan = by_id ?
 			BrokerKeptPlan(&plan_queue_by_id, "SELECT id, name FROM broker.queue WHERE id OPERATOR(pg_catalog.=) $1",
@@ -499,7 +511,7 @@ pgbroker_gate(PG_FUNCTION_ARGS)
 			Oid			holder = BrokerAclHolder(spec->kind, id);
 
 			name = pstrdup(name);
-			if (!(strcmp(spec->function, "delete_group") == 0 &&
+			if (!(spec->group_owner &&
 				  gate_group_owner(fcinfo, cache->owner, caller, holder)))
 				check_privilege_of(caller, spec->kind, name, holder, spec->priv);
 		}
@@ -532,7 +544,7 @@ pgbroker_has_privilege(PG_FUNCTION_ARGS)
 {
 	Oid			role = PG_ARGISNULL(0) ? GetUserId() : PG_GETARG_OID(0);
 	char	   *privname = BrokerTextArg(fcinfo, 1, "privilege");
-	GateSpec	spec = {NULL, 'q', BROKER_PRIV_BROWSE, false};
+	GateSpec	spec = {NULL, 'q', BROKER_PRIV_BROWSE, false, false};
 	int32		id;
 	char	   *name;
 	bool		found;
@@ -642,7 +654,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 	}
 	else
 	{
-		GateSpec	spec = {NULL, 'q', BROKER_PRIV_MANAGE, false};
+		GateSpec	spec = {NULL, 'q', BROKER_PRIV_MANAGE, false, false};
 		BrokerPrivilege priv = priv_from_name(privname);
 		int32		id;
 		char	   *name;

@@ -28,6 +28,7 @@ extern Oid	BrokerCaller(void);
 extern Oid	BrokerAclHolder(char kind, int32 id);
 extern bool BrokerHasPrivilege(Oid role, char kind, Oid holder, BrokerPrivilege priv);
 extern void BrokerCheckPrivilege(char kind, const char *name, Oid holder, BrokerPrivilege priv);
+extern bool BrokerOwnsGroup(Oid role, const char *owner);
 extern Oid	BrokerCallerPush(Oid role);
 extern void BrokerCallerPop(Oid prev);
 

@@ -59,7 +59,6 @@
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
 #include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -117,6 +116,8 @@ static Oid	state_relid = InvalidOid;
 static AttrNumber state_write_attnums[STATE_WRITE_COLS];
 static Oid	state_write_relid = InvalidOid;
 static Oid	state_seq = InvalidOid;
+static AttrNumber group_owner_att = InvalidAttrNumber;	/* consumer_group.owner */
+static Oid	group_relid = InvalidOid;
 
 /*
  * The transaction's offsets-only writes: where the last one ended in the
@@ -157,8 +158,13 @@ GroupFind(int32 topic_id, const char *name, char **owner)
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
 						   sc.index->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(name));
 	BrokerScanStart(&sc, NULL, keys, 2);
-	/* (a schema before ALTER EXTENSION UPDATE has no owner column) */
-	owner_att = get_attnum(RelationGetRelid(sc.rel), "owner");
+	/* (a schema before ALTER EXTENSION UPDATE has no owner column: look again) */
+	if (group_relid != RelationGetRelid(sc.rel) || group_owner_att == InvalidAttrNumber)
+	{
+		group_owner_att = get_attnum(RelationGetRelid(sc.rel), "owner");
+		group_relid = RelationGetRelid(sc.rel);
+	}
+	owner_att = group_owner_att;
 	if (owner != NULL)
 		*owner = NULL;
 	if (BrokerScanNext(&sc, ForwardScanDirection))
@@ -257,12 +263,8 @@ static void
 group_check_access(BrokerTopic *t, const char *group, const char *owner)
 {
 	Oid			caller = BrokerCaller();
-	Oid			owner_oid;
 
-	if (owner == NULL)
-		return;
-	owner_oid = get_role_oid(owner, true);
-	if (OidIsValid(owner_oid) && has_privs_of_role(caller, owner_oid))
+	if (owner == NULL || BrokerOwnsGroup(caller, owner))
 		return;
 	if (BrokerHasPrivilege(caller, 't', t->acl_holder, BROKER_PRIV_MANAGE))
 		return;
