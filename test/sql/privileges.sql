@@ -245,6 +245,35 @@ SELECT broker.revoke_default('send', 'priv_stranger', creator => 'priv_owner'),
 SELECT count(*) AS defaults_left FROM broker.default_privileges;
 SELECT broker.drop_queue('pq3');
 
+-- the errors of the privilege functions
+SELECT sqlstate_of(stmt) AS sqlstate, stmt FROM (VALUES
+	($$SELECT broker.grant('fly', 'priv_send', queue => 'pq')$$),
+	($$SELECT broker.grant(NULL, 'priv_send', queue => 'pq')$$),
+	($$SELECT broker.grant('send', NULL, queue => 'pq')$$),
+	($$SELECT broker.grant('send', 'priv_send')$$),
+	($$SELECT broker.grant('send', 'priv_send', queue => 'pq', topic => 'pt')$$),
+	($$SELECT broker.grant('send', 'priv_send', queue => 'no_such_queue')$$),
+	($$SELECT broker.grant('send', 'priv_send', topic => 'no_such_topic')$$),
+	($$SELECT broker.grant('send', 'no_such_role', queue => 'pq')$$),
+	($$SELECT broker.grant('send', 0::oid::regrole, queue => 'pq')$$),
+	($$SELECT broker.grant('create', 'priv_send', queue => 'pq')$$),
+	($$SELECT broker.revoke('manage', 'priv_send', queue => E'bad\nname')$$),
+	($$SELECT broker.has_privilege('priv_send', 'fly', queue => 'pq')$$),
+	($$SELECT broker.has_privilege('priv_send', NULL, queue => 'pq')$$),
+	($$SELECT broker.has_privilege('priv_send', 'send')$$),
+	($$SELECT broker.has_privilege('priv_send', 'create', topic => 'pt')$$),
+	($$SELECT broker.grant_default('fly', 'priv_send')$$),
+	($$SELECT broker.grant_default('send', NULL)$$),
+	($$SELECT broker.grant_default(NULL, 'priv_send')$$),
+	($$SELECT broker.alter_queue('pq', max_message_size => -5)$$),
+	($$SELECT broker.alter_topic('pt', max_message_size => 0)$$)
+) v(stmt);
+SELECT broker.has_privilege('priv_send', 'send', queue => 'no_such_queue') IS NULL AS unknown_queue_is_null;
+\set VERBOSITY default
+SELECT broker.grant('fly', 'priv_send', queue => 'pq');
+SELECT broker.grant('send', 'priv_send', queue => 'pq', topic => 'pt');
+\set VERBOSITY terse
+
 -- names are not secret: an unknown queue is 42704 for everybody
 SET ROLE priv_stranger;
 SELECT sqlstate_of($$SELECT broker.send('no_such_queue', '{}')$$) AS unknown_queue;
