@@ -22,6 +22,10 @@ OBJS = \
 	src/queue_settle.o \
 	src/queue_xact.o \
 	src/scan.o \
+	src/subscription_launch.o \
+	src/subscription_queue.o \
+	src/subscription_topic.o \
+	src/subscription_worker.o \
 	src/topic_append.o \
 	src/topic_cache.o \
 	src/topic_publish.o \
@@ -40,13 +44,15 @@ STRUCTURE_SOURCES = \
 	sql/src/structure/roles.sql \
 	sql/src/structure/queue.sql \
 	sql/src/structure/topic.sql \
-	sql/src/structure/group.sql
+	sql/src/structure/group.sql \
+	sql/src/structure/subscription.sql
 FUNCTION_SOURCES = \
 	sql/src/functions/common.sql \
 	sql/src/functions/queue.sql \
 	sql/src/functions/topic.sql \
 	sql/src/functions/group.sql \
 	sql/src/functions/wait.sql \
+	sql/src/functions/subscription.sql \
 	sql/src/functions/maintain.sql
 INSTALL_SOURCES = $(STRUCTURE_SOURCES) $(FUNCTION_SOURCES) sql/src/grants.sql
 
@@ -62,7 +68,8 @@ RELEASED = \
 	$(EXTENSION)--0.1.0.sql \
 	$(EXTENSION)--0.1.0--0.2.0.sql
 UPGRADE_STEP = $(EXTENSION)--0.2.0--$(EXTVERSION).sql
-UPGRADE_SOURCES = sql/upgrade/0.2.0--$(EXTVERSION).sql $(FUNCTION_SOURCES) sql/src/grants.sql
+UPGRADE_SOURCES = sql/upgrade/0.2.0--$(EXTVERSION).sql sql/src/structure/subscription.sql \
+	$(FUNCTION_SOURCES) sql/src/grants.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_STEP)
 DATA = $(RELEASED)

@@ -68,11 +68,15 @@
 
 PG_FUNCTION_INFO_V1(pgbroker_gate);
 PG_FUNCTION_INFO_V1(pgbroker_caller);
+PG_FUNCTION_INFO_V1(pgbroker_caller_search_path);
 PG_FUNCTION_INFO_V1(pgbroker_has_privilege);
 PG_FUNCTION_INFO_V1(pgbroker_may_see);
 
 /* The role that called the pgbroker function now running (InvalidOid: none). */
 static Oid	current_caller = InvalidOid;
+
+/* The search_path of the caller of the last gated subscription function. */
+static char *caller_search_path = NULL;
 
 static const char *const priv_names[] = {"send", "consume", "browse", "manage", "monitor"};
 
@@ -120,6 +124,19 @@ Oid
 BrokerCaller(void)
 {
 	return OidIsValid(current_caller) ? current_caller : GetUserId();
+}
+
+/*
+ * broker._caller_search_path() RETURNS text: the search_path in effect
+ * where the caller called a subscription function, before the body's own
+ * SET clause pinned it.
+ */
+Datum
+pgbroker_caller_search_path(PG_FUNCTION_ARGS)
+{
+	if (caller_search_path == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(caller_search_path));
 }
 
 /* broker._caller() RETURNS name: for the PL/pgSQL bodies behind the gate. */
@@ -346,6 +363,11 @@ static const GateSpec gates[] = {
 	{"topic_stats", 't', BROKER_PRIV_MONITOR, true},
 	{"create_group", 't', BROKER_PRIV_CONSUME, false},
 	{"delete_group", 't', BROKER_PRIV_MANAGE, false, true},
+	/* subscriptions: what they need depends on the subscription; the bodies check */
+	{"subscribe", 's', BROKER_PRIV_CONSUME, false},
+	{"alter_subscription", 's', BROKER_PRIV_CONSUME, false},
+	{"unsubscribe", 's', BROKER_PRIV_CONSUME, false},
+	{"replay_subscription_dead_letters", 's', BROKER_PRIV_CONSUME, false},
 };
 
 static SPIPlanPtr plan_group_owner = NULL;
@@ -498,6 +520,14 @@ pgbroker_gate(PG_FUNCTION_ARGS)
 
 	if (spec->kind == 'c')
 		check_create(caller);
+	else if (spec->kind == 's')
+	{
+		/* a subscription runs with its owner's search_path: keep the caller's */
+		if (caller_search_path != NULL)
+			pfree(caller_search_path);
+		caller_search_path = MemoryContextStrdup(TopMemoryContext,
+												 namespace_search_path ? namespace_search_path : "");
+	}
 	else if (!PG_ARGISNULL(0))
 	{
 		int32		id;

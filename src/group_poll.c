@@ -75,6 +75,7 @@ typedef struct PollContext
 	bool		leased;
 	Interval	lease;
 	TimestampTz next_due;		/* earliest lease of another consumer to end */
+	int32		only_partition; /* transactional poll of one partition; -1: all */
 } PollContext;
 
 static SPIPlanPtr plan_heartbeat = NULL;
@@ -329,6 +330,8 @@ poll_once(PollContext *ctx)
 
 		if (ctx->leased && (release[p] || (!held[p] && nheld >= share)))
 			continue;
+		if (ctx->only_partition >= 0 && p != ctx->only_partition)
+			continue;
 
 		LockTagGroupPartition(&tag, ctx->group_id, p);
 		r = LockAcquire(&tag, ExclusiveLock, false, true);
@@ -478,6 +481,21 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, bool in_procedure)
 					 errhint("Pass consumer => a name that identifies this consumer instance.")));
 		ctx->leased = true;
 	}
+	/* broker.poll's partition (the procedure's next argument is its result) */
+	ctx->only_partition = -1;
+	if (!in_procedure && PG_NARGS() > 6 && !PG_ARGISNULL(6))
+	{
+		ctx->only_partition = PG_GETARG_INT32(6);
+		if (ctx->only_partition < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partition must not be negative")));
+		if (ctx->leased)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a leased poll cannot name a partition"),
+					 errhint("A leased consumer is given its partitions; poll one partition transactionally (without lease).")));
+	}
 	BrokerCheckName(group, "consumer group");
 	ctx->session = GroupSessionName();
 	if (poll_start == 0)
@@ -499,6 +517,8 @@ poll_look(BrokerWaiter *w, bool registered)
 	GroupOffsetsWriteBegin();
 	ctx->topic = TopicLookup(ctx->topic_name);
 	GroupCheckTopic(ctx->topic);
+	if (ctx->only_partition >= 0)
+		BrokerCheckPartition(ctx->only_partition, ctx->topic->partitions, TopicName(ctx->topic));
 	ctx->group_id = GroupIdFor(ctx->topic, ctx->group_name);
 	ctx->next_due = 0;
 	got = poll_once(ctx);

@@ -27,6 +27,7 @@
 #define PGBROKER_LOCK_TOPIC_WAITERS	0x7067	/* consumers waiting on a topic */
 #define PGBROKER_LOCK_GROUP_WAITERS	0x7068	/* the same, by consumer group */
 #define PGBROKER_LOCK_DEFAULT_ACL	0x7069	/* the default privileges of a role */
+#define PGBROKER_LOCK_SUBSCRIPTION	0x706a	/* one worker of a subscription, while it runs */
 
 /*
  * Consumers waiting on a queue.  Claims with a filter register apart
@@ -93,6 +94,18 @@ static inline void
 LockTagDefaultAcl(LOCKTAG *tag, Oid role)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) role, 0, PGBROKER_LOCK_DEFAULT_ACL);
+}
+
+/*
+ * One worker of a subscription (by its number): held by the worker for as
+ * long as it runs, so that a second one for the same slot stops at once
+ * and a launcher sees whether it runs.
+ */
+static inline void
+LockTagSubscriptionWorker(LOCKTAG *tag, Oid database, int32 subscription, int32 worker)
+{
+	SET_LOCKTAG_ADVISORY(*tag, database, (uint32) subscription, (uint32) worker,
+						 PGBROKER_LOCK_SUBSCRIPTION);
 }
 
 #endif							/* PGBROKER_LOCKTAG_H */

@@ -57,6 +57,7 @@
 PG_FUNCTION_INFO_V1(pgbroker_queue_claim);
 PG_FUNCTION_INFO_V1(pgbroker_queue_claim_wait);
 PG_FUNCTION_INFO_V1(pgbroker_queue_extend);
+PG_FUNCTION_INFO_V1(pgbroker_queue_next_due);
 
 /* A lease argument: positive and at most 7 days. */
 static void
@@ -677,4 +678,38 @@ Datum
 pgbroker_queue_extend(PG_FUNCTION_ARGS)
 {
 	return BrokerRunAsOwner(fcinfo, queue_extend_body);
+}
+
+/*
+ * broker._queue_next_due(queue text) RETURNS timestamptz
+ *
+ * When a claim that just found nothing should look again at the latest:
+ * the earliest delay or lease of the queue that ends (NULL: none, or the
+ * queue is empty).  For the waits that are not claims (a subscription's
+ * worker, subscription_worker.c); needs consume.
+ */
+static Datum
+queue_next_due_body(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	BrokerQueue *q;
+	TimestampTz due = 0;
+	long		backstop_ms;
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_CONSUME);
+	if (!claim_queue_is_empty(q))
+		due = claim_next_due(q, &backstop_ms);
+	SPI_finish();
+	if (due == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(due);
+}
+
+Datum
+pgbroker_queue_next_due(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_next_due_body);
 }

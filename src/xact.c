@@ -46,6 +46,7 @@
 #include "acl.h"
 #include "group.h"
 #include "queue_xact.h"
+#include "subscription.h"
 #include "topic_append.h"
 #include "wait.h"
 #include "xact.h"
@@ -93,6 +94,7 @@ xact_callback(XactEvent event, void *arg)
 			WaitXactCommitted();
 			QueueXactCommitted();
 			GroupXactEnded(false);
+			SubscriptionXactCommitted();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -101,12 +103,14 @@ xact_callback(XactEvent event, void *arg)
 			TopicAppendAbort();
 			WaitXactAborted();
 			QueueXactAborted();
+			SubscriptionXactAborted();
 			break;
 		case XACT_EVENT_PREPARE:
 			GroupXactEnded(true);
 			TopicAppendAbort();
 			WaitXactAborted();
 			QueueXactPrepared();
+			SubscriptionXactAborted();
 			break;
 		default:
 			break;

@@ -28,6 +28,15 @@ DROP FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, inter
  */
 ALTER TABLE broker.consumer_group ADD COLUMN owner name;
 
+/* A transactional poll may name one partition (a subscription's workers do). */
+DROP FUNCTION broker.poll(text, text, integer, interval, text, interval);
+
+/*
+ * Subscriptions are new: their tables come from their structure source,
+ * sql/src/structure/subscription.sql, which the build runs right after
+ * this file.
+ */
+
 /*
  * Privileges per queue and topic (acl.c): every queue and topic gets its
  * ACL holder, owned by the extension's owner, and the roles that could use

@@ -135,12 +135,13 @@ CREATE OR REPLACE FUNCTION broker.poll(
 	max_records		integer DEFAULT 100,
 	wait			interval DEFAULT '0',
 	consumer		text DEFAULT NULL,
-	lease			interval DEFAULT NULL)
+	lease			interval DEFAULT NULL,
+	partition		integer DEFAULT NULL)
 RETURNS SETOF broker.record
 AS 'MODULE_PATHNAME', 'pgbroker_poll'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval)
-	IS 'consume records as a group: transactionally (offsets commit with the transaction) or leased';
+COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval, integer)
+	IS 'consume records as a group: transactionally (offsets commit with the transaction; of one partition when named) or leased';
 
 /*
  * Commit a group's progress on one partition: next_offset is the next

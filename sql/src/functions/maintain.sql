@@ -28,7 +28,9 @@ LANGUAGE C STRICT VOLATILE;
  * Periodic housekeeping: dead-letter or drop expired messages, forget
  * expired dedup keys, and truncate queue tables that are empty so that
  * their files (heap and indexes) shrink back to nothing even while an old
- * snapshot holds back VACUUM; then maintain_topics().
+ * snapshot holds back VACUUM; then maintain_topics().  First, start the
+ * workers of subscriptions that are not running (after a restart, a
+ * crash, a worker that died, a slot that was not free).
  */
 CREATE OR REPLACE FUNCTION broker.maintain()
 RETURNS TABLE (queue text, expired bigint, dedup_keys_forgotten bigint, truncated boolean)
@@ -41,6 +43,7 @@ DECLARE
 	tbl text;
 	got_lock boolean;
 BEGIN
+	PERFORM broker._start_subscriptions();
 	FOR q IN SELECT * FROM broker.queue ORDER BY id LOOP
 		/*
 		 * Skip a queue that drop_queue() is dropping (or dropped since the

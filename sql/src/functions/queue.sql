@@ -350,6 +350,8 @@ BEGIN
 		END IF;
 		RAISE EXCEPTION 'queue "%" does not exist', name USING ERRCODE = '42704';
 	END IF;
+	/* its subscriptions go with it; their workers stop at commit */
+	PERFORM broker._drop_subscription(s.id) FROM broker.subscription s WHERE s.queue_id = qid;
 	EXECUTE format('DROP TABLE %s', broker._queue_table(qid));
 	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'queue_' || qid || '_acl');
 	DELETE FROM broker.dead_letter WHERE queue_id = qid;
@@ -482,6 +484,11 @@ CREATE OR REPLACE FUNCTION broker.extend(queue text, id bigint, receipt uuid, le
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_extend'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE OR REPLACE FUNCTION broker._queue_next_due(queue text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pgbroker_queue_next_due'
+LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb) IS 'lease up to max_messages ready messages';
 COMMENT ON FUNCTION broker.ack(text, bigint, uuid) IS 'acknowledge (remove) a message';

@@ -331,6 +331,8 @@ BEGIN
 	 WHERE g.topic_id = tid AND gst.group_id = g.id;
 	DELETE FROM broker.group_member gm USING broker.consumer_group g
 	 WHERE g.topic_id = tid AND gm.group_id = g.id;
+	/* its subscriptions go with it; their workers stop at commit */
+	PERFORM broker._drop_subscription(s.id) FROM broker.subscription s WHERE s.topic_id = tid;
 	DELETE FROM broker.consumer_group WHERE topic_id = tid;
 	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'topic_' || tid || '_acl');
 	DELETE FROM broker.topic WHERE id = tid;

@@ -1,0 +1,964 @@
+/*-------------------------------------------------------------------------
+ *
+ * subscription_worker.c
+ *	  The worker process of a subscription: it reads its subscription,
+ *	  waits for messages or records without holding a snapshot, and calls
+ *	  the handler with them as the subscription's owner, each failing call
+ *	  undone on its own.
+ *
+ * Each worker is one slot (0 .. concurrency-1) of one subscription, and
+ * holds that slot's lock (LockTagSubscriptionWorker) for as long as it
+ * runs.  It logs in as pgbroker.maintenance_role or the bootstrap
+ * superuser (a background worker cannot log in as a role without LOGIN,
+ * and owners often are such roles), and for everything done on the
+ * subscription's behalf (claims, acks, polls, the handler) switches to the
+ * owner with the security-restricted user id switch PostgreSQL uses for
+ * maintenance commands run on behalf of a table's owner, so that the
+ * handler can neither SET ROLE nor RESET ROLE nor SET SESSION
+ * AUTHORIZATION back to the login, nor create temporary objects that
+ * would outlive it.  The owner's privileges are checked by every call, as
+ * for any consumer.  The search_path is the one stored with the
+ * subscription, set again before each batch.
+ *
+ * A batch: the handler runs once per batch (array handlers) or once per
+ * item, each call in a subtransaction together with the settling of its
+ * items (the ack with the claim's receipt, for a queue), so that a call's
+ * effects and its settling commit together or not at all; an ack refused
+ * (the lease ran out and someone else has the message) undoes the call.
+ * An array handler that fails is called again one item at a time, so that
+ * only the failing items fail.  The subscription's timeout is armed
+ * explicitly (statement_timeout is not, in a background worker) over the
+ * whole batch; when it fires, the call running is cancelled and every
+ * item not yet settled counts as failed.
+ *
+ * Idle: the worker registers as a waiter of its queue or topic (wait.c)
+ * with session locks, looks in a subtransaction that it rolls back when
+ * it found nothing (so that it keeps no lock on the queue's table), and
+ * sleeps with its transaction open but without a snapshot or an xid, so
+ * that a producer's commit finds it and sets its latch, and VACUUM is not
+ * held back.  An error outside the handler (the handler or owner was
+ * dropped, a privilege revoked) is logged, counted, shown in
+ * broker.subscriptions as 'failing', and retried after a backoff that
+ * doubles up to a minute: no restart loop.
+ *
+ * Counters (broker.subscription_stats) are kept in memory and written at
+ * most every PGBROKER_STATS_FLUSH_MS.
+ *
+ * Locks: the slot's lock and the waiter registrations, session locks
+ * held for the worker's life.  A crash leaves nothing but what committed:
+ * the leases of claimed messages and the counted deliveries, which bring
+ * those messages back, counted, once the leases end.
+ *
+ * src/subscription_worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_type.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "common.h"
+#include "locktag.h"
+#include "pgbroker.h"
+#include "subscription.h"
+#include "wait.h"
+
+PGDLLEXPORT void pgbroker_subscription_main(Datum arg);
+PG_FUNCTION_INFO_V1(pgbroker_run_handler);
+
+#define PGBROKER_STATS_FLUSH_MS		2000
+#define PGBROKER_ERROR_BACKOFF_MAX_MS	60000
+
+static SubscriptionWorkerArg me;
+static Oid	worker_user = InvalidOid;	/* the login */
+static Oid	extension_owner = InvalidOid;
+static MemoryContext sub_cxt = NULL;	/* the subscription as last read */
+
+/* Counters, as written to broker.subscription_stats (totals). */
+static struct
+{
+	bool		loaded;
+	bool		dirty;
+	int64		processed;
+	int64		failed;
+	bool		failing;
+	char		last_error[1024];
+	TimestampTz last_error_at;
+	char		about[128];
+	TimestampTz last_batch_at;
+	double		last_batch_ms;
+	TimestampTz flushed_at;
+} stats;
+
+/* ---------------------------------------------------------------------
+ * Identity
+ * --------------------------------------------------------------------- */
+
+/* Act as the subscription's owner, restricted (see the file's header). */
+void
+SubscriptionAsOwner(Subscription *s)
+{
+	if (!OidIsValid(s->owner_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" that owns subscription \"%s\" does not exist", s->owner, s->name),
+				 errhint("Drop the subscription and subscribe again as an existing role.")));
+	SetUserIdAndSecContext(s->owner_id,
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* Act as the worker again: for its own bookkeeping, as the extension's owner. */
+void
+SubscriptionAsWorker(void)
+{
+	SetUserIdAndSecContext(OidIsValid(extension_owner) ? extension_owner : worker_user,
+						   SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* ---------------------------------------------------------------------
+ * The subscription
+ * --------------------------------------------------------------------- */
+
+static SPIPlanPtr plan_load_sql = NULL;
+static SPIPlanPtr plan_stats_flush_sql = NULL;
+static SPIPlanPtr plan_stats_load_sql = NULL;
+
+static const char load_sql[] =
+"SELECT s.name, s.queue_id IS NOT NULL AS is_queue, coalesce(s.queue_id, s.topic_id) AS source_id,"
+" coalesce(q.name, t.name) AS source, s.consumer_group, s.handler::oid AS handler, s.per_batch,"
+" s.owner, r.oid AS owner_id, s.search_path, s.batch_size, s.concurrency,"
+" (pg_catalog.date_part('epoch', s.timeout) OPERATOR(pg_catalog.*) 1000)::bigint AS timeout_ms,"
+" s.enabled, s.max_attempts,"
+" (pg_catalog.date_part('epoch', s.retry_base) OPERATOR(pg_catalog.*) 1000)::bigint AS retry_base_ms,"
+" (pg_catalog.date_part('epoch', s.retry_max) OPERATOR(pg_catalog.*) 1000)::bigint AS retry_max_ms,"
+" s.on_failure OPERATOR(pg_catalog.=) 'dead_letter' AS dead_letter"
+" FROM broker.subscription s"
+" LEFT JOIN broker.queue q ON q.id OPERATOR(pg_catalog.=) s.queue_id"
+" LEFT JOIN broker.topic t ON t.id OPERATOR(pg_catalog.=) s.topic_id"
+" LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) s.owner"
+" WHERE s.id OPERATOR(pg_catalog.=) $1";
+enum
+{
+	LOAD_NAME = 1, LOAD_IS_QUEUE, LOAD_SOURCE_ID, LOAD_SOURCE, LOAD_GROUP, LOAD_HANDLER,
+	LOAD_PER_BATCH, LOAD_OWNER, LOAD_OWNER_ID, LOAD_SEARCH_PATH, LOAD_BATCH_SIZE,
+	LOAD_CONCURRENCY, LOAD_TIMEOUT_MS, LOAD_ENABLED, LOAD_MAX_ATTEMPTS, LOAD_RETRY_BASE_MS,
+	LOAD_RETRY_MAX_MS, LOAD_DEAD_LETTER
+};
+
+static Datum
+col(int c, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c, isnull);
+}
+
+static char *
+col_text(int c, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c);
+
+	return v == NULL ? NULL : MemoryContextStrdup(cxt, v);
+}
+
+/*
+ * Read subscription id, in a transaction, connected to SPI, as the worker.
+ * NULL: it is gone.  The result lives in sub_cxt until the next read.
+ */
+static Subscription *
+load_subscription(int32 id)
+{
+	Datum		arg = Int32GetDatum(id);
+	Subscription *s;
+	bool		isnull;
+
+	BrokerExecPlan(BrokerKeptPlan(&plan_load_sql, load_sql, 1, (Oid[]) {INT4OID}), &arg, NULL, false, 1);
+	if (SPI_processed != 1)
+		return NULL;
+	MemoryContextReset(sub_cxt);
+	s = MemoryContextAllocZero(sub_cxt, sizeof(Subscription));
+	s->id = id;
+	s->name = col_text(LOAD_NAME, sub_cxt);
+	s->is_queue = DatumGetBool(col(LOAD_IS_QUEUE, &isnull));
+	s->source_id = DatumGetInt32(col(LOAD_SOURCE_ID, &isnull));
+	s->source = col_text(LOAD_SOURCE, sub_cxt);
+	s->group = col_text(LOAD_GROUP, sub_cxt);
+	s->handler = DatumGetObjectId(col(LOAD_HANDLER, &isnull));
+	s->per_batch = DatumGetBool(col(LOAD_PER_BATCH, &isnull));
+	s->owner = col_text(LOAD_OWNER, sub_cxt);
+	s->owner_id = DatumGetObjectId(col(LOAD_OWNER_ID, &isnull));
+	if (isnull)
+		s->owner_id = InvalidOid;
+	s->search_path = col_text(LOAD_SEARCH_PATH, sub_cxt);
+	s->batch_size = DatumGetInt32(col(LOAD_BATCH_SIZE, &isnull));
+	s->concurrency = DatumGetInt32(col(LOAD_CONCURRENCY, &isnull));
+	s->timeout_ms = DatumGetInt64(col(LOAD_TIMEOUT_MS, &isnull));
+	s->enabled = DatumGetBool(col(LOAD_ENABLED, &isnull));
+	s->max_attempts = DatumGetInt32(col(LOAD_MAX_ATTEMPTS, &isnull));
+	s->retry_base_ms = DatumGetInt64(col(LOAD_RETRY_BASE_MS, &isnull));
+	s->retry_max_ms = DatumGetInt64(col(LOAD_RETRY_MAX_MS, &isnull));
+	s->dead_letter = DatumGetBool(col(LOAD_DEAD_LETTER, &isnull));
+	return s;
+}
+
+/* Whether this worker should stop: its subscription is gone, paused or has fewer slots. */
+static bool
+should_stop(Subscription *s)
+{
+	return s == NULL || !s->enabled || me.worker >= s->concurrency;
+}
+
+/* ---------------------------------------------------------------------
+ * Counters
+ * --------------------------------------------------------------------- */
+
+static const char stats_load_sql[] =
+"SELECT processed, failed FROM broker.subscription_stats"
+" WHERE subscription_id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2";
+
+static const char stats_flush_sql[] =
+"INSERT INTO broker.subscription_stats AS x (subscription_id, worker, processed, failed, failing,"
+"   last_error, last_error_at, last_error_about, last_batch_at, last_batch_ms)"
+" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10"
+"  WHERE EXISTS (SELECT 1 FROM broker.subscription s WHERE s.id OPERATOR(pg_catalog.=) $1)"
+" ON CONFLICT (subscription_id, worker) DO UPDATE SET processed = excluded.processed,"
+"   failed = excluded.failed, failing = excluded.failing, last_error = excluded.last_error,"
+"   last_error_at = excluded.last_error_at, last_error_about = excluded.last_error_about,"
+"   last_batch_at = excluded.last_batch_at, last_batch_ms = excluded.last_batch_ms";
+
+/* Write the counters if they changed and the last write is old enough (or force). */
+static void
+stats_flush(bool force)
+{
+	Datum		values[10];
+	char		nulls[10];
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!stats.dirty ||
+		(!force && !TimestampDifferenceExceeds(stats.flushed_at, now, PGBROKER_STATS_FLUSH_MS)))
+		return;
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int32GetDatum(me.subscription);
+	values[1] = Int32GetDatum(me.worker);
+	values[2] = Int64GetDatum(stats.processed);
+	values[3] = Int64GetDatum(stats.failed);
+	values[4] = BoolGetDatum(stats.failing);
+	values[5] = CStringGetTextDatum(stats.last_error);
+	values[6] = TimestampTzGetDatum(stats.last_error_at);
+	values[7] = CStringGetTextDatum(stats.about);
+	values[8] = TimestampTzGetDatum(stats.last_batch_at);
+	values[9] = Float8GetDatum(stats.last_batch_ms);
+	if (stats.last_error_at == 0)
+		nulls[5] = nulls[6] = nulls[7] = 'n';
+	if (stats.last_batch_at == 0)
+		nulls[8] = nulls[9] = 'n';
+	PushActiveSnapshot(GetTransactionSnapshot());
+	BrokerExecPlan(BrokerKeptPlan(&plan_stats_flush_sql, stats_flush_sql, 10,
+								 (Oid[]) {INT4OID, INT4OID, INT8OID, INT8OID, BOOLOID, TEXTOID,
+								 TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID}),
+				   values, nulls, false, 0);
+	PopActiveSnapshot();
+	stats.dirty = false;
+	stats.flushed_at = now;
+}
+
+static void
+stats_load(void)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	if (stats.loaded)
+		return;
+	args[0] = Int32GetDatum(me.subscription);
+	args[1] = Int32GetDatum(me.worker);
+	BrokerExecPlan(BrokerKeptPlan(&plan_stats_load_sql, stats_load_sql, 2, (Oid[]) {INT4OID, INT4OID}), args, NULL, false, 1);
+	if (SPI_processed == 1)
+	{
+		stats.processed = DatumGetInt64(col(1, &isnull));
+		stats.failed = DatumGetInt64(col(2, &isnull));
+	}
+	stats.loaded = true;
+}
+
+static void
+stats_error(const char *error, const char *about)
+{
+	strlcpy(stats.last_error, error ? error : "", sizeof(stats.last_error));
+	strlcpy(stats.about, about ? about : "", sizeof(stats.about));
+	stats.last_error_at = GetCurrentTimestamp();
+	stats.dirty = true;
+}
+
+/*
+ * A batch ended: processed items, failed ones, and the last failure's
+ * error and what it was about (NULL: none).  A batch in which every item
+ * failed marks the subscription failing; one that processed any clears it.
+ */
+void
+SubscriptionCountBatch(Subscription *s, int processed, int failed, const char *error,
+					   const char *about)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	stats.processed += processed;
+	stats.failed += failed;
+	if (error != NULL)
+		stats_error(error, about);
+	if (processed > 0)
+		stats.failing = false;
+	else if (failed > 0)
+		stats.failing = true;
+	stats.last_batch_ms = (double) (now - stats.last_batch_at) / 1000.0;
+	stats.last_batch_at = now;
+	stats.dirty = true;
+}
+
+/* Backoff before attempt (attempts+1): retry_base doubled per attempt, up to retry_max. */
+int64
+SubscriptionBackoffMs(Subscription *s, int attempts)
+{
+	int64		ms = s->retry_base_ms;
+	int			i;
+
+	for (i = 1; i < attempts && ms < s->retry_max_ms; i++)
+		ms *= 2;
+	return Min(ms, s->retry_max_ms);
+}
+
+/* ---------------------------------------------------------------------
+ * Calling the handler
+ * --------------------------------------------------------------------- */
+
+typedef struct HandlerCall
+{
+	FmgrInfo	flinfo;
+	Oid			elemtype;		/* broker.message or broker.record */
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+} HandlerCall;
+
+/* Look the handler up and check its shape again (it may have been replaced). */
+static void
+handler_prepare(Subscription *s, HandlerCall *hc)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(s->handler));
+	Form_pg_proc p;
+	TypeName   *tn;
+	Oid			argtype;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the handler of subscription \"%s\" (function %u) does not exist",
+						s->name, s->handler),
+				 errhint("Give it a handler with broker.alter_subscription(%s, handler => ...), or unsubscribe.",
+						 quote_literal_cstr(s->name))));
+	p = (Form_pg_proc) GETSTRUCT(tup);
+	argtype = p->pronargs == 1 ? p->proargtypes.values[0] : InvalidOid;
+	ReleaseSysCache(tup);
+	tn = makeTypeNameFromNameList(list_make2(makeString("broker"),
+											 makeString(s->is_queue ? "message" : "record")));
+	hc->elemtype = typenameTypeId(NULL, tn);
+	if (argtype != (s->per_batch ? get_array_type(hc->elemtype) : hc->elemtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("the handler of subscription \"%s\" no longer takes %s",
+						s->name, format_type_be(s->per_batch ? get_array_type(hc->elemtype) : hc->elemtype))));
+	if (pg_proc_aclcheck(s->handler, s->owner_id, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(s->handler)),
+				 errdetail("Role \"%s\", which owns subscription \"%s\", needs EXECUTE on its handler.",
+						   s->owner, s->name)));
+	fmgr_info(s->handler, &hc->flinfo);
+	get_typlenbyvalalign(hc->elemtype, &hc->elemlen, &hc->elembyval, &hc->elemalign);
+}
+
+/* One call of the handler with items[0..n-1] (n == 1 for a per-item handler). */
+static void
+handler_call(Subscription *s, HandlerCall *hc, SubItem *items, int n)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		arg;
+
+	if (s->per_batch)
+	{
+		Datum	   *values = palloc(sizeof(Datum) * n);
+		int			i;
+
+		for (i = 0; i < n; i++)
+			values[i] = items[i].value;
+		arg = PointerGetDatum(construct_array(values, n, hc->elemtype, hc->elemlen,
+											  hc->elembyval, hc->elemalign));
+	}
+	else
+		arg = items[0].value;
+	InitFunctionCallInfoData(*fcinfo, &hc->flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = arg;
+	fcinfo->args[0].isnull = false;
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) FunctionCallInvoke(fcinfo);
+	PopActiveSnapshot();
+}
+
+/*
+ * Call the handler with items[0..n-1] and settle them, in a subtransaction.
+ * Returns NULL on success, or the error (its SQLSTATE in *code); then the
+ * call's effects and settling are undone.
+ */
+static char *
+handler_try(Subscription *s, HandlerCall *hc, const SubSource *src, SubItem *items, int n,
+			int *code)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			i;
+
+		handler_call(s, hc, items, n);
+		for (i = 0; i < n; i++)
+		{
+			if (!src->settle(s, &items[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_PB_NOT_HOLDER),
+						 errmsg("the lease of message " INT64_FORMAT " ended before it was handled",
+								items[i].id),
+						 errdetail("Its effects were undone; it is delivered again.")));
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		*code = edata->sqlerrcode;
+		error = edata->message ? pstrdup(edata->message) : pstrdup("error");
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return error;
+}
+
+static void
+item_failed(SubItem *item, const char *error)
+{
+	item->failed = true;
+	item->error = pstrdup(error);
+}
+
+/*
+ * Handle a batch: see the file's header.  For an ordered source (a topic),
+ * a failing item stops the items after it in the same partition, which
+ * are marked skipped (they come again after the failing one).
+ */
+void
+SubscriptionHandle(Subscription *s, SubItem *items, int n, const SubSource *src)
+{
+	HandlerCall hc;
+	int			code = 0;
+	char	   *error;
+	int			i;
+	bool		timed_out = false;
+
+	handler_prepare(s, &hc);
+	/* the owner's search_path, set again each batch: a handler may have changed it */
+	(void) set_config_option("search_path", s->search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(s->timeout_ms, INT_MAX));
+	PG_TRY();
+	{
+		if (s->per_batch)
+		{
+			error = handler_try(s, &hc, src, items, n, &code);
+			if (error == NULL)
+			{
+				for (i = 0; i < n; i++)
+					items[i].done = true;
+			}
+			else if (code == ERRCODE_QUERY_CANCELED)
+			{
+				timed_out = true;
+				for (i = 0; i < n; i++)
+					item_failed(&items[i], error);
+			}
+		}
+		for (i = 0; i < n && !timed_out; i++)
+		{
+			int			k;
+
+			if (items[i].done || items[i].failed || items[i].skipped)
+				continue;
+			error = handler_try(s, &hc, src, &items[i], 1, &code);
+			if (error == NULL)
+			{
+				items[i].done = true;
+				continue;
+			}
+			item_failed(&items[i], error);
+			if (code == ERRCODE_QUERY_CANCELED)
+			{
+				/* the batch's time is up: what it still held fails with it */
+				timed_out = true;
+				for (k = i + 1; k < n; k++)
+				{
+					if (!items[k].done && !items[k].failed && !items[k].skipped)
+						item_failed(&items[k], error);
+				}
+			}
+			else if (src->ordered)
+			{
+				for (k = i + 1; k < n; k++)
+				{
+					if (items[k].partition == items[i].partition)
+						items[k].skipped = true;
+				}
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		/* a timeout that fired after the last call must not cancel the settling */
+		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+			QueryCancelPending = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * broker._run_handler(subscription integer, item anyelement) RETURNS void
+ *
+ * Call a subscription's handler with one item (as an array of one for an
+ * array handler) in the caller's transaction, as the subscription's owner,
+ * restricted, with its search_path: what replaying a topic subscription's
+ * dead letters does.  Only the extension's own functions call it.
+ */
+Datum
+pgbroker_run_handler(PG_FUNCTION_ARGS)
+{
+	int32		id = PG_GETARG_INT32(0);
+	Subscription *s;
+	HandlerCall hc;
+	SubItem		item = {0};
+	Oid			save_user;
+	int			save_sec;
+	int			nest;
+
+	if (sub_cxt == NULL)
+		sub_cxt = AllocSetContextCreate(TopMemoryContext, "pgbroker subscription",
+										ALLOCSET_SMALL_SIZES);
+	SPI_connect();
+	s = load_subscription(id);
+	SPI_finish();
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subscription %d does not exist", id)));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item must not be null")));
+	item.value = PG_GETARG_DATUM(1);
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	handler_prepare(s, &hc);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", s->search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SubscriptionAsOwner(s);
+	handler_call(s, &hc, &item, 1);
+	SetUserIdAndSecContext(save_user, save_sec);
+	AtEOXact_GUC(true, nest);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * The worker
+ * --------------------------------------------------------------------- */
+
+/* Register as a waiter of the subscription's source, once (session locks). */
+static void
+register_waiter(Subscription *s)
+{
+	static int32 registered_for = -1;
+	static LOCKTAG tags[2];
+	static int	ntags = 0;
+	int			i;
+
+	if (registered_for == s->source_id)
+		return;
+	for (i = 0; i < ntags; i++)
+		LockRelease(&tags[i], ShareLock, true);
+	if (s->is_queue)
+	{
+		LockTagQueueWaiters(&tags[0], s->source_id, false);
+		ntags = 1;
+	}
+	else
+	{
+		LockTagTopicWaiters(&tags[0], s->source_id);
+		ntags = 1;
+	}
+	for (i = 0; i < ntags; i++)
+		(void) LockAcquire(&tags[i], ShareLock, true, false);
+	registered_for = s->source_id;
+}
+
+/*
+ * Sleep until woken (latch), the due time, the backstop, or an interrupt.
+ * Called inside a transaction that holds no snapshot, so that a producer's
+ * wakeup finds this worker (wait.c) and VACUUM is not held back.
+ */
+static void
+worker_sleep(TimestampTz due, long backstop_ms)
+{
+	long		ms = backstop_ms;
+	int			rc;
+
+	if (due != 0)
+		ms = Min(ms, Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), due) + 1, 0));
+	InvalidateCatalogSnapshot();
+	pgstat_report_appname(psprintf("pgbroker subscription %d/%d idle", me.subscription, me.worker));
+	pgstat_report_activity(STATE_IDLE, NULL);
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	(void) rc;
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+set_running(const char *what)
+{
+	pgstat_report_appname(psprintf("pgbroker subscription %d/%d running", me.subscription, me.worker));
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+/* Begin a transaction of the worker, connected to SPI, with its subscription read. */
+static Subscription *
+begin(void)
+{
+	Subscription *s;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	SubscriptionAsWorker();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	s = load_subscription(me.subscription);
+	stats_load();
+	PopActiveSnapshot();
+	if (should_stop(s))
+	{
+		SPI_finish();
+		CommitTransactionCommand();
+		elog(LOG, "pgbroker subscription %d worker %d stopping: the subscription is %s",
+			 me.subscription, me.worker, s == NULL ? "gone" : !s->enabled ? "paused" : "smaller");
+		proc_exit(0);
+	}
+	return s;
+}
+
+static void
+end(bool commit)
+{
+	SubscriptionAsWorker();
+	if (commit)
+		stats_flush(false);
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
+ * The queue loop.  batch: what the last transaction claimed (committed,
+ * leased, counted); a batch's transaction also claims the next one, so
+ * that under load each batch costs one commit.
+ */
+static void
+run_queue(void)
+{
+	List	   *batch = NIL;
+	TimestampTz due = 0;
+
+	for (;;)
+	{
+		Subscription *s;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		s = begin();
+		register_waiter(s);
+		if (batch == NIL)
+		{
+			MemoryContext sub_start = CurrentMemoryContext;
+			ResourceOwner owner = CurrentResourceOwner;
+			bool		got;
+
+			/* look in a subtransaction: if empty, it leaves no lock behind */
+			ResetLatch(MyLatch);
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(sub_start);
+			PushActiveSnapshot(GetTransactionSnapshot());
+			SubscriptionAsOwner(s);
+			got = SubscriptionQueueLook(s, s->batch_size, &batch, &due);
+			SubscriptionAsWorker();
+			PopActiveSnapshot();
+			if (got)
+				ReleaseCurrentSubTransaction();
+			else
+				RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(sub_start);
+			CurrentResourceOwner = owner;
+			if (!got && stats.dirty)
+			{
+				/* going idle: write the counters first (not while asleep: no xid then) */
+				stats_flush(true);
+				end(false);
+				MemoryContextSwitchTo(cxt);
+				continue;
+			}
+			if (!got)
+			{
+				SPI_finish();
+				worker_sleep(due, PGBROKER_BACKSTOP_MS);
+				CommitTransactionCommand();
+				MemoryContextSwitchTo(cxt);
+				continue;
+			}
+			end(true);
+			MemoryContextSwitchTo(cxt);
+			continue;
+		}
+		set_running("handling a batch");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SubscriptionAsOwner(s);
+		batch = SubscriptionQueueBatch(s, batch, s->batch_size);
+		SubscriptionAsWorker();
+		PopActiveSnapshot();
+		end(true);
+		MemoryContextSwitchTo(cxt);
+	}
+}
+
+/* The topic loop: a look counts the next deliveries (committed), then a batch. */
+static void
+run_topic(void)
+{
+	TimestampTz due = 0;
+
+	for (;;)
+	{
+		Subscription *s;
+		MemoryContext cxt = CurrentMemoryContext;
+		MemoryContext sub_start;
+		ResourceOwner owner;
+		bool		got;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		s = begin();
+		register_waiter(s);
+		ResetLatch(MyLatch);
+		sub_start = CurrentMemoryContext;
+		owner = CurrentResourceOwner;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(sub_start);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		got = SubscriptionTopicLook(s, me.worker, &due);
+		SubscriptionAsWorker();
+		PopActiveSnapshot();
+		if (got)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(sub_start);
+		CurrentResourceOwner = owner;
+		if (!got && stats.dirty)
+		{
+			stats_flush(true);
+			end(false);
+			MemoryContextSwitchTo(cxt);
+			continue;
+		}
+		if (!got)
+		{
+			SPI_finish();
+			worker_sleep(due, PGBROKER_BACKSTOP_MS);
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+			continue;
+		}
+		/* the deliveries are counted before any handler runs */
+		end(true);
+		MemoryContextSwitchTo(cxt);
+
+		s = begin();
+		set_running("handling a batch");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SubscriptionTopicBatch(s, me.worker);
+		SubscriptionAsWorker();
+		PopActiveSnapshot();
+		end(true);
+		MemoryContextSwitchTo(cxt);
+	}
+}
+
+/* Whether the pgbroker extension is installed here; its owner. */
+static bool
+find_extension(void)
+{
+	Oid			ext;
+	bool		found;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	ext = get_extension_oid("pgbroker", true);
+	found = OidIsValid(ext);
+	if (found)
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pgbroker'",
+					true, 1);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+
+			extension_owner = DatumGetObjectId(col(1, &isnull));
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+	return found;
+}
+
+void
+pgbroker_subscription_main(Datum main_arg)
+{
+	LOCKTAG		slot;
+	bool		is_queue = true;
+	long		backoff_ms = 0;
+
+	memcpy(&me, MyBgworkerEntry->bgw_extra, sizeof(me));
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(me.database, me.role, 0);
+	worker_user = GetUserId();
+	pgstat_report_appname(psprintf("pgbroker subscription %d/%d starting", me.subscription, me.worker));
+
+	/* one worker per slot: a second one stops at once */
+	LockTagSubscriptionWorker(&slot, me.database, me.subscription, me.worker);
+	if (LockAcquire(&slot, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		proc_exit(0);
+	if (!find_extension())
+		proc_exit(0);
+	sub_cxt = AllocSetContextCreate(TopMemoryContext, "pgbroker subscription", ALLOCSET_SMALL_SIZES);
+	elog(LOG, "pgbroker subscription %d worker %d started", me.subscription, me.worker);
+
+	for (;;)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			Subscription *s = begin();
+
+			is_queue = s->is_queue;
+			end(false);
+			backoff_ms = 0;
+			if (is_queue)
+				run_queue();
+			else
+				run_topic();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			/* log, count, back off: an error here must not restart the worker in a loop */
+			HOLD_INTERRUPTS();
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			RESUME_INTERRUPTS();
+			stats_error(edata->message, "the worker");
+			stats.failing = true;
+			FreeErrorData(edata);
+			SubscriptionTopicForget();
+			backoff_ms = backoff_ms == 0 ? 1000 : Min(backoff_ms * 2, PGBROKER_ERROR_BACKOFF_MAX_MS);
+			PG_TRY();
+			{
+				(void) begin();
+				stats_flush(true);
+				end(false);
+			}
+			PG_CATCH();
+			{
+				HOLD_INTERRUPTS();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortOutOfAnyTransaction();
+				RESUME_INTERRUPTS();
+			}
+			PG_END_TRY();
+			pgstat_report_appname(psprintf("pgbroker subscription %d/%d idle", me.subscription, me.worker));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 backoff_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		PG_END_TRY();
+	}
+}
