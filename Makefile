@@ -75,7 +75,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_STEP)
 DATA = $(RELEASED)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic wait security limits privileges upgrade
+	topic_basic topic_retention topic_errors group_basic wait security limits privileges subscription upgrade
 REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \

@@ -95,6 +95,7 @@ extern void SubscriptionTopicBatch(Subscription *s, int worker);
 extern void SubscriptionTopicForget(void);
 
 /* subscription_launch.c */
+extern void SubscriptionXactPreCommit(void);
 extern void SubscriptionXactCommitted(void);
 extern void SubscriptionXactAborted(void);
 

@@ -6,7 +6,8 @@
  *
  * broker._subscription_changed(id), called by subscribe,
  * alter_subscription, unsubscribe, dropping a queue or topic and maintain(),
- * notes the subscription in the transaction.  At commit (and only then: a
+ * notes the subscription in the transaction; just before the commit, how
+ * many workers each noted subscription wants is read.  At commit (and only then: a
  * rolled-back subscribe starts nothing) the workers of each noted
  * subscription that run are woken, so that they read their subscription
  * again (a paused, shrunk or dropped one stops its workers), and those of
@@ -47,8 +48,14 @@
 #include "storage/procarray.h"
 #include "storage/sinvaladt.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "catalog/pg_type.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "access/htup_details.h"
+#include "utils/syscache.h"
 
 #include "common.h"
 #include "locktag.h"
@@ -133,48 +140,86 @@ start_worker(int32 subscription, int32 worker)
  * broker._subscription_changed(id integer) RETURNS void
  *
  * Note that subscription id changed (or should be running): its workers
- * are woken and the missing ones started when this transaction commits.
- * Reads how many workers it wants now, as this transaction sees it.
+ * are woken and the missing ones started when this transaction commits,
+ * as many as it wants then (read just before the commit, so that a change
+ * undone by a rolled-back subtransaction counts for nothing).
  */
 Datum
 pgbroker_subscription_changed(PG_FUNCTION_ARGS)
 {
 	int32		id = PG_GETARG_INT32(0);
-	int32		workers = 0;
 	MemoryContext old;
 	ChangedSubscription *c;
 	ListCell   *lc;
-	Datum		arg = Int32GetDatum(id);
-
-	SPI_connect();
-	BrokerExecPlan(BrokerKeptPlan(&plan_workers, "SELECT CASE WHEN s.enabled THEN s.concurrency ELSE 0 END AS workers"
-								 " FROM broker.subscription s WHERE s.id OPERATOR(pg_catalog.=) $1",
-								 1, (Oid[]) {INT4OID}),
-				   &arg, NULL, false, 1);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		workers = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
 
 	foreach(lc, changed)
 	{
-		c = lfirst(lc);
-		if (c->id == id)
-		{
-			c->workers = workers;
+		if (((ChangedSubscription *) lfirst(lc))->id == id)
 			PG_RETURN_VOID();
-		}
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	c = palloc(sizeof(*c));
 	c->id = id;
-	c->workers = workers;
+	c->workers = 0;
 	changed = lappend(changed, c);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();
+}
+
+/* The owner of a relation. */
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Before the commit: how many workers each changed subscription wants now. */
+void
+SubscriptionXactPreCommit(void)
+{
+	ListCell   *lc;
+
+	Oid			table;
+	Oid			save_user;
+	int			save_sec;
+
+	if (changed == NIL)
+		return;
+	/* read as the owner of pgbroker's catalog: the committing user may not */
+	table = get_relname_relid("subscription", get_namespace_oid("broker", true));
+	if (!OidIsValid(table))
+	{
+		changed = NIL;			/* the extension was dropped meanwhile */
+		return;
+	}
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(relation_owner(table), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	foreach(lc, changed)
+	{
+		ChangedSubscription *c = lfirst(lc);
+		Datum		arg = Int32GetDatum(c->id);
+		bool		isnull;
+
+		BrokerExecPlan(BrokerKeptPlan(&plan_workers,
+									  "SELECT CASE WHEN s.enabled THEN s.concurrency ELSE 0 END AS workers"
+									  " FROM broker.subscription s WHERE s.id OPERATOR(pg_catalog.=) $1",
+									  1, (Oid[]) {INT4OID}),
+					   &arg, NULL, false, 1);
+		c->workers = SPI_processed == 1 ?
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
 }
 
 /*

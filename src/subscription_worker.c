@@ -681,6 +681,13 @@ begin(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("pgbroker", true)))
+	{
+		CommitTransactionCommand();
+		elog(LOG, "pgbroker subscription %d worker %d stopping: the extension is gone",
+			 me.subscription, me.worker);
+		proc_exit(0);
+	}
 	SPI_connect();
 	SubscriptionAsWorker();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -887,6 +894,7 @@ pgbroker_subscription_main(Datum main_arg)
 	LOCKTAG		slot;
 	bool		is_queue = true;
 	long		backoff_ms = 0;
+	long		waited;
 
 	memcpy(&me, MyBgworkerEntry->bgw_extra, sizeof(me));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -954,10 +962,27 @@ pgbroker_subscription_main(Datum main_arg)
 			}
 			PG_END_TRY();
 			pgstat_report_appname(psprintf("pgbroker subscription %d/%d idle", me.subscription, me.worker));
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 backoff_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			/* back off, looking each second whether the subscription was dropped or paused */
+			for (waited = 0; waited < backoff_ms; waited += 1000)
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Min(1000, backoff_ms - waited), PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				PG_TRY();
+				{
+					(void) begin();
+					end(false);
+				}
+				PG_CATCH();
+				{
+					HOLD_INTERRUPTS();
+					FlushErrorState();
+					AbortOutOfAnyTransaction();
+					RESUME_INTERRUPTS();
+				}
+				PG_END_TRY();
+			}
 		}
 		PG_END_TRY();
 	}

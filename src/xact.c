@@ -82,6 +82,7 @@ xact_callback(XactEvent event, void *arg)
 			QueueXactPreCommit();
 			TopicAppendAtCommit();
 			GroupXactPreCommit();
+			SubscriptionXactPreCommit();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			TopicAppendPrePrepare();

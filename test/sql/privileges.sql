@@ -42,13 +42,19 @@ SELECT p, broker.grant(p, ('priv_' || p)::regrole, queue => 'pq'), broker.grant(
   FROM unnest(ARRAY['send', 'consume', 'browse', 'manage']) p;
 RESET ROLE;
 SELECT kind, name, owner, grantee, privilege FROM broker.privileges WHERE name IN ('pq', 'pt') ORDER BY 1, 2, 4, 5;
+-- a subscription of the owner's (paused: no worker), and a handler anybody may run
+CREATE FUNCTION public.priv_handler(m broker.message) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SET ROLE priv_owner;
+SELECT broker.subscribe('ps', 'public.priv_handler(broker.message)'::regprocedure, queue => 'pq', enabled => false);
+RESET ROLE;
 SELECT id AS pqid FROM broker.queue WHERE name = 'pq' \gset
 SELECT id AS ptid FROM broker.topic WHERE name = 'pt' \gset
 
 -- every call, and what it needs: send, consume, browse, manage (on the
 -- queue or topic), create, monitor (browse, or pg_monitor), group
 -- (another role's consumer group: membership in its owner, or manage on
--- the topic), admin, any; a|b: either
+-- the topic), owner (of the subscription: its members, or admin), admin,
+-- any; a|b: either
 CREATE TEMP TABLE calls (n serial, needs text, call text);
 INSERT INTO calls (needs, call) VALUES
 	('send',	$$SELECT broker.send('pq', '{}')$$),
@@ -110,6 +116,12 @@ INSERT INTO calls (needs, call) VALUES
 	('any',		$$SELECT broker.grant_default('browse', 'priv_stranger')$$),
 	('any',		$$SELECT broker.revoke_default('browse', 'priv_stranger')$$),
 	('any',		$$SELECT count(*) FROM broker.default_privileges$$),
+	('consume',	$$SELECT broker.subscribe('ps2', 'public.priv_handler(broker.message)'::regprocedure, queue => 'pq')$$),
+	('owner',	$$SELECT broker.alter_subscription('ps', batch_size => 5)$$),
+	('owner',	$$SELECT broker.unsubscribe('ps')$$),
+	('owner',	$$SELECT broker.replay_subscription_dead_letters('ps')$$),
+	('monitor',	$$SELECT 1 / count(*) FROM broker.subscriptions WHERE name = 'ps'$$),
+	('any',		$$SELECT count(*) FROM broker.subscription_dead_letters$$),
 	('admin',	$$SELECT count(*) FROM broker.maintain()$$),
 	('admin',	$$SELECT count(*) FROM broker.maintain_topics()$$);
 
@@ -149,9 +161,10 @@ $$;
 -- names and counts, anybody in a pgbroker role what needs nothing
 CREATE TEMP VIEW expected AS
 SELECT o.*, CASE
-	WHEN o.needs = 'any' THEN o.role <> 'priv_monitor' OR o.call ~ 'has_privilege|privileges'
+	WHEN o.needs = 'any' THEN o.role <> 'priv_monitor' OR o.call ~ 'has_privilege|privileges|subscription_dead_letters'
 	WHEN o.needs = 'admin' THEN o.role = 'priv_admin'
 	WHEN o.role IN ('priv_owner', 'priv_admin') THEN true
+	WHEN o.needs = 'owner' THEN false
 	WHEN o.needs = 'monitor' THEN o.role IN ('priv_browse', 'priv_monitor')
 	WHEN o.needs = 'group' THEN o.role = 'priv_manage'
 	ELSE o.role = ANY (SELECT 'priv_' || x FROM unnest(string_to_array(o.needs, '|')) x)
@@ -280,7 +293,9 @@ SELECT sqlstate_of($$SELECT broker.send('no_such_queue', '{}')$$) AS unknown_que
 RESET ROLE;
 
 SELECT broker.drop_queue('pq'), broker.drop_topic('pt');
+SELECT count(*) AS subscriptions_left FROM broker.subscription;
 DROP FUNCTION public.send_as_owner(text);
+DROP FUNCTION public.priv_handler(broker.message);
 DROP OWNED BY priv_owner, priv_send, priv_consume, priv_browse, priv_manage, priv_stranger;
 DROP ROLE priv_owner, priv_send, priv_consume, priv_browse, priv_manage, priv_stranger, priv_monitor, priv_admin;
 DROP FUNCTION public.outcome(text);

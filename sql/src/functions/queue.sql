@@ -351,7 +351,7 @@ BEGIN
 		RAISE EXCEPTION 'queue "%" does not exist', name USING ERRCODE = '42704';
 	END IF;
 	/* its subscriptions go with it; their workers stop at commit */
-	PERFORM broker._drop_subscription(s.id) FROM broker.subscription s WHERE s.queue_id = qid;
+	PERFORM broker._drop_subscription(sub.id) FROM broker.subscription sub WHERE sub.queue_id = qid;
 	EXECUTE format('DROP TABLE %s', broker._queue_table(qid));
 	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'queue_' || qid || '_acl');
 	DELETE FROM broker.dead_letter WHERE queue_id = qid;

@@ -332,7 +332,7 @@ BEGIN
 	DELETE FROM broker.group_member gm USING broker.consumer_group g
 	 WHERE g.topic_id = tid AND gm.group_id = g.id;
 	/* its subscriptions go with it; their workers stop at commit */
-	PERFORM broker._drop_subscription(s.id) FROM broker.subscription s WHERE s.topic_id = tid;
+	PERFORM broker._drop_subscription(sub.id) FROM broker.subscription sub WHERE sub.topic_id = tid;
 	DELETE FROM broker.consumer_group WHERE topic_id = tid;
 	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'topic_' || tid || '_acl');
 	DELETE FROM broker.topic WHERE id = tid;
