@@ -56,6 +56,8 @@ extern int	cmd_drop(int argc, char **argv);
 extern int	cmd_list(int argc, char **argv);
 extern int	cmd_describe(int argc, char **argv);
 extern int	cmd_groups(int argc, char **argv);
+extern int	cmd_subscriptions(int argc, char **argv);
+extern int	cmd_subscription(int argc, char **argv);
 extern int	cmd_grant(int argc, char **argv);
 extern int	cmd_revoke(int argc, char **argv);
 extern int	cmd_stats(int argc, char **argv);

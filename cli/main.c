@@ -110,6 +110,28 @@ static const Command commands[] = {
 		"\n"
 		"Options:\n"
 		"  -g, --group GROUP    only this group\n"},
+	{"subscriptions", cmd_subscriptions, "subscriptions",
+		"List the subscriptions (broker.subscriptions): source, consumer group,\n"
+		"handler, owner, state (paused, stopped, failing, running or idle),\n"
+		"workers, messages or records processed and failed, backlog, the last\n"
+		"error (on one line, cut to 60 characters: broker.subscriptions has it\n"
+		"whole) and when the last batch ran.  Shown are the caller's own\n"
+		"subscriptions and those on queues and topics it may browse; all of\n"
+		"them to members of pgbroker_admin and pg_monitor.  Needs membership\n"
+		"in pgbroker_consumer, pgbroker_admin or pg_monitor.\n"},
+	{"subscription", cmd_subscription, "subscription pause|resume|drop NAME",
+		"Pause, resume or drop the subscription NAME: broker.alter_subscription\n"
+		"with enabled => false or true, or broker.unsubscribe.  Its workers are\n"
+		"told when the change commits.  Resuming also tries again the partitions\n"
+		"a topic subscription stopped on.  Dropping keeps the dead letters of a\n"
+		"topic subscription.  Done by a member of the role that owns the\n"
+		"subscription or of pgbroker_admin.\n"
+		"\n"
+		"Actions:\n"
+		"  pause                stop calling the handler; messages wait in the\n"
+		"                       queue, the consumer group keeps its offsets\n"
+		"  resume               call the handler again\n"
+		"  drop                 remove the subscription\n"},
 	{"grant", cmd_grant, "grant PRIVILEGE ROLE (--queue NAME | --topic NAME) | grant create ROLE",
 		"Grant ROLE a privilege on a queue or a topic, or the right to create\n"
 		"queues and topics.  Queues and topics are private to their owner (the\n"

@@ -68,3 +68,46 @@ pgbroker_cluster_start() {
 	}
 	export PGHOST=$PGBROKER_CLUSTER_DIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 }
+
+# pgbroker_cluster_kill all|postmaster: SIGKILL the postmaster (and all its
+# children at once, or let them die of its death), stopped first so that it
+# forks nothing more; wait until every one of them is gone (30 s at most).
+pgbroker_cluster_kill() {
+	local data=$PGBROKER_CLUSTER_DIR/data pm children pid
+	pm=$(head -1 "$data/postmaster.pid")
+	kill -STOP "$pm"
+	for _ in $(seq 1 200); do
+		[[ $(ps -o stat= -p "$pm") == T* ]] && break
+		sleep 0.01
+	done
+	children=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
+	if [ "$1" = all ]; then
+		# shellcheck disable=SC2086
+		kill -KILL "$pm" $children 2>/dev/null || true
+	else
+		kill -KILL "$pm"
+	fi
+	for pid in $pm $children; do
+		# gone, not even a zombie (a new postmaster may take a zombie's PID)
+		for _ in $(seq 1 600); do
+			ps -p "$pid" >/dev/null 2>&1 || continue 2
+			sleep 0.05
+		done
+		ps -o pid,stat,wchan:20,cmd -p "$pid" >&2 || true
+		echo "server process $pid still there 30 s after the postmaster was killed" >&2
+		return 1
+	done
+}
+
+# pgbroker_cluster_restart: start the server again on the same data
+# directory (after a kill: pg_ctl -w returns once crash recovery is done)
+pgbroker_cluster_restart() {
+	pgbroker_as_pg "$PG_BINDIR/pg_ctl" -D "$PGBROKER_CLUSTER_DIR/data" \
+		-l "$PGBROKER_CLUSTER_DIR/server.log" -w -t 300 start \
+		>"$PGBROKER_CLUSTER_DIR/pg_ctl.out" 2>&1 || {
+		cat "$PGBROKER_CLUSTER_DIR/pg_ctl.out" >&2
+		tail -30 "$PGBROKER_CLUSTER_DIR/server.log" >&2
+		echo "the server did not come back" >&2
+		return 1
+	}
+}

@@ -68,8 +68,11 @@ step "maintenance workers" bash test/scripts/worker.sh
 echo "== crash: the server killed with SIGKILL under load and restarted (a cluster of its own)"
 step "crash recovery" bash test/scripts/crash.sh
 
+echo "== subscriptions: handlers run by pgbroker's workers through server crashes and killed workers"
+step "subscriptions exactly once, in order, poison messages counted across crashes" bash test/scripts/subscription_crash.sh
+
 echo "== the command-line tool"
-step "pgbroker send/consume/publish/tail/groups/stats/bench" bash test/scripts/cli.sh
+step "pgbroker send/consume/publish/tail/groups/stats/bench/subscriptions" bash test/scripts/cli.sh
 
 echo "== dump and restore"
 step "pg_dump/pg_restore and plain dump round trip" bash test/scripts/dump_restore.sh

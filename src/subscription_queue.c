@@ -11,9 +11,12 @@
  * costs each message it held one attempt, and after max_attempts the
  * claim dead-letters the message as for any consumer.  So that one
  * message that crashes the server does not take its neighbours' attempts
- * with it time after time, a batch that holds a message delivered before
- * (attempt > 1) makes the next claims take one message at a time until a
- * batch of first deliveries comes.  Under load the transaction of a batch
+ * with it time after time, a worker claims one message at a time when it
+ * starts, and whenever the last batch held a message delivered before
+ * (attempt > 1), and doubles its claims up to batch_size after each batch
+ * of first deliveries: after a crash, the messages it held come back one
+ * by one, and the one that crashes it again takes no other with it.
+ * Under load the transaction of a batch
  * also claims the next batch, so that each batch costs one commit; the
  * lease covers the subscription's timeout and a margin.
  *
@@ -43,11 +46,18 @@
 #include "common.h"
 #include "subscription.h"
 
-/* The lease of a subscription's claim: its timeout and this margin. */
-#define SUBSCRIPTION_LEASE_MARGIN_MS	30000
+/*
+ * The lease of a subscription's claim: its timeout and a margin as long
+ * again, between 1 and 30 seconds (a batch is claimed right before it is
+ * handled, so that the margin only covers the settling after the handler).
+ */
+#define SUBSCRIPTION_LEASE_MARGIN_MS(timeout_ms)	Max(1000, Min(30000, (timeout_ms)))
 
 static MemoryContext batch_cxt[2] = {NULL, NULL};
 static int	batch_next = 0;
+
+/* How many messages the next claim takes (see the header). */
+static int	claim_size = 1;
 
 /* $1 queue $2 max $3 lease */
 static SPIPlanPtr plan_claim_sql = NULL;
@@ -83,7 +93,7 @@ claim(Subscription *s, int max)
 											 ALLOCSET_DEFAULT_SIZES);
 	}
 	lease = palloc0(sizeof(Interval));
-	lease->time = (s->timeout_ms + SUBSCRIPTION_LEASE_MARGIN_MS) * 1000;
+	lease->time = (s->timeout_ms + SUBSCRIPTION_LEASE_MARGIN_MS(s->timeout_ms)) * 1000;
 	args[0] = CStringGetTextDatum(s->source);
 	args[1] = Int32GetDatum(max);
 	args[2] = IntervalPGetDatum(lease);
@@ -122,7 +132,7 @@ SubscriptionQueueLook(Subscription *s, int max, List **batch, TimestampTz *due)
 	Datum		arg;
 	bool		isnull;
 
-	*batch = claim(s, max);
+	*batch = claim(s, Min(claim_size, max));
 	*due = 0;
 	if (*batch != NIL)
 		return true;
@@ -209,5 +219,6 @@ SubscriptionQueueBatch(Subscription *s, List *batch, int next_max)
 	}
 	SubscriptionCountBatch(s, processed, failed, error, error ? about : NULL);
 	/* after a message delivered before, one at a time (see the header) */
-	return claim(s, redelivered ? 1 : next_max);
+	claim_size = redelivered ? 1 : Min(claim_size * 2, next_max);
+	return claim(s, claim_size);
 }

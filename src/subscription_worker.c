@@ -744,6 +744,7 @@ run_queue(void)
 			MemoryContext sub_start = CurrentMemoryContext;
 			ResourceOwner owner = CurrentResourceOwner;
 			bool		got;
+			bool		wrote;
 
 			/* look in a subtransaction: if empty, it leaves no lock behind */
 			ResetLatch(MyLatch);
@@ -752,15 +753,20 @@ run_queue(void)
 			PushActiveSnapshot(GetTransactionSnapshot());
 			SubscriptionAsOwner(s);
 			got = SubscriptionQueueLook(s, s->batch_size, &batch, &due);
+			/*
+			 * A claim that found nothing may still have written: messages
+			 * past max_attempts moved to the dead letters.  Keep that.
+			 */
+			wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
 			SubscriptionAsWorker();
 			PopActiveSnapshot();
-			if (got)
+			if (got || wrote)
 				ReleaseCurrentSubTransaction();
 			else
 				RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(sub_start);
 			CurrentResourceOwner = owner;
-			if (!got && stats.dirty)
+			if (!got && (stats.dirty || wrote))
 			{
 				/* going idle: write the counters first (not while asleep: no xid then) */
 				stats_flush(true);

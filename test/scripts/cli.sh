@@ -3,7 +3,9 @@
 # round trips (send/consume, publish/tail), the lag table, listings, a
 # malformed input line, a connection terminated mid-stream, Ctrl-C while
 # following, exit codes, grant and revoke (a role given send sends, loses it
-# and is refused), describe's grants, and a short benchmark run.
+# and is refused), describe's grants, subscriptions (listed, paused, resumed,
+# dropped; refused to a role that does not own one), and a short benchmark
+# run.
 # Runs against the server the PG* variables point at, in a database of its
 # own; exits non-zero if any check fails.
 set -uo pipefail
@@ -98,7 +100,7 @@ check "no server: exit 2" test $rc = 2
 check "missing argument: exit 1" test $rc = 1
 "$PGBROKER" consume jobs --batch 0 2>/dev/null; rc=$?
 check "bad option value: exit 1" test $rc = 1
-check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
+check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups subscriptions subscription grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
 
 echo "-- a connection terminated mid-stream"
 seq 1 300000 | sed 's/.*/{"n": &}/' >"$tmp/big"
@@ -259,6 +261,54 @@ for a in 'send cli_sender' 'create cli_sender --queue privq' 'send cli_sender --
 done
 check "grant usage errors exit 1 (no object, create on one, both, unknown privilege, missing role, extra argument)" \
 	test "$usage_rcs" = 111111
+
+echo "-- subscriptions"
+pgb create queue cli_subq >/dev/null
+sql 'CREATE FUNCTION public.cli_h(m broker.message) RETURNS void LANGUAGE sql AS $$ SELECT $$'
+sql "SELECT broker.subscribe('cli_sub', 'public.cli_h(broker.message)'::regprocedure, queue => 'cli_subq')" >/dev/null
+sub_row() { sql "SELECT enabled || ' ' || (state = 'paused') FROM broker.subscriptions WHERE name = 'cli_sub'"; }
+pgb subscriptions >"$tmp/subs"; rc=$?
+check "subscriptions lists the subscription with its queue and handler" \
+	bash -c "[ $rc = 0 ] && grep -q '^ cli_sub  *| queue  *| cli_subq  *| .*| .*cli_h(broker.message) ' '$tmp/subs' && grep -q '(1 row)' '$tmp/subs'"
+out=$(pgb subscription pause cli_sub)
+check "subscription pause" test "$out" = 'paused subscription "cli_sub"'
+check "after pause the view shows enabled false, state paused" test "$(sub_row)" = "false true"
+pgb subscriptions >"$tmp/subs"
+check "subscriptions shows the state paused" grep -q '^ cli_sub .*| paused  *|' "$tmp/subs"
+out=$(pgb subscription resume cli_sub)
+check "subscription resume" test "$out" = 'resumed subscription "cli_sub"'
+check "after resume the view shows enabled true, not paused" test "$(sub_row)" = "true false"
+as cli_sender subscription drop cli_sub 2>"$tmp/err"; rc=$?
+check "drop by a role that does not own it: exit 3, 42501, HINT" \
+	bash -c "[ $rc = 3 ] && grep -q 'must be the owner of subscription \"cli_sub\" (SQLSTATE 42501)' '$tmp/err' && grep -q '^HINT: ' '$tmp/err'"
+out=$(pgb subscription drop cli_sub)
+check "subscription drop" test "$out" = 'dropped subscription "cli_sub"'
+check "after drop the subscription is gone" \
+	test "$(sql "SELECT count(*) FROM broker.subscriptions WHERE name = 'cli_sub'")" = 0
+pgb subscriptions >"$tmp/subs"
+check "subscriptions no longer lists it" bash -c "grep -q '(0 rows)' '$tmp/subs' && ! grep -q cli_sub '$tmp/subs'"
+pgb subscription drop cli_sub 2>"$tmp/err" >"$tmp/out"; rc=$?
+check "drop of a missing subscription: exit 3, 42704 naming it, nothing on standard output" \
+	bash -c "[ $rc = 3 ] && grep -q 'subscription \"cli_sub\" does not exist (SQLSTATE 42704)' '$tmp/err' && [ ! -s '$tmp/out' ]"
+pgb subscription pause nosuch 2>"$tmp/err"; rc=$?
+check "pause of a missing subscription: exit 3, 42704" \
+	bash -c "[ $rc = 3 ] && grep -q 'subscription \"nosuch\" does not exist (SQLSTATE 42704)' '$tmp/err'"
+usage_rcs=
+for a in '' 'frob cli_sub' 'pause' 'pause a b'; do
+	# shellcheck disable=SC2086
+	pgb subscription $a 2>/dev/null
+	usage_rcs="$usage_rcs$?"
+done
+pgb subscriptions extra 2>/dev/null
+usage_rcs="$usage_rcs$?"
+check "subscription usage errors exit 1 (no action, unknown action, missing name, extra argument)" \
+	test "$usage_rcs" = 11111
+# the dropped subscription's workers leave when they read that it is gone;
+# wait for them (bounded) so that the database can be dropped at the end
+for i in $(seq 1 100); do
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db' AND application_name LIKE 'pgbroker subscription %'")" = 0 ] && break
+	sleep 0.1
+done
 
 echo "-- stats and bench"
 pgb stats --interval 0.2 >"$tmp/stats"

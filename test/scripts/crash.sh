@@ -72,49 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# alive PID: the process exists, if only as a zombie (a new postmaster
-# takes a zombie's PID in postmaster.pid for a running server)
-alive() {
-	ps -p "$1" >/dev/null 2>&1
-}
-
-# kill_server all|postmaster: SIGKILL the postmaster (and all its children,
-# or let them die of its death); wait until every one of them is gone
-kill_server() {
-	local pm children pid
-	pm=$(head -1 "$data/postmaster.pid")
-	kill -STOP "$pm"
-	for _ in $(seq 1 200); do
-		[[ $(ps -o stat= -p "$pm") == T* ]] && break
-		sleep 0.01
-	done
-	children=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
-	if [ "$1" = all ]; then
-		# shellcheck disable=SC2086
-		kill -KILL "$pm" $children 2>/dev/null || true
-	else
-		kill -KILL "$pm"
-	fi
-	for pid in $pm $children; do
-		for _ in $(seq 1 600); do
-			alive "$pid" || continue 2
-			sleep 0.05
-		done
-		ps -o pid,stat,wchan:20,cmd -p "$pid" >&2 || true
-		fail "server process $pid still there 30 s after the postmaster was killed"
-	done
-}
-
-start_server() {
-	# pg_ctl warns that postmaster.pid is there: it is, after a SIGKILL
-	pgbroker_as_pg "$PG_BINDIR/pg_ctl" -D "$data" -l "$log" -w -t 300 start \
-		>"$PGBROKER_CLUSTER_DIR/pg_ctl.out" 2>&1 || {
-		cat "$PGBROKER_CLUSTER_DIR/pg_ctl.out" >&2
-		tail -30 "$log" >&2
-		fail "the server did not come back"
-	}
-}
-
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pgbroker"
 echo "crash: seed $seed, $kills kills about ${between} s apart, cluster $PGBROKER_CLUSTER_DIR"
 t0=$SECONDS
@@ -134,8 +91,8 @@ for k in $(seq 1 "$kills"); do
 	kill -0 "$driver" 2>/dev/null || fail "the driver ended before kill $k"
 	if [ $(((k + mode) % 2)) = 0 ]; then what=all; else what=postmaster; fi
 	t=$SECONDS
-	kill_server $what
-	start_server
+	pgbroker_cluster_kill $what || fail "kill $k failed"
+	pgbroker_cluster_restart || fail "restart $k failed"
 	echo "crash: kill $k of $kills ($what) at $((t - t0)) s; back after $((SECONDS - t)) s"
 done
 
