@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * queue_settle.c
- *	  Settling a delivery: ack (one or many) and nack.
+ *	  Settling a delivery: ack (one, many, many with receipts) and nack.
  *
  * ack deletes the message; nack gives it back for a later attempt after a
  * backoff, or moves it to the dead letters once its attempts are used up
@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "acl.h"
 #include "queue_remove.h"
@@ -38,6 +39,7 @@
 
 PG_FUNCTION_INFO_V1(pgbroker_queue_ack);
 PG_FUNCTION_INFO_V1(pgbroker_queue_ack_many);
+PG_FUNCTION_INFO_V1(pgbroker_queue_ack_receipts);
 PG_FUNCTION_INFO_V1(pgbroker_queue_nack);
 PG_FUNCTION_INFO_V1(pgbroker_wake);
 
@@ -194,6 +196,126 @@ queue_ack_many_body(PG_FUNCTION_ARGS)
 }
 
 /*
+ * broker.ack(queue text, ids bigint[], receipts uuid[]) RETURNS bigint
+ *
+ * Ack many deliveries, each with the receipt its claim returned: those
+ * whose receipt still matches are deleted, the others (a lease that ran
+ * out and was claimed again) are left alone.  Returns how many were
+ * acked; needs only consume.  What a batch consumer, a subscription's
+ * worker among them, acks in one statement.
+ */
+static Datum
+queue_ack_receipts_body(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	ArrayType  *ids;
+	ArrayType  *receipts;
+	Datum	   *idv;
+	Datum	   *rv;
+	bool	   *idnull;
+	bool	   *rnull;
+	int			n;
+	int			nr;
+	int			i;
+	int			nhere = 0;
+	int			nother = 0;
+	Datum	   *here;
+	Datum	   *other_ids;
+	Datum	   *other_receipts;
+	BrokerQueue *q;
+	uint64		acked = 0;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message ids and receipts must not be null")));
+	ids = PG_GETARG_ARRAYTYPE_P(1);
+	receipts = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(ids) > 1 || ARR_NDIM(receipts) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("message ids and receipts must be one-dimensional arrays")));
+	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &idv, &idnull, &n);
+	deconstruct_array(receipts, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &rv, &rnull, &nr);
+	if (n != nr)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("message ids and receipts must have the same length")));
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	check_settle(q, true);
+
+	/*
+	 * Claimed in this transaction: the receipt is not in the row yet, so
+	 * check it here and delete by id; the others by id and receipt.
+	 */
+	here = palloc(sizeof(Datum) * Max(n, 1));
+	other_ids = palloc(sizeof(Datum) * Max(n, 1));
+	other_receipts = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		TrackedClaim *c;
+
+		if (idnull[i] || rnull[i])
+			continue;
+		c = QueueFindClaim(q->id, DatumGetInt64(idv[i]));
+		if (c != NULL)
+		{
+			if (QueueClaimReceiptMatches(c, rv[i]))
+				here[nhere++] = idv[i];
+			continue;
+		}
+		other_ids[nother] = idv[i];
+		other_receipts[nother++] = rv[i];
+	}
+	if (nhere > 0)
+	{
+		Datum		arg = PointerGetDatum(construct_array(here, nhere, INT8OID, 8, true, TYPALIGN_DOUBLE));
+
+		BrokerExecPlan(QueuePlan(q, QPLAN_ACK_MANY,
+								 "DELETE FROM broker.queue_%1$d WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								 QUEUE_REMOVED_RETURNING,
+								 1, (Oid[]) {INT8ARRAYOID}),
+					   &arg, NULL, false, 0);
+		for (i = 0; i < (int) SPI_processed; i++)
+		{
+			bool		isnull;
+			TrackedClaim *c;
+
+			c = QueueFindClaim(q->id,
+							   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, REMOVED_ID,
+														   &isnull)));
+			if (c != NULL)
+				QueueSettleClaim(c);
+		}
+		acked += QueueRemovedFromResult(q, true);
+	}
+	if (nother > 0)
+	{
+		Datum		args[2];
+
+		args[0] = PointerGetDatum(construct_array(other_ids, nother, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		args[1] = PointerGetDatum(construct_array(other_receipts, nother, UUIDOID, UUID_LEN, false,
+												  TYPALIGN_CHAR));
+		/* $1 ids $2 receipts */
+		BrokerExecPlan(QueuePlan(q, QPLAN_ACK_RECEIPTS,
+								 "DELETE FROM broker.queue_%1$d m"
+								 " USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS a(a_id, a_receipt)"
+								 " WHERE m.id OPERATOR(pg_catalog.=) a.a_id"
+								 " AND m.receipt OPERATOR(pg_catalog.=) a.a_receipt"
+								 QUEUE_REMOVED_RETURNING,
+								 2, (Oid[]) {INT8ARRAYOID, UUIDARRAYOID}),
+					   args, NULL, false, 0);
+		acked += QueueRemovedFromResult(q, true);
+	}
+	SPI_finish();
+	PG_RETURN_INT64((int64) acked);
+}
+
+/*
  * The nack statement: $1 id $2 receipt $3 retry_in $4 error $5 now
  * $6 max_attempts $7 retry_base $8 retry_max $9 attempt (the delivery being
  * nacked when it was claimed in this transaction, whose lease is not
@@ -343,6 +465,12 @@ Datum
 pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
 {
 	return BrokerRunAsOwner(fcinfo, queue_ack_many_body);
+}
+
+Datum
+pgbroker_queue_ack_receipts(PG_FUNCTION_ARGS)
+{
+	return BrokerRunAsOwner(fcinfo, queue_ack_receipts_body);
 }
 
 Datum

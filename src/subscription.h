@@ -74,6 +74,8 @@ typedef struct SubItem
 typedef struct SubSource
 {
 	bool		(*settle) (Subscription *s, SubItem *item);
+	/* settle items[0..n-1] at once; false: not all of them (NULL: nothing to settle) */
+	bool		(*settle_all) (Subscription *s, SubItem *items, int n);
 	bool		ordered;
 } SubSource;
 

@@ -38,6 +38,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -168,7 +169,36 @@ queue_settle(Subscription *s, SubItem *item)
 		!isnull;
 }
 
-static const SubSource queue_source = {queue_settle, false};
+/* $1 queue $2 ids $3 receipts */
+static const char ack_all_sql[] = "SELECT broker.ack($1, $2, $3) AS acked";
+static SPIPlanPtr plan_ack_all_sql = NULL;
+
+/* Ack a whole batch with its receipts in one statement: whether every one was acked. */
+static bool
+queue_settle_all(Subscription *s, SubItem *items, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *receipts = palloc(sizeof(Datum) * n);
+	Datum		args[3];
+	bool		isnull;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(items[i].id);
+		receipts[i] = items[i].receipt;
+	}
+	args[0] = CStringGetTextDatum(s->source);
+	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(receipts, n, UUIDOID, 16, false, TYPALIGN_CHAR));
+	BrokerExecPlan(BrokerKeptPlan(&plan_ack_all_sql, ack_all_sql, 3,
+								  (Oid[]) {TEXTOID, INT8ARRAYOID, UUIDARRAYOID}),
+				   args, NULL, false, 1);
+	return SPI_processed == 1 &&
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == n;
+}
+
+static const SubSource queue_source = {queue_settle, queue_settle_all, false};
 
 /* $1 queue $2 id $3 receipt $4 error */
 static const char nack_sql[] = "SELECT broker.nack($1, $2, $3, NULL, $4) AS given_back";

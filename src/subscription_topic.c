@@ -325,7 +325,7 @@ topic_settle(Subscription *s, SubItem *item)
 	return true;
 }
 
-static const SubSource topic_source = {topic_settle, true};
+static const SubSource topic_source = {topic_settle, NULL, true};
 
 /* The batch after a look: see the header. */
 void

@@ -20,13 +20,15 @@
  * for any consumer.  The search_path is the one stored with the
  * subscription, set again before each batch.
  *
- * A batch: the handler runs once per batch (array handlers) or once per
- * item, each call in a subtransaction together with the settling of its
- * items (the ack with the claim's receipt, for a queue), so that a call's
- * effects and its settling commit together or not at all; an ack refused
- * (the lease ran out and someone else has the message) undoes the call.
- * An array handler that fails is called again one item at a time, so that
- * only the failing items fail.  The subscription's timeout is armed
+ * A batch: first the whole batch in one subtransaction: the handler once
+ * (array handlers) or once per item, then every item settled in one
+ * statement (the ack of all the receipts, for a queue), so that the
+ * common case costs one subtransaction id and one ack.  If anything in it
+ * fails (a call raises, or an ack is refused because a lease ran out and
+ * someone else has the message), all of it is undone and the items are
+ * handled again one call each, each call in a subtransaction with the
+ * settling of its item: only the failing items fail, and a call's effects
+ * and its settling commit together or not at all.  The subscription's timeout is armed
  * explicitly (statement_timeout is not, in a background worker) over the
  * whole batch; when it fires, the call running is cancelled and every
  * item not yet settled counts as failed.
@@ -431,13 +433,15 @@ handler_call(Subscription *s, HandlerCall *hc, SubItem *items, int n)
 }
 
 /*
- * Call the handler with items[0..n-1] and settle them, in a subtransaction.
- * Returns NULL on success, or the error (its SQLSTATE in *code); then the
+ * Call the handler with items[0..n-1] and settle them, in a subtransaction:
+ * all (the whole batch, called per batch or per item, settled at once),
+ * or one call (n == 1 for a per-item handler, or the batch for an array
+ * handler) settled item by item.  Returns NULL on success, or the error (its SQLSTATE in *code); then the
  * call's effects and settling are undone.
  */
 static char *
 handler_try(Subscription *s, HandlerCall *hc, const SubSource *src, SubItem *items, int n,
-			int *code)
+			bool all, int *code)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -449,7 +453,22 @@ handler_try(Subscription *s, HandlerCall *hc, const SubSource *src, SubItem *ite
 	{
 		int			i;
 
-		handler_call(s, hc, items, n);
+		if (all)
+		{
+			/* every item, one call per batch or per item, then one settling */
+			if (s->per_batch)
+				handler_call(s, hc, items, n);
+			else
+				for (i = 0; i < n; i++)
+					handler_call(s, hc, &items[i], 1);
+			if (src->settle_all != NULL && !src->settle_all(s, items, n))
+				ereport(ERROR,
+						(errcode(ERRCODE_PB_NOT_HOLDER),
+						 errmsg("the lease of a message of the batch ended before it was handled")));
+			n = 0;				/* settled */
+		}
+		else
+			handler_call(s, hc, items, n);
 		for (i = 0; i < n; i++)
 		{
 			if (!src->settle(s, &items[i]))
@@ -509,9 +528,13 @@ SubscriptionHandle(Subscription *s, SubItem *items, int n, const SubSource *src)
 	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(s->timeout_ms, INT_MAX));
 	PG_TRY();
 	{
-		if (s->per_batch)
+		/*
+		 * First the whole batch in one subtransaction, settled at once: one
+		 * subtransaction id, one ack.  If anything in it fails, it is
+		 * undone and the items are handled again one call each.
+		 */
 		{
-			error = handler_try(s, &hc, src, items, n, &code);
+			error = handler_try(s, &hc, src, items, n, true, &code);
 			if (error == NULL)
 			{
 				for (i = 0; i < n; i++)
@@ -530,7 +553,7 @@ SubscriptionHandle(Subscription *s, SubItem *items, int n, const SubSource *src)
 
 			if (items[i].done || items[i].failed || items[i].skipped)
 				continue;
-			error = handler_try(s, &hc, src, &items[i], 1, &code);
+			error = handler_try(s, &hc, src, &items[i], 1, false, &code);
 			if (error == NULL)
 			{
 				items[i].done = true;

@@ -470,6 +470,11 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_many'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+CREATE OR REPLACE FUNCTION broker.ack(queue text, ids bigint[], receipts uuid[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_receipts'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 CREATE OR REPLACE FUNCTION broker.nack(
 	queue		text,
 	id			bigint,
@@ -493,6 +498,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb) IS 'lease up to max_messages ready messages';
 COMMENT ON FUNCTION broker.ack(text, bigint, uuid) IS 'acknowledge (remove) a message';
 COMMENT ON FUNCTION broker.ack(text, bigint[]) IS 'acknowledge (remove) many messages; returns how many';
+COMMENT ON FUNCTION broker.ack(text, bigint[], uuid[]) IS 'acknowledge many deliveries, each with its receipt; returns how many';
 COMMENT ON FUNCTION broker.nack(text, bigint, uuid, interval, text) IS 'give a message back for a later retry, or dead-letter it';
 COMMENT ON FUNCTION broker.extend(text, bigint, uuid, interval) IS 'extend the lease of a claimed message';
 
