@@ -80,7 +80,8 @@ REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \
 	topic_commit_order topic_abort topic_partitions topic_rotation topic_commit_failure \
-	group_transactional group_lease group_seek drop_race rollback_count_locked revoke
+	group_transactional group_lease group_seek drop_race rollback_count_locked revoke \
+	poll_partition
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso --load-extension=pgbroker
 
 PG_CPPFLAGS = -I$(srcdir)/src -DPGBROKER_VERSION="\"$(EXTVERSION)\""

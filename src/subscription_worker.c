@@ -371,11 +371,17 @@ typedef struct HandlerCall
 static void
 handler_prepare(Subscription *s, HandlerCall *hc)
 {
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(s->handler));
+	HeapTuple	tup;
 	Form_pg_proc p;
 	TypeName   *tn;
 	Oid			argtype;
 
+	if (!OidIsValid(s->owner_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" that owns subscription \"%s\" does not exist", s->owner, s->name),
+				 errhint("Drop the subscription and subscribe again as an existing role.")));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(s->handler));
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -764,10 +770,14 @@ run_queue(void)
 		register_waiter(s);
 		if (batch == NIL)
 		{
+			HandlerCall hc;
 			MemoryContext sub_start = CurrentMemoryContext;
 			ResourceOwner owner = CurrentResourceOwner;
 			bool		got;
 			bool		wrote;
+
+			/* a handler that is gone or refused claims nothing */
+			handler_prepare(s, &hc);
 
 			/* look in a subtransaction: if empty, it leaves no lock behind */
 			ResetLatch(MyLatch);
@@ -833,6 +843,7 @@ run_topic(void)
 		MemoryContext sub_start;
 		ResourceOwner owner;
 		bool		got;
+		HandlerCall hc;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -842,6 +853,7 @@ run_topic(void)
 		}
 		s = begin();
 		register_waiter(s);
+		handler_prepare(s, &hc);	/* a handler that is gone or refused counts nothing */
 		ResetLatch(MyLatch);
 		sub_start = CurrentMemoryContext;
 		owner = CurrentResourceOwner;

@@ -13,6 +13,8 @@ CREATE FUNCTION sub_app.wait_for(q text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE ok boolean;
 BEGIN
 	FOR i IN 1 .. 600 LOOP
+		-- pg_stat_activity is read once per transaction unless told otherwise
+		PERFORM pg_stat_clear_snapshot();
 		EXECUTE q INTO ok;
 		IF ok THEN RETURN true; END IF;
 		PERFORM pg_sleep(0.05);
@@ -149,6 +151,25 @@ SELECT broker.send('sq', '{"n": 101}') IS NOT NULL AS sent;
 SELECT sub_app.wait_for($$SELECT count(*) = 1 FROM broker.dead_letters('sq') WHERE payload->>'n' = '101'$$);
 SELECT last_error FROM broker.dead_letters('sq') WHERE payload->>'n' = '101';
 SELECT broker.unsubscribe('s_escalate');
+
+-- a dropped handler, a revoked privilege: the subscription is failing, with the error, and does not spin
+CREATE FUNCTION sub_app.gone(m broker.message) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SELECT broker.subscribe('s_gone', 'sub_app.gone(broker.message)'::regprocedure, queue => 'sq');
+DROP FUNCTION sub_app.gone(broker.message);
+SELECT broker.send('sq', '{"n": 102}') IS NOT NULL AS sent;
+SELECT sub_app.wait_for($$SELECT state = 'failing' AND last_error LIKE 'the handler of subscription "s_gone" (function % does not exist'
+						  FROM broker.subscriptions WHERE name = 's_gone'$$);
+SELECT broker.unsubscribe('s_gone');
+SELECT sub_app.wait_for($$SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'pgbroker subscription %'$$);
+SET ROLE sub_owner;
+SELECT broker.subscribe('s_revoked', 'sub_app.one(broker.message)'::regprocedure, queue => 'sq');
+RESET ROLE;
+SELECT broker.revoke('consume', 'sub_owner', queue => 'sq');
+SELECT sub_app.wait_for($$SELECT state = 'failing' AND last_error = 'permission denied for queue "sq"'
+						  FROM broker.subscriptions WHERE name = 's_revoked'$$);
+SELECT broker.grant('consume', 'sub_owner', queue => 'sq');
+SELECT sub_app.wait_for('SELECT count(*) = 1 FROM sub_app.done WHERE n = 102');
+SELECT broker.unsubscribe('s_revoked');
 
 -- privileges: consume on the queue and EXECUTE on the handler
 REVOKE EXECUTE ON FUNCTION sub_app.one(broker.message) FROM PUBLIC;
