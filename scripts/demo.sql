@@ -76,3 +76,21 @@ SELECT count(*) AS new_records FROM broker.read('order_events', :p, 3);
 
 \echo '8. the topics view'
 SELECT topic, partitions, records, earliest_offsets, latest_offsets FROM broker.topics;
+
+\echo '9. a subscription: pgbroker calls a SQL function with each message, in the transaction that acks it'
+CREATE TABLE shipments (order_id int, shipped_by name, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION ship(m broker.message) RETURNS void LANGUAGE sql AS
+$$ INSERT INTO shipments (order_id, shipped_by) VALUES ((m.payload->>'order')::int, current_user) $$;
+SELECT broker.create_queue('to_ship');
+SELECT broker.subscribe('ship_orders', 'ship(broker.message)'::regprocedure, queue => 'to_ship');
+SELECT count(*) AS sent FROM broker.send_batch('to_ship',
+	ARRAY['{"order": 10}', '{"order": 11}', '{"order": 12}']::jsonb[]);
+DO $$ BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT count(*) FROM shipments) = 3;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
+SELECT order_id, shipped_by FROM shipments ORDER BY order_id;
+SELECT name, source_kind, source, handler, owner, enabled FROM broker.subscriptions;
+SELECT broker.unsubscribe('ship_orders');

@@ -102,6 +102,7 @@ PG_FUNCTION_INFO_V1(pgbroker_run_handler);
 static SubscriptionWorkerArg me;
 static Oid	worker_user = InvalidOid;	/* the login */
 static Oid	extension_owner = InvalidOid;
+static TimestampTz batch_started = 0;	/* when the batch in hand began */
 static MemoryContext sub_cxt = NULL;	/* the subscription as last read */
 
 /* Counters, as written to broker.subscription_stats (totals). */
@@ -337,7 +338,7 @@ SubscriptionCountBatch(Subscription *s, int processed, int failed, const char *e
 		stats.failing = false;
 	else if (failed > 0)
 		stats.failing = true;
-	stats.last_batch_ms = (double) (now - stats.last_batch_at) / 1000.0;
+	stats.last_batch_ms = batch_started != 0 ? (double) (now - batch_started) / 1000.0 : 0;
 	stats.last_batch_at = now;
 	stats.dirty = true;
 }
@@ -698,6 +699,7 @@ worker_sleep(TimestampTz due, long backstop_ms)
 static void
 set_running(const char *what)
 {
+	batch_started = GetCurrentTimestamp();
 	pgstat_report_appname(psprintf("pgbroker subscription %d/%d running", me.subscription, me.worker));
 	pgstat_report_activity(STATE_RUNNING, what);
 }
