@@ -70,6 +70,7 @@ step "crash recovery" bash test/scripts/crash.sh
 
 echo "== subscriptions: handlers run by pgbroker's workers through server crashes and killed workers"
 step "subscriptions exactly once, in order, poison messages counted across crashes" bash test/scripts/subscription_crash.sh
+step "subscription workers: no free slot, restart, DROP EXTENSION, DROP DATABASE WITH (FORCE)" bash test/scripts/subscription_workers.sh
 
 echo "== the command-line tool"
 step "pgbroker send/consume/publish/tail/groups/stats/bench/subscriptions" bash test/scripts/cli.sh

@@ -747,6 +747,24 @@ end(bool commit)
 }
 
 /*
+ * Commit what begin() read (its locks on pgbroker's catalog go with it)
+ * and begin a new transaction for a look and the sleep after it, which
+ * then hold no lock but the look's, itself released with its
+ * subtransaction when it finds nothing: a sleeping worker must not keep a
+ * DROP EXTENSION, a drop_queue or a DROP TABLE waiting.
+ */
+static void
+fresh_transaction(void)
+{
+	SPI_finish();
+	CommitTransactionCommand();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	SubscriptionAsWorker();
+}
+
+/*
  * The queue loop.  batch: what the last transaction claimed (committed,
  * leased, counted); a batch's transaction also claims the next one, so
  * that under load each batch costs one commit.
@@ -780,6 +798,9 @@ run_queue(void)
 
 			/* a handler that is gone or refused claims nothing */
 			handler_prepare(s, &hc);
+			fresh_transaction();
+			sub_start = CurrentMemoryContext;
+			owner = CurrentResourceOwner;
 
 			/* look in a subtransaction: if empty, it leaves no lock behind */
 			ResetLatch(MyLatch);
@@ -856,6 +877,7 @@ run_topic(void)
 		s = begin();
 		register_waiter(s);
 		handler_prepare(s, &hc);	/* a handler that is gone or refused counts nothing */
+		fresh_transaction();
 		ResetLatch(MyLatch);
 		sub_start = CurrentMemoryContext;
 		owner = CurrentResourceOwner;
