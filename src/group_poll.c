@@ -460,6 +460,7 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, bool in_procedure)
 	ctx->group_name = group;
 	ctx->waiter.look = poll_look;
 	ctx->waiter.register_tags = poll_register;
+	ctx->waiter.row_type = "record";
 	ctx->max = PG_ARGISNULL(2) ? 100 : PG_GETARG_INT32(2);
 	if (ctx->max < 1 || ctx->max > PGBROKER_MAX_BATCH)
 		ereport(ERROR,

@@ -19,11 +19,16 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -84,7 +89,9 @@ BrokerLookEnd(BrokerLookState *st)
 
 /*
  * The result of a wait procedure: one INOUT parameter, an array of a row
- * type (broker.message[], broker.record[]).  Begin gives a ReturnSetInfo
+ * type (broker.message[], broker.record[]), or jsonb (claim_wait_json,
+ * poll_wait_json: the same rows as an array of objects, which client
+ * drivers decode without knowing pgbroker's types).  Begin gives a ReturnSetInfo
  * whose tuplestore outlives the procedure's commits, for the look to fill
  * as a set-returning function would; Finish turns what it holds into the
  * array, before the last look's transaction commits; End returns it.
@@ -96,12 +103,22 @@ BrokerLookEnd(BrokerLookState *st)
  * segment, its TOAST data with it.
  */
 void
-BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr)
+BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr, const char *row_type)
 {
+	Oid			outtype;
+
 	if (get_call_result_type(fcinfo, NULL, &pr->outdesc) != TYPEFUNC_COMPOSITE ||
-		pr->outdesc->natts != 1 ||
-		!OidIsValid(pr->elemtype = get_element_type(TupleDescAttr(pr->outdesc, 0)->atttypid)))
-		elog(ERROR, "a wait procedure must have one INOUT parameter of an array of rows");
+		pr->outdesc->natts != 1)
+		elog(ERROR, "a wait procedure must have one INOUT parameter");
+	outtype = TupleDescAttr(pr->outdesc, 0)->atttypid;
+	/* the _json forms: the rows of broker.<row_type>, handed over as jsonb */
+	pr->as_json = (outtype == JSONBOID);
+	pr->elemtype = pr->as_json ?
+		typenameTypeId(NULL, makeTypeNameFromNameList(list_make2(makeString("broker"),
+																  makeString(pstrdup(row_type))))) :
+		get_element_type(outtype);
+	if (!OidIsValid(pr->elemtype))
+		elog(ERROR, "a wait procedure must have one INOUT parameter of an array of rows or jsonb");
 	pr->outdesc = BlessTupleDesc(pr->outdesc);
 	memset(&pr->rs, 0, sizeof(pr->rs));
 	pr->rs.type = T_ReturnSetInfo;
@@ -132,6 +149,20 @@ BrokerProcResultFinish(BrokerProcResult *pr)
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(pr->rs.setResult);
 	pr->result = PointerGetDatum(construct_array(elems, n, pr->elemtype, -1, false, TYPALIGN_DOUBLE));
+	if (pr->as_json)
+	{
+		/* an array of objects, one per row, with the row's field names */
+		Oid			argtype = get_array_type(pr->elemtype);
+		bool		isnull;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_execute_with_args("SELECT pg_catalog.to_jsonb($1)", 1, &argtype, &pr->result,
+								  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not turn the result into jsonb");
+		pr->result = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							   false, -1);
+		PopActiveSnapshot();
+	}
 	MemoryContextSwitchTo(old);
 }
 

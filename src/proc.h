@@ -28,11 +28,13 @@ typedef struct BrokerProcResult
 	ReturnSetInfo rs;			/* filled by the looks */
 	TupleDesc	outdesc;
 	Oid			elemtype;
+	bool		as_json;		/* the INOUT parameter is jsonb: an array of objects */
 	MemoryContext mcxt;			/* the procedure's, outlives its commits */
 	Datum		result;			/* the array, once finished */
 } BrokerProcResult;
 
-extern void BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr);
+extern void BrokerProcResultBegin(FunctionCallInfo fcinfo, BrokerProcResult *pr,
+								  const char *row_type);
 extern void BrokerProcResultFinish(BrokerProcResult *pr);
 extern Datum BrokerProcResultEnd(BrokerProcResult *pr);
 

@@ -492,6 +492,7 @@ claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, bool in_procedure)
 	memset(a, 0, sizeof(*a));
 	a->waiter.look = claim_look;
 	a->waiter.register_tags = claim_register;
+	a->waiter.row_type = "message";
 	a->name = BrokerTextArg(fcinfo, 0, "queue name");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

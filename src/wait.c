@@ -476,7 +476,7 @@ BrokerWaitProcedure(FunctionCallInfo fcinfo, BrokerWaiter *w)
 	Oid			caller = GetUserId();	/* a procedure runs as its caller */
 	Oid			prev_caller = InvalidOid;
 
-	BrokerProcResultBegin(fcinfo, &pr);
+	BrokerProcResultBegin(fcinfo, &pr, w->row_type);
 	w->rsinfo = &pr.rs;
 
 	for (;;)

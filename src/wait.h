@@ -61,6 +61,7 @@ struct BrokerWaiter
 	bool		filtered;		/* woken by every commit, wanted or not */
 	int64		wait_ms;		/* 0: look once */
 	ReturnSetInfo *rsinfo;		/* where a look puts what it found */
+	const char *row_type;		/* broker.<row_type>: what a look finds */
 	TimestampTz due;			/* set by a look that found nothing */
 	long		backstop_ms;	/* likewise */
 };

@@ -29,6 +29,21 @@ SELECT broker.commit('wt', 'g', :'records'::broker.record[], 'c1');
 SELECT partition, committed_offset, lag, lease_holder FROM broker.consumer_lag ORDER BY 1;
 CALL broker.poll_wait('wt', 'g', 10, '10 milliseconds', 'c1', '1 minute', NULL);
 
+-- the _json forms: one jsonb array of objects, which client drivers decode
+SELECT count(*) FROM broker.send_batch('w', ARRAY['{"n": 5}', '{"n": 6}']::jsonb[]);
+CALL broker.claim_wait_json('w', 5, '1 minute', '0', NULL, NULL) \gset
+SELECT jsonb_typeof(:'messages'::jsonb) AS kind, jsonb_array_length(:'messages'::jsonb) AS n,
+	   (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'messages'::jsonb->0) k) AS fields;
+SELECT e->'payload' AS payload, (e->>'attempt')::int AS attempt
+  FROM jsonb_array_elements(:'messages'::jsonb) e ORDER BY (e->>'id')::bigint;
+SELECT count(*) FILTER (WHERE broker.ack('w', (e->>'id')::bigint, (e->>'receipt')::uuid)) AS acked
+  FROM jsonb_array_elements(:'messages'::jsonb) e;
+CALL broker.claim_wait_json('w', 5, NULL, '10 milliseconds', NULL, NULL);
+SELECT broker.publish('wt', '{"n": 5}', partition => 0);
+CALL broker.poll_wait_json('wt', 'g', 10, '0', 'c1', '1 minute', NULL) \gset
+SELECT (e->>'partition')::int AS partition, (e->>'offset_id')::bigint AS offset_id, e->'payload' AS payload
+  FROM jsonb_array_elements(:'records'::jsonb) e;
+
 -- misuse
 \set VERBOSITY default
 \set SHOW_CONTEXT never

@@ -44,6 +44,39 @@ CREATE OR REPLACE PROCEDURE broker.poll_wait(
 AS 'MODULE_PATHNAME', 'pgbroker_poll_wait'
 LANGUAGE C;
 
+/*
+ * The same, handing the messages or records over as one jsonb array of
+ * objects (the fields of broker.message or broker.record; payload_bytes
+ * as a "\\x..." hex string), which psycopg and node-postgres decode
+ * without registering pgbroker's types.  Separate names: an overload that
+ * differed only in its INOUT type would make CALL claim_wait(..., NULL)
+ * ambiguous.
+ */
+CREATE OR REPLACE PROCEDURE broker.claim_wait_json(
+	queue			text,
+	max_messages	integer DEFAULT 1,
+	lease			interval DEFAULT NULL,
+	wait			interval DEFAULT '30 seconds',
+	filter			jsonb DEFAULT NULL,
+	INOUT messages	jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'pgbroker_queue_claim_wait'
+LANGUAGE C;
+
+CREATE OR REPLACE PROCEDURE broker.poll_wait_json(
+	topic			text,
+	consumer_group	text,
+	max_records		integer DEFAULT 100,
+	wait			interval DEFAULT '30 seconds',
+	consumer		text DEFAULT NULL,
+	lease			interval DEFAULT NULL,
+	INOUT records	jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'pgbroker_poll_wait'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE broker.claim_wait_json(text, integer, interval, interval, jsonb, jsonb)
+	IS 'claim_wait, the messages as a jsonb array of objects';
+COMMENT ON PROCEDURE broker.poll_wait_json(text, text, integer, interval, text, interval, jsonb)
+	IS 'poll_wait, the records as a jsonb array of objects';
 COMMENT ON PROCEDURE broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[])
 	IS 'leased claim that waits without holding a snapshot; CALL outside a transaction block';
 COMMENT ON PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, broker.record[])
