@@ -10,7 +10,15 @@ cd "$(dirname "$0")/.."
 # that the server's libpq/libpq-be.h includes (Debian's server is built with
 # GSSAPI; pgbroker reads the client socket from it, to end a wait whose
 # client went away).
-packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl)
+#
+# For the client tests (test/scripts/pooler.sh): Debian's PgBouncer, the
+# pooler users run in front of PostgreSQL; psycopg 3 for the Python example
+# worker; Node.js and npm for the Node example worker, whose driver (pg)
+# comes from the npm registry into test/clients/node_modules.
+packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
+	pgbouncer python3-psycopg)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,3 +40,7 @@ make -s
 rm -f "$(pg_config --sharedir)"/extension/pgbroker--*.sql
 make -s install >/dev/null
 make -s -C test/tools >/dev/null
+# node-postgres for the Node example worker, at the version the lock file names
+if [ ! -d test/clients/node_modules/pg ]; then
+	(cd test/clients && npm ci --silent --no-audit --no-fund >/dev/null)
+fi

@@ -72,6 +72,9 @@ echo "== subscriptions: handlers run by pgbroker's workers through server crashe
 step "subscriptions exactly once, in order, poison messages counted across crashes" bash test/scripts/subscription_crash.sh
 step "subscription workers: no free slot, restart, DROP EXTENSION, DROP DATABASE WITH (FORCE)" bash test/scripts/subscription_workers.sh
 
+echo "== clients: Python (psycopg) and Node (node-postgres) workers behind PgBouncer in transaction mode"
+step "example workers through pgbouncer and directly, exactly once" bash test/scripts/pooler.sh
+
 echo "== the command-line tool"
 step "pgbroker send/consume/publish/tail/groups/stats/bench/subscriptions" bash test/scripts/cli.sh
 

@@ -196,7 +196,7 @@ queue_ack_many_body(PG_FUNCTION_ARGS)
 }
 
 /*
- * broker.ack(queue text, ids bigint[], receipts uuid[]) RETURNS bigint
+ * broker.ack_batch(queue text, ids bigint[], receipts uuid[]) RETURNS bigint
  *
  * Ack many deliveries, each with the receipt its claim returned: those
  * whose receipt still matches are deleted, the others (a lease that ran

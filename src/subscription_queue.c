@@ -170,7 +170,7 @@ queue_settle(Subscription *s, SubItem *item)
 }
 
 /* $1 queue $2 ids $3 receipts */
-static const char ack_all_sql[] = "SELECT broker.ack($1, $2, $3) AS acked";
+static const char ack_all_sql[] = "SELECT broker.ack_batch($1, $2, $3) AS acked";
 static SPIPlanPtr plan_ack_all_sql = NULL;
 
 /* Ack a whole batch with its receipts in one statement: whether every one was acked. */

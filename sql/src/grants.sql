@@ -76,7 +76,7 @@ BEGIN
 		('function',	'broker.claim(text, integer, interval, interval, jsonb)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker._queue_next_due(text)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.ack(text, bigint, uuid)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
-		('function',	'broker.ack(text, bigint[], uuid[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('function',	'broker.ack_batch(text, bigint[], uuid[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.ack(text, bigint[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.nack(text, bigint, uuid, interval, text)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.extend(text, bigint, uuid, interval)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),

@@ -65,7 +65,7 @@ INSERT INTO calls (needs, call) VALUES
 	('consume',	$$SELECT broker.ack('pq', 1, '00000000-0000-0000-0000-000000000000')$$),
 	('manage',	$$SELECT broker.ack('pq', 1)$$),
 	('manage',	$$SELECT broker.ack('pq', ARRAY[1]::bigint[])$$),
-	('consume',	$$SELECT broker.ack('pq', ARRAY[1]::bigint[], ARRAY['00000000-0000-0000-0000-000000000000']::uuid[])$$),
+	('consume',	$$SELECT broker.ack_batch('pq', ARRAY[1]::bigint[], ARRAY['00000000-0000-0000-0000-000000000000']::uuid[])$$),
 	('consume',	$$SELECT broker.nack('pq', 1, '00000000-0000-0000-0000-000000000000')$$),
 	('manage',	$$SELECT broker.nack('pq', 1)$$),
 	('consume',	$$SELECT broker.extend('pq', 1, '00000000-0000-0000-0000-000000000000', '1 minute')$$),

@@ -78,7 +78,7 @@ RESET pgbroker.resume_threshold;
 SELECT broker.create_queue('receipts');
 SELECT count(*) FROM broker.send_batch('receipts', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[]);
 CREATE TEMP TABLE held AS SELECT id, receipt FROM broker.claim('receipts', 3);
-SELECT broker.ack('receipts', array_agg(id ORDER BY id),
+SELECT broker.ack_batch('receipts', array_agg(id ORDER BY id),
 				  array_agg(CASE WHEN id = (SELECT max(id) FROM held) THEN gen_random_uuid() ELSE receipt END ORDER BY id))
   FROM held;
 SELECT payload FROM broker.peek('receipts');
@@ -86,9 +86,9 @@ SELECT payload FROM broker.peek('receipts');
 BEGIN;
 SELECT count(*) FROM broker.send('receipts', '{"n": 4}');
 CREATE TEMP TABLE held2 AS SELECT id, receipt FROM broker.claim('receipts', 10) WHERE payload->>'n' = '4';
-SELECT broker.ack('receipts', array_agg(id), array_agg(receipt)) FROM held2;
+SELECT broker.ack_batch('receipts', array_agg(id), array_agg(receipt)) FROM held2;
 COMMIT;
 SELECT payload FROM broker.peek('receipts');
-SELECT broker.ack('receipts', ARRAY[1]::bigint[], ARRAY[]::uuid[]);
-SELECT broker.ack('receipts', NULL::bigint[], ARRAY[]::uuid[]);
+SELECT broker.ack_batch('receipts', ARRAY[1]::bigint[], ARRAY[]::uuid[]);
+SELECT broker.ack_batch('receipts', NULL::bigint[], ARRAY[]::uuid[]);
 SELECT broker.drop_queue('receipts');

@@ -246,7 +246,7 @@ counted_worker(void *arg)
 	snprintf(n, sizeof(n), "%d", w->batch);
 	sql_prepare(c, "claim", "SELECT id, receipt, payload FROM broker.claim('sb_q', $1, lease => '1 minute')");
 	sql_prepare(c, "insert", "INSERT INTO sb_sink (id, payload) SELECT unnest($1::bigint[]), unnest($2::jsonb[])");
-	sql_prepare(c, "ack", "SELECT broker.ack('sb_q', $1::bigint[], $2::uuid[])");
+	sql_prepare(c, "ack", "SELECT broker.ack_batch('sb_q', $1::bigint[], $2::uuid[])");
 	for (;;)
 	{
 		PGresult   *r = PQexecPrepared(c, "claim", 1, params, NULL, NULL, 0);

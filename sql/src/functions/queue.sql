@@ -470,7 +470,12 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_many'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-CREATE OR REPLACE FUNCTION broker.ack(queue text, ids bigint[], receipts uuid[])
+/*
+ * A name of its own: as an overload of ack, a call with three untyped
+ * parameters (node-postgres sends them so) would be ambiguous between
+ * ack(text, bigint, uuid) and it.
+ */
+CREATE OR REPLACE FUNCTION broker.ack_batch(queue text, ids bigint[], receipts uuid[])
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgbroker_queue_ack_receipts'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -498,7 +503,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb) IS 'lease up to max_messages ready messages';
 COMMENT ON FUNCTION broker.ack(text, bigint, uuid) IS 'acknowledge (remove) a message';
 COMMENT ON FUNCTION broker.ack(text, bigint[]) IS 'acknowledge (remove) many messages; returns how many';
-COMMENT ON FUNCTION broker.ack(text, bigint[], uuid[]) IS 'acknowledge many deliveries, each with its receipt; returns how many';
+COMMENT ON FUNCTION broker.ack_batch(text, bigint[], uuid[]) IS 'acknowledge many deliveries, each with its receipt; returns how many';
 COMMENT ON FUNCTION broker.nack(text, bigint, uuid, interval, text) IS 'give a message back for a later retry, or dead-letter it';
 COMMENT ON FUNCTION broker.extend(text, bigint, uuid, interval) IS 'extend the lease of a claimed message';
 
