@@ -42,6 +42,8 @@ extern void GroupCheckLease(const Interval *lease);
 extern void GroupReadState(int32 group_id, int32 partition, PartitionState *st);
 extern void GroupWriteState(int32 group_id, int32 partition, PartitionState *st);
 extern char *GroupSessionName(void);
+extern char *GroupTokenSession(const char *token);
+extern void GroupCheckToken(const char *token);
 
 /* The leases one consumer of this session holds in one group, as it last saw them. */
 extern bool GroupLeaseCacheMatches(int32 group_id, int32 partitions, const char *consumer);

@@ -286,12 +286,15 @@ commit_records_body(PG_FUNCTION_ARGS)
 }
 
 /*
- * broker.commit(topic text, consumer_group text, consumer text)
+ * broker.commit(topic text, consumer_group text, consumer text, token text)
  *	 RETURNS integer
  *
  * Kafka's commitSync() without offsets: commits, in every partition this
- * consumer holds from polls of this session, everything those polls handed
- * out (the position).  A partition this session's memory says the consumer
+ * consumer holds from polls of this session (or, with a token, of that
+ * consumer instance, from any connection), everything those polls handed
+ * out (the position).  When nothing moved but the consumer holds records
+ * handed out to another session or token, it fails with 55000 instead of
+ * answering 0.  A partition this session's memory says the consumer
  * held but whose state now names another consumer, or none, is refused
  * with PB001, as a commit of its records would be.  Returns the number of
  * partitions whose committed offset moved.
@@ -301,14 +304,25 @@ commit_handed_out_body(PG_FUNCTION_ARGS)
 {
 	char	   *group;
 	char	   *consumer;
-	char	   *session = GroupSessionName();
+	char	   *session;
+	bool		by_token = PG_NARGS() > 3 && !PG_ARGISNULL(3);
 	BrokerTopic *t;
 	int32		gid;
 	int32		p;
 	int			moved = 0;
+	int			elsewhere = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
 	(void) BrokerTextArg(fcinfo, 0, "topic name");
+	if (by_token)
+	{
+		char	   *token = text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+		GroupCheckToken(token);
+		session = GroupTokenSession(token);
+	}
+	else
+		session = GroupSessionName();
 	SPI_connect();
 	gid = commit_begin(fcinfo, &t, &group);
 	consumer = BrokerTextArg(fcinfo, 2, "consumer name");
@@ -317,7 +331,7 @@ commit_handed_out_body(PG_FUNCTION_ARGS)
 		PartitionState st;
 		bool		remembered;
 
-		remembered = GroupLeaseCacheMatches(gid, t->partitions, consumer) &&
+		remembered = !by_token && GroupLeaseCacheMatches(gid, t->partitions, consumer) &&
 			GroupLeaseCacheUntil(p) > now;
 		if (!remembered)
 		{
@@ -334,9 +348,14 @@ commit_handed_out_body(PG_FUNCTION_ARGS)
 				group_not_holder(t, group, p, consumer, st.consumer);
 			continue;			/* the lock stays until the transaction ends */
 		}
-		/* positions are good within the session that polled (group_poll.c) */
-		if (st.session == NULL || strcmp(st.session, session) != 0 ||
-			st.position <= st.committed)
+		/* positions are good within the session (or token) that polled (group_poll.c) */
+		if (st.session == NULL || strcmp(st.session, session) != 0)
+		{
+			if (st.position > st.committed)
+				elsewhere++;
+			continue;
+		}
+		if (st.position <= st.committed)
 			continue;
 		st.committed = st.position;
 		GroupWriteState(gid, p, &st);
@@ -344,6 +363,19 @@ commit_handed_out_body(PG_FUNCTION_ARGS)
 	}
 	GroupOffsetsWriteEnd();
 	SPI_finish();
+	/*
+	 * Records handed out to this consumer elsewhere and nothing here: a
+	 * commit from another connection than the polls (behind a pooler) must
+	 * not say "0 committed" in silence.
+	 */
+	if (moved == 0 && elsewhere > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" of group \"%s\" polled from another %s",
+						consumer, group, by_token ? "consumer instance (token)" : "database session"),
+				 errdetail("What its polls handed out belongs to the session or token that polled; %d partition(s) hold such records.",
+						   elsewhere),
+				 errhint("Commit from the session that polled, or poll and commit with the token broker.join returned, which works from any connection.")));
 	PG_RETURN_INT32(moved);
 }
 

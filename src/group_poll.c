@@ -452,6 +452,7 @@ static void
 poll_args(FunctionCallInfo fcinfo, PollContext *ctx, bool in_procedure)
 {
 	int64		wait_ms;
+	int			token_arg;
 	char	   *topic = BrokerTextArg(fcinfo, 0, "topic name");
 	char	   *group = BrokerTextArg(fcinfo, 1, "consumer group name");
 
@@ -498,7 +499,27 @@ poll_args(FunctionCallInfo fcinfo, PollContext *ctx, bool in_procedure)
 					 errhint("A leased consumer is given its partitions; poll one partition transactionally (without lease).")));
 	}
 	BrokerCheckName(group, "consumer group");
-	ctx->session = GroupSessionName();
+	/*
+	 * The consumer instance: its token (broker.join) when it passes one, so
+	 * that its position holds from any connection (behind a pooler); else
+	 * this database session.  poll's token follows its partition; the
+	 * procedures' comes before their result.
+	 */
+	token_arg = in_procedure ? 6 : 7;
+	if (PG_NARGS() > token_arg + (in_procedure ? 1 : 0) && !PG_ARGISNULL(token_arg))
+	{
+		char	   *token = text_to_cstring(PG_GETARG_TEXT_PP(token_arg));
+
+		GroupCheckToken(token);
+		if (!ctx->leased)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a token is for a leased poll"),
+					 errhint("Pass consumer and lease with it; a transactional poll needs no identity.")));
+		ctx->session = GroupTokenSession(token);
+	}
+	else
+		ctx->session = GroupSessionName();
 	if (poll_start == 0)
 		poll_start = (uint32) MyProcPid;
 	ctx->waiter.wait_ms = wait_ms;

@@ -546,6 +546,28 @@ GroupSessionName(void)
 	return psprintf("%d.%lld", MyProcPid, (long long) MyStartTimestamp);
 }
 
+/*
+ * A consumer instance's token (broker.join) as the identity its polls
+ * record instead of the session's: "token:" and the token, which no
+ * session name can equal.
+ */
+char *
+GroupTokenSession(const char *token)
+{
+	return psprintf("token:%s", token);
+}
+
+/* A token: what broker.join returns, 1 to 64 characters. */
+void
+GroupCheckToken(const char *token)
+{
+	if (token[0] == '\0' || strlen(token) > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a consumer token must be 1 to 64 characters"),
+				 errhint("Use the token broker.join returned.")));
+}
+
 /* ---------------------------------------------------------------------
  * Creating a group
  * --------------------------------------------------------------------- */

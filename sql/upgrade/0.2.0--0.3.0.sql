@@ -28,8 +28,14 @@ DROP FUNCTION broker.alter_topic(text, integer, interval, bigint, boolean, inter
  */
 ALTER TABLE broker.consumer_group ADD COLUMN owner name;
 
-/* A transactional poll may name one partition (a subscription's workers do). */
+/*
+ * A transactional poll may name one partition (a subscription's workers
+ * do); a leased poll, poll_wait and commit of what was handed out may name
+ * a consumer instance's token (broker.join) instead of the session.
+ */
 DROP FUNCTION broker.poll(text, text, integer, interval, text, interval);
+DROP PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, broker.record[]);
+DROP FUNCTION broker.commit(text, text, text);
 
 /*
  * Subscriptions are new: their tables come from their structure source,

@@ -296,6 +296,38 @@ SELECT sqlstate_of($$SELECT broker.commit('handed', 'g', NULL::text)$$) AS null_
        sqlstate_of($$SELECT broker.commit('handed', 'nosuch', 'a')$$) AS unknown_group;
 SELECT broker.drop_topic('handed');
 
+-- a consumer instance's token: its polls and commits hold from any
+-- connection (as behind a transaction pooler); without it, a commit from
+-- another session than the polls fails instead of committing nothing
+SELECT broker.create_topic('tok', partitions => 2);
+SELECT broker.create_group('tok', 'g', 'earliest');
+SELECT broker.publish('tok', jsonb_build_object('n', i), partition => i % 2) FROM generate_series(1, 6) i;
+SELECT broker.join('tok', 'g', 'w') AS token \gset
+SELECT count(*) AS polled FROM broker.poll('tok', 'g', 2, consumer => 'w', lease => '1 hour', token => :'token');
+SELECT count(*) AS polled_no_token FROM broker.poll('tok', 'g', 2, consumer => 'v', lease => '1 hour');
+\c
+SET client_min_messages = warning;
+-- the same token on another connection: the position holds (the next records, none twice)
+SELECT offset_id FROM broker.poll('tok', 'g', 2, consumer => 'w', lease => '1 hour', token => :'token')
+ ORDER BY 1;
+SELECT broker.commit('tok', 'g', 'w', :'token') AS partitions_committed;
+SELECT lease_holder, committed_offset FROM broker.consumer_lag WHERE topic = 'tok' ORDER BY 1;
+-- a session-bound commit on another connection than its polls: 55000, not 0
+SELECT sqlstate_of($$SELECT broker.commit('tok', 'g', 'v')$$) AS other_session;
+-- a new instance under the same name (a new token) starts from the committed
+-- offsets: what the old one was handed and did not commit comes again
+SELECT partition AS wp FROM broker.consumer_lag WHERE topic = 'tok' AND lease_holder = 'w' \gset
+SELECT broker.publish('tok', jsonb_build_object('n', i), partition => :wp) FROM generate_series(7, 8) i;
+SELECT offset_id FROM broker.poll('tok', 'g', 10, consumer => 'w', lease => '1 hour', token => :'token')
+ ORDER BY 1;
+SELECT broker.join('tok', 'g', 'w') AS token2 \gset
+SELECT :'token' <> :'token2' AS new_token;
+SELECT offset_id FROM broker.poll('tok', 'g', 10, consumer => 'w', lease => '1 hour', token => :'token2')
+ ORDER BY 1;
+SELECT sqlstate_of($$SELECT * FROM broker.poll('tok', 'g', 1, token => 'x')$$) AS token_without_lease,
+       sqlstate_of($$SELECT * FROM broker.poll('tok', 'g', 1, consumer => 'w', lease => '1 hour', token => '')$$) AS empty_token;
+SELECT broker.drop_topic('tok');
+
 -- delete_group, and dropping a topic takes its groups along
 SELECT broker.delete_group('jobs', 'replay');
 SELECT broker.delete_group('jobs', 'replay', if_exists => true);

@@ -113,6 +113,7 @@ INSERT INTO calls (needs, call) VALUES
 	('manage',	$$SELECT broker.grant('browse', 'priv_stranger', queue => 'pq')$$),
 	('manage',	$$SELECT broker.revoke('browse', 'priv_browse', topic => 'pt')$$),
 	('any',		$$SELECT broker.has_privilege('priv_owner', 'send', queue => 'pq')$$),
+	('any',		$$SELECT broker.join('pt', 'pg', 'c')$$),
 	('any',		$$SELECT count(*) FROM broker.privileges$$),
 	('any',		$$SELECT broker.grant_default('browse', 'priv_stranger')$$),
 	('any',		$$SELECT broker.revoke_default('browse', 'priv_stranger')$$),

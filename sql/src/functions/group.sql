@@ -136,11 +136,12 @@ CREATE OR REPLACE FUNCTION broker.poll(
 	wait			interval DEFAULT '0',
 	consumer		text DEFAULT NULL,
 	lease			interval DEFAULT NULL,
-	partition		integer DEFAULT NULL)
+	partition		integer DEFAULT NULL,
+	token			text DEFAULT NULL)
 RETURNS SETOF broker.record
 AS 'MODULE_PATHNAME', 'pgbroker_poll'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval, integer)
+COMMENT ON FUNCTION broker.poll(text, text, integer, interval, text, interval, integer, text)
 	IS 'consume records as a group: transactionally (offsets commit with the transaction; of one partition when named) or leased';
 
 /*
@@ -165,15 +166,31 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION broker.commit(text, text, broker.record[], text) IS 'commit the records a leased poll returned';
 
 /*
- * Commit everything this consumer's polls in this session handed out, in
- * every partition it holds (Kafka's commitSync() without offsets).
+ * Commit everything this consumer's polls in this session (or, with its
+ * token, this consumer instance's polls from any connection) handed out,
+ * in every partition it holds (Kafka's commitSync() without offsets).
  */
-CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, consumer text)
+CREATE OR REPLACE FUNCTION broker.commit(topic text, consumer_group text, consumer text,
+										 token text DEFAULT NULL)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pgbroker_commit_handed_out'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION broker.commit(text, text, text)
-	IS 'commit what a leased consumer''s polls in this session handed out';
+COMMENT ON FUNCTION broker.commit(text, text, text, text)
+	IS 'commit what a leased consumer''s polls (of this session, or of its token) handed out';
+
+/*
+ * A new consumer instance: a token to pass to its leased polls and
+ * commits, which then work from any connection (through a transaction
+ * pooler).  An instance that starts again under the same name with a new
+ * token starts from the committed offsets, as a new session does.  The
+ * names are checked, and the privileges, by the polls that use it.
+ */
+CREATE OR REPLACE FUNCTION broker.join(topic text, consumer_group text, consumer text)
+RETURNS text
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_catalog.gen_random_uuid()::text $$;
+COMMENT ON FUNCTION broker.join(text, text, text) IS 'a token for a leased consumer instance, good from any connection';
 
 /* Keep the partitions a consumer holds for another lease period. */
 CREATE OR REPLACE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text,

@@ -40,6 +40,7 @@ CREATE OR REPLACE PROCEDURE broker.poll_wait(
 	wait			interval DEFAULT '30 seconds',
 	consumer		text DEFAULT NULL,
 	lease			interval DEFAULT NULL,
+	token			text DEFAULT NULL,
 	INOUT records	broker.record[] DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'pgbroker_poll_wait'
 LANGUAGE C;
@@ -69,17 +70,18 @@ CREATE OR REPLACE PROCEDURE broker.poll_wait_json(
 	wait			interval DEFAULT '30 seconds',
 	consumer		text DEFAULT NULL,
 	lease			interval DEFAULT NULL,
+	token			text DEFAULT NULL,
 	INOUT records	jsonb DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'pgbroker_poll_wait'
 LANGUAGE C;
 
 COMMENT ON PROCEDURE broker.claim_wait_json(text, integer, interval, interval, jsonb, jsonb)
 	IS 'claim_wait, the messages as a jsonb array of objects';
-COMMENT ON PROCEDURE broker.poll_wait_json(text, text, integer, interval, text, interval, jsonb)
+COMMENT ON PROCEDURE broker.poll_wait_json(text, text, integer, interval, text, interval, text, jsonb)
 	IS 'poll_wait, the records as a jsonb array of objects';
 COMMENT ON PROCEDURE broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[])
 	IS 'leased claim that waits without holding a snapshot; CALL outside a transaction block';
-COMMENT ON PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, broker.record[])
+COMMENT ON PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, text, broker.record[])
 	IS 'leased poll that waits without holding a snapshot; CALL outside a transaction block';
 
 /*
