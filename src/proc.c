@@ -159,6 +159,8 @@ BrokerProcResultFinish(BrokerProcResult *pr)
 		if (SPI_execute_with_args("SELECT pg_catalog.to_jsonb($1)", 1, &argtype, &pr->result,
 								  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not turn the result into jsonb");
+		/* an SPI call leaves its connection's context current: copy into ours */
+		MemoryContextSwitchTo(pr->mcxt);
 		pr->result = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
 							   false, -1);
 		PopActiveSnapshot();

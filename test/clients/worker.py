@@ -3,13 +3,18 @@
 
 usage: worker.py CONNINFO queue QUEUE NAME
        worker.py CONNINFO topic TOPIC GROUP NAME
+       worker.py CONNINFO leased TOPIC GROUP NAME
 
 queue: waits for messages with CALL broker.claim_wait_json (no snapshot held
 while it waits; the messages arrive as a list of dicts, no type to
 register), handles each one (a row in table "handled") and acks it with its
 receipt in the same transaction, so that a message is handled exactly once.
 topic: polls the group transactionally (records and offsets commit with the
-handling).  Stops after 3 seconds without work.
+handling).  leased: a leased consumer of the group that works from any
+connection: it gets a token from broker.join, waits with CALL
+broker.poll_wait_json(..., token), and commits what it was handed with
+broker.commit(topic, group, NAME, token) in the transaction that handles
+the records.  Stops after 3 seconds without work.
 
 Behind PgBouncer in transaction mode: prepare_threshold=None (psycopg's
 automatic prepared statements need a session; PgBouncer 1.21+ can keep them
@@ -29,6 +34,7 @@ def main():
     conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
     idle_since = time.monotonic()
     handled = 0
+    token = None
     while time.monotonic() - idle_since < 3:
         if kind == "queue":
             queue = sys.argv[3]
@@ -45,6 +51,22 @@ def main():
                     if not acked:
                         raise psycopg.errors.RaiseException("lease lost")  # undo the handling
             got = len(messages)
+        elif kind == "leased":
+            topic, group = sys.argv[3], sys.argv[4]
+            if token is None:
+                token = conn.execute("SELECT broker.join(%s, %s, %s)", (topic, group, name)).fetchone()[0]
+            row = conn.execute(
+                "CALL broker.poll_wait_json(%s, %s, 50, '500 milliseconds', %s, '30 seconds', %s, NULL)",
+                (topic, group, name, token)).fetchone()
+            records = row[0] or []
+            with conn.transaction():
+                for r in records:
+                    conn.execute("INSERT INTO handled (kind, id, by, payload) VALUES ('l', %s, %s, %s)",
+                                 (r["partition"] * 1000000 + r["offset_id"], name,
+                                  psycopg.types.json.Jsonb(r["payload"])))
+                if records:
+                    conn.execute("SELECT broker.commit(%s, %s, %s, %s)", (topic, group, name, token))
+            got = len(records)
         else:
             topic, group = sys.argv[3], sys.argv[4]
             with conn.transaction():

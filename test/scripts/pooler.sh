@@ -9,7 +9,9 @@
 # records, one directly and one through the pooler, while consumers handle
 # them: two Python and one Node queue worker through the pooler (each call
 # may land on another server connection), one Python queue worker directly,
-# and two Python transactional group consumers through the pooler.  Every
+# two Python transactional group consumers and two leased ones (with the
+# token of broker.join, so that their position holds whatever server
+# connection each call lands on) through the pooler.  Every
 # message and record must be handled exactly once, nothing left behind.
 #
 # The C drivers of test/tools use prepared statements (PQprepare) and so
@@ -66,6 +68,7 @@ CREATE EXTENSION pgbroker;
 SELECT broker.create_queue('pq');
 SELECT broker.create_topic('pt', partitions => 4);
 SELECT broker.create_group('pt', 'pg', start => 'earliest');
+SELECT broker.create_group('pt', 'pl', start => 'earliest');
 CREATE TABLE handled (kind text, id bigint, by text, payload jsonb);
 SQL
 
@@ -91,6 +94,8 @@ node test/clients/worker.js "postgresql://postgres@127.0.0.1:$bouncer_port/postg
 /usr/bin/python3 test/clients/worker.py "$direct" queue pq py_direct & pids+=($!)
 /usr/bin/python3 test/clients/worker.py "$pooled" topic pt pg pyt1 & pids+=($!)
 /usr/bin/python3 test/clients/worker.py "$pooled" topic pt pg pyt2 & pids+=($!)
+/usr/bin/python3 test/clients/worker.py "$pooled" leased pt pl pyl1 & pids+=($!)
+/usr/bin/python3 test/clients/worker.py "$pooled" leased pt pl pyl2 & pids+=($!)
 produce "$direct" 1 &
 p1=$!
 produce "$pooled" $((n / 2 + 1)) &
@@ -110,6 +115,10 @@ got=$(q "SELECT count(*) FROM handled WHERE kind = 't'")
 [ "$got" = "$n" ] || fail "$got of $n records handled"
 [ "$(q "SELECT count(DISTINCT payload->>'n') FROM handled WHERE kind = 't'")" = "$n" ] || fail "a record handled twice"
 [ "$(q "SELECT sum(lag) FROM broker.consumer_lag WHERE consumer_group = 'pg'")" = 0 ] || fail "the group has lag"
+got=$(q "SELECT count(*) FROM handled WHERE kind = 'l'")
+[ "$got" = "$n" ] || fail "$got of $n records handled by the leased consumers"
+[ "$(q "SELECT count(DISTINCT payload->>'n') FROM handled WHERE kind = 'l'")" = "$n" ] || fail "a record handled twice by the leased consumers"
+[ "$(q "SELECT sum(lag) FROM broker.consumer_lag WHERE consumer_group = 'pl'")" = 0 ] || fail "the leased group has lag"
 q "SELECT by, count(*) FROM handled GROUP BY by ORDER BY by" | tr '\n' ' '
 echo
-echo "pooler: $n messages and $n records handled exactly once through pgbouncer (transaction mode) and directly, in $((SECONDS - t0)) s"
+echo "pooler: $n messages, and $n records in each of two groups (transactional, leased with tokens), through pgbouncer (transaction mode) and directly, in $((SECONDS - t0)) s"
