@@ -51,24 +51,28 @@ show_query(PGconn *conn, const char *sql, int nparams, const char *const *values
 	return EXIT_OK;
 }
 
-/* parse the options every admin command shares: -d only */
+/* parse the options every admin command shares: the connection's only */
 static int
 simple_options(const char *cmd, int argc, char **argv, const char *group_opt,
 			   const char **group)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"group", required_argument, NULL, 'g'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
 
-	while ((c = getopt_long(argc, argv, group_opt ? "d:g:" : "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, group_opt ? CONN_SHORT_OPTIONS "g:" : CONN_SHORT_OPTIONS,
+							opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 'g':
 				if (!group_opt)
@@ -98,8 +102,8 @@ int
 cmd_create(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
-		{"partitions", required_argument, NULL, 'p'},
+		CONN_LONG_OPTIONS,
+		{"partitions", required_argument, NULL, 'P'},
 		{"retention", required_argument, NULL, 'r'},
 		{"compacted", no_argument, NULL, 'c'},
 		{"max-attempts", required_argument, NULL, 'm'},
@@ -124,7 +128,7 @@ cmd_create(int argc, char **argv)
 	kind = parse_kind("create", argv[1]);
 	argc--;
 	argv++;
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
 	{
 		const char *name = NULL;
 		const char *value = optarg;
@@ -134,9 +138,12 @@ cmd_create(int argc, char **argv)
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
-				continue;
+			case 'h':
 			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
+				continue;
+			case 'P':
 				name = "partitions";
 				break;
 			case 'r':
@@ -220,7 +227,7 @@ int
 cmd_drop(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"if-exists", no_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0}
 	};
@@ -237,10 +244,10 @@ cmd_drop(int argc, char **argv)
 	kind = parse_kind("drop", argv[1]);
 	argc--;
 	argv++;
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
 	{
-		if (c == 'd')
-			conninfo = optarg;
+		if (c == 'd' || c == 'h' || c == 'p' || c == 'U')
+			set_connection_option(c, optarg);
 		else if (c == 'i')
 			if_exists = true;
 		else
@@ -592,7 +599,7 @@ int
 cmd_stats(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"watch", no_argument, NULL, 'w'},
 		{"interval", required_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0}
@@ -607,14 +614,17 @@ cmd_stats(int argc, char **argv)
 	bool		tty = isatty(fileno(stdout));
 	bool		read_lag;
 
-	while ((c = getopt_long(argc, argv, "d:wi:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS "wi:", opts, NULL)) != -1)
 	{
 		char	   *end;
 
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 'w':
 				watch = true;

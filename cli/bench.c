@@ -11,29 +11,43 @@
  * committed with the statement, or with --leased as named consumers
  * polling with a lease and committing the records).  The floor does the
  * same on
- *   pgbroker_bench_floor(id bigserial primary key, payload jsonb,
- *                        created_at timestamptz default now())
+ *   pgbroker_bench_floor_PID_N(id bigserial primary key, payload jsonb,
+ *                              created_at timestamptz default now())
  * with INSERT (one row, or unnest of an array), and with
- *   DELETE FROM pgbroker_bench_floor WHERE id IN (SELECT id ... ORDER BY
- *   id LIMIT n FOR UPDATE SKIP LOCKED) RETURNING *
+ *   DELETE FROM pgbroker_bench_floor_PID_N WHERE id IN (SELECT id ...
+ *   ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED) RETURNING *
  * Every statement is prepared once per connection and run synchronously,
  * one connection per thread, as pgbench -M prepared runs its scripts, so
  * the floor is what pgbench reports for the same statements.  Latencies
  * are per statement.  After each phase the counts are checked against the
  * database (what was produced is there; what was consumed is gone); a
- * difference fails the benchmark.
+ * difference fails the benchmark.  The queue or topic is
+ * pgbroker_bench_PID_N (PID: the admin connection's backend, N: random),
+ * and only what the run created is dropped, after an error or Ctrl-C too.
  */
 #include <getopt.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "stats.h"
 
-#define BENCH_NAME	"pgbroker_bench"
-#define FLOOR_TABLE	"pgbroker_bench_floor"
+/*
+ * The run's objects are its own: named for the run (the admin
+ * connection's backend pid and a random number), created without "if not
+ * exists", and dropped only if this run created them, so that a user's
+ * queue, topic or table called pgbroker_bench (or anything else) is never
+ * touched.  Set before the workers start, read-only after.
+ */
+static char bench_name[64];		/* the queue or topic, and the topic's group */
+static char floor_table[80];	/* the floor's table */
+static bool created_queue = false;
+static bool created_topic = false;
+static bool created_floor = false;
 
 typedef enum Side
 {
@@ -154,50 +168,70 @@ add_latency(Worker *w, double ms)
 	w->lat[w->nlat++] = ms;
 }
 
+/*
+ * Prepare a statement whose text names the run's objects: fmt is a
+ * printf format whose every %s is the queue's or topic's name (also the
+ * consumer group's), or the floor table's; the names are identifiers of
+ * lower-case letters, digits and underscores.
+ */
+static bool preparef(Worker *w, PGconn *c, const char *name, const char *fmt,...)
+			__attribute__((format(printf, 4, 5)));
+
+static bool
+preparef(Worker *w, PGconn *c, const char *name, const char *fmt,...)
+{
+	char		sql[2048];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	return prepare(w, c, name, sql);
+}
+
 static bool
 prepare_statements(Worker *w, PGconn *c)
 {
 	const BenchOpts *o = w->o;
-	char		sql[1024];
+	const char *n = bench_name;
 
 	if (w->phase == PHASE_PRODUCE)
 	{
 		if (w->side == SIDE_FLOOR)
-			return prepare(w, c, "s", o->batch == 1 ?
-						   "INSERT INTO " FLOOR_TABLE " (payload) VALUES ($1::jsonb)" :
-						   "INSERT INTO " FLOOR_TABLE " (payload) SELECT pg_catalog.unnest($1::jsonb[])");
+			return o->batch == 1 ?
+				preparef(w, c, "s", "INSERT INTO %s (payload) VALUES ($1::jsonb)", floor_table) :
+				preparef(w, c, "s", "INSERT INTO %s (payload) SELECT pg_catalog.unnest($1::jsonb[])",
+						 floor_table);
 		if (o->topic)
-			return prepare(w, c, "s", o->batch == 1 ?
-						   "SELECT broker.publish('" BENCH_NAME "', $1::jsonb)" :
-						   "SELECT broker.publish_batch('" BENCH_NAME "', $1::jsonb[])");
-		return prepare(w, c, "s", o->batch == 1 ?
-					   "SELECT broker.send('" BENCH_NAME "', $1::jsonb)" :
-					   "SELECT pg_catalog.count(*) FROM broker.send_batch('" BENCH_NAME "', $1::jsonb[])");
+			return o->batch == 1 ?
+				preparef(w, c, "s", "SELECT broker.publish('%s', $1::jsonb)", n) :
+				preparef(w, c, "s", "SELECT broker.publish_batch('%s', $1::jsonb[])", n);
+		return o->batch == 1 ?
+			preparef(w, c, "s", "SELECT broker.send('%s', $1::jsonb)", n) :
+			preparef(w, c, "s", "SELECT pg_catalog.count(*) FROM broker.send_batch('%s', $1::jsonb[])", n);
 	}
 	if (w->side == SIDE_FLOOR)
-		return prepare(w, c, "s",
-					   "DELETE FROM " FLOOR_TABLE " WHERE id IN (SELECT id FROM " FLOOR_TABLE
-					   " ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *");
+		return preparef(w, c, "s",
+						"DELETE FROM %s WHERE id IN (SELECT id FROM %s"
+						" ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *",
+						floor_table, floor_table);
 	if (o->topic && !o->leased)
-		return prepare(w, c, "s", "SELECT * FROM broker.poll('" BENCH_NAME "', '" BENCH_NAME "', $1::int)");
+		return preparef(w, c, "s", "SELECT * FROM broker.poll('%s', '%s', $1::int)", n, n);
 	if (o->topic)
-	{
-		snprintf(sql, sizeof(sql),
-				 "WITH r AS (SELECT p FROM broker.poll('" BENCH_NAME "', '" BENCH_NAME "', $1::int,"
-				 " consumer => 'bench-%d', lease => '30 seconds') p),"
-				 " c AS (SELECT broker.commit('" BENCH_NAME "', '" BENCH_NAME "',"
-				 " pg_catalog.array_agg(r.p), 'bench-%d') FROM r HAVING pg_catalog.count(*) > 0)"
-				 " SELECT (r.p).* FROM r, c", w->id, w->id);
-		return prepare(w, c, "s", sql);
-	}
+		return preparef(w, c, "s",
+						"WITH r AS (SELECT p FROM broker.poll('%s', '%s', $1::int,"
+						" consumer => 'bench-%d', lease => '30 seconds') p),"
+						" c AS (SELECT broker.commit('%s', '%s',"
+						" pg_catalog.array_agg(r.p), 'bench-%d') FROM r HAVING pg_catalog.count(*) > 0)"
+						" SELECT (r.p).* FROM r, c", n, n, w->id, n, n, w->id);
 	if (o->leased)
-		return prepare(w, c, "s", "SELECT id, payload FROM broker.claim('" BENCH_NAME "', $1::int)") &&
-			prepare(w, c, "a", "SELECT broker.ack('" BENCH_NAME "', $1::bigint[])");
-	return prepare(w, c, "s",
-				   "WITH c AS (SELECT * FROM broker.claim('" BENCH_NAME "', $1::int)),"
-				   " a AS (SELECT broker.ack('" BENCH_NAME "', pg_catalog.array_agg(id)) AS n FROM c"
-				   " HAVING pg_catalog.count(*) > 0)"
-				   " SELECT c.id, c.payload, a.n FROM c, a");
+		return preparef(w, c, "s", "SELECT id, payload FROM broker.claim('%s', $1::int)", n) &&
+			preparef(w, c, "a", "SELECT broker.ack('%s', $1::bigint[])", n);
+	return preparef(w, c, "s",
+					"WITH c AS (SELECT * FROM broker.claim('%s', $1::int)),"
+					" a AS (SELECT broker.ack('%s', pg_catalog.array_agg(id)) AS n FROM c"
+					" HAVING pg_catalog.count(*) > 0)"
+					" SELECT c.id, c.payload, a.n FROM c, a", n, n);
 }
 
 static void *
@@ -282,12 +316,23 @@ worker_main(void *arg)
 	return NULL;
 }
 
-static bool
-admin_exec(PGconn *c, const char *sql)
-{
-	PGresult   *r = PQexec(c, sql);
-	bool		ok = exec_ok(r);
+/* run a statement (a printf format, as preparef's) on the admin connection */
+static bool admin_exec(PGconn *c, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+static long admin_count(PGconn *c, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
+static bool
+admin_exec(PGconn *c, const char *fmt,...)
+{
+	char		sql[1024];
+	va_list		ap;
+	PGresult   *r;
+	bool		ok;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	ok = exec_ok(r);
 	if (!ok)
 		report_error(c, r, NULL);
 	PQclear(r);
@@ -295,10 +340,17 @@ admin_exec(PGconn *c, const char *sql)
 }
 
 static long
-admin_count(PGconn *c, const char *sql)
+admin_count(PGconn *c, const char *fmt,...)
 {
-	PGresult   *r = PQexec(c, sql);
+	char		sql[1024];
+	va_list		ap;
+	PGresult   *r;
 	long		n = -1;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
 
 	if (exec_ok(r) && PQntuples(r) == 1)
 		n = atol(PQgetvalue(r, 0, 0));
@@ -313,40 +365,45 @@ static long
 remaining(PGconn *c, const BenchOpts *o, Side side)
 {
 	if (side == SIDE_FLOOR)
-		return admin_count(c, "SELECT pg_catalog.count(*) FROM " FLOOR_TABLE);
+		return admin_count(c, "SELECT pg_catalog.count(*) FROM %s", floor_table);
 	if (o->topic)
 		return admin_count(c, "SELECT coalesce(pg_catalog.sum(lag), 0) FROM broker.consumer_lag"
-						   " WHERE topic = '" BENCH_NAME "' AND consumer_group = '" BENCH_NAME "'");
-	return admin_count(c, "SELECT messages FROM broker.queues WHERE queue = '" BENCH_NAME "'");
+						   " WHERE topic = '%s' AND consumer_group = '%s'", bench_name, bench_name);
+	return admin_count(c, "SELECT messages FROM broker.queues WHERE queue = '%s'", bench_name);
 }
 
+/* create the side's objects, each noted as created once it is */
 static bool
 setup_objects(PGconn *c, const BenchOpts *o, Side side)
 {
-	char		sql[512];
-
 	if (side == SIDE_FLOOR)
-		return admin_exec(c, "DROP TABLE IF EXISTS " FLOOR_TABLE) &&
-			admin_exec(c, "CREATE TABLE " FLOOR_TABLE " (id bigserial PRIMARY KEY, payload jsonb,"
-					   " created_at timestamptz DEFAULT now())");
+		return (created_floor = admin_exec(c, "CREATE TABLE %s (id bigserial PRIMARY KEY,"
+										   " payload jsonb, created_at timestamptz DEFAULT now())",
+										   floor_table));
 	if (o->topic)
-	{
-		snprintf(sql, sizeof(sql),
-				 "SELECT broker.create_topic('" BENCH_NAME "', partitions => %d)", o->partitions);
-		return admin_exec(c, "SELECT broker.drop_topic('" BENCH_NAME "', if_exists => true)") &&
-			admin_exec(c, sql) &&
-			admin_exec(c, "SELECT broker.create_group('" BENCH_NAME "', '" BENCH_NAME "', 'earliest')");
-	}
-	return admin_exec(c, "SELECT broker.drop_queue('" BENCH_NAME "', if_exists => true)") &&
-		admin_exec(c, "SELECT broker.create_queue('" BENCH_NAME "')");
+		return (created_topic = admin_exec(c, "SELECT broker.create_topic('%s', partitions => %d)",
+										   bench_name, o->partitions)) &&
+			admin_exec(c, "SELECT broker.create_group('%s', '%s', 'earliest')", bench_name, bench_name);
+	return (created_queue = admin_exec(c, "SELECT broker.create_queue('%s')", bench_name));
 }
 
+/*
+ * Drop what this run created, and nothing else.  What could not be
+ * dropped (the connection lost) is named, for the user to drop.
+ */
 static void
 drop_objects(PGconn *c)
 {
-	PQclear(PQexec(c, "SELECT broker.drop_queue('" BENCH_NAME "', if_exists => true)"));
-	PQclear(PQexec(c, "SELECT broker.drop_topic('" BENCH_NAME "', if_exists => true)"));
-	PQclear(PQexec(c, "DROP TABLE IF EXISTS " FLOOR_TABLE));
+	if (created_queue && !admin_exec(c, "SELECT broker.drop_queue('%s')", bench_name))
+		errorf("warning: queue \"%s\" was left behind: pgbroker drop queue %s",
+			   bench_name, bench_name);
+	if (created_topic && !admin_exec(c, "SELECT broker.drop_topic('%s')", bench_name))
+		errorf("warning: topic \"%s\" was left behind: pgbroker drop topic %s",
+			   bench_name, bench_name);
+	if (created_floor && !admin_exec(c, "DROP TABLE %s", floor_table))
+		errorf("warning: table \"%s\" was left behind: DROP TABLE %s",
+			   floor_table, floor_table);
+	created_queue = created_topic = created_floor = false;
 }
 
 /* run one phase on one side with n workers; false on any error */
@@ -513,7 +570,8 @@ run_side(PGconn *admin, const BenchOpts *o, Side side, Result *r, int *nr)
 	}
 	if (o->consumers > 0 && !interrupted)
 	{
-		if (!admin_exec(admin, side == SIDE_FLOOR ? "VACUUM ANALYZE " FLOOR_TABLE : "CHECKPOINT"))
+		if (side == SIDE_FLOOR ? !admin_exec(admin, "VACUUM ANALYZE %s", floor_table) :
+			!admin_exec(admin, "CHECKPOINT"))
 			return false;
 		if (!o->json)
 			fprintf(stderr, "%s: %s: consuming for up to %d s\n", progname, side_name(side), o->seconds);
@@ -536,14 +594,14 @@ int
 cmd_bench(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"topic", no_argument, NULL, 't'},
 		{"producers", required_argument, NULL, 'P'},
 		{"consumers", required_argument, NULL, 'C'},
 		{"size", required_argument, NULL, 's'},
 		{"batch", required_argument, NULL, 'b'},
 		{"seconds", required_argument, NULL, 'T'},
-		{"partitions", required_argument, NULL, 'p'},
+		{"partitions", required_argument, NULL, 'N'},
 		{"leased", no_argument, NULL, 'l'},
 		{"no-floor", no_argument, NULL, 'n'},
 		{"only-floor", no_argument, NULL, 'o'},
@@ -558,13 +616,17 @@ cmd_bench(int argc, char **argv)
 	long		v;
 	PGconn	   *admin;
 	bool		ok = true;
+	long		run_id;
 
-	while ((c = getopt_long(argc, argv, "d:P:C:s:b:T:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS "P:C:s:b:T:", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 't':
 				o.topic = true;
@@ -594,7 +656,7 @@ cmd_bench(int argc, char **argv)
 					fatal_usage("bench", "--seconds must be an integer from 1 to 86400");
 				o.seconds = (int) v;
 				break;
-			case 'p':
+			case 'N':
 				if (!parse_int(optarg, 1, 1024, &v))
 					fatal_usage("bench", "--partitions must be an integer from 1 to 1024");
 				o.partitions = (int) v;
@@ -624,6 +686,23 @@ cmd_bench(int argc, char **argv)
 
 	admin = connect_db();
 	PQclear(PQexec(admin, "SET client_min_messages = warning"));
+	srandom((unsigned int) time(NULL) ^ (unsigned int) getpid());
+	run_id = random() % 1000000;
+	snprintf(bench_name, sizeof(bench_name), "pgbroker_bench_%d_%ld", PQbackendPID(admin), run_id);
+	snprintf(floor_table, sizeof(floor_table), "pgbroker_bench_floor_%d_%ld",
+			 PQbackendPID(admin), run_id);
+	if (!o.json)
+	{
+		Buf			what;
+
+		buf_init(&what);
+		if (o.broker)
+			buf_printf(&what, "%s %s", o.topic ? "topic" : "queue", bench_name);
+		if (o.floor)
+			buf_printf(&what, "%stable %s", o.broker ? " and " : "", floor_table);
+		fprintf(stderr, "%s: this run uses %s (dropped at the end)\n", progname, what.data);
+		buf_free(&what);
+	}
 	if (o.broker)
 		ok = run_side(admin, &o, SIDE_BROKER, r, &nr);
 	if (ok && o.floor && !interrupted)

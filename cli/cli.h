@@ -63,11 +63,33 @@ extern int	cmd_revoke(int argc, char **argv);
 extern int	cmd_stats(int argc, char **argv);
 extern int	cmd_bench(int argc, char **argv);
 
+/*
+ * The connection options, as psql spells them, that every command takes
+ * before or after its name: CONN_SHORT_OPTIONS starts each command's
+ * getopt string, CONN_LONG_OPTIONS its struct option table, and the four
+ * letters go to set_connection_option.  No command may use d, h, p or U
+ * (as a short option or as the value of a long one) for anything else.
+ */
+#define CONN_SHORT_OPTIONS "d:h:p:U:"
+#define CONN_LONG_OPTIONS \
+	{"dbname", required_argument, NULL, 'd'}, \
+	{"host", required_argument, NULL, 'h'}, \
+	{"port", required_argument, NULL, 'p'}, \
+	{"username", required_argument, NULL, 'U'}
+
+/* the connection options' lines of the help texts (main.c) */
+#define CONN_HELP \
+	"  -h, --host=HOST        database server host or socket directory\n" \
+	"  -p, --port=PORT        database server port\n" \
+	"  -U, --username=USER    database user name\n" \
+	"  -d, --dbname=DBNAME    database name, conninfo string or URI\n"
+
 /* connection and errors (common.c) */
 extern const char *progname;
 extern const char *conninfo;
 extern volatile sig_atomic_t interrupted;
 
+extern void set_connection_option(int option, const char *value);
 extern PGconn *connect_db(void);
 extern PGconn *connect_db_quiet(char *errbuf, size_t errlen);
 extern void set_cancel_target(PGconn *conn);

@@ -20,7 +20,10 @@
 #include "cli.h"
 
 const char *progname = "pgbroker";
-const char *conninfo = NULL;
+const char *conninfo = NULL;	/* -d */
+static const char *conn_host = NULL;	/* -h */
+static const char *conn_port = NULL;	/* -p */
+static const char *conn_user = NULL;	/* -U */
 volatile sig_atomic_t interrupted = 0;
 
 static PGcancel *volatile cancel_target = NULL;
@@ -196,16 +199,41 @@ fatal_usage(const char *cmd, const char *fmt,...)
 	exit(EXIT_USAGE);
 }
 
+/* -d, -h, -p or -U with its value; the last of each wins */
+void
+set_connection_option(int option, const char *value)
+{
+	switch (option)
+	{
+		case 'd':
+			conninfo = value;
+			break;
+		case 'h':
+			conn_host = value;
+			break;
+		case 'p':
+			conn_port = value;
+			break;
+		case 'U':
+			conn_user = value;
+			break;
+	}
+}
+
 /*
- * Connect as psql does: -d takes a database name, a key=value conninfo
- * string or a URI; everything else comes from the PG* variables and
- * ~/.pgpass.
+ * Connect as psql does: the keywords in psql's order with expand_dbname,
+ * so that -d takes a database name, a key=value conninfo string or a URI
+ * (a value with "=" or starting with postgresql:// or postgres://), and a
+ * host, port or user that such a string names wins over -h, -p and -U,
+ * which win over the PG* variables; ~/.pgpass and the rest as in libpq.
  */
 PGconn *
 connect_db_quiet(char *errbuf, size_t errlen)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *vals[] = {conninfo, "pgbroker", NULL};
+	const char *keys[] = {"host", "port", "user", "dbname",
+	"fallback_application_name", NULL};
+	const char *vals[] = {conn_host, conn_port, conn_user, conninfo,
+	"pgbroker", NULL};
 	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
 
 	if (conn == NULL)
@@ -225,17 +253,44 @@ connect_db_quiet(char *errbuf, size_t errlen)
 	return conn;
 }
 
+/*
+ * Connect, or exit with status 2.  In a database without the extension
+ * every command would fail on its first statement with a bare "schema
+ * broker does not exist" (3F000) or "relation ... does not exist"
+ * (42P01); one look at pg_extension says so plainly instead, exit 3.
+ */
 PGconn *
 connect_db(void)
 {
 	char		err[1024];
 	PGconn	   *conn = connect_db_quiet(err, sizeof(err));
+	PGresult   *res;
 
 	if (conn == NULL)
 	{
 		errorf("could not connect: %s", err);
 		exit(EXIT_CONNECTION);
 	}
+	res = PQexec(conn, "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgbroker'");
+	if (!exec_ok(res))
+	{
+		int			rc;
+
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+		PQclear(res);
+		PQfinish(conn);
+		exit(rc);
+	}
+	if (PQntuples(res) == 0)
+	{
+		errorf("error: pgbroker is not installed in database \"%s\" (CREATE EXTENSION pgbroker)",
+			   PQdb(conn));
+		PQclear(res);
+		PQfinish(conn);
+		exit(EXIT_SERVER);
+	}
+	PQclear(res);
 	return conn;
 }
 

@@ -15,6 +15,12 @@
  * Ctrl-C cancels a wait in the server at once; between claiming and
  * acknowledging it only sets a flag, so the messages in hand are printed
  * and acknowledged before the tool stops.
+ *
+ * Where tail starts: --from places a group that does not exist yet
+ * (Kafka's auto.offset.reset) and leaves one that exists where its
+ * committed offsets are, so that running the same tail --from earliest
+ * again reads only what is new; --reset-to moves the group on purpose
+ * (broker.seek) and says what it moved.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -50,7 +56,8 @@ typedef struct Consumer
 	const char *cmd;
 	const char *source;			/* queue or topic */
 	const char *group;
-	const char *from;
+	const char *from;			/* --from: where a new group starts */
+	const char *reset_to;		/* --reset-to: where to move the group */
 	const char *consumer;
 	const char *lease;
 	const char *wait;
@@ -418,20 +425,185 @@ static const Follow tail_follow = {
 	commit_printed
 };
 
+/* what --from and --reset-to name: earliest or latest, an offset, a time */
+typedef enum Position
+{
+	POSITION_NAMED,
+	POSITION_OFFSET,
+	POSITION_TIME
+} Position;
+
+/*
+ * The call of broker.seek that moves a group to each kind of position, $3
+ * the position: the text form for earliest and latest, the bigint form for
+ * an offset, the timestamptz form for a time (which the server reads, and
+ * refuses as timestamptz does).
+ */
+static const char *const seek_sql[] = {
+	[POSITION_NAMED] = "SELECT broker.seek($1, $2, $3::text)",
+	[POSITION_OFFSET] = "SELECT broker.seek($1, $2, $3::bigint)",
+	[POSITION_TIME] = "SELECT broker.seek($1, $2, $3::timestamptz)"
+};
+
+/* earliest or latest; digits are an offset; anything else a time */
+static Position
+position_kind(const char *s)
+{
+	if (strcmp(s, "earliest") == 0 || strcmp(s, "latest") == 0)
+		return POSITION_NAMED;
+	if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s))
+		return POSITION_OFFSET;
+	return POSITION_TIME;
+}
+
+/*
+ * --from: create the group at the position if it does not exist; leave a
+ * group that exists alone (its committed offsets are where it reads on;
+ * a new group's start counts as committed).  broker.create_group refuses
+ * a group that exists with 42710, which is how this tells; an offset or a
+ * time is create_group at latest and then a seek, in one transaction.  A
+ * time is read by the server first, so that it is checked either way.
+ */
+static int
+start_group(Consumer *c)
+{
+	const char *values[3] = {c->source, c->group, c->from};
+	Position	kind = position_kind(c->from);
+	bool		named = kind == POSITION_NAMED;
+	PGresult   *res;
+	const char *state;
+
+	if (!exec_command(c->conn, "BEGIN"))
+		return result_exit_code(c->conn);
+	if (kind == POSITION_TIME)
+	{
+		res = exec_params(c->conn, "SELECT $1::timestamptz", 1, values + 2);
+		if (!exec_ok(res))
+			return fail(c, res, "reading the time of --from");
+		PQclear(res);
+	}
+	res = exec_params(c->conn, named ? "SELECT broker.create_group($1, $2, $3)" :
+					  "SELECT broker.create_group($1, $2, 'latest')",
+					  named ? 3 : 2, values);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (!exec_ok(res) && state && strcmp(state, "42710") == 0)
+	{
+		PQclear(res);
+		if (!exec_command(c->conn, "ROLLBACK"))
+			return result_exit_code(c->conn);
+		if (stderr_is_tty())
+			errorf("note: consumer group \"%s\" of topic \"%s\" exists: it reads on from "
+				   "its committed offsets (--from places a new group; --reset-to moves one)",
+				   c->group, c->source);
+		return EXIT_OK;
+	}
+	if (!exec_ok(res))
+		return fail(c, res, NULL);
+	PQclear(res);
+	if (!named)
+	{
+		res = exec_params(c->conn, seek_sql[kind], 3, values);
+		if (!exec_ok(res))
+			return fail(c, res, NULL);
+		PQclear(res);
+	}
+	res = PQexec(c->conn, "COMMIT");
+	if (!exec_ok(res))
+		return fail(c, res, "creating the consumer group");
+	PQclear(res);
+	return EXIT_OK;
+}
+
+/* the group's committed offset per partition, as broker.consumer_lag has it */
+static PGresult *
+committed_offsets(Consumer *c)
+{
+	const char *values[2] = {c->source, c->group};
+
+	return exec_params(c->conn,
+					   "SELECT partition, committed_offset FROM broker.consumer_lag "
+					   "WHERE topic = $1 AND consumer_group = $2 ORDER BY partition",
+					   2, values);
+}
+
+/*
+ * --reset-to: move the group (broker.seek, which creates a group that does
+ * not exist) and print on standard error, per partition, the committed
+ * offset before and after, read from broker.consumer_lag in the same
+ * transaction.  A role that may not see the topic's groups there (no
+ * browse privilege on it) is told that the offsets are not shown.
+ */
+static int
+reset_group(Consumer *c)
+{
+	const char *values[3] = {c->source, c->group, c->reset_to};
+	PGresult   *before;
+	PGresult   *after;
+	PGresult   *res;
+
+	if (!exec_command(c->conn, "BEGIN"))
+		return result_exit_code(c->conn);
+	before = committed_offsets(c);
+	if (!exec_ok(before))
+		return fail(c, before, NULL);
+	res = exec_params(c->conn, seek_sql[position_kind(c->reset_to)], 3, values);
+	if (!exec_ok(res))
+	{
+		PQclear(before);
+		return fail(c, res, "moving the consumer group (--reset-to)");
+	}
+	PQclear(res);
+	after = committed_offsets(c);
+	if (!exec_ok(after))
+	{
+		PQclear(before);
+		return fail(c, after, NULL);
+	}
+	res = PQexec(c->conn, "COMMIT");
+	if (!exec_ok(res))
+	{
+		PQclear(before);
+		PQclear(after);
+		return fail(c, res, "moving the consumer group");
+	}
+	PQclear(res);
+
+	errorf("reset consumer group \"%s\" of topic \"%s\" to %s%s", c->group, c->source,
+		   c->reset_to, PQntuples(after) > 0 ? ":" : "");
+	if (PQntuples(after) == 0)
+		fprintf(stderr, "  (the committed offsets are not shown: reading them needs the "
+				"browse privilege on topic \"%s\")\n", c->source);
+	for (int i = 0; i < PQntuples(after); i++)
+	{
+		const char *old = NULL;
+
+		for (int j = 0; j < PQntuples(before); j++)
+			if (strcmp(PQgetvalue(before, j, 0), PQgetvalue(after, i, 0)) == 0 &&
+				!PQgetisnull(before, j, 1))
+				old = PQgetvalue(before, j, 1);
+		fprintf(stderr, "  partition %s: %s -> %s\n", PQgetvalue(after, i, 0),
+				old ? old : "(new group)", PQgetvalue(after, i, 1));
+	}
+	PQclear(before);
+	PQclear(after);
+	return EXIT_OK;
+}
+
 static int
 consume_command(int argc, char **argv, bool topic)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"follow", no_argument, NULL, 'f'},
 		{"max", required_argument, NULL, 'n'},
 		{"batch", required_argument, NULL, 'b'},
 		{"wait", required_argument, NULL, 'w'},
 		{"lease", required_argument, NULL, 'l'},
 		{"filter", required_argument, NULL, 'F'},
-		{"payload", no_argument, NULL, 'p'},
+		{"payload", no_argument, NULL, 'P'},
 		{"group", required_argument, NULL, 'g'},
 		{"from", required_argument, NULL, 'r'},
+		{"reset-to", required_argument, NULL, 'R'},
 		{"consumer", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0}
 	};
@@ -445,12 +617,17 @@ consume_command(int argc, char **argv, bool topic)
 	memset(&c, 0, sizeof(c));
 	c.cmd = cmd;
 	c.batch = 100;
-	while ((opt = getopt_long(argc, argv, topic ? "d:fn:g:" : "d:fn:", opts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv,
+							  topic ? CONN_SHORT_OPTIONS "fn:g:" : CONN_SHORT_OPTIONS "fn:",
+							  opts, NULL)) != -1)
 	{
 		switch (opt)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(opt, optarg);
 				break;
 			case 'f':
 				c.follow = true;
@@ -478,7 +655,7 @@ consume_command(int argc, char **argv, bool topic)
 					fatal_usage(cmd, "--filter applies to queues only");
 				c.filter = optarg;
 				break;
-			case 'p':
+			case 'P':
 				c.payload_only = true;
 				break;
 			case 'g':
@@ -490,6 +667,11 @@ consume_command(int argc, char **argv, bool topic)
 				if (!topic)
 					fatal_usage(cmd, "--from applies to topics only");
 				c.from = optarg;
+				break;
+			case 'R':
+				if (!topic)
+					fatal_usage(cmd, "--reset-to applies to topics only");
+				c.reset_to = optarg;
 				break;
 			case 'c':
 				if (!topic)
@@ -509,6 +691,9 @@ consume_command(int argc, char **argv, bool topic)
 		fatal_usage(cmd, "--group is required");
 	if (c.follow && c.wait)
 		fatal_usage(cmd, "--wait and --follow cannot be used together");
+	if (c.from && c.reset_to)
+		fatal_usage(cmd, "--from and --reset-to cannot be used together "
+					"(--reset-to also places a new group)");
 	if (!c.follow && (c.lease || c.consumer))
 		fatal_usage(cmd, "--lease and --consumer apply with --follow only");
 	if (topic && c.follow)
@@ -528,19 +713,15 @@ consume_command(int argc, char **argv, bool topic)
 	}
 
 	c.conn = connect_db();
+	rc = EXIT_OK;
 	if (c.from)
+		rc = start_group(&c);
+	else if (c.reset_to)
+		rc = reset_group(&c);
+	if (rc != EXIT_OK)
 	{
-		const char *values[3] = {c.source, c.group, c.from};
-		PGresult   *res = exec_params(c.conn, "SELECT broker.seek($1, $2, $3::text)",
-									  3, values);
-
-		if (!exec_ok(res))
-		{
-			rc = fail(&c, res, NULL);
-			PQfinish(c.conn);
-			return rc;
-		}
-		PQclear(res);
+		PQfinish(c.conn);
+		return rc;
 	}
 	if (topic && c.follow)
 	{

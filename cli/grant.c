@@ -35,7 +35,7 @@ static int
 grant_or_revoke(const char *cmd, bool grant, int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"queue", required_argument, NULL, 'q'},
 		{"topic", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0}
@@ -51,12 +51,15 @@ grant_or_revoke(const char *cmd, bool grant, int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 'q':
 				queue = optarg;

@@ -1,11 +1,13 @@
 /*
  * main.c - the pgbroker command-line tool: command dispatch and help.
  *
- *   pgbroker [-d CONNINFO] COMMAND [OPTION]... [ARG]...
+ *   pgbroker [-h HOST] [-p PORT] [-U USER] [-d DBNAME] COMMAND [OPTION]... [ARG]...
  *
- * Connection parameters follow libpq's conventions: -d takes a database
- * name, a conninfo string or a URI, and the PG* environment variables,
- * ~/.pgpass and sslmode apply as in psql.  Every command answers --help.
+ * Connection parameters follow psql's conventions: -h, -p, -U and -d (a
+ * database name, a conninfo string or a URI), before the command or among
+ * its options, and the PG* environment variables, ~/.pgpass and sslmode
+ * apply as in psql.  As in psql, -h is the host: help is --help or -?,
+ * which every command answers too.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -22,7 +24,9 @@ static const Command commands[] = {
 		"Send one message per line of standard input to QUEUE.\n"
 		"Lines are JSON values; with --raw each line is sent as a JSON string.\n"
 		"Empty lines are skipped.  Lines go in batches, one transaction each;\n"
-		"a message counts as sent once its batch committed.\n"
+		"a message counts as sent once its batch committed.  A line that is\n"
+		"not JSON or is too large is named by its number and skipped; every\n"
+		"other line is sent, and the exit status is 3.\n"
 		"\n"
 		"Options:\n"
 		"  --raw                send each line as a JSON string\n"
@@ -35,6 +39,7 @@ static const Command commands[] = {
 		"Publish one record per line of standard input to TOPIC.\n"
 		"Lines are JSON values (with --raw: JSON strings); with\n"
 		"--key-separator each line is KEY, the separator, then the value.\n"
+		"Batches and bad lines as for send.\n"
 		"\n"
 		"Options:\n"
 		"  --key KEY            key of every record (partitioning, compaction)\n"
@@ -70,9 +75,16 @@ static const Command commands[] = {
 		"consumer of the group holding partitions on a lease.\n"
 		"Ctrl-C stops after the records in hand are printed and committed.\n"
 		"\n"
+		"Where a group starts: --from places a new group (one that has no\n"
+		"offsets yet) and does nothing to a group that exists, which reads on\n"
+		"from its committed offsets (Kafka's auto.offset.reset); --reset-to\n"
+		"moves the group, new or not, and says on standard error what moved.\n"
+		"\n"
 		"Options:\n"
 		"  -g, --group GROUP    consumer group (required)\n"
-		"  --from POSITION      first move the group to earliest, latest, an\n"
+		"  --from POSITION      a new group starts at earliest, latest, an offset\n"
+		"                       or a timestamp (default latest)\n"
+		"  --reset-to POSITION  first move the group to earliest, latest, an\n"
 		"                       offset or a timestamp (all partitions)\n"
 		"  -f, --follow         wait for more records until interrupted\n"
 		"  -n, --max N          stop after N records\n"
@@ -168,9 +180,10 @@ static const Command commands[] = {
 		"  -i, --interval S     seconds between samples (default 1)\n"},
 	{"bench", cmd_bench, "bench [OPTION]...",
 		"Benchmark a queue or a topic, and in the same run the floor: plain\n"
-		"SQL doing the same work on a plain table.  Creates and drops its own\n"
-		"objects (queue pgbroker_bench, topic pgbroker_bench, tables\n"
-		"pgbroker_bench_floor*).\n"
+		"SQL doing the same work on a plain table.  Creates objects of its own,\n"
+		"named for the run (queue or topic pgbroker_bench_PID_N, table\n"
+		"pgbroker_bench_floor_PID_N), and drops those and nothing else, also\n"
+		"after an error or Ctrl-C.\n"
 		"\n"
 		"Options:\n"
 		"  --topic              benchmark a topic (default: a queue)\n"
@@ -195,20 +208,21 @@ usage(FILE *f)
 			"pgbroker: work queues and topics in PostgreSQL, from the command line.\n"
 			"\n"
 			"Usage:\n"
-			"  pgbroker [-d CONNINFO] COMMAND [OPTION]... [ARG]...\n"
+			"  pgbroker [-h HOST] [-p PORT] [-U USER] [-d DBNAME] COMMAND [OPTION]... [ARG]...\n"
 			"\n"
 			"Commands:\n");
 	for (const Command *c = commands; c->name; c++)
 		fprintf(f, "  %s\n", c->synopsis);
 	fprintf(f,
 			"\n"
-			"Connection:\n"
-			"  -d, --dbname=CONNINFO  database name, conninfo string or URI\n"
-			"                         (default: the PG* environment variables)\n"
+			"Connection (before the command or among its options):\n"
+			CONN_HELP
+			"                         (default: the PG* environment variables; a\n"
+			"                         conninfo or URI given to -d wins over -h, -p, -U)\n"
 			"\n"
 			"Other options:\n"
-			"  --help                 show this help; COMMAND --help: the command's\n"
-			"  --version              show the version\n"
+			"  -?, --help             show this help; COMMAND --help: the command's\n"
+			"  -V, --version          show the version\n"
 			"\n"
 			"Exit status: 0 done, 1 usage error, 2 connection failed or lost,\n"
 			"3 error reported by the server.\n");
@@ -222,8 +236,7 @@ print_command_help(const char *name)
 		if (strcmp(c->name, name) == 0)
 		{
 			printf("Usage:\n  pgbroker %s\n\n%s", c->synopsis, c->help);
-			printf("\nConnection:\n"
-				   "  -d, --dbname=CONNINFO  database name, conninfo string or URI\n");
+			printf("\nConnection:\n" CONN_HELP);
 			return;
 		}
 	}
@@ -233,28 +246,37 @@ int
 main(int argc, char **argv)
 {
 	static struct option long_options[] = {
-		{"dbname", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
+		CONN_LONG_OPTIONS,
+		{"help", no_argument, NULL, 'H'},	/* no -H: -h is the host */
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
 
 	/* options before the command: stop at the first non-option */
-	while ((c = getopt_long(argc, argv, "+d:V", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+" CONN_SHORT_OPTIONS "V?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 'V':
 				printf("pgbroker %s\n", PGBROKER_VERSION);
 				return EXIT_OK;
-			case 'h':
+			case 'H':
 				usage(stdout);
 				return EXIT_OK;
 			case '?':
+				/* -? is help, as in psql; else getopt said what was wrong */
+				if (strcmp(argv[optind - 1], "-?") == 0)
+				{
+					usage(stdout);
+					return EXIT_OK;
+				}
 				fprintf(stderr, "Try \"pgbroker --help\" for more information.\n");
 				return EXIT_USAGE;
 			default:

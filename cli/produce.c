@@ -8,12 +8,15 @@
  * batch goes out when it is full or when standard input has had nothing
  * more for a moment, so that lines typed by hand are not held back.
  *
- * When a batch fails because a line is not JSON, the lines of the batch
- * are checked one by one to name the first bad line; the lines before it
- * are sent, and the tool stops: nothing read before the bad line is lost,
- * and the summary says how many messages were sent.  When the connection
- * breaks, the outcome of the batch in flight is unknown and the tool says
- * so.
+ * When a batch fails on what may be a bad line (a line that is not JSON,
+ * 22xxx, or one over the server's or the queue's size limit, 54000), it is
+ * sent again in one transaction, half by half under savepoints down to
+ * single lines: every good line of the batch is sent, in order, every bad
+ * one is named by its line number and left out, and the tool goes on with
+ * the next batch; at the end it names the lines left out again and exits
+ * with status 3.  What comes out does not depend on --batch.  When the
+ * connection breaks, the outcome of the batch in flight is unknown and the
+ * tool says so.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +29,7 @@
 
 #define FLUSH_IDLE_MS	100		/* send a partial batch after this much quiet */
 #define PROGRESS_EVERY	0.5		/* seconds between progress lines */
+#define BAD_LISTED		10		/* bad lines named again at the end */
 
 typedef struct LineReader
 {
@@ -64,6 +68,8 @@ typedef struct Producer
 	const char *partition;
 	PGconn	   *conn;
 	long		sent;
+	long		nbad;			/* lines left out: not JSON, too large */
+	long		bad[BAD_LISTED];	/* the first of them */
 	double		started;
 	double		last_progress;
 	bool		progress_shown;
@@ -220,11 +226,11 @@ summary(Producer *p)
 }
 
 /*
- * Send lines [0, count) of the batch in one statement.  Returns the
- * result; the caller checks it.
+ * Send lines [first, first + count) of the batch in one statement.
+ * Returns the result; the caller checks it.
  */
 static PGresult *
-send_lines(Producer *p, Batch *b, int count)
+send_lines(Producer *p, Batch *b, int first, int count)
 {
 	Buf			payloads;
 	Buf			keys;
@@ -234,11 +240,11 @@ send_lines(Producer *p, Batch *b, int count)
 	buf_init(&keys);
 	buf_puts(&payloads, "{");
 	buf_puts(&keys, "{");
-	for (int i = 0; i < count; i++)
+	for (int i = first; i < first + count; i++)
 	{
 		const char *line = b->raw.data + b->off[i];
 
-		if (i > 0)
+		if (i > first)
 		{
 			buf_puts(&payloads, ",");
 			buf_puts(&keys, ",");
@@ -290,25 +296,196 @@ send_lines(Producer *p, Batch *b, int count)
 	return res;
 }
 
-/* the first line of the batch that is not JSON, or -1 */
-static int
-find_bad_line(Producer *p, Batch *b, PGresult **why)
+/*
+ * Whether a failed statement may have failed on one of its lines rather
+ * than on the whole: a line that is not JSON (or not UTF-8) is a data
+ * exception (class 22), one over the size limit or with a key over the
+ * key limit is 54000.  Anything else (a missing queue, a refusal) is the
+ * same for every line.
+ */
+static bool
+maybe_line_error(const PGresult *res)
 {
-	for (int i = 0; i < b->n; i++)
-	{
-		char	   *line = strndup(b->raw.data + b->off[i], b->len[i]);
-		const char *values[1] = {line};
-		PGresult   *res = exec_params(p->conn, "SELECT $1::jsonb", 1, values);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-		free(line);
+	return state && (strncmp(state, "22", 2) == 0 || strcmp(state, "54000") == 0);
+}
+
+/*
+ * Whether line i, which failed alone with res, is at fault: over a limit
+ * (54000), or itself not JSON (with --raw: not text) as the server reads
+ * it, and its key not text.  A data exception for a line the server reads
+ * fine comes from elsewhere (a bad --headers, --delay or --priority).
+ * Runs inside the savepoint of the line (the check may fail): *why is the
+ * error to report, the check's own when it failed.
+ */
+static bool
+line_at_fault(Producer *p, Batch *b, int i, PGresult *res, PGresult **why)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	Buf			payload;
+	const char *values[2];
+	PGresult   *check;
+
+	*why = res;
+	if (strcmp(state, "54000") == 0)
+		return true;
+	buf_init(&payload);
+	if (p->raw)
+		buf_json_string(&payload, b->raw.data + b->off[i], b->len[i]);
+	else
+		buf_append(&payload, b->raw.data + b->off[i], b->len[i]);
+	values[0] = payload.data;
+	values[1] = b->key[i];
+	check = exec_params(p->conn, "SELECT $1::jsonb, $2::text", 2, values);
+	buf_free(&payload);
+	if (exec_ok(check))
+	{
+		PQclear(check);
+		return false;
+	}
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+	{
+		PQclear(check);
+		return false;
+	}
+	*why = check;
+	return true;
+}
+
+/* name a line left out, and count it */
+static void
+report_bad_line(Producer *p, long lineno, const PGresult *why)
+{
+	const char *msg = PQresultErrorField(why, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(why, PG_DIAG_MESSAGE_DETAIL);
+	const char *state = PQresultErrorField(why, PG_DIAG_SQLSTATE);
+
+	if (state && strcmp(state, "54000") == 0)
+		fprintf(stderr, "%s: error: line %ld is too large: %s (SQLSTATE %s)\n",
+				progname, lineno, msg ? msg : "", state);
+	else
+		fprintf(stderr, "%s: error: line %ld %s: %s%s%s (SQLSTATE %s)\n",
+				progname, lineno, p->raw ? "could not be sent" : "is not valid JSON",
+				msg ? msg : "", detail ? ": " : "", detail ? detail : "",
+				state ? state : "?????");
+	if (p->nbad < BAD_LISTED)
+		p->bad[p->nbad] = lineno;
+	p->nbad++;
+}
+
+/*
+ * Send lines [first, first + count) of the batch inside the transaction
+ * of send_good_lines, under a savepoint; when they fail on what may be a
+ * line's error, try each half in turn, down to single lines, and leave out
+ * (and name) a single line at fault.  tried: the range just failed whole,
+ * go straight to its halves.  *sent counts the lines sent.  Returns 0, or
+ * the exit code of a failure that is not a line's own, reported.
+ */
+static int
+send_range(Producer *p, Batch *b, int first, int count, bool tried, int *sent)
+{
+	PGresult   *res;
+	PGresult   *why;
+	int			half = count / 2;
+	int			rc;
+
+	if (!tried || count == 1)
+	{
+		if (!exec_command(p->conn, "SAVEPOINT line"))
+			return result_exit_code(p->conn);
+		res = send_lines(p, b, first, count);
+		if (exec_ok(res))
+		{
+			PQclear(res);
+			*sent += count;
+			return exec_command(p->conn, "RELEASE SAVEPOINT line") ? 0 : result_exit_code(p->conn);
+		}
+		if (PQstatus(p->conn) == CONNECTION_BAD || !maybe_line_error(res))
+		{
+			report_error(p->conn, res, NULL);
+			PQclear(res);
+			return result_exit_code(p->conn);
+		}
+		if (!exec_command(p->conn, "ROLLBACK TO SAVEPOINT line"))
+		{
+			PQclear(res);
+			return result_exit_code(p->conn);
+		}
+		if (count == 1)
+		{
+			if (!line_at_fault(p, b, first, res, &why))
+			{
+				report_error(p->conn, res, NULL);
+				PQclear(res);
+				return result_exit_code(p->conn);
+			}
+			report_bad_line(p, b->lineno[first], why);
+			if (why != res)
+				PQclear(why);
+			PQclear(res);
+			/* undo the check, which may have failed, and leave the line out */
+			return exec_command(p->conn, "ROLLBACK TO SAVEPOINT line") &&
+				exec_command(p->conn, "RELEASE SAVEPOINT line") ? 0 : result_exit_code(p->conn);
+		}
+		PQclear(res);
+		if (!exec_command(p->conn, "RELEASE SAVEPOINT line"))
+			return result_exit_code(p->conn);
+	}
+	rc = send_range(p, b, first, half, false, sent);
+	if (rc == 0)
+		rc = send_range(p, b, first + half, count - half, false, sent);
+	return rc;
+}
+
+/*
+ * The batch failed on what may be bad lines: send it again in one
+ * transaction, halving it (send_range) so that every good line is sent,
+ * in order, and every bad one is named and left out, at about two
+ * statements per halving for each bad line.  A failure that is not a
+ * line's own rolls the whole batch back.  Returns 0 or the exit code.
+ */
+static int
+send_good_lines(Producer *p, Batch *b)
+{
+	int			sent = 0;
+	int			rc;
+	PGresult   *res;
+	bool		committing = false;
+
+	if (!exec_command(p->conn, "BEGIN"))
+		rc = result_exit_code(p->conn);
+	else
+		rc = send_range(p, b, 0, b->n, true, &sent);
+	if (rc == 0)
+	{
+		committing = true;
+		res = PQexec(p->conn, "COMMIT");
 		if (!exec_ok(res))
 		{
-			*why = res;
-			return i;
+			report_error(p->conn, res, NULL);
+			rc = result_exit_code(p->conn);
 		}
 		PQclear(res);
 	}
-	return -1;
+	if (rc == 0)
+	{
+		p->sent += sent;
+		return 0;
+	}
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+		fprintf(stderr, "%s: %ld message%s sent before the connection was lost; "
+				"the batch of lines %ld to %ld %s\n",
+				progname, p->sent, p->sent == 1 ? "" : "s",
+				b->lineno[0], b->lineno[b->n - 1],
+				committing ? "may or may not have been sent" : "was not sent");
+	else
+	{
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+		fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
+				progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
+	}
+	return rc;
 }
 
 /* send the batch; on failure report and return the exit code, else 0 */
@@ -316,11 +493,11 @@ static int
 flush_batch(Producer *p, Batch *b)
 {
 	PGresult   *res;
-	const char *state;
+	int			rc;
 
 	if (b->n == 0)
 		return 0;
-	res = send_lines(p, b, b->n);
+	res = send_lines(p, b, 0, b->n);
 	if (exec_ok(res))
 	{
 		p->sent += b->n;
@@ -341,59 +518,33 @@ flush_batch(Producer *p, Batch *b)
 				b->lineno[0], b->lineno[b->n - 1]);
 		return EXIT_CONNECTION;
 	}
-
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (!p->raw && state && strncmp(state, "22", 2) == 0)
+	if (maybe_line_error(res))
 	{
-		PGresult   *why = NULL;
-		int			bad = find_bad_line(p, b, &why);
-
-		if (bad >= 0)
-		{
-			const char *msg = PQresultErrorField(why, PG_DIAG_MESSAGE_PRIMARY);
-			const char *detail = PQresultErrorField(why, PG_DIAG_MESSAGE_DETAIL);
-			long		lineno = b->lineno[bad];
-
-			PQclear(res);
-			/* send what came before the bad line, then stop */
-			if (bad > 0)
-			{
-				res = send_lines(p, b, bad);
-				if (!exec_ok(res))
-				{
-					report_error(p->conn, res, NULL);
-					PQclear(res);
-					PQclear(why);
-					fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
-							progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
-					return result_exit_code(p->conn);
-				}
-				p->sent += bad;
-				PQclear(res);
-			}
-			fprintf(stderr, "%s: error: line %ld is not valid JSON: %s%s%s (SQLSTATE %s)\n",
-					progname, lineno, msg ? msg : "", detail ? ": " : "",
-					detail ? detail : "", PQresultErrorField(why, PG_DIAG_SQLSTATE));
-			fprintf(stderr, "%s: %ld message%s sent (all lines before line %ld); "
-					"line %ld and what follows were not sent\n",
-					progname, p->sent, p->sent == 1 ? "" : "s", lineno, lineno);
-			PQclear(why);
-			return EXIT_SERVER;
-		}
-		if (PQstatus(p->conn) == CONNECTION_BAD)
-		{
-			report_error(p->conn, NULL, NULL);
-			fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
-					progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
-			PQclear(res);
-			return EXIT_CONNECTION;
-		}
+		PQclear(res);
+		rc = send_good_lines(p, b);
+		if (rc == 0)
+			batch_clear(b);
+		return rc;
 	}
 	report_error(p->conn, res, NULL);
 	PQclear(res);
 	fprintf(stderr, "%s: %ld message%s sent; lines from %ld on were not sent\n",
 			progname, p->sent, p->sent == 1 ? "" : "s", b->lineno[0]);
 	return EXIT_SERVER;
+}
+
+/* the lines left out, when there were any: named, and the exit status is 3 */
+static int
+report_bad_lines(Producer *p, int rc)
+{
+	if (p->nbad == 0)
+		return rc;
+	fprintf(stderr, "%s: %ld line%s not sent: line%s", progname, p->nbad,
+			p->nbad == 1 ? " was" : "s were", p->nbad == 1 ? "" : "s");
+	for (long i = 0; i < p->nbad && i < BAD_LISTED; i++)
+		fprintf(stderr, "%s %ld", i > 0 ? "," : "", p->bad[i]);
+	fprintf(stderr, "%s\n", p->nbad > BAD_LISTED ? ", ..." : "");
+	return rc != 0 ? rc : EXIT_SERVER;
 }
 
 static int
@@ -453,6 +604,7 @@ produce(Producer *p)
 		summary(p);
 	else
 		clear_progress(p);
+	rc = report_bad_lines(p, rc);
 	PQfinish(p->conn);
 	return rc;
 }
@@ -461,12 +613,12 @@ static int
 produce_command(int argc, char **argv, bool topic)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{"raw", no_argument, NULL, 'r'},
 		{"batch", required_argument, NULL, 'b'},
 		{"headers", required_argument, NULL, 'H'},
 		{"delay", required_argument, NULL, 'D'},
-		{"priority", required_argument, NULL, 'p'},
+		{"priority", required_argument, NULL, 'I'},
 		{"key", required_argument, NULL, 'k'},
 		{"key-separator", required_argument, NULL, 'K'},
 		{"partition", required_argument, NULL, 'P'},
@@ -482,12 +634,15 @@ produce_command(int argc, char **argv, bool topic)
 	p.cmd = cmd;
 	p.topic = topic;
 	p.batch_size = 500;
-	while ((c = getopt_long(argc, argv, "d:q", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS "q", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
-				conninfo = optarg;
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
 				break;
 			case 'r':
 				p.raw = true;
@@ -508,7 +663,7 @@ produce_command(int argc, char **argv, bool topic)
 					fatal_usage(cmd, "--delay applies to queues only");
 				p.delay = optarg;
 				break;
-			case 'p':
+			case 'I':
 				if (topic)
 					fatal_usage(cmd, "--priority applies to queues only");
 				p.priority = optarg;

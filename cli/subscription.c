@@ -41,7 +41,7 @@ int
 cmd_subscriptions(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -49,10 +49,10 @@ cmd_subscriptions(int argc, char **argv)
 	PGresult   *res;
 	int			rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
 	{
-		if (c == 'd')
-			conninfo = optarg;
+		if (c == 'd' || c == 'h' || c == 'p' || c == 'U')
+			set_connection_option(c, optarg);
 		else
 			fatal_usage("subscriptions", "invalid option");
 	}
@@ -90,7 +90,7 @@ int
 cmd_subscription(int argc, char **argv)
 {
 	static struct option opts[] = {
-		{"dbname", required_argument, NULL, 'd'},
+		CONN_LONG_OPTIONS,
 		{NULL, 0, NULL, 0}
 	};
 	const SubscriptionAction *action = NULL;
@@ -111,10 +111,10 @@ cmd_subscription(int argc, char **argv)
 					argv[1]);
 	argc--;
 	argv++;
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
 	{
-		if (c == 'd')
-			conninfo = optarg;
+		if (c == 'd' || c == 'h' || c == 'p' || c == 'U')
+			set_connection_option(c, optarg);
 		else
 			fatal_usage("subscription", "invalid option");
 	}

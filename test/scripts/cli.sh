@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # test/scripts/cli.sh - the pgbroker command-line tool against a live server:
-# round trips (send/consume, publish/tail), the lag table, listings, a
-# malformed input line, a connection terminated mid-stream, Ctrl-C while
-# following, exit codes, grant and revoke (a role given send sends, loses it
-# and is refused), describe's grants, subscriptions (listed, paused, resumed,
-# dropped; refused to a role that does not own one), and a short benchmark
-# run.
+# round trips (send/consume, publish/tail), the lag table, listings, psql's
+# connection options (-h, -p, -U, -d), a database without the extension,
+# malformed and oversize input lines (named, the rest of their batch sent),
+# a connection terminated mid-stream, tail --from (a new group only) and
+# --reset-to, Ctrl-C while following, exit codes, grant and revoke (a role
+# given send sends, loses it and is refused), describe's grants,
+# subscriptions (listed, paused, resumed, dropped; refused to a role that
+# does not own one), and short benchmark runs beside a user's objects named
+# pgbroker_bench (left whole, also after Ctrl-C).
 # Runs against the server the PG* variables point at, in a database of its
 # own; exits non-zero if any check fails.
 set -uo pipefail
@@ -33,6 +36,7 @@ drop_roles() {
 }
 
 dropdb --if-exists $db 2>/dev/null
+dropdb --if-exists ${db}_noext 2>/dev/null
 drop_roles
 createdb $db
 sql "SET client_min_messages = warning; CREATE EXTENSION pgbroker"
@@ -59,6 +63,46 @@ pgb create queue scratch >/dev/null
 check "drop queue" bash -c "'$PGBROKER' -d 'dbname=$db' drop queue scratch | grep -q 'dropped queue'"
 check "drop --if-exists of a missing queue" bash -c "'$PGBROKER' -d 'dbname=$db' drop queue scratch --if-exists | grep -q skipping"
 
+echo "-- connection options"
+# as psql: -h, -p, -U, -d before the command or among its options, with the
+# PG* variables unset; a conninfo or URI given to -d wins over -h, -p, -U
+nopg() { env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE "$PGBROKER" "$@"; }
+nopg -h "${PGHOST:-}" -p "${PGPORT:-5432}" -U "${PGUSER:-$(id -un)}" -d $db list queues >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "-h -p -U -d before the command connect (PG* unset)" \
+	bash -c "[ $rc = 0 ] && grep -q '^ jobs ' '$tmp/out'"
+nopg list queues -h "${PGHOST:-}" -p "${PGPORT:-5432}" -U "${PGUSER:-$(id -un)}" -d $db >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "-h -p -U -d among the command's options connect (PG* unset)" \
+	bash -c "[ $rc = 0 ] && grep -q '^ jobs ' '$tmp/out'"
+nopg --host="${PGHOST:-}" --port="${PGPORT:-5432}" --username="${PGUSER:-$(id -un)}" --dbname=$db list queues >/dev/null 2>&1; rc=$?
+check "--host --port --username --dbname connect (PG* unset)" test $rc = 0
+uri_host=; [ -n "${PGHOST:-}" ] && uri_host="?host=$PGHOST"
+nopg -d "postgresql:///$db$uri_host" -p "${PGPORT:-5432}" -U "${PGUSER:-$(id -un)}" list queues >/dev/null 2>&1; rc=$?
+check "-d URI with -p and -U for what it does not name" test $rc = 0
+"$PGBROKER" -h /nonexistent -d $db list >/dev/null 2>&1; rc=$?
+check "-h wins over PGHOST: a wrong -h is exit 2" test $rc = 2
+"$PGBROKER" -h /nonexistent -d "dbname=$db host=${PGHOST:-}" list >/dev/null 2>&1; rc=$?
+check "a conninfo given to -d wins over -h (as in psql)" test $rc = 0
+"$PGBROKER" -U cli_nosuchrole -d $db list 2>"$tmp/err" >/dev/null; rc=$?
+check "-U is the user: an unknown role is exit 2" bash -c "[ $rc = 2 ] && grep -q cli_nosuchrole '$tmp/err'"
+check "-? and --help show the help (-h is the host)" \
+	bash -c "'$PGBROKER' -? | grep -q '^Usage:' && '$PGBROKER' --help | grep -q '^  -h, --host=HOST'"
+
+echo "-- a database without the extension"
+createdb ${db}_noext
+noext_rcs=
+for a in 'list' 'consume jobs' 'tail events -g g' 'describe queue jobs' 'groups events' \
+	'stats --interval 0.1' 'subscriptions' 'create queue x' 'bench -T 1'; do
+	# shellcheck disable=SC2086
+	"$PGBROKER" -d ${db}_noext $a >/dev/null 2>"$tmp/err"
+	noext_rcs="$noext_rcs$?"
+	grep -q "^pgbroker: error: pgbroker is not installed in database \"${db}_noext\" (CREATE EXTENSION pgbroker)\$" "$tmp/err" ||
+		noext_rcs="$noext_rcs(no message: $a)"
+done
+echo 1 | "$PGBROKER" -d ${db}_noext send jobs 2>"$tmp/err"
+noext_rcs="$noext_rcs$?"
+check "without the extension every command says so, exit 3 ($noext_rcs)" test "$noext_rcs" = 3333333333
+dropdb ${db}_noext
+
 echo "-- send and consume"
 seq 1 1000 | sed 's/.*/{"n": &}/' >"$tmp/in"
 pgb send jobs --batch 64 <"$tmp/in" 2>"$tmp/err"
@@ -81,14 +125,30 @@ check "consume --filter takes only matching headers" test "$(pgb consume jobs --
 check "consume -n stops after N" test "$(pgb consume jobs --payload -n 1 | wc -l)" = 1
 pgb consume jobs >/dev/null
 
-echo "-- a malformed line"
+echo "-- malformed and oversize lines"
 printf '{"a": 1}\n{"a": 2}\n{"a": \n{"a": 4}\n' | pgb send jobs --batch 10 2>"$tmp/err"; rc=$?
 check "malformed line: exit 3" test $rc = 3
-check "malformed line: names line 3 and says 2 were sent" \
-	bash -c "grep -q 'line 3 is not valid JSON' '$tmp/err' && grep -q '2 messages sent' '$tmp/err'"
-check "malformed line: the lines before it are in the queue" \
-	test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 2
-pgb consume jobs >/dev/null
+check "malformed line: names line 3, says 3 were sent and 1 was not" \
+	bash -c "grep -q '^pgbroker: error: line 3 is not valid JSON: .*(SQLSTATE 22P02)' '$tmp/err' && grep -q 'sent 3 messages' '$tmp/err' && grep -q '^pgbroker: 1 line was not sent: line 3\$' '$tmp/err'"
+check "malformed line: the other lines of its batch are in the queue, in order" \
+	test "$(pgb consume jobs --payload | paste -sd' ')" = '{"a": 1} {"a": 2} {"a": 4}'
+# line 2 over the server's limit (pgbroker.max_message_size, 1024 bytes for
+# this connection), line 3 not JSON, line 4 empty (skipped)
+{ echo '{"n": 1}'; printf '{"big": "%s"}\n' "$(printf '%02000d' 0)"; echo '{"n": 3'; echo; echo '{"n": 5}'; } >"$tmp/bad"
+for batch in 100 1; do
+	PGOPTIONS='-c pgbroker.max_message_size=1024' pgb send jobs --batch $batch <"$tmp/bad" 2>"$tmp/err"; rc=$?
+	check "oversize and malformed lines (--batch $batch): exit 3, each named by its number" \
+		bash -c "[ $rc = 3 ] && grep -q '^pgbroker: error: line 2 is too large: message of [0-9]* bytes exceeds the maximum of 1024 bytes (SQLSTATE 54000)\$' '$tmp/err' && grep -q '^pgbroker: error: line 3 is not valid JSON' '$tmp/err' && grep -q '^pgbroker: 2 lines were not sent: lines 2, 3\$' '$tmp/err'"
+	check "oversize and malformed lines (--batch $batch): the valid lines are in the queue, in order" \
+		test "$(pgb consume jobs --payload | paste -sd' ')" = '{"n": 1} {"n": 5}'
+done
+pgb create topic cli_badpub >/dev/null
+printf '1\nnope\n3\n' | pgb publish cli_badpub 2>"$tmp/err"; rc=$?
+check "publish: a malformed line is named, the others are published" \
+	bash -c "[ $rc = 3 ] && grep -q 'line 2 is not valid JSON' '$tmp/err' && [ \$(psql -X -At -d $db -c \"SELECT records FROM broker.topics WHERE topic = 'cli_badpub'\") = 2 ]"
+printf '{"a": 1}\n{"a": 2}\n' | pgb send jobs --headers '{bad' 2>"$tmp/err"; rc=$?
+check "a bad --headers is no line's fault: reported once, nothing sent" \
+	bash -c "[ $rc = 3 ] && ! grep -q 'line 1 is' '$tmp/err' && grep -q 'lines from 1 on were not sent' '$tmp/err' && [ \$(psql -X -At -d $db -c \"SELECT messages FROM broker.queues WHERE queue = 'jobs'\") = 0 ]"
 
 echo "-- errors and exit codes"
 echo 1 | pgb send nosuch 2>"$tmp/err"; rc=$?
@@ -133,6 +193,18 @@ pgb tail events --group g1 --from earliest --payload >"$tmp/tail"
 check "tail --from earliest prints every record once" \
 	bash -c "cut -d: -f2- '$tmp/pub' | sort | cmp -s - <(sort '$tmp/tail')"
 check "a second tail prints nothing (offsets committed)" test -z "$(pgb tail events --group g1)"
+check "a second tail --from earliest prints nothing old (--from places a new group only)" \
+	test -z "$(pgb tail events --group g1 --from earliest)"
+pgb tail events --group g1 --reset-to earliest --payload >"$tmp/tail" 2>"$tmp/reset"; rc=$?
+check "tail --reset-to earliest reads every record again" \
+	bash -c "[ $rc = 0 ] && cut -d: -f2- '$tmp/pub' | sort | cmp -s - <(sort '$tmp/tail')"
+check "tail --reset-to reports what it moved, per partition (old -> new)" \
+	bash -c "grep -q '^pgbroker: reset consumer group \"g1\" of topic \"events\" to earliest:\$' '$tmp/reset' && [ \"\$(grep '^  partition' '$tmp/reset')\" = \"\$(psql -X -At -d $db -c \"SELECT string_agg(format('  partition %s: %s -> %s', partition, latest_offset, earliest_offset), E'\\n' ORDER BY partition) FROM broker.topic_partitions('events')\")\" ]"
+pgb tail events --group g_new --reset-to latest 2>"$tmp/reset" >/dev/null
+check "tail --reset-to on a group that does not exist creates it there" \
+	test "$(grep -c '^  partition [0-9]*: (new group) -> ' "$tmp/reset")" = 4
+pgb tail events --group g1 --from earliest --reset-to latest 2>/dev/null; rc=$?
+check "--from and --reset-to together: exit 1" test $rc = 1
 check "per-key order holds in tail output" \
 	bash -c "pgb() { '$PGBROKER' -d 'dbname=$db' \"\$@\"; }; pgb tail events -g g_order --from earliest | grep -o '\"key\":\"k1\".*\"i\": [0-9]*' | grep -o '[0-9]*\$' | sort -c -n"
 seq 1 7 | pgb publish events -q --key k9
@@ -313,13 +385,33 @@ done
 echo "-- stats and bench"
 pgb stats --interval 0.2 >"$tmp/stats"
 check "stats lists queues and topics" bash -c "grep -q ' queue | jobs ' '$tmp/stats' && grep -q ' topic | events ' '$tmp/stats'"
+# the user's own objects with the names bench used to take
+pgb create queue pgbroker_bench >/dev/null
+echo '{"mine": 1}' | pgb send pgbroker_bench -q
+sql "CREATE TABLE pgbroker_bench_floor (x int); INSERT INTO pgbroker_bench_floor VALUES (1)"
+bench_left() {	# what bench runs left behind: queues, topics, tables named for a run
+	sql "SELECT (SELECT count(*) FROM broker.queues WHERE queue LIKE 'pgbroker\_bench\_%')
+	          + (SELECT count(*) FROM broker.topics WHERE topic LIKE 'pgbroker\_bench\_%')
+	          + (SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbroker\_bench\_floor\_%' AND relkind = 'r')"
+}
+users_bench() { sql "SELECT (SELECT string_agg(payload::text, ',') FROM broker.peek('pgbroker_bench', 10)) || ' ' || (SELECT string_agg(x::text, ',') FROM pgbroker_bench_floor)"; }
 pgb bench -T 1 -P 2 -C 2 --json >"$tmp/bench" 2>"$tmp/bench_err"; rc=$?
 check "bench runs and reports pgbroker and the floor" \
 	bash -c "[ $rc = 0 ] && grep -q '\"system\": \"pgbroker\"' '$tmp/bench' && grep -q '\"system\": \"floor\"' '$tmp/bench' && grep -q ratio_to_floor '$tmp/bench'"
-check "bench drops its objects" \
-	test "$(sql "SELECT count(*) FROM broker.queues WHERE queue = 'pgbroker_bench'") $(sql "SELECT to_regclass('pgbroker_bench_floor') IS NULL")" = "0 t"
+check "bench drops the objects it created" test "$(bench_left)" = 0
+check "bench leaves the user's queue and table pgbroker_bench* whole" test "$(users_bench)" = '{"mine": 1} 1'
+"$PGBROKER" -d "dbname=$db" bench --topic -T 60 -P 2 -C 2 >/dev/null 2>"$tmp/bench_err" &
+bencher=$!
+for i in $(seq 1 100); do
+	[ "$(sql "SELECT count(*) FROM broker.topics WHERE topic LIKE 'pgbroker\_bench\_%' AND records > 0")" = 1 ] && break
+	sleep 0.05
+done
+kill -INT $bencher; wait $bencher; rc=$?
+check "bench: Ctrl-C exits 0 and drops the objects it created" test "$rc $(bench_left)" = "0 0"
+check "bench: after Ctrl-C the user's queue and table are whole" test "$(users_bench)" = '{"mine": 1} 1'
 
 dropdb $db
+dropdb --if-exists ${db}_noext 2>/dev/null
 drop_roles
 echo "cli: $((checks - failures)) of $checks checks passed"
 [ $failures -eq 0 ]
