@@ -19,8 +19,10 @@
  * skipped until the lease ends.
  *
  * Leased poll (lease and consumer given): the state row records the lease
- * (consumer, epoch, lease_until) and the position handed out; the
- * committed offset moves only by broker.commit(), which is refused once
+ * (consumer, epoch, lease_until), the position handed out and whom it was
+ * handed to (this session, or the token of a consumer instance, which
+ * then works from any connection); the committed offset moves only by
+ * broker.commit(), which is refused once
  * another consumer took the partition over.  A consumer takes new
  * partitions only up to its fair share: ceil(partitions / consumers seen
  * polling within the lease period).  Partitions beyond its share it stops
@@ -71,7 +73,7 @@ typedef struct PollContext
 	int32		group_id;
 	int32		max;
 	char	   *consumer;		/* leased mode only */
-	char	   *session;		/* this database session */
+	char	   *session;		/* this database session, or the consumer's token */
 	bool		leased;
 	Interval	lease;
 	TimestampTz next_due;		/* earliest lease of another consumer to end */
@@ -358,8 +360,9 @@ poll_once(PollContext *ctx)
 		}
 
 		/*
-		 * The holder's position is good within the session that polled;
-		 * a consumer back under the same name in a new session may have
+		 * The holder's position is good within the session (or for the
+		 * token, broker.join) that polled; a consumer back under the same
+		 * name in a new session (or with a new token) may have
 		 * lost what it was given, so it starts again from committed.
 		 */
 		if (mine && (st.session == NULL || strcmp(st.session, ctx->session) != 0))
