@@ -350,6 +350,7 @@ static const GateSpec gates[] = {
 	{"purge", 'q', BROKER_PRIV_MANAGE, false},
 	{"cancel", 'q', BROKER_PRIV_MANAGE, false},
 	{"redrive", 'q', BROKER_PRIV_MANAGE, false},
+	{"purge_dead_letters", 'q', BROKER_PRIV_MANAGE, false},
 	{"peek", 'q', BROKER_PRIV_BROWSE, false},
 	{"dead_letters", 'q', BROKER_PRIV_BROWSE, false},
 	{"queue_stats", 'q', BROKER_PRIV_MONITOR, true},

@@ -87,6 +87,8 @@ BEGIN
 		('function',	'broker.dead_letters(text, integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker._dead_letters(text, integer)',	''),
 		('function',	'broker.redrive(text, bigint[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('function',	'broker.purge_dead_letters(text, bigint[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('function',	'broker._purge_dead_letters(text, bigint[])',	''),
 		('function',	'broker._redrive(text, bigint[])',	''),
 		-- (a view's function calls are checked against the user who queries it)
 		('function',	'broker.queue_stats(integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),

@@ -73,6 +73,7 @@ INSERT INTO calls (needs, call) VALUES
 	('browse',	$$SELECT * FROM broker.dead_letters('pq')$$),
 	('manage',	$$SELECT broker.cancel('pq', 1)$$),
 	('manage',	$$SELECT broker.redrive('pq')$$),
+	('manage',	$$SELECT broker.purge_dead_letters('pq')$$),
 	('manage',	$$SELECT broker.purge('pq')$$),
 	('manage',	$$SELECT broker.alter_queue('pq', max_attempts => 3)$$),
 	('manage',	$$SELECT broker.alter_queue('pq', true)$$),

@@ -81,3 +81,15 @@ BEGIN
 END
 $$;
 SELECT attempts, last_error FROM broker.dead_letters('savepoint');
+
+-- purging dead letters: some, then all
+SELECT broker.create_queue('purged', max_attempts => 1);
+SELECT count(*) FROM broker.send_batch('purged', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[]);
+SELECT count(*) FILTER (WHERE broker.nack('purged', m.id, m.receipt, error => 'no')) AS dead
+  FROM broker.claim('purged', 3) m;
+SELECT broker.purge_dead_letters('purged', ARRAY(SELECT id FROM broker.dead_letters('purged') ORDER BY id LIMIT 1)) AS purged_one;
+SELECT count(*) AS left FROM broker.dead_letters('purged');
+SELECT broker.purge_dead_letters('purged') AS purged_rest;
+SELECT count(*) AS left FROM broker.dead_letters('purged');
+SELECT broker.purge_dead_letters('nope');
+SELECT broker.drop_queue('purged');

@@ -666,7 +666,29 @@ BEGIN
 END
 $$;
 
+/* Delete dead letters of a queue (all, or the given ids); returns how many. */
+CREATE OR REPLACE FUNCTION broker.purge_dead_letters(queue text, ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._purge_dead_letters(queue text, ids bigint[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q broker.queue := broker._queue(queue);
+	n bigint;
+BEGIN
+	DELETE FROM broker.dead_letter dl
+	 WHERE dl.queue_id = q.id AND (ids IS NULL OR dl.id = ANY (ids));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
 COMMENT ON FUNCTION broker.dead_letters(text, integer) IS 'list the dead letters of a queue';
+COMMENT ON FUNCTION broker.purge_dead_letters(text, bigint[]) IS 'delete dead letters of a queue';
 COMMENT ON FUNCTION broker.redrive(text, bigint[]) IS 'send dead letters back into their queue';
 
 /* ---------------------------------------------------------------------
