@@ -501,10 +501,25 @@ cmd_groups(int argc, char **argv)
 	PGresult   *res;
 	int			rc;
 
-	if (first >= argc)
-		fatal_usage("groups", "missing topic name");
 	if (first < argc - 1)
 		fatal_usage("groups", "too many arguments");
+	if (first >= argc)
+	{
+		/* no topic: every group of every topic, one row each */
+		values[0] = group;
+		conn = connect_db();
+		rc = show_query(conn,
+						"SELECT topic, consumer_group AS group, count(*) AS partitions, "
+						"sum(lag) AS lag, "
+						"to_char(max(last_commit_at), 'YYYY-MM-DD HH24:MI:SS') AS last_commit, "
+						"string_agg(DISTINCT lease_holder, ', ') AS lease_holders "
+						"FROM broker.consumer_lag "
+						"WHERE $1::text IS NULL OR consumer_group = $1 "
+						"GROUP BY topic, consumer_group ORDER BY topic, consumer_group",
+						1, values, NULL);
+		PQfinish(conn);
+		return rc;
+	}
 	values[0] = argv[first];
 	values[1] = group;
 	conn = connect_db();

@@ -60,6 +60,13 @@ extern int	cmd_subscriptions(int argc, char **argv);
 extern int	cmd_subscription(int argc, char **argv);
 extern int	cmd_grant(int argc, char **argv);
 extern int	cmd_revoke(int argc, char **argv);
+extern int	cmd_dead_letters(int argc, char **argv);
+extern int	cmd_redrive(int argc, char **argv);
+extern int	cmd_purge_dead_letters(int argc, char **argv);
+extern int	cmd_peek(int argc, char **argv);
+extern int	cmd_cancel(int argc, char **argv);
+extern int	cmd_reset_group(int argc, char **argv);
+extern int	cmd_delete_group(int argc, char **argv);
 extern int	cmd_stats(int argc, char **argv);
 extern int	cmd_bench(int argc, char **argv);
 
@@ -108,6 +115,13 @@ extern bool parse_int(const char *s, long min, long max, long *out);
 extern bool is_help_option(int argc, char **argv);
 extern void print_command_help(const char *name);
 extern bool write_all(FILE *f, const char *s, size_t n);
+
+/*
+ * Errors shown in a table (subscriptions, dead-letters) are put on one
+ * line and cut to this many characters, so that one long error does not
+ * widen the whole table; the views have them whole.
+ */
+#define LAST_ERROR_WIDTH "60"
 
 /* tables (table.c) */
 extern void print_table(FILE *f, const PGresult *res, const char *title);

@@ -21,6 +21,10 @@
  * committed offsets are, so that running the same tail --from earliest
  * again reads only what is new; --reset-to moves the group on purpose
  * (broker.seek) and says what it moved.
+ *
+ * pgbroker reset-group moves a group the same way (move_group, with
+ * --partition and --dry-run) without reading; pgbroker delete-group is
+ * broker.delete_group.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -437,12 +441,12 @@ typedef enum Position
  * The call of broker.seek that moves a group to each kind of position, $3
  * the position: the text form for earliest and latest, the bigint form for
  * an offset, the timestamptz form for a time (which the server reads, and
- * refuses as timestamptz does).
+ * refuses as timestamptz does); $4 the partition (NULL: every one).
  */
 static const char *const seek_sql[] = {
-	[POSITION_NAMED] = "SELECT broker.seek($1, $2, $3::text)",
-	[POSITION_OFFSET] = "SELECT broker.seek($1, $2, $3::bigint)",
-	[POSITION_TIME] = "SELECT broker.seek($1, $2, $3::timestamptz)"
+	[POSITION_NAMED] = "SELECT broker.seek($1, $2, $3::text, $4::int)",
+	[POSITION_OFFSET] = "SELECT broker.seek($1, $2, $3::bigint, $4::int)",
+	[POSITION_TIME] = "SELECT broker.seek($1, $2, $3::timestamptz, $4::int)"
 };
 
 /* earliest or latest; digits are an offset; anything else a time */
@@ -502,7 +506,9 @@ start_group(Consumer *c)
 	PQclear(res);
 	if (!named)
 	{
-		res = exec_params(c->conn, seek_sql[kind], 3, values);
+		const char *seek_values[4] = {c->source, c->group, c->from, NULL};
+
+		res = exec_params(c->conn, seek_sql[kind], 4, seek_values);
 		if (!exec_ok(res))
 			return fail(c, res, NULL);
 		PQclear(res);
@@ -514,65 +520,86 @@ start_group(Consumer *c)
 	return EXIT_OK;
 }
 
-/* the group's committed offset per partition, as broker.consumer_lag has it */
+/*
+ * The group's committed offset per partition (only partition, when not
+ * NULL), as broker.consumer_lag has it.
+ */
 static PGresult *
-committed_offsets(Consumer *c)
+committed_offsets(PGconn *conn, const char *topic, const char *group, const char *partition)
 {
-	const char *values[2] = {c->source, c->group};
+	const char *values[3] = {topic, group, partition};
 
-	return exec_params(c->conn,
+	return exec_params(conn,
 					   "SELECT partition, committed_offset FROM broker.consumer_lag "
-					   "WHERE topic = $1 AND consumer_group = $2 ORDER BY partition",
-					   2, values);
+					   "WHERE topic = $1 AND consumer_group = $2 "
+					   "AND ($3::int IS NULL OR partition = $3::int) ORDER BY partition",
+					   3, values);
+}
+
+/* a failure inside move_group's transaction: report, roll back, exit code */
+static int
+move_failed(PGconn *conn, PGresult *res, const char *what, PGresult *before)
+{
+	int			rc;
+
+	report_error(conn, res, what);
+	rc = result_exit_code(conn);
+	PQclear(res);
+	if (before)
+		PQclear(before);
+	if (rc != EXIT_CONNECTION)
+		PQclear(PQexec(conn, "ROLLBACK"));
+	return rc;
 }
 
 /*
- * --reset-to: move the group (broker.seek, which creates a group that does
- * not exist) and print on standard error, per partition, the committed
- * offset before and after, read from broker.consumer_lag in the same
- * transaction.  A role that may not see the topic's groups there (no
- * browse privilege on it) is told that the offsets are not shown.
+ * Move a consumer group to a position (tail --reset-to, reset-group): in
+ * one transaction, read the committed offsets from broker.consumer_lag,
+ * broker.seek (which creates a group that does not exist; partition NULL:
+ * every partition), read them again; then COMMIT, or with dry_run ROLLBACK,
+ * so that nothing moved and the new offsets are where it would have gone.
+ * Prints to out (with errorf's "pgbroker: " prefix when out is stderr), per
+ * partition, the offset before and after.  A role that may not see the
+ * topic's groups there (no browse privilege on it) is told that the
+ * offsets are not shown.  Returns an exit code.
  */
 static int
-reset_group(Consumer *c)
+move_group(PGconn *conn, const char *topic, const char *group, const char *position,
+		   const char *partition, bool dry_run, FILE *out)
 {
-	const char *values[3] = {c->source, c->group, c->reset_to};
+	const char *values[4] = {topic, group, position, partition};
 	PGresult   *before;
 	PGresult   *after;
 	PGresult   *res;
 
-	if (!exec_command(c->conn, "BEGIN"))
-		return result_exit_code(c->conn);
-	before = committed_offsets(c);
+	if (!exec_command(conn, "BEGIN"))
+		return result_exit_code(conn);
+	before = committed_offsets(conn, topic, group, partition);
 	if (!exec_ok(before))
-		return fail(c, before, NULL);
-	res = exec_params(c->conn, seek_sql[position_kind(c->reset_to)], 3, values);
+		return move_failed(conn, before, NULL, NULL);
+	res = exec_params(conn, seek_sql[position_kind(position)], 4, values);
 	if (!exec_ok(res))
-	{
-		PQclear(before);
-		return fail(c, res, "moving the consumer group (--reset-to)");
-	}
+		return move_failed(conn, res, "moving the consumer group", before);
 	PQclear(res);
-	after = committed_offsets(c);
+	after = committed_offsets(conn, topic, group, partition);
 	if (!exec_ok(after))
-	{
-		PQclear(before);
-		return fail(c, after, NULL);
-	}
-	res = PQexec(c->conn, "COMMIT");
+		return move_failed(conn, after, NULL, before);
+	res = PQexec(conn, dry_run ? "ROLLBACK" : "COMMIT");
 	if (!exec_ok(res))
 	{
-		PQclear(before);
 		PQclear(after);
-		return fail(c, res, "moving the consumer group");
+		return move_failed(conn, res, "moving the consumer group", before);
 	}
 	PQclear(res);
 
-	errorf("reset consumer group \"%s\" of topic \"%s\" to %s%s", c->group, c->source,
-		   c->reset_to, PQntuples(after) > 0 ? ":" : "");
+	fprintf(out, "%s%s consumer group \"%s\" of topic \"%s\" to %s%s%s%s%s\n",
+			out == stderr ? "pgbroker: " : "", dry_run ? "would reset" : "reset",
+			group, topic, position, partition ? " (partition " : "",
+			partition ? partition : "", partition ? ")" : "",
+			PQntuples(after) > 0 ? ":" : "");
 	if (PQntuples(after) == 0)
-		fprintf(stderr, "  (the committed offsets are not shown: reading them needs the "
-				"browse privilege on topic \"%s\")\n", c->source);
+		fprintf(out, "  (the committed offsets are not shown: reading them needs the "
+				"browse privilege on topic \"%s\")\n", topic);
 	for (int i = 0; i < PQntuples(after); i++)
 	{
 		const char *old = NULL;
@@ -581,7 +608,7 @@ reset_group(Consumer *c)
 			if (strcmp(PQgetvalue(before, j, 0), PQgetvalue(after, i, 0)) == 0 &&
 				!PQgetisnull(before, j, 1))
 				old = PQgetvalue(before, j, 1);
-		fprintf(stderr, "  partition %s: %s -> %s\n", PQgetvalue(after, i, 0),
+		fprintf(out, "  partition %s: %s -> %s\n", PQgetvalue(after, i, 0),
 				old ? old : "(new group)", PQgetvalue(after, i, 1));
 	}
 	PQclear(before);
@@ -717,7 +744,7 @@ consume_command(int argc, char **argv, bool topic)
 	if (c.from)
 		rc = start_group(&c);
 	else if (c.reset_to)
-		rc = reset_group(&c);
+		rc = move_group(c.conn, c.source, c.group, c.reset_to, NULL, false, stderr);
 	if (rc != EXIT_OK)
 	{
 		PQfinish(c.conn);
@@ -752,4 +779,107 @@ int
 cmd_tail(int argc, char **argv)
 {
 	return consume_command(argc, argv, true);
+}
+
+/*
+ * reset-group TOPIC GROUP --to POSITION [--partition P] [--dry-run]: what
+ * tail --reset-to does before reading (move_group), on its own, printed on
+ * standard output.  --dry-run moves the group in a transaction that is
+ * rolled back, so that the offsets shown are where broker.seek would put
+ * it, and nothing moved.
+ */
+int
+cmd_reset_group(int argc, char **argv)
+{
+	static struct option opts[] = {
+		CONN_LONG_OPTIONS,
+		{"to", required_argument, NULL, 't'},
+		{"partition", required_argument, NULL, 'P'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *to = NULL;
+	const char *partition = NULL;
+	bool		dry_run = false;
+	int			c;
+	long		v;
+	PGconn	   *conn;
+	int			rc;
+
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+			case 'h':
+			case 'p':
+			case 'U':
+				set_connection_option(c, optarg);
+				break;
+			case 't':
+				to = optarg;
+				break;
+			case 'P':
+				if (!parse_int(optarg, 0, 1000000, &v))
+					fatal_usage("reset-group", "--partition must be a partition number");
+				partition = optarg;
+				break;
+			case 'n':
+				dry_run = true;
+				break;
+			default:
+				fatal_usage("reset-group", "invalid option");
+		}
+	}
+	if (optind + 1 >= argc)
+		fatal_usage("reset-group", optind >= argc ? "missing topic name" : "missing group name");
+	if (optind + 2 < argc)
+		fatal_usage("reset-group", "too many arguments");
+	if (to == NULL)
+		fatal_usage("reset-group", "--to is required (earliest, latest, an offset or a time)");
+	conn = connect_db();
+	rc = move_group(conn, argv[optind], argv[optind + 1], to, partition, dry_run, stdout);
+	PQfinish(conn);
+	return rc;
+}
+
+/* delete-group TOPIC GROUP: broker.delete_group, the group and its offsets */
+int
+cmd_delete_group(int argc, char **argv)
+{
+	static struct option opts[] = {
+		CONN_LONG_OPTIONS,
+		{NULL, 0, NULL, 0}
+	};
+	const char *values[2];
+	int			c;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			rc = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
+	{
+		if (c == 'd' || c == 'h' || c == 'p' || c == 'U')
+			set_connection_option(c, optarg);
+		else
+			fatal_usage("delete-group", "invalid option");
+	}
+	if (optind + 1 >= argc)
+		fatal_usage("delete-group", optind >= argc ? "missing topic name" : "missing group name");
+	if (optind + 2 < argc)
+		fatal_usage("delete-group", "too many arguments");
+	values[0] = argv[optind];
+	values[1] = argv[optind + 1];
+	conn = connect_db();
+	res = exec_params(conn, "SELECT broker.delete_group($1, $2)", 2, values);
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+	}
+	else
+		printf("deleted consumer group \"%s\" of topic \"%s\"\n", values[1], values[0]);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
 }

@@ -34,6 +34,10 @@ static const Command commands[] = {
 		"  --headers JSON       headers of every message (a JSON object)\n"
 		"  --delay INTERVAL     make the messages due after INTERVAL\n"
 		"  --priority N         priority of every message (higher first)\n"
+		"  --group-key K        group key of every message (one at a time per key)\n"
+		"  --dedup-key K        deduplication key: only one message may be sent;\n"
+		"                       it goes when input ends, and a second line is a\n"
+		"                       usage error (nothing sent)\n"
 		"  -q, --quiet          no progress line and no summary\n"},
 	{"publish", cmd_publish, "publish TOPIC [OPTION]...",
 		"Publish one record per line of standard input to TOPIC.\n"
@@ -116,12 +120,53 @@ static const Command commands[] = {
 		"Show the settings and state of a queue, or of a topic with its\n"
 		"partitions and consumer groups; and its owner and who holds which\n"
 		"privilege on it.\n"},
-	{"groups", cmd_groups, "groups TOPIC [--group GROUP]",
+	{"groups", cmd_groups, "groups [TOPIC] [--group GROUP]",
 		"Show the consumer groups of TOPIC: committed offset, end offset, lag,\n"
-		"lease holder and last commit per partition.\n"
+		"lease holder and last commit per partition.  Without TOPIC: every\n"
+		"group of every topic, one row each (partitions, total lag, last\n"
+		"commit, lease holders).\n"
 		"\n"
 		"Options:\n"
 		"  -g, --group GROUP    only this group\n"},
+	{"reset-group", cmd_reset_group,
+		"reset-group TOPIC GROUP --to POSITION [--partition P] [--dry-run]",
+		"Move consumer group GROUP of TOPIC (broker.seek) to earliest, latest,\n"
+		"an offset or a timestamp, and print per partition the committed\n"
+		"offset before and after (old -> new).  A group that does not exist is\n"
+		"created there.  Consumers holding its partitions lose their lease.\n"
+		"With --dry-run the same is done in a transaction that is rolled back:\n"
+		"the offsets shown are where the group would go, and nothing moves.\n"
+		"\n"
+		"Options:\n"
+		"  --to POSITION        earliest, latest, an offset or a timestamp (required)\n"
+		"  --partition P        only partition P\n"
+		"  --dry-run            show what would move, move nothing\n"},
+	{"delete-group", cmd_delete_group, "delete-group TOPIC GROUP",
+		"Delete consumer group GROUP of TOPIC and its committed offsets\n"
+		"(broker.delete_group).\n"},
+	{"dead-letters", cmd_dead_letters, "dead-letters QUEUE [-n N] [--history]",
+		"List the dead letters of QUEUE (broker.dead_letters): id, attempts,\n"
+		"why it died, when, and the last error (on one line, cut to 60\n"
+		"characters: broker.dead_letters has it whole).\n"
+		"\n"
+		"Options:\n"
+		"  -n, --max N          at most N dead letters (default 100)\n"
+		"  --history            also the history of its deliveries (JSON)\n"},
+	{"redrive", cmd_redrive, "redrive QUEUE [ID]...",
+		"Send dead letters of QUEUE back into it (broker.redrive): those with\n"
+		"the ids given, or every one.  Prints how many.\n"},
+	{"purge-dead-letters", cmd_purge_dead_letters, "purge-dead-letters QUEUE [ID]...",
+		"Delete dead letters of QUEUE (broker.purge_dead_letters): those with\n"
+		"the ids given, or every one.  Prints how many.\n"},
+	{"peek", cmd_peek, "peek QUEUE [-n N]",
+		"Show messages of QUEUE without claiming them (broker.peek): id, state,\n"
+		"attempt, priority, group key, when it is due, payload.\n"
+		"\n"
+		"Options:\n"
+		"  -n, --max N          at most N messages (default 10)\n"},
+	{"cancel", cmd_cancel, "cancel QUEUE ID",
+		"Remove message ID of QUEUE if it is not leased (broker.cancel), and\n"
+		"say whether it was removed.\n"},
 	{"subscriptions", cmd_subscriptions, "subscriptions",
 		"List the subscriptions (broker.subscriptions): source, consumer group,\n"
 		"handler, owner, state (paused, stopped, failing, running or idle),\n"

@@ -63,6 +63,8 @@ typedef struct Producer
 	const char *headers;
 	const char *delay;
 	const char *priority;
+	const char *dedup_key;		/* send --dedup-key: one message only */
+	const char *group_key;
 	const char *key;
 	const char *key_sep;
 	const char *partition;
@@ -282,14 +284,19 @@ send_lines(Producer *p, Batch *b, int first, int count)
 	}
 	else
 	{
-		const char *values[5] = {p->target, payloads.data, p->headers,
-		p->delay, p->priority};
+		const char *values[7] = {p->target, payloads.data, p->headers,
+		p->delay, p->priority, p->dedup_key, p->group_key};
 
+		/* --dedup-key and --group-key: the same key for every line */
 		res = exec_params(p->conn,
 						  "SELECT count(*) FROM broker.send_batch($1, $2::jsonb[], "
 						  "coalesce($3::jsonb, '{}'), coalesce($4::interval, '0'), "
-						  "coalesce($5::int, 0))",
-						  5, values);
+						  "coalesce($5::int, 0), "
+						  "CASE WHEN $6::text IS NOT NULL "
+						  "THEN array_fill($6::text, ARRAY[cardinality($2::jsonb[])]) END, "
+						  "CASE WHEN $7::text IS NOT NULL "
+						  "THEN array_fill($7::text, ARRAY[cardinality($2::jsonb[])]) END)",
+						  7, values);
 	}
 	buf_free(&payloads);
 	buf_free(&keys);
@@ -572,6 +579,16 @@ produce(Producer *p)
 
 			if (len == 0)
 				continue;
+			if (p->dedup_key && b.n > 0)
+			{
+				/* nothing was sent: the first line waits for the end of input */
+				clear_progress(p);
+				errorf("error: --dedup-key sends one message, and line %ld is a second one: "
+					   "nothing was sent", r.lineno);
+				rc = EXIT_USAGE;
+				batch_clear(&b);
+				break;
+			}
 			if (p->key_sep)
 			{
 				size_t		seplen = strlen(p->key_sep);
@@ -589,10 +606,13 @@ produce(Producer *p)
 				}
 			}
 			batch_add(&b, line, len, r.lineno, key, keylen);
-			if (b.n >= p->batch_size && (rc = flush_batch(p, &b)) != 0)
+			if (b.n >= p->batch_size && !p->dedup_key && (rc = flush_batch(p, &b)) != 0)
 				break;
 			continue;
 		}
+		/* with --dedup-key the one line waits for the end of input (above) */
+		if (got == 0 && p->dedup_key && !interrupted)
+			continue;
 		/* quiet input, a signal, or the end: send what we have */
 		if ((rc = flush_batch(p, &b)) != 0)
 			break;
@@ -619,6 +639,8 @@ produce_command(int argc, char **argv, bool topic)
 		{"headers", required_argument, NULL, 'H'},
 		{"delay", required_argument, NULL, 'D'},
 		{"priority", required_argument, NULL, 'I'},
+		{"dedup-key", required_argument, NULL, 'E'},
+		{"group-key", required_argument, NULL, 'G'},
 		{"key", required_argument, NULL, 'k'},
 		{"key-separator", required_argument, NULL, 'K'},
 		{"partition", required_argument, NULL, 'P'},
@@ -667,6 +689,16 @@ produce_command(int argc, char **argv, bool topic)
 				if (topic)
 					fatal_usage(cmd, "--priority applies to queues only");
 				p.priority = optarg;
+				break;
+			case 'E':
+				if (topic)
+					fatal_usage(cmd, "--dedup-key applies to queues only");
+				p.dedup_key = optarg;
+				break;
+			case 'G':
+				if (topic)
+					fatal_usage(cmd, "--group-key applies to queues only");
+				p.group_key = optarg;
 				break;
 			case 'k':
 				if (!topic)

@@ -25,8 +25,6 @@
 
 #include "cli.h"
 
-#define LAST_ERROR_WIDTH "60"
-
 static const char *subscriptions_sql =
 "SELECT s.name, s.source_kind, s.source, s.consumer_group, s.handler, s.owner, "
 "s.state, s.workers, s.processed, s.failed, s.backlog, "

@@ -8,7 +8,10 @@
 # given send sends, loses it and is refused), describe's grants,
 # subscriptions (listed, paused, resumed, dropped; refused to a role that
 # does not own one), and short benchmark runs beside a user's objects named
-# pgbroker_bench (left whole, also after Ctrl-C).
+# pgbroker_bench (left whole, also after Ctrl-C); dead-letters, redrive and
+# purge-dead-letters after messages are nacked to death, peek, cancel, send
+# --priority/--group-key/--delay/--dedup-key, groups of every topic,
+# reset-group (--dry-run first, then for real) and delete-group.
 # Runs against the server the PG* variables point at, in a database of its
 # own; exits non-zero if any check fails.
 set -uo pipefail
@@ -160,7 +163,7 @@ check "no server: exit 2" test $rc = 2
 check "missing argument: exit 1" test $rc = 1
 "$PGBROKER" consume jobs --batch 0 2>/dev/null; rc=$?
 check "bad option value: exit 1" test $rc = 1
-check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups subscriptions subscription grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
+check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups reset-group delete-group dead-letters redrive purge-dead-letters peek cancel subscriptions subscription grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
 
 echo "-- a connection terminated mid-stream"
 seq 1 300000 | sed 's/.*/{"n": &}/' >"$tmp/big"
@@ -250,6 +253,89 @@ kill -INT $sender; wait $sender; rc=$?
 exec 7>&-
 check "send: Ctrl-C exits 0" test $rc = 0
 check "send: Ctrl-C sends the lines already read" test "$(sql "SELECT messages FROM broker.queues WHERE queue = 'jobs'")" = 2
+
+echo "-- dead letters, redrive, peek, cancel, send options"
+pgb create queue dlq --max-attempts 1 >/dev/null
+seq 1 3 | pgb send dlq -q
+nack_all() { sql "SELECT count(*) FILTER (WHERE broker.nack('dlq', m.id, m.receipt, error => E'boom\n  at   line 1')) FROM broker.claim('dlq', 10) m"; }
+check "three messages nacked to death" test "$(nack_all)" = 3
+pgb dead-letters dlq >"$tmp/dl"; rc=$?
+check "dead-letters lists them (id, attempts, reason, dead_at, last_error on one line)" \
+	bash -c "[ $rc = 0 ] && grep -q '(3 rows)' '$tmp/dl' && head -1 '$tmp/dl' | grep -q 'id .*| attempts | .*reason.* | .*dead_at.* | .*last_error' && grep -q '| boom at line 1\$' '$tmp/dl' && ! grep -q history '$tmp/dl'"
+check "dead-letters -n 1 --history adds the history" \
+	bash -c "'$PGBROKER' -d 'dbname=$db' dead-letters dlq -n 1 --history >'$tmp/dl' && grep -q '(1 row)' '$tmp/dl' && head -1 '$tmp/dl' | grep -q 'history\$'"
+ids=$(sql "SELECT string_agg(id::text, ' ' ORDER BY id) FROM broker.dead_letters('dlq')")
+first=${ids%% *}
+out=$(pgb redrive dlq "$first")
+check "redrive ID: one dead letter back in the queue" \
+	test "$out|$(sql "SELECT messages || ' ' || dead FROM broker.queues WHERE queue = 'dlq'")|$(sql "SELECT count(*) FROM broker.dead_letters('dlq') WHERE id = $first")" = 'redrove 1 dead letter of queue "dlq"|1 2|0'
+out=$(pgb purge-dead-letters dlq ${ids#* })
+check "purge-dead-letters IDs: deleted, the queue untouched" \
+	test "$out|$(sql "SELECT messages || ' ' || dead FROM broker.queues WHERE queue = 'dlq'")" = 'purged 2 dead letters of queue "dlq"|1 0'
+nack_all >/dev/null
+out=$(pgb redrive dlq)
+check "redrive without ids: every dead letter" \
+	test "$out|$(sql "SELECT messages || ' ' || dead FROM broker.queues WHERE queue = 'dlq'")" = 'redrove 1 dead letter of queue "dlq"|1 0'
+nack_all >/dev/null
+check "purge-dead-letters without ids: every dead letter" \
+	test "$(pgb purge-dead-letters dlq)|$(sql "SELECT dead FROM broker.queues WHERE queue = 'dlq'")" = 'purged 1 dead letter of queue "dlq"|0'
+pgb redrive dlq x 2>/dev/null; rc=$?
+check "redrive with an id that is not one: exit 1" test $rc = 1
+pgb dead-letters nosuch 2>"$tmp/err"; rc=$?
+check "dead-letters of a missing queue: exit 3, 42704" bash -c "[ $rc = 3 ] && grep -q 42704 '$tmp/err'"
+echo '{"p": 1}' | pgb send dlq -q --priority 7 --group-key gk --delay '1 hour'
+check "send --priority --group-key --delay: broker.peek shows them, due in the future" \
+	test "$(sql "SELECT priority || ' ' || group_key || ' ' || (available_at > now() + interval '50 minutes') || ' ' || state FROM broker.peek('dlq')")" = '7 gk true delayed'
+printf '1\n2\n' | pgb send dlq -q --group-key gk2
+check "send --group-key applies to every line" \
+	test "$(sql "SELECT count(*) FROM broker.peek('dlq') WHERE group_key = 'gk2'")" = 2
+echo '{"d": 1}' | pgb send dlq -q --dedup-key dk
+check "send --dedup-key: one message with the key" \
+	test "$(sql "SELECT count(*) FROM broker.peek('dlq') WHERE dedup_key = 'dk'")" = 1
+printf '1\n2\n' | pgb send dlq -q --dedup-key dk2 2>"$tmp/err"; rc=$?
+check "send --dedup-key with two lines: exit 1, nothing sent" \
+	bash -c "[ $rc = 1 ] && grep -q 'line 2 is a second one' '$tmp/err' && [ \$(psql -X -At -d $db -c \"SELECT count(*) FROM broker.peek('dlq') WHERE dedup_key = 'dk2'\") = 0 ]"
+pgb peek dlq >"$tmp/peek"; rc=$?
+check "peek lists the messages (id, state, attempt, priority, group_key, available_at, payload)" \
+	bash -c "[ $rc = 0 ] && grep -q '(4 rows)' '$tmp/peek' && head -1 '$tmp/peek' | grep -q 'id .*| .*state.* | attempt | priority | group_key | .*available_at.* | .*payload' && grep -q '| delayed | .*|        7 | gk  ' '$tmp/peek'"
+check "peek -n 2 shows two" bash -c "'$PGBROKER' -d 'dbname=$db' peek dlq -n 2 | grep -q '(2 rows)'"
+id=$(sql "SELECT id FROM broker.peek('dlq') WHERE priority = 7")
+out=$(pgb cancel dlq "$id")
+check "cancel removes the message" \
+	test "$out|$(sql "SELECT count(*) FROM broker.peek('dlq') WHERE id = $id")" = "cancelled message $id of queue \"dlq\"|0"
+out=$(pgb cancel dlq "$id"); rc=$?
+check "cancel of a message that is gone says so, exit 0" \
+	test "$rc|$out" = "0|message $id of queue \"dlq\" not cancelled: no such message, or it is leased"
+
+echo "-- groups of every topic, reset-group, delete-group"
+pgb create topic opst --partitions 2 >/dev/null
+seq 1 10 | pgb publish opst -q --partition 0
+seq 1 6 | pgb publish opst -q --partition 1
+pgb tail opst -g og --from earliest >/dev/null
+pgb groups >"$tmp/groups"; rc=$?
+check "groups without a topic: one row per topic and group" \
+	bash -c "[ $rc = 0 ] && head -1 '$tmp/groups' | grep -q 'topic.* | .*group.* | partitions | .*lag.* | .*last_commit.* | .*lease_holders' && grep -q '^ opst   *| og  *|  *2 |  *0 |' '$tmp/groups' && grep -q '^ events *| g1 *|  *4 |' '$tmp/groups'"
+lag_of() { sql "SELECT string_agg(partition || ':' || committed_offset, ' ' ORDER BY partition) FROM broker.consumer_lag WHERE topic = 'opst' AND consumer_group = 'og'"; }
+before=$(lag_of)
+pgb reset-group opst og --to earliest --dry-run >"$tmp/reset"; rc=$?
+check "reset-group --dry-run prints old -> new per partition" \
+	bash -c "[ $rc = 0 ] && grep -q '^would reset consumer group \"og\" of topic \"opst\" to earliest:\$' '$tmp/reset' && [ \"\$(grep '^  partition' '$tmp/reset')\" = \"\$(psql -X -At -d $db -c \"SELECT string_agg(format('  partition %s: %s -> %s', partition, latest_offset, earliest_offset), E'\\n' ORDER BY partition) FROM broker.topic_partitions('opst')\")\" ]"
+check "reset-group --dry-run moved nothing (broker.consumer_lag)" test "$(lag_of)" = "$before"
+pgb reset-group opst og --to earliest --partition 1 >"$tmp/reset"; rc=$?
+check "reset-group --partition moves that partition only" \
+	bash -c "[ $rc = 0 ] && [ \$(grep -c '^  partition' '$tmp/reset') = 1 ] && grep -q '^  partition 1: ' '$tmp/reset'"
+check "after reset-group --partition 1: partition 0 where it was, partition 1 at the earliest" \
+	test "$(sql "SELECT string_agg(partition || ':' || (committed_offset = broker.earliest_offset('opst', partition)), ' ' ORDER BY partition) FROM broker.consumer_lag WHERE topic = 'opst' AND consumer_group = 'og'")" = "0:false 1:true"
+pgb reset-group opst og --to 3 >"$tmp/reset"; rc=$?
+check "reset-group --to OFFSET moves every partition to where it says (broker.consumer_lag)" \
+	test "$rc|$(lag_of)|$(grep -c '^  partition .* -> ' "$tmp/reset")" = "0|$(sed -n 's/^  partition \([0-9]*\): .* -> \([0-9]*\)$/\1:\2/p' "$tmp/reset" | paste -sd' ')|2"
+pgb reset-group opst og 2>/dev/null; rc=$?
+check "reset-group without --to: exit 1" test $rc = 1
+out=$(pgb delete-group opst og)
+check "delete-group" \
+	test "$out|$(sql "SELECT count(*) FROM broker.consumer_lag WHERE topic = 'opst' AND consumer_group = 'og'")" = 'deleted consumer group "og" of topic "opst"|0'
+pgb delete-group opst og 2>"$tmp/err"; rc=$?
+check "delete-group of a missing group: exit 3" test $rc = 3
 
 echo "-- grant and revoke"
 sql "CREATE ROLE cli_sender LOGIN IN ROLE pgbroker_producer;
