@@ -22,6 +22,7 @@ OBJS = \
 	src/queue_settle.o \
 	src/queue_xact.o \
 	src/scan.o \
+	src/subscription_handler.o \
 	src/subscription_launch.o \
 	src/subscription_queue.o \
 	src/subscription_topic.o \

@@ -3,8 +3,9 @@
  * subscription.h
  *	  Subscriptions: a SQL function that pgbroker's background workers call
  *	  with the messages of a queue or the records of a consumer group.
- *	  Starting the workers (subscription_launch.c), the worker process and
- *	  the handler calls (subscription_worker.c), and what is particular to
+ *	  Starting the workers (subscription_launch.c), the worker process
+ *	  (subscription_worker.c), calling the handler (subscription_handler.c),
+ *	  and what is particular to
  *	  consuming a queue (subscription_queue.c) or a topic
  *	  (subscription_topic.c).
  *
@@ -79,8 +80,12 @@ typedef struct SubSource
 	bool		ordered;
 } SubSource;
 
-/* subscription_worker.c */
+/* subscription_handler.c */
 extern void SubscriptionHandle(Subscription *s, SubItem *items, int n, const SubSource *src);
+extern void SubscriptionCheckHandler(Subscription *s);
+
+/* subscription_worker.c */
+extern Subscription *SubscriptionRead(int32 id);
 extern void SubscriptionAsOwner(Subscription *s);
 extern void SubscriptionAsWorker(void);
 extern void SubscriptionCountBatch(Subscription *s, int processed, int failed, const char *error,

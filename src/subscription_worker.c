@@ -20,18 +20,7 @@
  * for any consumer.  The search_path is the one stored with the
  * subscription, set again before each batch.
  *
- * A batch: first the whole batch in one subtransaction: the handler once
- * (array handlers) or once per item, then every item settled in one
- * statement (the ack of all the receipts, for a queue), so that the
- * common case costs one subtransaction id and one ack.  If anything in it
- * fails (a call raises, or an ack is refused because a lease ran out and
- * someone else has the message), all of it is undone and the items are
- * handled again one call each, each call in a subtransaction with the
- * settling of its item: only the failing items fail, and a call's effects
- * and its settling commit together or not at all.  The subscription's timeout is armed
- * explicitly (statement_timeout is not, in a background worker) over the
- * whole batch; when it fires, the call running is cancelled and every
- * item not yet settled counts as failed.
+ * A batch is handed to subscription_handler.c, which calls the handler.
  *
  * Idle: the worker registers as a waiter of its queue or topic (wait.c)
  * with session locks, looks in a subtransaction that it rolls back when
@@ -94,7 +83,6 @@
 #include "wait.h"
 
 PGDLLEXPORT void pgbroker_subscription_main(Datum arg);
-PG_FUNCTION_INFO_V1(pgbroker_run_handler);
 
 #define PGBROKER_STATS_FLUSH_MS		2000
 #define PGBROKER_ERROR_BACKOFF_MAX_MS	60000
@@ -191,16 +179,20 @@ col_text(int c, MemoryContext cxt)
 }
 
 /*
- * Read subscription id, in a transaction, connected to SPI, as the worker.
- * NULL: it is gone.  The result lives in sub_cxt until the next read.
+ * Read subscription id, in a transaction, connected to SPI, as the worker
+ * (or as the extension's owner).  NULL: it is gone.  The result lives in
+ * a context of its own until the next read.
  */
-static Subscription *
-load_subscription(int32 id)
+Subscription *
+SubscriptionRead(int32 id)
 {
 	Datum		arg = Int32GetDatum(id);
 	Subscription *s;
 	bool		isnull;
 
+	if (sub_cxt == NULL)
+		sub_cxt = AllocSetContextCreate(TopMemoryContext, "pgbroker subscription",
+										ALLOCSET_SMALL_SIZES);
 	BrokerExecPlan(BrokerKeptPlan(&plan_load_sql, load_sql, 1, (Oid[]) {INT4OID}), &arg, NULL, false, 1);
 	if (SPI_processed != 1)
 		return NULL;
@@ -356,294 +348,6 @@ SubscriptionBackoffMs(Subscription *s, int attempts)
 }
 
 /* ---------------------------------------------------------------------
- * Calling the handler
- * --------------------------------------------------------------------- */
-
-typedef struct HandlerCall
-{
-	FmgrInfo	flinfo;
-	Oid			elemtype;		/* broker.message or broker.record */
-	int16		elemlen;
-	bool		elembyval;
-	char		elemalign;
-} HandlerCall;
-
-/* Look the handler up and check its shape again (it may have been replaced). */
-static void
-handler_prepare(Subscription *s, HandlerCall *hc)
-{
-	HeapTuple	tup;
-	Form_pg_proc p;
-	TypeName   *tn;
-	Oid			argtype;
-
-	if (!OidIsValid(s->owner_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\" that owns subscription \"%s\" does not exist", s->owner, s->name),
-				 errhint("Drop the subscription and subscribe again as an existing role.")));
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(s->handler));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("the handler of subscription \"%s\" (function %u) does not exist",
-						s->name, s->handler),
-				 errhint("Give it a handler with broker.alter_subscription(%s, handler => ...), or unsubscribe.",
-						 quote_literal_cstr(s->name))));
-	p = (Form_pg_proc) GETSTRUCT(tup);
-	argtype = p->pronargs == 1 ? p->proargtypes.values[0] : InvalidOid;
-	ReleaseSysCache(tup);
-	tn = makeTypeNameFromNameList(list_make2(makeString("broker"),
-											 makeString(s->is_queue ? "message" : "record")));
-	hc->elemtype = typenameTypeId(NULL, tn);
-	if (argtype != (s->per_batch ? get_array_type(hc->elemtype) : hc->elemtype))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-				 errmsg("the handler of subscription \"%s\" no longer takes %s",
-						s->name, format_type_be(s->per_batch ? get_array_type(hc->elemtype) : hc->elemtype))));
-	if (pg_proc_aclcheck(s->handler, s->owner_id, ACL_EXECUTE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for function %s", format_procedure(s->handler)),
-				 errdetail("Role \"%s\", which owns subscription \"%s\", needs EXECUTE on its handler.",
-						   s->owner, s->name)));
-	fmgr_info(s->handler, &hc->flinfo);
-	get_typlenbyvalalign(hc->elemtype, &hc->elemlen, &hc->elembyval, &hc->elemalign);
-}
-
-/* One call of the handler with items[0..n-1] (n == 1 for a per-item handler). */
-static void
-handler_call(Subscription *s, HandlerCall *hc, SubItem *items, int n)
-{
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		arg;
-
-	if (s->per_batch)
-	{
-		Datum	   *values = palloc(sizeof(Datum) * n);
-		int			i;
-
-		for (i = 0; i < n; i++)
-			values[i] = items[i].value;
-		arg = PointerGetDatum(construct_array(values, n, hc->elemtype, hc->elemlen,
-											  hc->elembyval, hc->elemalign));
-	}
-	else
-		arg = items[0].value;
-	InitFunctionCallInfoData(*fcinfo, &hc->flinfo, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = arg;
-	fcinfo->args[0].isnull = false;
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) FunctionCallInvoke(fcinfo);
-	PopActiveSnapshot();
-}
-
-/*
- * Call the handler with items[0..n-1] and settle them, in a subtransaction:
- * all (the whole batch, called per batch or per item, settled at once),
- * or one call (n == 1 for a per-item handler, or the batch for an array
- * handler) settled item by item.  Returns NULL on success, or the error (its SQLSTATE in *code); then the
- * call's effects and settling are undone.
- */
-static char *
-handler_try(Subscription *s, HandlerCall *hc, const SubSource *src, SubItem *items, int n,
-			bool all, int *code)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *error = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		int			i;
-
-		if (all)
-		{
-			/* every item, one call per batch or per item, then one settling */
-			if (s->per_batch)
-				handler_call(s, hc, items, n);
-			else
-				for (i = 0; i < n; i++)
-					handler_call(s, hc, &items[i], 1);
-			if (src->settle_all != NULL && !src->settle_all(s, items, n))
-				ereport(ERROR,
-						(errcode(ERRCODE_PB_NOT_HOLDER),
-						 errmsg("the lease of a message of the batch ended before it was handled")));
-			n = 0;				/* settled */
-		}
-		else
-			handler_call(s, hc, items, n);
-		for (i = 0; i < n; i++)
-		{
-			if (!src->settle(s, &items[i]))
-				ereport(ERROR,
-						(errcode(ERRCODE_PB_NOT_HOLDER),
-						 errmsg("the lease of message " INT64_FORMAT " ended before it was handled",
-								items[i].id),
-						 errdetail("Its effects were undone; it is delivered again.")));
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*code = edata->sqlerrcode;
-		error = edata->message ? pstrdup(edata->message) : pstrdup("error");
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return error;
-}
-
-static void
-item_failed(SubItem *item, const char *error)
-{
-	item->failed = true;
-	item->error = pstrdup(error);
-}
-
-/*
- * Handle a batch: see the file's header.  For an ordered source (a topic),
- * a failing item stops the items after it in the same partition, which
- * are marked skipped (they come again after the failing one).
- */
-void
-SubscriptionHandle(Subscription *s, SubItem *items, int n, const SubSource *src)
-{
-	HandlerCall hc;
-	int			code = 0;
-	char	   *error;
-	int			i;
-	bool		timed_out = false;
-
-	handler_prepare(s, &hc);
-	/* the owner's search_path, set again each batch: a handler may have changed it */
-	(void) set_config_option("search_path", s->search_path, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SET, true, 0, false);
-	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(s->timeout_ms, INT_MAX));
-	PG_TRY();
-	{
-		/*
-		 * First the whole batch in one subtransaction, settled at once: one
-		 * subtransaction id, one ack.  If anything in it fails, it is
-		 * undone and the items are handled again one call each.
-		 */
-		{
-			error = handler_try(s, &hc, src, items, n, true, &code);
-			if (error == NULL)
-			{
-				for (i = 0; i < n; i++)
-					items[i].done = true;
-			}
-			else if (code == ERRCODE_QUERY_CANCELED)
-			{
-				timed_out = true;
-				for (i = 0; i < n; i++)
-					item_failed(&items[i], error);
-			}
-		}
-		for (i = 0; i < n && !timed_out; i++)
-		{
-			int			k;
-
-			if (items[i].done || items[i].failed || items[i].skipped)
-				continue;
-			error = handler_try(s, &hc, src, &items[i], 1, false, &code);
-			if (error == NULL)
-			{
-				items[i].done = true;
-				continue;
-			}
-			item_failed(&items[i], error);
-			if (code == ERRCODE_QUERY_CANCELED)
-			{
-				/* the batch's time is up: what it still held fails with it */
-				timed_out = true;
-				for (k = i + 1; k < n; k++)
-				{
-					if (!items[k].done && !items[k].failed && !items[k].skipped)
-						item_failed(&items[k], error);
-				}
-			}
-			else if (src->ordered)
-			{
-				for (k = i + 1; k < n; k++)
-				{
-					if (items[k].partition == items[i].partition)
-						items[k].skipped = true;
-				}
-			}
-		}
-	}
-	PG_FINALLY();
-	{
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		/* a timeout that fired after the last call must not cancel the settling */
-		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
-			QueryCancelPending = false;
-	}
-	PG_END_TRY();
-}
-
-/*
- * broker._run_handler(subscription integer, item anyelement) RETURNS void
- *
- * Call a subscription's handler with one item (as an array of one for an
- * array handler) in the caller's transaction, as the subscription's owner,
- * restricted, with its search_path: what replaying a topic subscription's
- * dead letters does.  Only the extension's own functions call it.
- */
-Datum
-pgbroker_run_handler(PG_FUNCTION_ARGS)
-{
-	int32		id = PG_GETARG_INT32(0);
-	Subscription *s;
-	HandlerCall hc;
-	SubItem		item = {0};
-	Oid			save_user;
-	int			save_sec;
-	int			nest;
-
-	if (sub_cxt == NULL)
-		sub_cxt = AllocSetContextCreate(TopMemoryContext, "pgbroker subscription",
-										ALLOCSET_SMALL_SIZES);
-	SPI_connect();
-	s = load_subscription(id);
-	SPI_finish();
-	if (s == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subscription %d does not exist", id)));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("item must not be null")));
-	item.value = PG_GETARG_DATUM(1);
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	handler_prepare(s, &hc);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", s->search_path, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SubscriptionAsOwner(s);
-	handler_call(s, &hc, &item, 1);
-	SetUserIdAndSecContext(save_user, save_sec);
-	AtEOXact_GUC(true, nest);
-	PG_RETURN_VOID();
-}
-
-/* ---------------------------------------------------------------------
  * The worker
  * --------------------------------------------------------------------- */
 
@@ -722,7 +426,7 @@ begin(void)
 	SPI_connect();
 	SubscriptionAsWorker();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	s = load_subscription(me.subscription);
+	s = SubscriptionRead(me.subscription);
 	stats_load();
 	PopActiveSnapshot();
 	if (should_stop(s))
@@ -764,6 +468,81 @@ fresh_transaction(void)
 	SubscriptionAsWorker();
 }
 
+/* A look of each source: what it found was claimed or counted. */
+typedef bool (*LookFn) (Subscription *s, void *arg, TimestampTz *due);
+
+/* A queue's look claims, as the owner, into the batch arg points to. */
+static bool
+queue_look(Subscription *s, void *arg, TimestampTz *due)
+{
+	bool		got;
+
+	SubscriptionAsOwner(s);
+	got = SubscriptionQueueLook(s, s->batch_size, (List **) arg, due);
+	SubscriptionAsWorker();
+	return got;
+}
+
+/* A topic's look counts the next delivery of each of this worker's partitions. */
+static bool
+topic_look(Subscription *s, void *arg, TimestampTz *due)
+{
+	return SubscriptionTopicLook(s, me.worker, due);
+}
+
+/*
+ * An idle worker's look, in the transaction begin() started: check the
+ * handler (one that is gone or refused claims and counts nothing), then
+ * look in a new transaction, inside a subtransaction that is rolled back
+ * if the look wrote nothing, so that it leaves no lock behind; a look
+ * that found nothing may still have written (a claim that moved messages
+ * past max_attempts to the dead letters), which is kept.  Found something
+ * (or wrote): commit and return whether it found.  Found nothing: write
+ * the counters if they changed (never while asleep: no xid then), or sleep
+ * until woken or due.  Always ends the transaction.
+ */
+static bool
+idle_look(Subscription *s, LookFn look, void *arg)
+{
+	MemoryContext sub_start;
+	ResourceOwner owner;
+	TimestampTz due = 0;
+	bool		got;
+	bool		wrote;
+
+	SubscriptionCheckHandler(s);
+	fresh_transaction();
+	ResetLatch(MyLatch);
+	sub_start = CurrentMemoryContext;
+	owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(sub_start);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	got = look(s, arg, &due);
+	wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
+	PopActiveSnapshot();
+	if (got || wrote)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sub_start);
+	CurrentResourceOwner = owner;
+	if (got)
+		end(true);
+	else if (wrote || stats.dirty)
+	{
+		stats_flush(true);
+		end(false);
+	}
+	else
+	{
+		SPI_finish();
+		worker_sleep(due, PGBROKER_BACKSTOP_MS);
+		CommitTransactionCommand();
+	}
+	return got;
+}
+
 /*
  * The queue loop.  batch: what the last transaction claimed (committed,
  * leased, counted); a batch's transaction also claims the next one, so
@@ -773,7 +552,6 @@ static void
 run_queue(void)
 {
 	List	   *batch = NIL;
-	TimestampTz due = 0;
 
 	for (;;)
 	{
@@ -790,55 +568,7 @@ run_queue(void)
 		register_waiter(s);
 		if (batch == NIL)
 		{
-			HandlerCall hc;
-			MemoryContext sub_start = CurrentMemoryContext;
-			ResourceOwner owner = CurrentResourceOwner;
-			bool		got;
-			bool		wrote;
-
-			/* a handler that is gone or refused claims nothing */
-			handler_prepare(s, &hc);
-			fresh_transaction();
-			sub_start = CurrentMemoryContext;
-			owner = CurrentResourceOwner;
-
-			/* look in a subtransaction: if empty, it leaves no lock behind */
-			ResetLatch(MyLatch);
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(sub_start);
-			PushActiveSnapshot(GetTransactionSnapshot());
-			SubscriptionAsOwner(s);
-			got = SubscriptionQueueLook(s, s->batch_size, &batch, &due);
-			/*
-			 * A claim that found nothing may still have written: messages
-			 * past max_attempts moved to the dead letters.  Keep that.
-			 */
-			wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
-			SubscriptionAsWorker();
-			PopActiveSnapshot();
-			if (got || wrote)
-				ReleaseCurrentSubTransaction();
-			else
-				RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(sub_start);
-			CurrentResourceOwner = owner;
-			if (!got && (stats.dirty || wrote))
-			{
-				/* going idle: write the counters first (not while asleep: no xid then) */
-				stats_flush(true);
-				end(false);
-				MemoryContextSwitchTo(cxt);
-				continue;
-			}
-			if (!got)
-			{
-				SPI_finish();
-				worker_sleep(due, PGBROKER_BACKSTOP_MS);
-				CommitTransactionCommand();
-				MemoryContextSwitchTo(cxt);
-				continue;
-			}
-			end(true);
+			idle_look(s, queue_look, &batch);
 			MemoryContextSwitchTo(cxt);
 			continue;
 		}
@@ -857,16 +587,11 @@ run_queue(void)
 static void
 run_topic(void)
 {
-	TimestampTz due = 0;
-
 	for (;;)
 	{
 		Subscription *s;
 		MemoryContext cxt = CurrentMemoryContext;
-		MemoryContext sub_start;
-		ResourceOwner owner;
 		bool		got;
-		HandlerCall hc;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -876,41 +601,10 @@ run_topic(void)
 		}
 		s = begin();
 		register_waiter(s);
-		handler_prepare(s, &hc);	/* a handler that is gone or refused counts nothing */
-		fresh_transaction();
-		ResetLatch(MyLatch);
-		sub_start = CurrentMemoryContext;
-		owner = CurrentResourceOwner;
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(sub_start);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		got = SubscriptionTopicLook(s, me.worker, &due);
-		SubscriptionAsWorker();
-		PopActiveSnapshot();
-		if (got)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(sub_start);
-		CurrentResourceOwner = owner;
-		if (!got && stats.dirty)
-		{
-			stats_flush(true);
-			end(false);
-			MemoryContextSwitchTo(cxt);
-			continue;
-		}
-		if (!got)
-		{
-			SPI_finish();
-			worker_sleep(due, PGBROKER_BACKSTOP_MS);
-			CommitTransactionCommand();
-			MemoryContextSwitchTo(cxt);
-			continue;
-		}
-		/* the deliveries are counted before any handler runs */
-		end(true);
+		got = idle_look(s, topic_look, NULL);
 		MemoryContextSwitchTo(cxt);
+		if (!got)
+			continue;
 
 		s = begin();
 		set_running("handling a batch");
@@ -975,7 +669,6 @@ pgbroker_subscription_main(Datum main_arg)
 		proc_exit(0);
 	if (!find_extension())
 		proc_exit(0);
-	sub_cxt = AllocSetContextCreate(TopMemoryContext, "pgbroker subscription", ALLOCSET_SMALL_SIZES);
 	elog(LOG, "pgbroker subscription %d worker %d started", me.subscription, me.worker);
 
 	for (;;)
