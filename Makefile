@@ -16,6 +16,7 @@ OBJS = \
 	src/pgbroker.o \
 	src/proc.o \
 	src/queue_cache.o \
+	src/queue_metrics.o \
 	src/queue_claim.o \
 	src/queue_remove.o \
 	src/queue_send.o \
@@ -54,7 +55,8 @@ FUNCTION_SOURCES = \
 	sql/src/functions/group.sql \
 	sql/src/functions/wait.sql \
 	sql/src/functions/subscription.sql \
-	sql/src/functions/maintain.sql
+	sql/src/functions/maintain.sql \
+	sql/src/functions/metrics.sql
 INSTALL_SOURCES = $(STRUCTURE_SOURCES) $(FUNCTION_SOURCES) sql/src/grants.sql
 
 # Released versions, frozen: the install script of 0.1.0, the oldest one
@@ -76,7 +78,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_STEP)
 DATA = $(RELEASED)
 
 REGRESS = setup queue_basic queue_lease queue_retry queue_groups queue_features queue_errors \
-	topic_basic topic_retention topic_errors group_basic wait security limits privileges subscription upgrade
+	topic_basic topic_retention topic_errors group_basic wait security limits privileges subscription metrics upgrade
 REGRESS_OPTS = --inputdir=test --outputdir=output_regress
 
 ISOLATION = claim_skip_locked claim_rollback lease_expiry dedup_race ack_vs_expiry group_order \

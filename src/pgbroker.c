@@ -23,6 +23,7 @@
 #include "group.h"
 #include "pgbroker.h"
 #include "queue.h"
+#include "queue_metrics.h"
 #include "topic.h"
 #include "wait.h"
 #include "worker.h"
@@ -105,6 +106,7 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	QueueMetricsInit();
 	MarkGUCPrefixReserved("pgbroker");
 
 	if (process_shared_preload_libraries_in_progress)

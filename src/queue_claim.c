@@ -48,6 +48,7 @@
 
 #include "acl.h"
 #include "locktag.h"
+#include "queue_metrics.h"
 #include "queue_remove.h"
 #include "queue_xact.h"
 #include "scan.h"
@@ -392,6 +393,7 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 		if (nexhausted == 0)
 			break;
 	}
+	QueueCount(q->id, QCOUNT_CLAIMED, got);
 	return got;
 }
 

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "locktag.h"
+#include "queue_metrics.h"
 #include "queue_remove.h"
 #include "wait.h"
 
@@ -174,6 +175,8 @@ QueueRemovedFromResult(BrokerQueue *q, bool acked)
 
 	if (n == 0)
 		return 0;
+	if (acked)
+		QueueCount(q->id, QCOUNT_ACKED, (int64) n);
 
 	/* Copy out what needs bookkeeping before running more statements. */
 	rm = palloc(sizeof(RemovedMessage) * n);
@@ -254,7 +257,12 @@ QueueDeadLetter(BrokerQueue *q, int64 id, const DeadLetter *dl)
 							 7, (Oid[]) {INT8OID, UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 							 INT4OID, INT4OID}),
 				   values, nulls, false, 0);
-	return QueueRemovedFromResult(q, false) > 0;
+	if (QueueRemovedFromResult(q, false) == 0)
+		return false;
+	QueueCount(q->id, QCOUNT_DEAD_LETTERED, 1);
+	if (strcmp(dl->reason, "expired") == 0)
+		QueueCount(q->id, QCOUNT_EXPIRED, 1);
+	return true;
 }
 
 /* ---------------------------------------------------------------------

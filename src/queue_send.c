@@ -47,6 +47,7 @@
 
 #include "acl.h"
 #include "insert.h"
+#include "queue_metrics.h"
 #include "queue_remove.h"
 #include "wait.h"
 #include "xact.h"
@@ -145,7 +146,7 @@ queue_make_room(BrokerQueue *q, int64 adding, TimestampTz now)
 							 QUEUE_REMOVED_RETURNING,
 							 2, (Oid[]) {INT8OID, TIMESTAMPTZOID}),
 				   values, NULL, false, 0);
-	(void) QueueRemovedFromResult(q, false);
+	QueueCount(q->id, QCOUNT_DROPPED, (int64) QueueRemovedFromResult(q, false));
 }
 
 /* ---------------------------------------------------------------------
@@ -247,6 +248,7 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
+	QueueCount(q->id, QCOUNT_SENT, n);
 	pfree(slots);
 	pfree(values);
 	pfree(nulls);

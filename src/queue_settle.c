@@ -32,6 +32,7 @@
 #include "utils/uuid.h"
 
 #include "acl.h"
+#include "queue_metrics.h"
 #include "queue_remove.h"
 #include "queue_xact.h"
 #include "wait.h"
@@ -432,6 +433,8 @@ queue_nack_body(PG_FUNCTION_ARGS)
 		dl.least_attempt = least_attempt;
 		done = QueueDeadLetter(q, id, &dl);
 	}
+	if (done)
+		QueueCount(q->id, QCOUNT_NACKED, 1);
 	if (done && c != NULL)
 		QueueSettleClaim(c);
 	SPI_finish();

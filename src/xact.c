@@ -22,7 +22,8 @@
  * At COMMIT (after the commit left the proc array; nothing here may
  *	 fail): the appended records' waiters are woken (topic_append.c), then
  *	 the queues' waiters (wait.c), then queue_xact.c and group_state.c
- *	 forget the transaction.
+ *	 forget the transaction, and queue_metrics.c adds its counts to the
+ *	 queues' counters (also at PREPARE).
  * At ABORT and PREPARE each forgets the transaction; queue_xact.c keeps
  *	 the failed claims of an abort to count them at the next call.  At the
  *	 end of every transaction acl.c forgets the caller it was checking (a
@@ -45,6 +46,7 @@
 
 #include "acl.h"
 #include "group.h"
+#include "queue_metrics.h"
 #include "queue_xact.h"
 #include "subscription.h"
 #include "topic_append.h"
@@ -94,6 +96,7 @@ xact_callback(XactEvent event, void *arg)
 			TopicAppendCommitted();
 			WaitXactCommitted();
 			QueueXactCommitted();
+			QueueMetricsCommitted();
 			GroupXactEnded(false);
 			SubscriptionXactCommitted();
 			break;
@@ -104,6 +107,7 @@ xact_callback(XactEvent event, void *arg)
 			TopicAppendAbort();
 			WaitXactAborted();
 			QueueXactAborted();
+			QueueMetricsAborted();
 			SubscriptionXactAborted();
 			break;
 		case XACT_EVENT_PREPARE:
@@ -111,6 +115,7 @@ xact_callback(XactEvent event, void *arg)
 			TopicAppendAbort();
 			WaitXactAborted();
 			QueueXactPrepared();
+			QueueMetricsCommitted();
 			SubscriptionXactAborted();
 			break;
 		default:
@@ -128,12 +133,14 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		case SUBXACT_EVENT_ABORT_SUB:
 			QueueXactSubAborted(level);
+			QueueMetricsSubAborted(level);
 			TopicAppendSubAbort(level);
 			GroupXactSubAborted();
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
 			TopicAppendSubCommit(level);
 			QueueXactSubCommitted(level);
+			QueueMetricsSubCommitted(level);
 			break;
 		default:
 			break;

@@ -209,7 +209,19 @@ BEGIN
 		('function',	'broker.maintain()',	'pgbroker_admin'),
 		('function',	'broker._dead_letter(text, bigint, text)',	''),
 		('function',	'broker.maintain_topics()',	'pgbroker_admin'),
-		('function',	'broker._compact(broker.topic, integer)',	'')
+		('function',	'broker._compact(broker.topic, integer)',	''),
+
+		-- metrics.sql
+		('function',	'broker._queue_metrics(integer[])',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
+		('function',	'broker._metrics_since()',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
+		('function',	'broker._queue_counters_keep(integer[])',	''),
+		('function',	'broker._queue_count(integer, text, bigint)',	''),
+		('view',		'broker.queue_metrics',	'pgbroker_admin pgbroker_consumer pgbroker_producer pg_monitor'),
+		('view',		'broker.topic_metrics',	'pgbroker_admin pgbroker_consumer pgbroker_producer pg_monitor'),
+		('view',		'broker.partition_metrics',	'pgbroker_admin pgbroker_consumer pgbroker_producer pg_monitor'),
+		('view',		'broker.group_metrics',	'pgbroker_admin pgbroker_consumer pg_monitor'),
+		('function',	'broker._prometheus_labels(text[])',	'pgbroker_admin pgbroker_consumer pg_monitor'),
+		('function',	'broker.metrics_text()',	'pgbroker_admin pgbroker_consumer pg_monitor')
 	) AS l(kind, object, roles)
 	LOOP
 		IF g.kind IN ('function', 'procedure') THEN

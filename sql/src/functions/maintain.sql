@@ -71,6 +71,7 @@ BEGIN
 					RETURNING m.id, m.group_key, m.group_head, m.dedup_key$f$, tbl)
 				INTO r USING r.id;
 				PERFORM broker._message_removed(q.name, r.id, r.group_key, r.group_head, r.dedup_key, false);
+				PERFORM broker._queue_count(q.id, 'expired', 1);
 			END IF;
 			expired := expired + 1;
 		END LOOP;
@@ -95,6 +96,8 @@ BEGIN
 		END IF;
 		RETURN NEXT;
 	END LOOP;
+	/* forget the counters of dropped queues */
+	PERFORM broker._queue_counters_keep(ARRAY(SELECT bq.id FROM broker.queue bq));
 	PERFORM broker.maintain_topics();
 END
 $$;

@@ -696,12 +696,12 @@ COMMENT ON FUNCTION broker.redrive(text, bigint[]) IS 'send dead letters back in
  * --------------------------------------------------------------------- */
 
 /*
- * One row per queue.  messages, ready, delayed and leased are estimates
- * for queues above 10,000 messages (a block sample scaled to the
- * statistics system's live-row count); below that they are exact.
- * sent_total comes from the id sequence (it also counts sends that rolled
- * back); acked_total from the statistics system's deletion counter (it
- * also counts cancels, drops and dead-letter moves).  dead is exact.
+ * One row per queue: the measures of broker.queue_metrics (metrics.sql),
+ * with the age as an interval.  Without pgbroker in
+ * shared_preload_libraries there are no counters: sent_total then comes
+ * from the id sequence (it also counts sends that rolled back) and
+ * acked_total from the statistics system's deletion counter (it also
+ * counts cancels, drops and dead-letter moves).
  */
 CREATE OR REPLACE FUNCTION broker.queue_stats(queue_id integer,
 	OUT messages bigint, OUT ready bigint, OUT delayed bigint, OUT leased bigint,
@@ -713,64 +713,17 @@ CREATE OR REPLACE FUNCTION broker._queue_stats(queue_id integer,
 	OUT messages bigint, OUT ready bigint, OUT delayed bigint, OUT leased bigint,
 	OUT waiting bigint, OUT oldest_ready_age interval, OUT sent_total bigint,
 	OUT acked_total bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	tbl text := broker._queue_table(queue_id);
-	rel regclass := pg_catalog.to_regclass(tbl);
-	live bigint;
-	pct float8;
-	s record;
-BEGIN
-	IF rel IS NULL THEN
-		RETURN;
-	END IF;
-	live := pg_catalog.pg_stat_get_live_tuples(rel);
-	IF live <= 10000 THEN
-		pct := 100;
-	ELSE
-		pct := greatest(0.01, least(100, 1000000.0 / live));
-	END IF;
-	EXECUTE format($f$
-		SELECT count(*) AS n,
-			   count(*) FILTER (WHERE (m.lease_until IS NULL OR m.lease_until <= pg_catalog.now())
-								  AND m.vis <= pg_catalog.now()
-								  AND (m.group_key IS NULL OR m.group_head)) AS ready,
-			   count(*) FILTER (WHERE (m.lease_until IS NULL OR m.lease_until <= pg_catalog.now())
-								  AND m.vis > pg_catalog.now()) AS delayed,
-			   count(*) FILTER (WHERE m.lease_until > pg_catalog.now()) AS leased,
-			   count(*) FILTER (WHERE m.group_key IS NOT NULL AND NOT m.group_head
-								  AND m.vis <= pg_catalog.now()) AS waiting
-		  FROM %s m %s$f$, tbl,
-		  CASE WHEN pct < 100 THEN format('TABLESAMPLE SYSTEM (%s)', pct) ELSE '' END)
-	INTO s;
-	IF pct < 100 THEN
-		messages := live;
-		IF s.n > 0 THEN
-			ready := round(live * s.ready::float8 / s.n);
-			delayed := round(live * s.delayed::float8 / s.n);
-			leased := round(live * s.leased::float8 / s.n);
-			waiting := round(live * s.waiting::float8 / s.n);
-		ELSE
-			ready := 0; delayed := 0; leased := 0; waiting := 0;
-		END IF;
-	ELSE
-		messages := s.n; ready := s.ready; delayed := s.delayed;
-		leased := s.leased; waiting := s.waiting;
-	END IF;
-	EXECUTE format($f$
-		SELECT pg_catalog.now() - min(m.vis) FROM (
-			SELECT m.vis FROM %s m
-			 WHERE (m.lease_until IS NULL OR m.lease_until <= pg_catalog.now())
-			   AND m.vis <= pg_catalog.now()
-			 ORDER BY m.id LIMIT 1000) m$f$, tbl)
-	INTO oldest_ready_age;
-	sent_total := coalesce(pg_catalog.pg_sequence_last_value(
-		pg_catalog.pg_get_serial_sequence(tbl, 'id')::regclass), 0);
-	acked_total := pg_catalog.pg_stat_get_tuples_deleted(rel)
-		+ pg_catalog.pg_stat_get_xact_tuples_deleted(rel);
-END
+	SELECT m.messages, m.ready, m.delayed, m.leased, m.waiting,
+		   pg_catalog.make_interval(secs => m.oldest_ready_age),
+		   coalesce(m.sent_total, pg_catalog.pg_sequence_last_value(
+			   pg_catalog.pg_get_serial_sequence(broker._queue_table(queue_id), 'id')::regclass), 0),
+		   coalesce(m.acked_total,
+			   pg_catalog.pg_stat_get_tuples_deleted(broker._queue_table(queue_id)::regclass)
+			   + pg_catalog.pg_stat_get_xact_tuples_deleted(broker._queue_table(queue_id)::regclass))
+	  FROM broker._queue_metrics(ARRAY[queue_id]) m
 $$;
 
 CREATE OR REPLACE VIEW broker.queues AS

@@ -1,0 +1,739 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_metrics.c
+ *	  What a queue has seen and what it holds, answered without reading
+ *	  its table: committed counters in shared memory, and the states of
+ *	  its messages measured on a bounded number of pages.
+ *
+ * Counters.  Every send, claim, ack, nack, dead-letter move, expiry and
+ * overflow drop adds to a count of the transaction that makes it, kept in
+ * this backend per queue and per subtransaction level; a subtransaction
+ * that aborts drops its counts, one that commits hands them to its
+ * parent, and the transaction's commit adds them to the queue's counters
+ * in shared memory (a prepared transaction's at PREPARE).  So a counter
+ * says what committed, exactly, and producers never meet on a row: each
+ * commit takes one shared LWLock and adds with atomic instructions.  The
+ * counters need pgbroker in shared_preload_libraries (the memory is sized
+ * at server start by pgbroker.metrics_queues, for every database
+ * together); without it they read as NULL.  A queue whose entry cannot be
+ * made because the table is full is counted nowhere (logged once).
+ *
+ * States.  How many messages a queue holds is PostgreSQL's own count of
+ * the live rows of its table (the statistics system's n_live_tup, which
+ * follows every committed insert and delete within a second or so).  How
+ * they divide into ready, delayed, leased and waiting is measured on the
+ * table's pages: all of them for a table of at most SAMPLE_PAGES pages
+ * (the counts are then exact, "exact" is true), otherwise SAMPLE_PAGES
+ * pages chosen at random, at most SAMPLE_TUPLES rows of each, and the
+ * fractions found there are applied to the live count.  The age of the
+ * oldest ready message comes from the first rows in id order, at most
+ * OLDEST_PROBE of them (NULL when none of those is ready).  The cost per
+ * queue is therefore bounded whatever its backlog.
+ *
+ * Locks: a shared LWLock over the counter table (exclusive to add an
+ * entry or to remove those of dropped queues); AccessShareLock on a
+ * queue's table and primary key while measuring it, released at once.
+ * After a crash the counters start again from zero, as PostgreSQL's
+ * statistics do (broker._metrics_since() says when); a scraper's rate()
+ * takes a counter that went back as a reset.
+ *
+ * src/queue_metrics.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "common/pg_prng.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/bufmgr.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "acl.h"
+#include "queue_metrics.h"
+
+PG_FUNCTION_INFO_V1(pgbroker_queue_metrics);
+PG_FUNCTION_INFO_V1(pgbroker_metrics_since);
+PG_FUNCTION_INFO_V1(pgbroker_queue_counters_keep);
+PG_FUNCTION_INFO_V1(pgbroker_queue_count);
+
+#define SAMPLE_PAGES	16
+#define SAMPLE_TUPLES	16
+#define OLDEST_PROBE	1000
+
+static const char *const counter_names[QCOUNT_N] = {
+	"sent", "claimed", "acked", "nacked", "dead_lettered", "expired", "dropped"
+};
+
+/* ---------------------------------------------------------------------
+ * Shared memory
+ * --------------------------------------------------------------------- */
+
+typedef struct CounterKey
+{
+	Oid			dbid;
+	int32		queue_id;
+} CounterKey;
+
+typedef struct CounterEntry
+{
+	CounterKey	key;
+	pg_atomic_uint64 c[QCOUNT_N];
+} CounterEntry;
+
+typedef struct MetricsShared
+{
+	LWLock	   *lock;
+	TimestampTz since;			/* when the counters started */
+	bool		full_logged;
+} MetricsShared;
+
+static int	metrics_queues = 10000;
+static MetricsShared *shared = NULL;
+static HTAB *counters = NULL;
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+static void
+metrics_shmem_request(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(MetricsShared)),
+									hash_estimate_size(metrics_queues, sizeof(CounterEntry))));
+	RequestNamedLWLockTranche("pgbroker_metrics", 1);
+}
+
+static void
+metrics_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("pgbroker metrics", sizeof(MetricsShared), &found);
+	if (!found)
+	{
+		shared->lock = &(GetNamedLWLockTranche("pgbroker_metrics"))->lock;
+		shared->since = GetCurrentTimestamp();
+		shared->full_logged = false;
+	}
+	info.keysize = sizeof(CounterKey);
+	info.entrysize = sizeof(CounterEntry);
+	counters = ShmemInitHash("pgbroker queue counters", metrics_queues, metrics_queues,
+							 &info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+QueueMetricsInit(void)
+{
+	DefineCustomIntVariable("pgbroker.metrics_queues",
+							gettext_noop("How many queues' counters shared memory holds, for every database together."),
+							gettext_noop("Needs pgbroker in shared_preload_libraries; a queue beyond it is not counted."),
+							&metrics_queues,
+							10000,
+							16,
+							INT_MAX / 2,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = metrics_shmem_request;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = metrics_shmem_startup;
+}
+
+/* ---------------------------------------------------------------------
+ * Counting in a transaction
+ * --------------------------------------------------------------------- */
+
+typedef struct PendingCount
+{
+	int32		queue_id;
+	int			level;			/* subtransaction nest level */
+	int64		c[QCOUNT_N];
+} PendingCount;
+
+static PendingCount *pending = NULL;
+static int	npending = 0;
+static int	maxpending = 0;
+
+/* Count n events of a queue in the current (sub)transaction. */
+void
+QueueCount(int32 queue_id, QueueCounter counter, int64 n)
+{
+	int			level;
+	int			i;
+
+	if (counters == NULL || n == 0)
+		return;
+	level = GetCurrentTransactionNestLevel();
+	for (i = npending - 1; i >= 0; i--)
+	{
+		if (pending[i].queue_id == queue_id && pending[i].level == level)
+			break;
+	}
+	if (i < 0)
+	{
+		if (npending == maxpending)
+		{
+			int			newmax = maxpending == 0 ? 8 : maxpending * 2;
+
+			if (pending == NULL)
+				pending = MemoryContextAlloc(TopMemoryContext, sizeof(PendingCount) * newmax);
+			else
+				pending = repalloc(pending, sizeof(PendingCount) * newmax);
+			maxpending = newmax;
+		}
+		i = npending++;
+		memset(&pending[i], 0, sizeof(PendingCount));
+		pending[i].queue_id = queue_id;
+		pending[i].level = level;
+	}
+	pending[i].c[counter] += n;
+}
+
+/* The shared entry of a queue of this database; made when missing. */
+static CounterEntry *
+counter_entry(int32 queue_id, bool make)
+{
+	CounterKey	key;
+	CounterEntry *e;
+	bool		found;
+	int			i;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.queue_id = queue_id;
+	e = hash_search(counters, &key, HASH_FIND, NULL);
+	if (e != NULL || !make)
+		return e;
+	/* upgrade to an exclusive lock to add it; the caller holds it shared */
+	LWLockRelease(shared->lock);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	e = hash_search(counters, &key, HASH_ENTER_NULL, &found);
+	if (e != NULL && !found)
+	{
+		for (i = 0; i < QCOUNT_N; i++)
+			pg_atomic_init_u64(&e->c[i], 0);
+	}
+	if (e == NULL && !shared->full_logged)
+	{
+		shared->full_logged = true;
+		elog(LOG, "pgbroker: the counters of more than %d queues do not fit in shared memory (pgbroker.metrics_queues); queues beyond are not counted",
+			 metrics_queues);
+	}
+	return e;
+}
+
+/* At commit (or PREPARE): add the transaction's counts to shared memory. */
+void
+QueueMetricsCommitted(void)
+{
+	int			i;
+	int			j;
+
+	if (npending == 0)
+		return;
+	if (counters != NULL)
+	{
+		LWLockAcquire(shared->lock, LW_SHARED);
+		for (i = 0; i < npending; i++)
+		{
+			CounterEntry *e = counter_entry(pending[i].queue_id, true);
+
+			if (e == NULL)
+				continue;
+			for (j = 0; j < QCOUNT_N; j++)
+			{
+				if (pending[i].c[j] != 0)
+					pg_atomic_fetch_add_u64(&e->c[j], pending[i].c[j]);
+			}
+		}
+		LWLockRelease(shared->lock);
+	}
+	npending = 0;
+}
+
+void
+QueueMetricsAborted(void)
+{
+	npending = 0;
+}
+
+/* A subtransaction at nest level `level` aborted: forget its counts. */
+void
+QueueMetricsSubAborted(int level)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < npending; i++)
+	{
+		if (pending[i].level < level)
+			pending[n++] = pending[i];
+	}
+	npending = n;
+}
+
+/* A subtransaction at nest level `level` committed: its parent owns them. */
+void
+QueueMetricsSubCommitted(int level)
+{
+	int			i;
+
+	for (i = 0; i < npending; i++)
+	{
+		if (pending[i].level >= level)
+			pending[i].level = level - 1;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Measuring a queue
+ * --------------------------------------------------------------------- */
+
+typedef struct QueueStates
+{
+	int64		seen;			/* live rows looked at */
+	int64		ready;
+	int64		delayed;
+	int64		leased;
+	int64		waiting;
+} QueueStates;
+
+typedef struct QueueAtts
+{
+	AttrNumber	vis;
+	AttrNumber	group_key;
+	AttrNumber	group_head;
+	AttrNumber	lease_until;
+} QueueAtts;
+
+typedef enum MessageState
+{
+	STATE_READY,
+	STATE_DELAYED,
+	STATE_LEASED,
+	STATE_WAITING
+} MessageState;
+
+/* The state of a message, as a claim at `now` would see it. */
+static MessageState
+message_state(HeapTuple tup, TupleDesc desc, const QueueAtts *att, TimestampTz now)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = heap_getattr(tup, att->lease_until, desc, &isnull);
+	if (!isnull && DatumGetTimestampTz(d) > now)
+		return STATE_LEASED;
+	d = heap_getattr(tup, att->vis, desc, &isnull);
+	if (!isnull && DatumGetTimestampTz(d) > now)
+		return STATE_DELAYED;
+	(void) heap_getattr(tup, att->group_key, desc, &isnull);
+	if (!isnull)
+	{
+		d = heap_getattr(tup, att->group_head, desc, &isnull);
+		if (isnull || !DatumGetBool(d))
+			return STATE_WAITING;
+	}
+	return STATE_READY;
+}
+
+/* Count the states of the visible rows of one page (at most max_rows). */
+static void
+measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
+			 TimestampTz now, int max_rows, QueueStates *st)
+{
+	Buffer		buf;
+	Page		page;
+	OffsetNumber maxoff;
+	OffsetNumber start;
+	OffsetNumber k;
+	int			taken = 0;
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	CHECK_FOR_INTERRUPTS();
+	buf = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	maxoff = PageGetMaxOffsetNumber(page);
+	/* from a random line pointer when only some rows are taken */
+	start = (max_rows > 0 && maxoff > 0) ?
+		(OffsetNumber) pg_prng_uint64_range(&pg_global_prng_state, 0, maxoff - 1) : 0;
+	for (k = 0; k < maxoff && (max_rows <= 0 || taken < max_rows); k++)
+	{
+		OffsetNumber off = FirstOffsetNumber + (start + k) % maxoff;
+		ItemId		id = PageGetItemId(page, off);
+		HeapTupleData tup;
+
+		if (!ItemIdIsNormal(id))
+			continue;
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
+		tup.t_len = ItemIdGetLength(id);
+		tup.t_tableOid = RelationGetRelid(rel);
+		ItemPointerSet(&tup.t_self, blk, off);
+		if (!HeapTupleSatisfiesVisibility(&tup, snap, buf))
+			continue;
+		taken++;
+		st->seen++;
+		switch (message_state(&tup, desc, att, now))
+		{
+			case STATE_READY:
+				st->ready++;
+				break;
+			case STATE_DELAYED:
+				st->delayed++;
+				break;
+			case STATE_LEASED:
+				st->leased++;
+				break;
+			case STATE_WAITING:
+				st->waiting++;
+				break;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Seconds since the oldest ready message (by id) became ready, among the
+ * first OLDEST_PROBE rows of the primary key; false if none is ready.
+ */
+static bool
+oldest_ready_age(Relation rel, Snapshot snap, const QueueAtts *att, TimestampTz now,
+				 double *age)
+{
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			n = 0;
+	bool		found = false;
+
+	if (!OidIsValid(pk))
+		return false;
+	idx = index_open(pk, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (n++ < OLDEST_PROBE && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		shouldfree;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+
+		if (message_state(tup, RelationGetDescr(rel), att, now) == STATE_READY)
+		{
+			bool		isnull;
+			TimestampTz vis = DatumGetTimestampTz(heap_getattr(tup, att->vis,
+															   RelationGetDescr(rel), &isnull));
+
+			*age = (double) (now - vis) / USECS_PER_SEC;
+			found = true;
+		}
+		if (shouldfree)
+			heap_freetuple(tup);
+		if (found)
+			break;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	return found;
+}
+
+/* The result columns of broker._queue_metrics, in order. */
+enum
+{
+	QM_QUEUE_ID,
+	QM_MESSAGES,
+	QM_READY,
+	QM_DELAYED,
+	QM_LEASED,
+	QM_WAITING,
+	QM_OLDEST_READY_AGE,
+	QM_BYTES,
+	QM_EXACT,
+	QM_COUNTERS,				/* QCOUNT_N counters from here */
+	QM_NCOLUMNS = QM_COUNTERS + QCOUNT_N
+};
+
+static AttrNumber
+queue_attnum(Relation rel, const char *name)
+{
+	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of %s is missing", name, RelationGetRelationName(rel));
+	return a;
+}
+
+/* Measure one queue into values/nulls; false if its table is gone. */
+static bool
+measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
+			  Datum *values, bool *nulls)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+	Relation	rel;
+	BlockNumber nblocks;
+	QueueAtts	att;
+	QueueStates st;
+	int64		live;
+	bool		exact;
+	double		age;
+	int			i;
+
+	snprintf(relname, sizeof(relname), "queue_%d", queue_id);
+	relid = get_relname_relid(relname, nsp);
+	if (!OidIsValid(relid))
+		return false;
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return false;
+	att.vis = queue_attnum(rel, "vis");
+	att.group_key = queue_attnum(rel, "group_key");
+	att.group_head = queue_attnum(rel, "group_head");
+	att.lease_until = queue_attnum(rel, "lease_until");
+
+	memset(&st, 0, sizeof(st));
+	nblocks = RelationGetNumberOfBlocks(rel);
+	exact = nblocks <= SAMPLE_PAGES;
+	if (exact)
+	{
+		BlockNumber b;
+
+		for (b = 0; b < nblocks; b++)
+			measure_page(rel, b, snap, &att, now, 0, &st);
+		live = st.seen;
+	}
+	else
+	{
+		BlockNumber picked[SAMPLE_PAGES];
+		int			npicked = 0;
+
+		while (npicked < SAMPLE_PAGES)
+		{
+			BlockNumber b = (BlockNumber) pg_prng_uint64_range(&pg_global_prng_state, 0, nblocks - 1);
+			int			j;
+
+			for (j = 0; j < npicked && picked[j] != b; j++)
+				;
+			if (j < npicked)
+				continue;
+			picked[npicked++] = b;
+			measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st);
+		}
+		live = DatumGetInt64(DirectFunctionCall1(pg_stat_get_live_tuples, ObjectIdGetDatum(relid)));
+		/*
+		 * No statistics since a crash or a reset, and none since: the
+		 * density found on the sampled pages instead.
+		 */
+		if (live == 0 &&
+			DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_inserted, ObjectIdGetDatum(relid))) == 0 &&
+			DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_deleted, ObjectIdGetDatum(relid))) == 0)
+			live = (int64) ((double) st.seen / SAMPLE_PAGES * nblocks);
+	}
+
+	values[QM_MESSAGES] = Int64GetDatum(live);
+	if (exact || st.seen == 0)
+	{
+		double		f = (exact || live == 0) ? 1.0 : 0.0;
+
+		values[QM_READY] = Int64GetDatum((int64) (st.ready * f));
+		values[QM_DELAYED] = Int64GetDatum((int64) (st.delayed * f));
+		values[QM_LEASED] = Int64GetDatum((int64) (st.leased * f));
+		values[QM_WAITING] = Int64GetDatum((int64) (st.waiting * f));
+		if (!exact && live > 0)
+		{
+			/* rows but none seen on the sampled pages: say nothing */
+			nulls[QM_READY] = nulls[QM_DELAYED] = nulls[QM_LEASED] = nulls[QM_WAITING] = true;
+		}
+	}
+	else
+	{
+		double		scale = (double) live / st.seen;
+		int64		leased = (int64) rint(st.leased * scale);
+		int64		delayed = (int64) rint(st.delayed * scale);
+		int64		waiting = (int64) rint(st.waiting * scale);
+
+		values[QM_LEASED] = Int64GetDatum(leased);
+		values[QM_DELAYED] = Int64GetDatum(delayed);
+		values[QM_WAITING] = Int64GetDatum(waiting);
+		/* the rest is ready, so that the four add up to the count */
+		values[QM_READY] = Int64GetDatum(Max(live - leased - delayed - waiting, 0));
+	}
+	if (live > 0 && oldest_ready_age(rel, snap, &att, now, &age))
+		values[QM_OLDEST_READY_AGE] = Float8GetDatum(age);
+	else
+		nulls[QM_OLDEST_READY_AGE] = true;
+	relation_close(rel, AccessShareLock);
+	values[QM_BYTES] = DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(relid));
+	values[QM_EXACT] = BoolGetDatum(exact);
+
+	if (counters == NULL)
+	{
+		for (i = 0; i < QCOUNT_N; i++)
+			nulls[QM_COUNTERS + i] = true;
+	}
+	else
+	{
+		CounterEntry *e;
+
+		LWLockAcquire(shared->lock, LW_SHARED);
+		e = counter_entry(queue_id, false);
+		for (i = 0; i < QCOUNT_N; i++)
+			values[QM_COUNTERS + i] = Int64GetDatum(e == NULL ? 0 : (int64) pg_atomic_read_u64(&e->c[i]));
+		LWLockRelease(shared->lock);
+	}
+	return true;
+}
+
+/*
+ * broker._queue_metrics(ids integer[]) RETURNS SETOF record: one row per
+ * queue of ids that exists and that the caller may monitor.
+ */
+Datum
+pgbroker_queue_metrics(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *ids;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			n;
+	int			i;
+	Oid			nsp = get_namespace_oid("broker", false);
+	Oid			role = GetUserId();
+	Snapshot	snap = GetActiveSnapshot();
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	ids = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(ids, INT4OID, 4, true, TYPALIGN_INT, &elems, &elnulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		int32		id;
+		Datum		values[QM_NCOLUMNS];
+		bool		nulls[QM_NCOLUMNS];
+
+		if (elnulls[i])
+			continue;
+		id = DatumGetInt32(elems[i]);
+		if (!BrokerHasPrivilege(role, 'q', BrokerAclHolder('q', id), BROKER_PRIV_MONITOR))
+			continue;
+		memset(nulls, 0, sizeof(nulls));
+		values[QM_QUEUE_ID] = Int32GetDatum(id);
+		if (measure_queue(id, nsp, snap, now, values, nulls))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
+/*
+ * broker._metrics_since() RETURNS timestamptz: when the counters started
+ * (server start or the last crash); NULL without shared_preload_libraries.
+ */
+Datum
+pgbroker_metrics_since(PG_FUNCTION_ARGS)
+{
+	if (shared == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(shared->since);
+}
+
+/*
+ * broker._queue_counters_keep(ids integer[]) RETURNS integer: forget the
+ * counters of this database's queues not in ids (dropped ones); returns
+ * how many were forgotten.  maintain() calls it.
+ */
+Datum
+pgbroker_queue_counters_keep(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			n;
+	int			i;
+	int			removed = 0;
+	HASH_SEQ_STATUS seq;
+	CounterEntry *e;
+
+	if (counters == NULL)
+		PG_RETURN_INT32(0);
+	deconstruct_array(ids, INT4OID, 4, true, TYPALIGN_INT, &elems, &elnulls, &n);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, counters);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		bool		keep = false;
+
+		if (e->key.dbid != MyDatabaseId)
+			continue;
+		for (i = 0; i < n && !keep; i++)
+			keep = !elnulls[i] && DatumGetInt32(elems[i]) == e->key.queue_id;
+		if (!keep)
+		{
+			(void) hash_search(counters, &e->key, HASH_REMOVE, NULL);
+			removed++;
+		}
+	}
+	if (removed > 0)
+		shared->full_logged = false;
+	LWLockRelease(shared->lock);
+	PG_RETURN_INT32(removed);
+}
+
+/*
+ * broker._queue_count(queue_id integer, counter text, n bigint): count
+ * events made by PL/pgSQL (maintain()'s expiry of messages it drops).
+ */
+Datum
+pgbroker_queue_count(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			i;
+
+	for (i = 0; i < QCOUNT_N; i++)
+	{
+		if (strcmp(name, counter_names[i]) == 0)
+		{
+			QueueCount(PG_GETARG_INT32(0), (QueueCounter) i, PG_GETARG_INT64(2));
+			PG_RETURN_VOID();
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown queue counter \"%s\"", name)));
+	PG_RETURN_VOID();
+}
