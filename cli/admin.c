@@ -98,9 +98,15 @@ valid_setting_name(const char *s, size_t n)
 	return true;
 }
 
-int
-cmd_create(int argc, char **argv)
+/*
+ * create and alter: the settings become named arguments of
+ * broker.create_queue/create_topic or alter_queue/alter_topic; names are
+ * checked (valid_setting_name), values travel as parameters.
+ */
+static int
+settings_command(int argc, char **argv, bool alter)
 {
+	const char *cmd = alter ? "alter" : "create";
 	static struct option opts[] = {
 		CONN_LONG_OPTIONS,
 		{"partitions", required_argument, NULL, 'P'},
@@ -124,7 +130,7 @@ cmd_create(int argc, char **argv)
 
 	/* the kind comes first: create queue|topic NAME */
 	if (argc < 2 || argv[1][0] == '-')
-		fatal_usage("create", "expected \"queue\" or \"topic\"");
+		fatal_usage(cmd, "expected \"queue\" or \"topic\"");
 	kind = parse_kind("create", argv[1]);
 	argc--;
 	argv++;
@@ -134,7 +140,7 @@ cmd_create(int argc, char **argv)
 		const char *value = optarg;
 
 		if (nset >= 60)
-			fatal_usage("create", "too many settings");
+			fatal_usage(cmd, "too many settings");
 		switch (c)
 		{
 			case 'd':
@@ -150,6 +156,8 @@ cmd_create(int argc, char **argv)
 				name = "retention";
 				break;
 			case 'c':
+				if (alter)
+					fatal_usage(cmd, "use --set compacted=true|false");
 				name = "compacted";
 				value = "true";
 				break;
@@ -160,6 +168,8 @@ cmd_create(int argc, char **argv)
 				name = "lease";
 				break;
 			case 'i':
+				if (alter)
+					fatal_usage(cmd, "invalid option");
 				name = "if_not_exists";
 				value = "true";
 				break;
@@ -168,36 +178,36 @@ cmd_create(int argc, char **argv)
 					const char *eq = strchr(optarg, '=');
 
 					if (eq == NULL || !valid_setting_name(optarg, (size_t) (eq - optarg)))
-						fatal_usage("create", "--set takes NAME=VALUE with a setting name "
+						fatal_usage(cmd, "--set takes NAME=VALUE with a setting name "
 									"such as dedup_window or segment_interval");
 					name = strndup(optarg, (size_t) (eq - optarg));
 					value = eq + 1;
 					break;
 				}
 			default:
-				fatal_usage("create", "invalid option");
+				fatal_usage(cmd, "invalid option");
 		}
 		if (kind == KIND_QUEUE && (strcmp(name, "partitions") == 0 ||
 								   strcmp(name, "retention") == 0 ||
 								   strcmp(name, "compacted") == 0))
-			fatal_usage("create", "--%s applies to topics only", name);
+			fatal_usage(cmd, "--%s applies to topics only", name);
 		if (kind == KIND_TOPIC && (strcmp(name, "max_attempts") == 0 ||
 								   strcmp(name, "lease") == 0))
-			fatal_usage("create", "--%s applies to queues only",
+			fatal_usage(cmd, "--%s applies to queues only",
 						strcmp(name, "lease") == 0 ? "lease" : "max-attempts");
 		names[nset] = name;
 		values[nset + 1] = value;
 		nset++;
 	}
 	if (optind >= argc)
-		fatal_usage("create", "missing name");
+		fatal_usage(cmd, "missing name");
 	if (optind < argc - 1)
-		fatal_usage("create", "too many arguments");
+		fatal_usage(cmd, "too many arguments");
 	values[0] = argv[optind];
 
 	/* names are checked above; values travel as parameters */
 	buf_init(&sql);
-	buf_printf(&sql, "SELECT broker.%s($1", kind == KIND_QUEUE ? "create_queue" : "create_topic");
+	buf_printf(&sql, "SELECT broker.%s_%s($1", cmd, kind == KIND_QUEUE ? "queue" : "topic");
 	for (int i = 0; i < nset; i++)
 		buf_printf(&sql, ", %s => $%d", names[i], i + 2);
 	buf_puts(&sql, ")");
@@ -210,6 +220,11 @@ cmd_create(int argc, char **argv)
 		report_error(conn, res, NULL);
 		rc = result_exit_code(conn);
 	}
+	else if (alter)
+	{
+		printf("altered %s \"%s\"\n", kind == KIND_QUEUE ? "queue" : "topic", argv[optind]);
+		rc = EXIT_OK;
+	}
 	else
 	{
 		bool		created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -221,6 +236,18 @@ cmd_create(int argc, char **argv)
 	PQclear(res);
 	PQfinish(conn);
 	return rc;
+}
+
+int
+cmd_create(int argc, char **argv)
+{
+	return settings_command(argc, argv, false);
+}
+
+int
+cmd_alter(int argc, char **argv)
+{
+	return settings_command(argc, argv, true);
 }
 
 int
@@ -705,6 +732,49 @@ cmd_stats(int argc, char **argv)
 			break;
 	}
 	free(sample);
+	PQfinish(conn);
+	return rc;
+}
+
+/*
+ * metrics: the Prometheus exposition of broker.metrics_text(), printed as
+ * the server makes it (so that the console's /metrics is the same text).
+ */
+int
+cmd_metrics(int argc, char **argv)
+{
+	static struct option opts[] = {
+		CONN_LONG_OPTIONS,
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+	PGconn	   *conn;
+	PGresult   *res;
+	int			rc = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, CONN_SHORT_OPTIONS, opts, NULL)) != -1)
+	{
+		if (c == 'd' || c == 'h' || c == 'p' || c == 'U')
+			set_connection_option(c, optarg);
+		else
+			fatal_usage("metrics", "invalid option");
+	}
+	if (optind < argc)
+		fatal_usage("metrics", "too many arguments");
+	conn = connect_db();
+	res = exec_params(conn, "SELECT broker.metrics_text() AS metrics", 0, NULL);
+	if (!exec_ok(res))
+	{
+		report_error(conn, res, NULL);
+		rc = result_exit_code(conn);
+	}
+	else
+	{
+		fputs(PQgetvalue(res, 0, 0), stdout);
+		if (fflush(stdout) != 0)
+			rc = EXIT_SERVER;
+	}
+	PQclear(res);
 	PQfinish(conn);
 	return rc;
 }

@@ -52,6 +52,8 @@ extern int	cmd_publish(int argc, char **argv);
 extern int	cmd_consume(int argc, char **argv);
 extern int	cmd_tail(int argc, char **argv);
 extern int	cmd_create(int argc, char **argv);
+extern int	cmd_alter(int argc, char **argv);
+extern int	cmd_metrics(int argc, char **argv);
 extern int	cmd_drop(int argc, char **argv);
 extern int	cmd_list(int argc, char **argv);
 extern int	cmd_describe(int argc, char **argv);

@@ -108,6 +108,18 @@ static const Command commands[] = {
 		"  --set NAME=VALUE     any other setting of broker.create_queue or\n"
 		"                       broker.create_topic (repeatable)\n"
 		"  --if-not-exists      do nothing if it exists\n"},
+	{"alter", cmd_alter, "alter queue|topic NAME [OPTION]...",
+		"Change settings of a queue or a topic; settings not named keep\n"
+		"their values.\n"
+		"\n"
+		"Options:\n"
+		"  --partitions N       topic: more partitions\n"
+		"  --retention INTERVAL topic: drop records older than INTERVAL\n"
+		"  --max-attempts N     queue: deliveries before dead-lettering\n"
+		"  --lease INTERVAL     queue: default lease\n"
+		"  --set NAME=VALUE     any other argument of broker.alter_queue or\n"
+		"                       broker.alter_topic (repeatable), such as\n"
+		"                       ttl=1h, clear_ttl=true, compacted=true\n"},
 	{"drop", cmd_drop, "drop queue|topic NAME [--if-exists]",
 		"Drop a queue (with its messages and dead letters) or a topic (with\n"
 		"its records and consumer groups).\n"
@@ -216,6 +228,11 @@ static const Command commands[] = {
 		"Options:\n"
 		"  --queue NAME         the queue\n"
 		"  --topic NAME         the topic\n"},
+	{"metrics", cmd_metrics, "metrics",
+		"Print every metric of the database in Prometheus's text exposition\n"
+		"format (broker.metrics_text()), for node_exporter's textfile\n"
+		"collector or a scraper's script.  Exit status 3 when the metrics\n"
+		"cannot be read.\n"},
 	{"stats", cmd_stats, "stats [--watch] [--interval SECONDS]",
 		"One line per queue and topic: depth, rates in and out over the\n"
 		"interval, consumer lag, dead letters, age of the oldest message.\n"

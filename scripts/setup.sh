@@ -15,8 +15,12 @@ cd "$(dirname "$0")/.."
 # pooler users run in front of PostgreSQL; psycopg 3 for the Python example
 # worker; Node.js and npm for the Node example worker, whose driver (pg)
 # comes from the npm registry into test/clients/node_modules.
+#
+# For the metrics tests (test/scripts/metrics.sh): promtool (package
+# prometheus) checks the exposition and the alerting rules; Debian's
+# postgres_exporter runs the query file of monitoring/; curl scrapes it.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
-	pgbouncer python3-psycopg)
+	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

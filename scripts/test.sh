@@ -75,6 +75,9 @@ step "subscription workers: no free slot, restart, DROP EXTENSION, DROP DATABASE
 echo "== clients: Python (psycopg) and Node (node-postgres) workers behind PgBouncer in transaction mode"
 step "example workers through pgbouncer and directly, exactly once" bash test/scripts/pooler.sh
 
+echo "== metrics: counters, promtool, the alerting rules, postgres_exporter (a cluster of its own, pgbroker preloaded)"
+step "metrics exact after rollbacks and crashes; exposition, rules and exporter checked by the real programs" bash test/scripts/metrics.sh
+
 echo "== the command-line tool"
 step "pgbroker send/consume/publish/tail/groups/stats/bench/subscriptions" bash test/scripts/cli.sh
 

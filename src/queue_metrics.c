@@ -21,12 +21,16 @@
  * States.  How many messages a queue holds is PostgreSQL's own count of
  * the live rows of its table (the statistics system's n_live_tup, which
  * follows every committed insert and delete within a second or so).  How
- * they divide into ready, delayed, leased and waiting is measured on the
- * table's pages: all of them for a table of at most SAMPLE_PAGES pages
- * (the counts are then exact, "exact" is true), otherwise SAMPLE_PAGES
- * pages chosen at random, at most SAMPLE_TUPLES rows of each, and the
- * fractions found there are applied to the live count.  The age of the
- * oldest ready message comes from the first rows in id order, at most
+ * they divide into ready, delayed, leased and waiting is counted exactly
+ * ("exact" is true) when the table has at most SAMPLE_PAGES pages, or
+ * when the statistics say it holds at most EXACT_ROWS rows (a big table a
+ * drain left nearly empty: those rows are read through the primary key).
+ * Otherwise SAMPLE_PAGES pages are chosen at random and at most
+ * SAMPLE_TUPLES rows of each are looked at (more pages, up to
+ * SAMPLE_MAX_PAGES, while fewer than SAMPLE_MIN_ROWS rows were found),
+ * and the shares found there are applied to the live count; when even
+ * those pages held no row the states are NULL.  The age of the oldest
+ * ready message comes from the first rows in id order, at most
  * OLDEST_PROBE of them (NULL when none of those is ready).  The cost per
  * queue is therefore bounded whatever its backlog.
  *
@@ -82,6 +86,9 @@ PG_FUNCTION_INFO_V1(pgbroker_queue_count);
 
 #define SAMPLE_PAGES	16
 #define SAMPLE_TUPLES	16
+#define SAMPLE_MIN_ROWS	64
+#define SAMPLE_MAX_PAGES 256
+#define EXACT_ROWS		1000
 #define OLDEST_PROBE	1000
 
 static const char *const counter_names[QCOUNT_N] = {
@@ -426,49 +433,72 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 }
 
 /*
- * Seconds since the oldest ready message (by id) became ready, among the
- * first OLDEST_PROBE rows of the primary key; false if none is ready.
+ * Read the queue in id order through its primary key, at most max_rows
+ * rows.  With st, count every row's state; without, stop at the first
+ * ready one.  *age: seconds since the first ready row became ready (-1:
+ * none seen).  Returns the number of rows read.
  */
-static bool
-oldest_ready_age(Relation rel, Snapshot snap, const QueueAtts *att, TimestampTz now,
-				 double *age)
+static int64
+scan_by_id(Relation rel, Snapshot snap, const QueueAtts *att, TimestampTz now,
+		   int64 max_rows, QueueStates *st, double *age)
 {
 	Oid			pk = RelationGetPrimaryKeyIndex(rel);
 	Relation	idx;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	int			n = 0;
-	bool		found = false;
+	int64		n = 0;
 
+	*age = -1;
 	if (!OidIsValid(pk))
-		return false;
+		return 0;
 	idx = index_open(pk, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snap, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
-	while (n++ < OLDEST_PROBE && index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (n < max_rows && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		shouldfree;
 		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+		MessageState state = message_state(tup, RelationGetDescr(rel), att, now);
 
-		if (message_state(tup, RelationGetDescr(rel), att, now) == STATE_READY)
+		n++;
+		if (state == STATE_READY && *age < 0)
 		{
 			bool		isnull;
 			TimestampTz vis = DatumGetTimestampTz(heap_getattr(tup, att->vis,
 															   RelationGetDescr(rel), &isnull));
 
-			*age = (double) (now - vis) / USECS_PER_SEC;
-			found = true;
+			*age = Max((double) (now - vis) / USECS_PER_SEC, 0);
+		}
+		if (st != NULL)
+		{
+			st->seen++;
+			switch (state)
+			{
+				case STATE_READY:
+					st->ready++;
+					break;
+				case STATE_DELAYED:
+					st->delayed++;
+					break;
+				case STATE_LEASED:
+					st->leased++;
+					break;
+				case STATE_WAITING:
+					st->waiting++;
+					break;
+			}
 		}
 		if (shouldfree)
 			heap_freetuple(tup);
-		if (found)
+		if (st == NULL && *age >= 0)
 			break;
+		CHECK_FOR_INTERRUPTS();
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
-	return found;
+	return n;
 }
 
 /* The result columns of broker._queue_metrics, in order. */
@@ -509,6 +539,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 	QueueAtts	att;
 	QueueStates st;
 	int64		live;
+	bool		stats_known;
 	bool		exact;
 	double		age;
 	int			i;
@@ -527,21 +558,42 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 
 	memset(&st, 0, sizeof(st));
 	nblocks = RelationGetNumberOfBlocks(rel);
-	exact = nblocks <= SAMPLE_PAGES;
-	if (exact)
+	live = DatumGetInt64(DirectFunctionCall1(pg_stat_get_live_tuples, ObjectIdGetDatum(relid)));
+	stats_known = live > 0 ||
+		DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_inserted, ObjectIdGetDatum(relid))) > 0 ||
+		DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_deleted, ObjectIdGetDatum(relid))) > 0;
+	age = -1;
+	exact = false;
+	if (nblocks <= SAMPLE_PAGES)
 	{
 		BlockNumber b;
 
 		for (b = 0; b < nblocks; b++)
 			measure_page(rel, b, snap, &att, now, 0, &st);
-		live = st.seen;
+		exact = true;
 	}
+	else if (stats_known && live <= EXACT_ROWS)
+	{
+		/* few rows in a big table (a drain left it): all of them, by id */
+		if (scan_by_id(rel, snap, &att, now, EXACT_ROWS + 1, &st, &age) <= EXACT_ROWS)
+			exact = true;
+		else
+			memset(&st, 0, sizeof(st));
+	}
+	if (exact)
+		live = st.seen;
 	else
 	{
-		BlockNumber picked[SAMPLE_PAGES];
+		BlockNumber picked[SAMPLE_MAX_PAGES];
 		int			npicked = 0;
 
-		while (npicked < SAMPLE_PAGES)
+		/*
+		 * SAMPLE_PAGES pages, and more while they hold fewer than
+		 * SAMPLE_MIN_ROWS live rows (a sparse table), up to
+		 * SAMPLE_MAX_PAGES.
+		 */
+		while (npicked < Min(SAMPLE_MAX_PAGES, nblocks) &&
+			   (npicked < SAMPLE_PAGES || st.seen < SAMPLE_MIN_ROWS))
 		{
 			BlockNumber b = (BlockNumber) pg_prng_uint64_range(&pg_global_prng_state, 0, nblocks - 1);
 			int			j;
@@ -553,31 +605,23 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 			picked[npicked++] = b;
 			measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st);
 		}
-		live = DatumGetInt64(DirectFunctionCall1(pg_stat_get_live_tuples, ObjectIdGetDatum(relid)));
-		/*
-		 * No statistics since a crash or a reset, and none since: the
-		 * density found on the sampled pages instead.
-		 */
-		if (live == 0 &&
-			DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_inserted, ObjectIdGetDatum(relid))) == 0 &&
-			DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_deleted, ObjectIdGetDatum(relid))) == 0)
-			live = (int64) ((double) st.seen / SAMPLE_PAGES * nblocks);
+		/* no statistics since a crash or a reset: the density found instead */
+		if (!stats_known)
+			live = (int64) ((double) st.seen / npicked * nblocks);
 	}
 
 	values[QM_MESSAGES] = Int64GetDatum(live);
-	if (exact || st.seen == 0)
+	if (exact || live == 0)
 	{
-		double		f = (exact || live == 0) ? 1.0 : 0.0;
-
-		values[QM_READY] = Int64GetDatum((int64) (st.ready * f));
-		values[QM_DELAYED] = Int64GetDatum((int64) (st.delayed * f));
-		values[QM_LEASED] = Int64GetDatum((int64) (st.leased * f));
-		values[QM_WAITING] = Int64GetDatum((int64) (st.waiting * f));
-		if (!exact && live > 0)
-		{
-			/* rows but none seen on the sampled pages: say nothing */
-			nulls[QM_READY] = nulls[QM_DELAYED] = nulls[QM_LEASED] = nulls[QM_WAITING] = true;
-		}
+		values[QM_READY] = Int64GetDatum(exact ? st.ready : 0);
+		values[QM_DELAYED] = Int64GetDatum(exact ? st.delayed : 0);
+		values[QM_LEASED] = Int64GetDatum(exact ? st.leased : 0);
+		values[QM_WAITING] = Int64GetDatum(exact ? st.waiting : 0);
+	}
+	else if (st.seen == 0)
+	{
+		/* rows, but none on the pages read: say nothing */
+		nulls[QM_READY] = nulls[QM_DELAYED] = nulls[QM_LEASED] = nulls[QM_WAITING] = true;
 	}
 	else
 	{
@@ -592,7 +636,9 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		/* the rest is ready, so that the four add up to the count */
 		values[QM_READY] = Int64GetDatum(Max(live - leased - delayed - waiting, 0));
 	}
-	if (live > 0 && oldest_ready_age(rel, snap, &att, now, &age))
+	if (age < 0 && live > 0)
+		(void) scan_by_id(rel, snap, &att, now, OLDEST_PROBE, NULL, &age);
+	if (age >= 0)
 		values[QM_OLDEST_READY_AGE] = Float8GetDatum(age);
 	else
 		nulls[QM_OLDEST_READY_AGE] = true;

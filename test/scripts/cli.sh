@@ -163,7 +163,7 @@ check "no server: exit 2" test $rc = 2
 check "missing argument: exit 1" test $rc = 1
 "$PGBROKER" consume jobs --batch 0 2>/dev/null; rc=$?
 check "bad option value: exit 1" test $rc = 1
-check "--help on every command" bash -c "for c in send publish consume tail create drop list describe groups reset-group delete-group dead-letters redrive purge-dead-letters peek cancel subscriptions subscription grant revoke stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
+check "--help on every command" bash -c "for c in send publish consume tail create alter drop list describe groups reset-group delete-group dead-letters redrive purge-dead-letters peek cancel subscriptions subscription grant revoke metrics stats bench; do '$PGBROKER' \$c --help | grep -q '^Usage:' || exit 1; done"
 
 echo "-- a connection terminated mid-stream"
 seq 1 300000 | sed 's/.*/{"n": &}/' >"$tmp/big"
@@ -336,6 +336,34 @@ check "delete-group" \
 	test "$out|$(sql "SELECT count(*) FROM broker.consumer_lag WHERE topic = 'opst' AND consumer_group = 'og'")" = 'deleted consumer group "og" of topic "opst"|0'
 pgb delete-group opst og 2>"$tmp/err"; rc=$?
 check "delete-group of a missing group: exit 3" test $rc = 3
+
+echo "-- alter, metrics, stats --watch"
+out=$(pgb alter queue jobs --max-attempts 7 --set ttl=1h)
+check "alter queue: the settings named change" \
+	test "$out|$(sql "SELECT max_attempts || ' ' || ttl || ' ' || dedup_window FROM broker.queues WHERE queue = 'jobs'")" = 'altered queue "jobs"|7 01:00:00 00:01:00'
+pgb alter queue jobs --set clear_ttl=true >/dev/null
+check "alter queue --set clear_ttl=true" test "$(sql "SELECT ttl IS NULL FROM broker.queues WHERE queue = 'jobs'")" = t
+out=$(pgb alter topic events --retention '2 days' --set retention_bytes=1000000)
+check "alter topic" \
+	test "$out|$(sql "SELECT retention || ' ' || retention_bytes FROM broker.topics WHERE topic = 'events'")" = 'altered topic "events"|2 days 1000000'
+pgb alter queue jobs --partitions 3 2>/dev/null; rc=$?
+check "alter queue --partitions: exit 1" test $rc = 1
+pgb alter queue jobs --if-not-exists 2>/dev/null; rc=$?
+check "alter --if-not-exists: exit 1" test $rc = 1
+pgb alter queue nosuch --max-attempts 2 2>"$tmp/err"; rc=$?
+check "alter a missing queue: exit 3, 42704" bash -c "[ $rc = 3 ] && grep -q 42704 '$tmp/err'"
+pgb metrics >"$tmp/metrics"; rc=$?
+check "metrics prints the exposition, which promtool accepts" \
+	bash -c "[ $rc = 0 ] && grep -q '^pgbroker_queue_messages{queue=\"jobs\",state=\"ready\"} [0-9]' '$tmp/metrics' && grep -q '^pgbroker_topic_partition_end_offset{topic=\"events\",partition=\"3\"} ' '$tmp/metrics' && promtool check metrics <'$tmp/metrics' >'$tmp/promtool' 2>&1" || cat "$tmp/promtool" "$tmp/metrics"
+sql "SELECT row(m.*) FROM broker.queue_metrics m WHERE queue = 'jobs'"; sql "SELECT pg_relation_size(broker._queue_table(id)), pg_stat_get_live_tuples(broker._queue_table(id)::regclass), (SELECT count(*) FROM broker.peek('jobs', 1000)) FROM broker.queue WHERE name = 'jobs'"
+pgb metrics extra 2>/dev/null; rc=$?
+check "metrics with an argument: exit 1" test $rc = 1
+( for i in $(seq 1 30); do echo '{"w": 1}' | "$PGBROKER" -d "dbname=$db" send jobs -q; sleep 0.05; done ) &
+sender=$!
+timeout -s INT 2 "$PGBROKER" -d "dbname=$db" stats --watch --interval 0.5 >"$tmp/watch"
+wait $sender
+check "stats --watch refreshes, with a rate of messages in" \
+	bash -c "[ \$(grep -c '^pgbroker stats at' '$tmp/watch') -ge 2 ] && grep -qE '^ queue +\| jobs +\| +[0-9]+ \| +[1-9][0-9]*\.[0-9] ' '$tmp/watch'"
 
 echo "-- grant and revoke"
 sql "CREATE ROLE cli_sender LOGIN IN ROLE pgbroker_producer;

@@ -41,8 +41,10 @@ SELECT topic, partitions, records, segments, bytes > 0 AS has_size,
   FROM broker.topic_metrics;
 SELECT * FROM broker.partition_metrics ORDER BY partition;
 SELECT topic, consumer_group, partition, committed_offset, end_offset, lag,
-       last_commit_age_seconds >= 0 AS committed, lease_holder
+       last_commit_age_seconds >= 0 AS committed
   FROM broker.group_metrics ORDER BY consumer_group, partition;
+SELECT consumer_group, count(lease_holder) AS leased_partitions, min(lease_holder) AS holder
+  FROM broker.group_metrics GROUP BY 1 ORDER BY 1;
 
 -- the exposition: families, labels, values (no counters without preload)
 SELECT line FROM regexp_split_to_table(broker.metrics_text(), E'\n') line

@@ -202,13 +202,10 @@ WITH q AS (SELECT * FROM broker.queue_metrics),
 			('handled_total', 'counter', 'Messages or records a subscription''s handler took.', b.processed),
 			('failed_total', 'counter', 'Handler calls of a subscription that failed.', b.failed),
 			('workers', 'gauge', 'Running workers of a subscription.', b.workers),
-			('backlog', 'gauge', 'Messages or records waiting for a subscription.', b.backlog)) x(name, type, help, n)
-	UNION ALL
-	SELECT 'pgbroker_subscription_state', 'gauge', 'A subscription''s state (1 for the one it is in).',
-		   broker._prometheus_labels('subscription', b.name, 'state', x.state),
-		   (b.state = x.state)::integer::text
-	  FROM broker.subscriptions b,
-		   LATERAL (VALUES ('running'), ('idle'), ('paused'), ('stopped'), ('failing')) x(state)
+			('backlog', 'gauge', 'Messages or records waiting for a subscription.', b.backlog),
+			('failing', 'gauge', '1 while a subscription is failing (its last batch failed, or a partition stopped).',
+			 (b.state = 'failing')::integer),
+			('paused', 'gauge', '1 while a subscription is paused.', (NOT b.enabled)::integer)) x(name, type, help, n)
 )
 SELECT coalesce(string_agg(f.block, '' ORDER BY f.name), '')
   FROM (SELECT s.name,
