@@ -28,8 +28,9 @@
  * Otherwise SAMPLE_PAGES pages are chosen at random and at most
  * SAMPLE_TUPLES rows of each are looked at (more pages, up to
  * SAMPLE_MAX_PAGES, while fewer than SAMPLE_MIN_ROWS rows were found),
- * and the shares found there are applied to the live count; when even
- * those pages held no row the states are NULL.  The age of the oldest
+ * and the shares found there are applied to the live count (or counted,
+ * when that read every row of the table); when even those pages held no
+ * row the states are NULL.  The age of the oldest
  * ready message comes from the first rows in id order, at most
  * OLDEST_PROBE of them (NULL when none of those is ready).  The cost per
  * queue is therefore bounded whatever its backlog.
@@ -376,8 +377,11 @@ message_state(HeapTuple tup, TupleDesc desc, const QueueAtts *att, TimestampTz n
 	return STATE_READY;
 }
 
-/* Count the states of the visible rows of one page (at most max_rows). */
-static void
+/*
+ * Count the states of the visible rows of one page (at most max_rows; 0:
+ * all).  Returns whether rows were left out.
+ */
+static bool
 measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 			 TimestampTz now, int max_rows, QueueStates *st)
 {
@@ -430,6 +434,7 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 		}
 	}
 	UnlockReleaseBuffer(buf);
+	return k < maxoff;
 }
 
 /*
@@ -586,6 +591,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 	{
 		BlockNumber picked[SAMPLE_MAX_PAGES];
 		int			npicked = 0;
+		bool		partial = false;
 
 		/*
 		 * SAMPLE_PAGES pages, and more while they hold fewer than
@@ -603,11 +609,23 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 			if (j < npicked)
 				continue;
 			picked[npicked++] = b;
-			measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st);
+			if (measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st))
+				partial = true;
 		}
-		/* no statistics since a crash or a reset: the density found instead */
-		if (!stats_known)
+		if (npicked == nblocks && !partial)
+		{
+			/* every page was read, every row of it: exact after all */
+			exact = true;
+			live = st.seen;
+		}
+		else if (!stats_known || live < st.seen)
+		{
+			/*
+			 * No statistics since a crash or a reset, or statistics behind
+			 * what the pages show (not yet reported): the density found.
+			 */
 			live = (int64) ((double) st.seen / npicked * nblocks);
+		}
 	}
 
 	values[QM_MESSAGES] = Int64GetDatum(live);

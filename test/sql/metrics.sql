@@ -16,13 +16,13 @@ SELECT broker.nack('mq', c.id, c.receipt, error => 'boom') FROM broker.claim('mq
 SELECT queue, messages, ready, delayed, leased, waiting, dead, exact,
        oldest_ready_age_seconds >= 0 AS has_age, bytes > 0 AS has_size,
        sent_total, acked_total, counters_since
-  FROM broker.queue_metrics ORDER BY queue;
+  FROM broker.queue_metrics WHERE queue LIKE 'mq%' ORDER BY queue;
 -- the states add up to the messages
 SELECT queue FROM broker.queue_metrics WHERE ready + delayed + leased + waiting <> messages;
 -- broker.queues measures the same way
 SELECT q.queue, q.messages = m.messages AND q.ready = m.ready AND q.leased = m.leased
        AND q.delayed = m.delayed AS same
-  FROM broker.queues q JOIN broker.queue_metrics m USING (queue) ORDER BY 1;
+  FROM broker.queues q JOIN broker.queue_metrics m USING (queue) WHERE queue LIKE 'mq%' ORDER BY 1;
 -- nothing ready: no age
 SELECT count(broker.ack('mq', c.id, c.receipt)) FROM broker.claim('mq', 100) c;
 SELECT messages, ready, oldest_ready_age_seconds FROM broker.queue_metrics WHERE queue = 'mq';
@@ -38,20 +38,22 @@ SELECT count(*) AS polled FROM broker.poll('mt', 'mg', max_records => 2, partiti
 COMMIT;
 SELECT topic, partitions, records, segments, bytes > 0 AS has_size,
        oldest_record_age_seconds >= 0 AS has_age, published_total
-  FROM broker.topic_metrics;
-SELECT * FROM broker.partition_metrics ORDER BY partition;
+  FROM broker.topic_metrics WHERE topic = 'mt';
+SELECT * FROM broker.partition_metrics WHERE topic = 'mt' ORDER BY partition;
 SELECT topic, consumer_group, partition, committed_offset, end_offset, lag,
        last_commit_age_seconds >= 0 AS committed
-  FROM broker.group_metrics ORDER BY consumer_group, partition;
+  FROM broker.group_metrics WHERE topic = 'mt' ORDER BY consumer_group, partition;
 SELECT consumer_group, count(lease_holder) AS leased_partitions, min(lease_holder) AS holder
-  FROM broker.group_metrics GROUP BY 1 ORDER BY 1;
+  FROM broker.group_metrics WHERE topic = 'mt' GROUP BY 1 ORDER BY 1;
 
 -- the exposition: families, labels, values (no counters without preload)
 SELECT line FROM regexp_split_to_table(broker.metrics_text(), E'\n') line
  WHERE line ~ '^pgbroker_(queue_messages|topic_partition_end_offset|consumer_group_lag|consumer_group_lease_holders|queue_sent_total)'
+    AND line ~ '(queue="mq|topic="mt")'
     OR line ~ '^# TYPE pgbroker_queue_messages'
  ORDER BY line;
-SELECT count(*) AS help_lines, count(DISTINCT split_part(line, ' ', 3)) AS families
+SELECT count(*) = count(DISTINCT split_part(line, ' ', 3)) AS each_family_once,
+       count(*) >= 16 AS families
   FROM regexp_split_to_table(broker.metrics_text(), E'\n') line WHERE line LIKE '# HELP %';
 -- label values are escaped as the format says
 SELECT broker._prometheus_labels('queue', E'a"b\\c\nd', 'partition', NULL, 'x', '') AS labels;
@@ -62,12 +64,12 @@ CREATE ROLE metrics_monitor IN ROLE pg_monitor;
 SELECT broker.grant('browse', 'metrics_browser', queue => 'mq');
 SET ROLE metrics_browser;
 SELECT queue FROM broker.queue_metrics;
-SELECT count(*) AS topics FROM broker.topic_metrics;
+SELECT count(*) AS topics FROM broker.topic_metrics WHERE topic = 'mt';
 SELECT broker.metrics_text() ~ 'queue="mq"' AS sees_mq, broker.metrics_text() ~ 'mq_grouped|topic="mt"' AS sees_others;
 RESET ROLE;
 SET ROLE metrics_monitor;
-SELECT queue FROM broker.queue_metrics ORDER BY 1;
-SELECT count(*) AS partitions FROM broker.partition_metrics;
+SELECT queue FROM broker.queue_metrics WHERE queue LIKE 'mq%' ORDER BY 1;
+SELECT count(*) AS partitions FROM broker.partition_metrics WHERE topic = 'mt';
 SELECT broker.metrics_text() ~ 'consumer_group="mg"' AS sees_groups;
 -- and no payload
 SELECT sqlstate_of($$SELECT * FROM broker.peek('mq')$$) AS peek;
