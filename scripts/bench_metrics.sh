@@ -34,11 +34,11 @@ t0=$(date +%s)
 q -c "SELECT count(broker.create_queue('bench_' || i)) FROM generate_series(1, $queues - 1) i" >/dev/null
 q -c "SELECT broker.create_queue('bench_big')" >/dev/null
 # the small queues: SMALL messages each, some claimed (leased), some delayed
-q -c "SELECT 'SELECT count(*) FROM broker.send_batch(''bench_' || i || ''', (SELECT array_agg(''{\"n\": 1}''::jsonb) FROM generate_series(1, $small)))' FROM generate_series(1, $queues - 1) i" \
+echo "SELECT 'SELECT count(*) FROM broker.send_batch(''bench_' || i || ''', (SELECT array_agg(''{\"n\": 1}''::jsonb) FROM generate_series(1, $small)))' FROM generate_series(1, $queues - 1) i \\gexec" \
 	| q >/dev/null
 # the big queue, in batches of 10,000 (one transaction each); and the plain table
 batches=$(( (big + 9999) / 10000 ))
-q -c "SELECT 'SELECT count(*) FROM broker.send_batch(''bench_big'', (SELECT array_agg(jsonb_build_object(''order'', g, ''amount'', g % 1000)) FROM generate_series(1, 10000) g))' FROM generate_series(1, $batches)" \
+echo "SELECT 'SELECT count(*) FROM broker.send_batch(''bench_big'', (SELECT array_agg(jsonb_build_object(''order'', g, ''amount'', g % 1000)) FROM generate_series(1, 10000) g))' FROM generate_series(1, $batches) \\gexec" \
 	| q >/dev/null
 q -c "CREATE TABLE plain_floor (id bigserial PRIMARY KEY, payload jsonb)" \
   -c "INSERT INTO plain_floor (payload) SELECT jsonb_build_object('order', g, 'amount', g % 1000) FROM generate_series(1, $big) g"
@@ -68,7 +68,7 @@ def ticks():
     return int(f[11]) + int(f[12])
 t0 = ticks()
 for _ in range(n):
-    p.stdin.write(f"SELECT 1 FROM ({sql}) x LIMIT 0;\n")
+    p.stdin.write(f"SELECT count(*) FROM ({sql}) x;\n")
 p.stdin.write("SELECT 'done';\n"); p.stdin.flush()
 while p.stdout.readline().strip() != "done":
     pass
