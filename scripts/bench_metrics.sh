@@ -68,7 +68,7 @@ def ticks():
     return int(f[11]) + int(f[12])
 t0 = ticks()
 for _ in range(n):
-    p.stdin.write(f"SELECT count(*) FROM ({sql}) x;\n")
+    p.stdin.write(f"SELECT sum(length(x::text)) FROM ({sql}) x;\n")
 p.stdin.write("SELECT 'done';\n"); p.stdin.flush()
 while p.stdout.readline().strip() != "done":
     pass
@@ -87,6 +87,7 @@ run "broker.queue_metrics ($queues rows)" "SELECT * FROM broker.queue_metrics"
 run "broker.metrics_text() (a scrape)" "SELECT broker.metrics_text()"
 run "broker.queue_stats(big queue)" "SELECT * FROM broker.queue_stats($big_id)"
 run "broker.queues ($queues rows)" "SELECT * FROM broker.queues"
+run "part of it: pg_total_relation_size, every queue" "SELECT sum(pg_total_relation_size(('broker.queue_' || id)::regclass)) FROM broker.queue"
 run "floor: pg_stat_user_tables, every table" "SELECT relname, n_live_tup, n_tup_ins, n_tup_del FROM pg_stat_user_tables"
 run "floor: count(*) of a plain $big-row table" "SELECT count(*) FROM plain_floor"
 echo

@@ -22,7 +22,7 @@
  * the live rows of its table (the statistics system's n_live_tup, which
  * follows every committed insert and delete within a second or so).  How
  * they divide into ready, delayed, leased and waiting is counted exactly
- * ("exact" is true) when the table has at most SAMPLE_PAGES pages, or
+ * ("exact" is true) when the table has at most EXACT_PAGES pages, or
  * when the statistics say it holds at most EXACT_ROWS rows (a big table a
  * drain left nearly empty: those rows are read through the primary key).
  * Otherwise SAMPLE_PAGES pages are chosen at random and at most
@@ -31,9 +31,13 @@
  * and the shares found there are applied to the live count (or counted,
  * when that read every row of the table); when even those pages held no
  * row the states are NULL.  The age of the oldest
- * ready message comes from the first rows in id order, at most
- * OLDEST_PROBE of them (NULL when none of those is ready).  The cost per
- * queue is therefore bounded whatever its backlog.
+ * ready message is the longest wait of a ready row when every row was
+ * counted; otherwise that of the first ready row in id order among at most
+ * OLDEST_PROBE (NULL when none of those is ready).  The size is the
+ * table's current one plus its indexes and TOAST at pg_class.relpages
+ * (queue_bytes says why).  The cost per queue is therefore bounded
+ * whatever its backlog: at most SAMPLE_MAX_PAGES pages and OLDEST_PROBE
+ * index entries, or EXACT_ROWS rows.
  *
  * Locks: a shared LWLock over the counter table (exclusive to add an
  * entry or to remove those of dropped queues); AccessShareLock on a
@@ -85,8 +89,9 @@ PG_FUNCTION_INFO_V1(pgbroker_metrics_since);
 PG_FUNCTION_INFO_V1(pgbroker_queue_counters_keep);
 PG_FUNCTION_INFO_V1(pgbroker_queue_count);
 
-#define SAMPLE_PAGES	16
-#define SAMPLE_TUPLES	16
+#define EXACT_PAGES		16
+#define SAMPLE_PAGES	64
+#define SAMPLE_TUPLES	4
 #define SAMPLE_MIN_ROWS	64
 #define SAMPLE_MAX_PAGES 256
 #define EXACT_ROWS		1000
@@ -331,6 +336,7 @@ QueueMetricsSubCommitted(int level)
 
 typedef struct QueueStates
 {
+	double		ready_age;		/* the longest a ready row looked at has waited (s); -1: none */
 	int64		seen;			/* live rows looked at */
 	int64		ready;
 	int64		delayed;
@@ -377,6 +383,19 @@ message_state(HeapTuple tup, TupleDesc desc, const QueueAtts *att, TimestampTz n
 	return STATE_READY;
 }
 
+/* Keep the longest wait of a ready row. */
+static void
+note_ready_age(HeapTuple tup, TupleDesc desc, const QueueAtts *att, TimestampTz now,
+			   QueueStates *st)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, att->vis, desc, &isnull);
+
+	if (!isnull)
+		st->ready_age = Max(st->ready_age,
+							Max((double) (now - DatumGetTimestampTz(d)) / USECS_PER_SEC, 0));
+}
+
 /*
  * Count the states of the visible rows of one page (at most max_rows; 0:
  * all).  Returns whether rows were left out.
@@ -421,6 +440,7 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 		{
 			case STATE_READY:
 				st->ready++;
+				note_ready_age(&tup, desc, att, now, st);
 				break;
 			case STATE_DELAYED:
 				st->delayed++;
@@ -482,6 +502,7 @@ scan_by_id(Relation rel, Snapshot snap, const QueueAtts *att, TimestampTz now,
 			{
 				case STATE_READY:
 					st->ready++;
+					note_ready_age(tup, RelationGetDescr(rel), att, now, st);
 					break;
 				case STATE_DELAYED:
 					st->delayed++;
@@ -532,6 +553,58 @@ queue_attnum(Relation rel, const char *name)
 	return a;
 }
 
+/* Bytes of a relation's pages as of its last VACUUM or ANALYZE. */
+static int64
+counted_bytes(Relation rel)
+{
+	return (int64) Max(rel->rd_rel->relpages, 0) * BLCKSZ;
+}
+
+/* The indexes of rel at their counted sizes. */
+static int64
+indexes_bytes(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int64		bytes = 0;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		bytes += counted_bytes(idx);
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return bytes;
+}
+
+/*
+ * The size of a queue: its table's pages now (nblocks), plus its indexes
+ * and TOAST table as of their last VACUUM or ANALYZE (pg_class.relpages;
+ * autovacuum visits a queue's table every thousand changes).  Reading the
+ * current size of those would open their files: with a thousand queues,
+ * more files than a backend keeps open, and the scrape spent most of its
+ * time opening and closing them.
+ */
+static int64
+queue_bytes(Relation rel, BlockNumber nblocks)
+{
+	int64		bytes = (int64) nblocks * BLCKSZ + indexes_bytes(rel);
+
+	if (OidIsValid(rel->rd_rel->reltoastrelid))
+	{
+		Relation	toast = try_relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
+
+		if (toast != NULL)
+		{
+			bytes += counted_bytes(toast) + indexes_bytes(toast);
+			relation_close(toast, AccessShareLock);
+		}
+	}
+	return bytes;
+}
+
 /* Measure one queue into values/nulls; false if its table is gone. */
 static bool
 measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
@@ -562,6 +635,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 	att.lease_until = queue_attnum(rel, "lease_until");
 
 	memset(&st, 0, sizeof(st));
+	st.ready_age = -1;
 	nblocks = RelationGetNumberOfBlocks(rel);
 	live = DatumGetInt64(DirectFunctionCall1(pg_stat_get_live_tuples, ObjectIdGetDatum(relid)));
 	stats_known = live > 0 ||
@@ -569,7 +643,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		DatumGetInt64(DirectFunctionCall1(pg_stat_get_tuples_deleted, ObjectIdGetDatum(relid))) > 0;
 	age = -1;
 	exact = false;
-	if (nblocks <= SAMPLE_PAGES)
+	if (nblocks <= EXACT_PAGES)
 	{
 		BlockNumber b;
 
@@ -583,7 +657,10 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		if (scan_by_id(rel, snap, &att, now, EXACT_ROWS + 1, &st, &age) <= EXACT_ROWS)
 			exact = true;
 		else
+		{
 			memset(&st, 0, sizeof(st));
+			st.ready_age = -1;
+		}
 	}
 	if (exact)
 		live = st.seen;
@@ -654,14 +731,16 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		/* the rest is ready, so that the four add up to the count */
 		values[QM_READY] = Int64GetDatum(Max(live - leased - delayed - waiting, 0));
 	}
-	if (age < 0 && live > 0)
+	if (exact)
+		age = st.ready_age;		/* every row was looked at */
+	else if (live > 0)
 		(void) scan_by_id(rel, snap, &att, now, OLDEST_PROBE, NULL, &age);
 	if (age >= 0)
 		values[QM_OLDEST_READY_AGE] = Float8GetDatum(age);
 	else
 		nulls[QM_OLDEST_READY_AGE] = true;
+	values[QM_BYTES] = Int64GetDatum(queue_bytes(rel, nblocks));
 	relation_close(rel, AccessShareLock);
-	values[QM_BYTES] = DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(relid));
 	values[QM_EXACT] = BoolGetDatum(exact);
 
 	if (counters == NULL)

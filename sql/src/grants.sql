@@ -220,7 +220,7 @@ BEGIN
 		('view',		'broker.topic_metrics',	'pgbroker_admin pgbroker_consumer pgbroker_producer pg_monitor'),
 		('view',		'broker.partition_metrics',	'pgbroker_admin pgbroker_consumer pgbroker_producer pg_monitor'),
 		('view',		'broker.group_metrics',	'pgbroker_admin pgbroker_consumer pg_monitor'),
-		('function',	'broker._prometheus_labels(text[])',	'pgbroker_admin pgbroker_consumer pg_monitor'),
+		('function',	'broker._prometheus_escape(text)',	'pgbroker_admin pgbroker_consumer pg_monitor'),
 		('function',	'broker.metrics_text()',	'pgbroker_admin pgbroker_consumer pg_monitor')
 	) AS l(kind, object, roles)
 	LOOP

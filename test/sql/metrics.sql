@@ -56,7 +56,7 @@ SELECT count(*) = count(DISTINCT split_part(line, ' ', 3)) AS each_family_once,
        count(*) >= 16 AS families
   FROM regexp_split_to_table(broker.metrics_text(), E'\n') line WHERE line LIKE '# HELP %';
 -- label values are escaped as the format says
-SELECT broker._prometheus_labels('queue', E'a"b\\c\nd', 'partition', NULL, 'x', '') AS labels;
+SELECT broker._prometheus_escape(E'a"b\\c\nd') AS label_value;
 
 -- a role sees the queues and topics it may browse; pg_monitor sees all
 CREATE ROLE metrics_browser IN ROLE pgbroker_consumer;

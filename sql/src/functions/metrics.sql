@@ -48,8 +48,8 @@ LANGUAGE C VOLATILE STRICT;
 /*
  * One row per queue.  messages is PostgreSQL's live-row count of the
  * queue's table; ready, delayed, leased and waiting are exact when exact
- * is true (a table of at most 16 pages), otherwise shares of messages
- * measured on 16 random pages.  The _total counters count what committed
+ * is true, otherwise shares of messages measured on random pages
+ * (queue_metrics.c).  The _total counters count what committed
  * since counters_since (null without pgbroker in shared_preload_libraries).
  */
 CREATE OR REPLACE VIEW broker.queue_metrics AS
@@ -103,17 +103,16 @@ COMMENT ON VIEW broker.group_metrics
  * Prometheus
  * --------------------------------------------------------------------- */
 
-/* Labels in the exposition format, from name/value pairs; null values left out. */
-CREATE OR REPLACE FUNCTION broker._prometheus_labels(VARIADIC kv text[])
+/*
+ * A label value escaped as the exposition format wants it (backslash,
+ * double quote, newline).  Plain SQL without settings, so that the planner
+ * inlines it: a scrape calls it for every series.
+ */
+CREATE OR REPLACE FUNCTION broker._prometheus_escape(value text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT coalesce('{' || string_agg(
-			   kv[i] || '="' || replace(replace(replace(kv[i + 1], '\', '\\'), '"', '\"'), E'\n', '\n') || '"',
-			   ',' ORDER BY i) || '}', '')
-	  FROM generate_series(1, coalesce(array_length(kv, 1), 0), 2) i
-	 WHERE kv[i + 1] IS NOT NULL
+	SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(value, '\', '\\'), '"', '\"'), E'\n', '\n')
 $$;
 
 /*
@@ -132,24 +131,24 @@ WITH q AS (SELECT * FROM broker.queue_metrics),
 	 t AS (SELECT * FROM broker.topic_metrics),
 	 s(name, type, help, labels, value) AS (
 	SELECT 'pgbroker_info', 'gauge', 'pgbroker''s version in this database.',
-		   broker._prometheus_labels('version', e.extversion), '1'
+		   '{version="' || broker._prometheus_escape(e.extversion) || '"}', '1'
 	  FROM pg_extension e WHERE e.extname = 'pgbroker'
 	UNION ALL
 	SELECT 'pgbroker_queue_messages', 'gauge',
 		   'Messages of a queue by state (dead: in its dead letters).',
-		   broker._prometheus_labels('queue', q.queue, 'state', x.state), x.n::text
+		   '{queue="' || broker._prometheus_escape(q.queue) || '",state="' || x.state || '"}', x.n::text
 	  FROM q, LATERAL (VALUES ('ready', q.ready), ('delayed', q.delayed), ('leased', q.leased),
 							  ('waiting', q.waiting), ('dead', q.dead)) x(state, n)
 	UNION ALL
 	SELECT 'pgbroker_queue_oldest_ready_age_seconds', 'gauge',
 		   'Seconds since the oldest ready message of a queue became ready.',
-		   broker._prometheus_labels('queue', q.queue), q.oldest_ready_age_seconds::text FROM q
+		   '{queue="' || broker._prometheus_escape(q.queue) || '"}', q.oldest_ready_age_seconds::text FROM q
 	UNION ALL
-	SELECT 'pgbroker_queue_size_bytes', 'gauge', 'Size on disk of a queue''s table and indexes.',
-		   broker._prometheus_labels('queue', q.queue), q.bytes::text FROM q
+	SELECT 'pgbroker_queue_size_bytes', 'gauge', 'Size on disk of a queue''s table, with its indexes as of their last vacuum.',
+		   '{queue="' || broker._prometheus_escape(q.queue) || '"}', q.bytes::text FROM q
 	UNION ALL
 	SELECT 'pgbroker_queue_' || c.name || '_total', 'counter', c.help,
-		   broker._prometheus_labels('queue', q.queue), c.n::text
+		   '{queue="' || broker._prometheus_escape(q.queue) || '"}', c.n::text
 	  FROM q, LATERAL (VALUES
 			('sent', 'Messages sent to a queue.', q.sent_total),
 			('claimed', 'Messages claimed from a queue (deliveries).', q.claimed_total),
@@ -160,30 +159,30 @@ WITH q AS (SELECT * FROM broker.queue_metrics),
 			('dropped', 'Oldest messages dropped by an overflow.', q.dropped_total)) c(name, help, n)
 	UNION ALL
 	SELECT 'pgbroker_topic_records', 'gauge', 'Records a topic retains.',
-		   broker._prometheus_labels('topic', t.topic), t.records::text FROM t
+		   '{topic="' || broker._prometheus_escape(t.topic) || '"}', t.records::text FROM t
 	UNION ALL
 	SELECT 'pgbroker_topic_size_bytes', 'gauge', 'Size on disk of a topic''s segments.',
-		   broker._prometheus_labels('topic', t.topic), t.bytes::text FROM t
+		   '{topic="' || broker._prometheus_escape(t.topic) || '"}', t.bytes::text FROM t
 	UNION ALL
 	SELECT 'pgbroker_topic_segments', 'gauge', 'Segments of a topic.',
-		   broker._prometheus_labels('topic', t.topic), t.segments::text FROM t
+		   '{topic="' || broker._prometheus_escape(t.topic) || '"}', t.segments::text FROM t
 	UNION ALL
 	SELECT 'pgbroker_topic_oldest_record_age_seconds', 'gauge', 'Age of the oldest record a topic retains.',
-		   broker._prometheus_labels('topic', t.topic), t.oldest_record_age_seconds::text FROM t
+		   '{topic="' || broker._prometheus_escape(t.topic) || '"}', t.oldest_record_age_seconds::text FROM t
 	UNION ALL
 	SELECT 'pgbroker_topic_published_total', 'counter', 'Offsets assigned in a topic (records published).',
-		   broker._prometheus_labels('topic', t.topic), t.published_total::text FROM t
+		   '{topic="' || broker._prometheus_escape(t.topic) || '"}', t.published_total::text FROM t
 	UNION ALL
 	SELECT 'pgbroker_topic_partition_' || x.name, 'gauge', x.help,
-		   broker._prometheus_labels('topic', p.topic, 'partition', p.partition::text), x.n::text
+		   '{topic="' || broker._prometheus_escape(p.topic) || '",partition="' || p.partition || '"}', x.n::text
 	  FROM broker.partition_metrics p, LATERAL (VALUES
 			('end_offset', 'The next offset a partition will assign.', p.end_offset),
 			('earliest_offset', 'The first offset a partition retains.', p.earliest_offset),
 			('records', 'Records a partition retains.', p.records)) x(name, help, n)
 	UNION ALL
 	SELECT 'pgbroker_consumer_group_' || x.name, 'gauge', x.help,
-		   broker._prometheus_labels('topic', g.topic, 'consumer_group', g.consumer_group,
-									 'partition', g.partition::text), x.n
+		   '{topic="' || broker._prometheus_escape(g.topic) || '",consumer_group="' || broker._prometheus_escape(g.consumer_group)
+			|| '",partition="' || g.partition || '"}', x.n
 	  FROM broker.group_metrics g, LATERAL (VALUES
 			('committed_offset', 'A consumer group''s committed offset in a partition.', g.committed_offset::text),
 			('lag', 'Records of a partition a consumer group has not committed.', g.lag::text),
@@ -192,12 +191,12 @@ WITH q AS (SELECT * FROM broker.queue_metrics),
 	UNION ALL
 	SELECT 'pgbroker_consumer_group_lease_holders', 'gauge',
 		   'Consumers holding a lease on partitions of a consumer group.',
-		   broker._prometheus_labels('topic', g.topic, 'consumer_group', g.consumer_group),
+		   '{topic="' || broker._prometheus_escape(g.topic) || '",consumer_group="' || broker._prometheus_escape(g.consumer_group) || '"}',
 		   count(DISTINCT g.lease_holder)::text
 	  FROM broker.group_metrics g GROUP BY g.topic, g.consumer_group
 	UNION ALL
 	SELECT 'pgbroker_subscription_' || x.name, x.type, x.help,
-		   broker._prometheus_labels('subscription', b.name), x.n::text
+		   '{subscription="' || broker._prometheus_escape(b.name) || '"}', x.n::text
 	  FROM broker.subscriptions b, LATERAL (VALUES
 			('handled_total', 'counter', 'Messages or records a subscription''s handler took.', b.processed),
 			('failed_total', 'counter', 'Handler calls of a subscription that failed.', b.failed),
@@ -210,7 +209,7 @@ WITH q AS (SELECT * FROM broker.queue_metrics),
 SELECT coalesce(string_agg(f.block, '' ORDER BY f.name), '')
   FROM (SELECT s.name,
 			   '# HELP ' || s.name || ' ' || min(s.help) || E'\n# TYPE ' || s.name || ' ' || min(s.type) || E'\n'
-			   || string_agg(s.name || s.labels || ' ' || s.value || E'\n', '' ORDER BY s.labels) AS block
+			   || string_agg(s.name || s.labels || ' ' || s.value || E'\n', '') AS block
 		  FROM s WHERE s.value IS NOT NULL GROUP BY s.name) f
 $$;
 COMMENT ON FUNCTION broker.metrics_text()
