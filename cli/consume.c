@@ -521,98 +521,46 @@ start_group(Consumer *c)
 }
 
 /*
- * The group's committed offset per partition (only partition, when not
- * NULL), as broker.consumer_lag has it.
- */
-static PGresult *
-committed_offsets(PGconn *conn, const char *topic, const char *group, const char *partition)
-{
-	const char *values[3] = {topic, group, partition};
-
-	return exec_params(conn,
-					   "SELECT partition, committed_offset FROM broker.consumer_lag "
-					   "WHERE topic = $1 AND consumer_group = $2 "
-					   "AND ($3::int IS NULL OR partition = $3::int) ORDER BY partition",
-					   3, values);
-}
-
-/* a failure inside move_group's transaction: report, roll back, exit code */
-static int
-move_failed(PGconn *conn, PGresult *res, const char *what, PGresult *before)
-{
-	int			rc;
-
-	report_error(conn, res, what);
-	rc = result_exit_code(conn);
-	PQclear(res);
-	if (before)
-		PQclear(before);
-	if (rc != EXIT_CONNECTION)
-		PQclear(PQexec(conn, "ROLLBACK"));
-	return rc;
-}
-
-/*
- * Move a consumer group to a position (tail --reset-to, reset-group): in
- * one transaction, read the committed offsets from broker.consumer_lag,
- * broker.seek (which creates a group that does not exist; partition NULL:
- * every partition), read them again; then COMMIT, or with dry_run ROLLBACK,
- * so that nothing moved and the new offsets are where it would have gone.
- * Prints to out (with errorf's "pgbroker: " prefix when out is stderr), per
- * partition, the offset before and after.  A role that may not see the
- * topic's groups there (no browse privilege on it) is told that the
- * offsets are not shown.  Returns an exit code.
+ * Move a consumer group to a position (tail --reset-to, reset-group) with
+ * broker.reset_group, which creates a group that does not exist (partition
+ * NULL: every partition) and, with dry_run, moves nothing.  Prints to out
+ * (with errorf's "pgbroker: " prefix when out is stderr), per partition,
+ * the offset before and after.  A role that may not see the topic's
+ * groups (no browse privilege on it) is told that the offsets are not
+ * shown.  Returns an exit code.
  */
 static int
 move_group(PGconn *conn, const char *topic, const char *group, const char *position,
 		   const char *partition, bool dry_run, FILE *out)
 {
-	const char *values[4] = {topic, group, position, partition};
-	PGresult   *before;
-	PGresult   *after;
+	const char *values[5] = {topic, group, position, partition, dry_run ? "true" : "false"};
 	PGresult   *res;
+	int			rc;
 
-	if (!exec_command(conn, "BEGIN"))
-		return result_exit_code(conn);
-	before = committed_offsets(conn, topic, group, partition);
-	if (!exec_ok(before))
-		return move_failed(conn, before, NULL, NULL);
-	res = exec_params(conn, seek_sql[position_kind(position)], 4, values);
-	if (!exec_ok(res))
-		return move_failed(conn, res, "moving the consumer group", before);
-	PQclear(res);
-	after = committed_offsets(conn, topic, group, partition);
-	if (!exec_ok(after))
-		return move_failed(conn, after, NULL, before);
-	res = PQexec(conn, dry_run ? "ROLLBACK" : "COMMIT");
+	res = exec_params(conn,
+					  "SELECT partition_id, old_offset, new_offset"
+					  " FROM broker.reset_group($1, $2, $3, $4::int, $5::boolean)",
+					  5, values);
 	if (!exec_ok(res))
 	{
-		PQclear(after);
-		return move_failed(conn, res, "moving the consumer group", before);
+		report_error(conn, res, "moving the consumer group");
+		rc = result_exit_code(conn);
+		PQclear(res);
+		return rc;
 	}
-	PQclear(res);
-
 	fprintf(out, "%s%s consumer group \"%s\" of topic \"%s\" to %s%s%s%s%s\n",
 			out == stderr ? "pgbroker: " : "", dry_run ? "would reset" : "reset",
 			group, topic, position, partition ? " (partition " : "",
 			partition ? partition : "", partition ? ")" : "",
-			PQntuples(after) > 0 ? ":" : "");
-	if (PQntuples(after) == 0)
+			PQntuples(res) > 0 ? ":" : "");
+	if (PQntuples(res) == 0)
 		fprintf(out, "  (the committed offsets are not shown: reading them needs the "
 				"browse privilege on topic \"%s\")\n", topic);
-	for (int i = 0; i < PQntuples(after); i++)
-	{
-		const char *old = NULL;
-
-		for (int j = 0; j < PQntuples(before); j++)
-			if (strcmp(PQgetvalue(before, j, 0), PQgetvalue(after, i, 0)) == 0 &&
-				!PQgetisnull(before, j, 1))
-				old = PQgetvalue(before, j, 1);
-		fprintf(out, "  partition %s: %s -> %s\n", PQgetvalue(after, i, 0),
-				old ? old : "(new group)", PQgetvalue(after, i, 1));
-	}
-	PQclear(before);
-	PQclear(after);
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(out, "  partition %s: %s -> %s\n", PQgetvalue(res, i, 0),
+				PQgetisnull(res, i, 1) ? "(new group)" : PQgetvalue(res, i, 1),
+				PQgetvalue(res, i, 2));
+	PQclear(res);
 	return EXIT_OK;
 }
 

@@ -162,6 +162,7 @@ BEGIN
 		('function',	'broker.seek(text, text, bigint, integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.seek(text, text, timestamptz, integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('view',		'broker.consumer_lag',	'pgbroker_admin pgbroker_consumer pg_monitor'),
+		('function',	'broker.reset_group(text, text, text, integer, boolean)',	'pgbroker_consumer pgbroker_admin'),
 
 		-- wait.sql
 		('procedure',	'broker.claim_wait(text, integer, interval, interval, jsonb, broker.message[])',

@@ -336,3 +336,17 @@ SELECT broker.drop_topic('orders');
 SELECT broker.drop_topic('logs');
 SELECT count(*) AS groups_left FROM broker.consumer_group;
 SELECT count(*) AS states_left FROM broker.group_state;
+
+-- reset_group: per partition from where to where; a dry run moves nothing
+SELECT broker.create_topic('rg', partitions => 2);
+SELECT count(broker.publish('rg', '{}', partition => i % 2)) FROM generate_series(1, 6) i;
+SELECT broker.create_group('rg', 'g', 'latest');
+SELECT * FROM broker.reset_group('rg', 'g', 'earliest', dry_run => true);
+SELECT partition, committed_offset FROM broker.consumer_lag WHERE topic = 'rg' ORDER BY 1;
+SELECT * FROM broker.reset_group('rg', 'g', '1', partition => 1);
+SELECT partition, committed_offset FROM broker.consumer_lag WHERE topic = 'rg' ORDER BY 1;
+SELECT * FROM broker.reset_group('rg', 'g', (now() - interval '1 hour')::text);
+-- a group that does not exist yet: created where it is told
+SELECT * FROM broker.reset_group('rg', 'new', 'latest');
+SELECT sqlstate_of($$SELECT * FROM broker.reset_group('rg', 'g', 'not a time')$$) AS bad_position;
+SELECT broker.drop_topic('rg');

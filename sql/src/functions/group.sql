@@ -275,3 +275,56 @@ SELECT t.name AS topic, g.name AS consumer_group, p.partition,
 						FROM pg_catalog.generate_series(0, t.partitions - 1) q(partition)) p
   LEFT JOIN LATERAL broker._group_state(g.id, p.partition) s ON true;
 COMMENT ON VIEW broker.consumer_lag IS 'committed offset, end offset, lag and lease per group and partition';
+
+/*
+ * Move a consumer group to a position (earliest, latest, an offset or a
+ * time; one partition or all, creating the group if it does not exist)
+ * and return per partition the committed offset before (NULL: a new
+ * group) and after.  With dry_run nothing moves: the move runs in a
+ * subtransaction that is rolled back once the offsets it gave are read.
+ * Only the partitions the caller may see in broker.consumer_lag are
+ * returned.  pgbroker reset-group, tail --reset-to and the console use it.
+ */
+CREATE OR REPLACE FUNCTION broker.reset_group(topic text, consumer_group text, to_position text,
+	partition integer DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS TABLE (partition_id integer, old_offset bigint, new_offset bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := reset_group.topic;
+	g text := reset_group.consumer_group;
+	p integer := reset_group.partition;
+	before jsonb;
+	after jsonb;
+BEGIN
+	IF to_position IS NULL THEN
+		RAISE EXCEPTION 'position must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT jsonb_object_agg(l.partition, l.committed_offset) INTO before
+	  FROM broker.consumer_lag l WHERE l.topic = t AND l.consumer_group = g;
+	BEGIN
+		IF to_position IN ('earliest', 'latest') THEN
+			PERFORM broker.seek(t, g, to_position, p);
+		ELSIF to_position ~ '^[0-9]+$' THEN
+			PERFORM broker.seek(t, g, to_position::bigint, p);
+		ELSE
+			PERFORM broker.seek(t, g, to_position::timestamptz, p);
+		END IF;
+		SELECT jsonb_object_agg(l.partition, l.committed_offset) INTO after
+		  FROM broker.consumer_lag l WHERE l.topic = t AND l.consumer_group = g;
+		IF dry_run THEN
+			RAISE EXCEPTION 'dry run' USING ERRCODE = 'PBD01';
+		END IF;
+	EXCEPTION WHEN SQLSTATE 'PBD01' THEN
+		NULL;	-- the move is undone; after holds where it went
+	END;
+	RETURN QUERY
+		SELECT k::integer, (before ->> k)::bigint, (after ->> k)::bigint
+		  FROM pg_catalog.jsonb_object_keys(coalesce(after, '{}')) k
+		 WHERE p IS NULL OR k::integer = p
+		 ORDER BY 1;
+END
+$$;
+COMMENT ON FUNCTION broker.reset_group(text, text, text, integer, boolean)
+	IS 'move a consumer group to earliest, latest, an offset or a time, and say from where to where; dry_run moves nothing';
