@@ -117,10 +117,11 @@ $(UPGRADE_STEP): $(UPGRADE_SOURCES) Makefile
 # header changes, so that no two objects disagree about a struct.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-# The command-line tool, a libpq client with its own make file (cli/).
-all: cli
-install: install-cli
-clean: clean-cli
+# The command-line tool, a libpq client with its own make file (cli/), and
+# the web console (console/), a libpq and libmicrohttpd program.
+all: cli console
+install: install-cli install-console
+clean: clean-cli clean-console
 
 cli:
 	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
@@ -129,3 +130,11 @@ install-cli: cli
 clean-cli:
 	$(MAKE) -C cli clean
 .PHONY: cli install-cli clean-cli
+
+console:
+	$(MAKE) -C console PG_CONFIG=$(PG_CONFIG)
+install-console: console
+	$(MAKE) -C console install PG_CONFIG=$(PG_CONFIG)
+clean-console:
+	$(MAKE) -C console clean
+.PHONY: console install-console clean-console

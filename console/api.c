@@ -142,25 +142,28 @@ json_error(const char *message, const char *sqlstate)
 	char	   *out = malloc(len * 6 + 64);
 	char	   *p = out;
 
+	/* the trailing newline of libpq's messages is no part of it */
+	while (len > 0 && message[len - 1] == '\n')
+		len--;
 	p += sprintf(p, "{\"error\": \"");
-	for (const unsigned char *s = (const unsigned char *) message; *s; s++)
+	for (size_t i = 0; i < len; i++)
 	{
-		if (*s == '"' || *s == '\\')
+		unsigned char ch = (unsigned char) message[i];
+
+		if (ch == '"' || ch == '\\')
 		{
 			*p++ = '\\';
-			*p++ = (char) *s;
+			*p++ = (char) ch;
 		}
-		else if (*s < 0x20)
-			p += sprintf(p, "\\u%04x", *s);
+		else if (ch < 0x20)
+			p += sprintf(p, "\\u%04x", ch);
 		else
-			*p++ = (char) *s;
+			*p++ = (char) ch;
 	}
-	/* trailing newline of server messages */
-	while (p > out + 11 && (p[-1] == 'n' && p[-2] == '0' && p[-3] == '0' && p[-4] == '0' &&
-							p[-5] == 'u' && p[-6] == '\\'))
-		p -= 6;
-	p += sprintf(p, "\", \"sqlstate\": %s%s%s}", sqlstate ? "\"" : "",
-				 sqlstate ? sqlstate : "null", sqlstate ? "\"" : "");
+	if (sqlstate)
+		sprintf(p, "\", \"sqlstate\": \"%s\"}", sqlstate);
+	else
+		sprintf(p, "\", \"sqlstate\": null}");
 	return out;
 }
 

@@ -19,8 +19,13 @@ cd "$(dirname "$0")/.."
 # For the metrics tests (test/scripts/metrics.sh): promtool (package
 # prometheus) checks the exposition and the alerting rules; Debian's
 # postgres_exporter runs the query file of monitoring/; curl scrapes it.
+#
+# For the web console (console/): GNU libmicrohttpd, its HTTP server; its
+# browser test drives Debian's chromium (headless) with puppeteer-core
+# from the npm registry (test/console/node_modules).
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
-	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl)
+	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl
+	libmicrohttpd-dev chromium)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

@@ -23,9 +23,11 @@
  * follows every committed insert and delete within a second or so).  How
  * they divide into ready, delayed, leased and waiting is counted exactly
  * ("exact" is true) when the table has at most EXACT_PAGES pages, or
- * when the statistics say it holds at most EXACT_ROWS rows (a big table a
- * drain left nearly empty: those rows are read through the primary key).
- * Otherwise SAMPLE_PAGES pages are chosen at random and at most
+ * when the statistics or the sampled pages say it holds at most EXACT_ROWS
+ * rows (a big table a drain left nearly empty, or statistics not yet
+ * reported, which PostgreSQL 15 delays up to ten seconds: those rows are
+ * read through the primary key, and counted if they are that few; so the
+ * count is also the messages).  Otherwise SAMPLE_PAGES pages are chosen at random and at most
  * SAMPLE_TUPLES rows of each are looked at (more pages, up to
  * SAMPLE_MAX_PAGES, while fewer than SAMPLE_MIN_ROWS rows were found),
  * and the shares found there are applied to the live count (or counted,
@@ -650,25 +652,14 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		for (b = 0; b < nblocks; b++)
 			measure_page(rel, b, snap, &att, now, 0, &st);
 		exact = true;
-	}
-	else if (stats_known && live <= EXACT_ROWS)
-	{
-		/* few rows in a big table (a drain left it): all of them, by id */
-		if (scan_by_id(rel, snap, &att, now, EXACT_ROWS + 1, &st, &age) <= EXACT_ROWS)
-			exact = true;
-		else
-		{
-			memset(&st, 0, sizeof(st));
-			st.ready_age = -1;
-		}
-	}
-	if (exact)
 		live = st.seen;
+	}
 	else
 	{
 		BlockNumber picked[SAMPLE_MAX_PAGES];
 		int			npicked = 0;
 		bool		partial = false;
+		int64		density;
 
 		/*
 		 * SAMPLE_PAGES pages, and more while they hold fewer than
@@ -689,19 +680,40 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 			if (measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st))
 				partial = true;
 		}
+		density = (int64) ((double) st.seen / npicked * nblocks);
 		if (npicked == nblocks && !partial)
 		{
 			/* every page was read, every row of it: exact after all */
 			exact = true;
 			live = st.seen;
 		}
-		else if (!stats_known || live < st.seen)
+		else if ((stats_known && live <= EXACT_ROWS) || density <= EXACT_ROWS)
+		{
+			QueueStates all;
+
+			/*
+			 * Few rows by the statistics or by the pages (a big table a
+			 * drain left nearly empty, or statistics not yet reported):
+			 * count them all through the primary key, if they are few.
+			 */
+			memset(&all, 0, sizeof(all));
+			all.ready_age = -1;
+			if (scan_by_id(rel, snap, &att, now, EXACT_ROWS + 1, &all, &age) <= EXACT_ROWS)
+			{
+				st = all;
+				exact = true;
+				live = st.seen;
+			}
+			else
+				age = -1;
+		}
+		if (!exact && (!stats_known || live < st.seen))
 		{
 			/*
 			 * No statistics since a crash or a reset, or statistics behind
 			 * what the pages show (not yet reported): the density found.
 			 */
-			live = (int64) ((double) st.seen / npicked * nblocks);
+			live = density;
 		}
 	}
 
