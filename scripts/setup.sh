@@ -53,3 +53,7 @@ make -s -C test/tools >/dev/null
 if [ ! -d test/clients/node_modules/pg ]; then
 	(cd test/clients && npm ci --silent --no-audit --no-fund >/dev/null)
 fi
+# puppeteer-core for the console's browser test, likewise
+if [ ! -d test/console/node_modules/puppeteer-core ]; then
+	(cd test/console && npm ci --silent --no-audit --no-fund >/dev/null)
+fi

@@ -78,6 +78,9 @@ step "example workers through pgbouncer and directly, exactly once" bash test/sc
 echo "== metrics: counters, promtool, the alerting rules, postgres_exporter (a cluster of its own, pgbroker preloaded)"
 step "metrics exact after rollbacks and crashes; exposition, rules and exporter checked by the real programs" bash test/scripts/metrics.sh
 
+echo "== the web console: JSON API, cross-site and read-only refusals, privileges, basic auth, headless chromium"
+step "pgbroker-console against the views, and its page in a real browser" bash test/scripts/console.sh
+
 echo "== the command-line tool"
 step "pgbroker send/consume/publish/tail/groups/stats/bench/subscriptions" bash test/scripts/cli.sh
 

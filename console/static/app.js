@@ -85,7 +85,8 @@ function chart(container, key, title, series, width) {
   if (!window.uPlot) return null;
   const opts = {
     title, width: width || 640, height: 220,
-    scales: { x: { time: true } },
+    /* at least the last minute, so that the first samples do not stretch over years */
+    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 60), max] } },
     series: [{}, ...series.map((s, i) => ({ label: s, stroke: ["#3558c8", "#2e7d32", "#c62828", "#b26a00", "#6a1b9a", "#00838f"][i % 6], width: 2 }))],
     axes: [{}, { size: 60 }],
   };
@@ -185,16 +186,17 @@ async function drawOverview(mine) {
       el("tr", {}, el("th", { class: "name" }, "topic"), el("th", {}, "partitions"), el("th", {}, "records"),
         el("th", {}, "size"), el("th", {}, "groups"), el("th", {}, "largest lag"), el("th", {}, "in /s")), topics)
       : el("p", { class: "muted" }, "No topic this role may see."),
-    d.subscriptions.length ? [el("h2", {}, "Subscriptions"), el("table", { id: "subscriptions" },
+    ...(d.subscriptions.length ? [el("h2", {}, "Subscriptions"), el("table", { id: "subscriptions" },
       el("tr", {}, el("th", { class: "name" }, "subscription"), el("th", { class: "name" }, "source"), el("th", {}, "state"),
         el("th", {}, "workers"), el("th", {}, "handled"), el("th", {}, "failed"), el("th", {}, "backlog"),
-        el("th", { class: "name" }, "last error")), subs)] : null);
+        el("th", { class: "name" }, "last error")), subs)] : []));
 }
 
 /* ---- a queue ---- */
 async function drawQueue(mine) {
   const name = mine.route.name;
   const d = await get("/api/v1/queue?name=" + q(name));
+  d.dead_letters = d.may_browse ? (await get("/api/v1/dead-letters?name=" + q(name))).dead_letters : null;
   if (mine !== view) return;
   const x = d.queue;
   const h = remember("q", d.at, { messages: x.messages, sent: x.sent_total, acked: x.acked_total, ready: x.ready });
@@ -255,7 +257,7 @@ async function drawQueue(mine) {
         el("td", { class: "text" }, el("pre", {}, JSON.stringify(m.payload !== undefined ? m.payload : null))),
         manage ? el("td", {}, el("button", { "data-redrive": m.id, onclick: () => act(mine, "Send dead letter " + m.id + " back into the queue?",
           "/api/v1/queue/redrive", { queue: name, ids: [m.id] }, (r) => r.redriven + " dead letter sent back") }, "Redrive")) : null))));
-  p.subs.replaceChildren(d.subscriptions.length ? [el("h2", {}, "Subscriptions"), subscriptionsTable(mine, d.subscriptions)] : []);
+  p.subs.replaceChildren(...(d.subscriptions.length ? [el("h2", {}, "Subscriptions"), subscriptionsTable(mine, d.subscriptions)] : []));
 }
 
 function subscriptionsTable(mine, subs) {
@@ -327,7 +329,7 @@ async function drawTopic(mine) {
       el("td", { "data-field": "lag" }, num(g.lag)),
       el("td", {}, g.last_commit_age_seconds === null ? "–" : secs(g.last_commit_age_seconds) + " ago"),
       el("td", { class: "text" }, g.lease_holder || "")))) : el("p", { class: "muted" }, "No consumer group."));
-  p.subs.replaceChildren(d.subscriptions.length ? [el("h2", {}, "Subscriptions"), subscriptionsTable(mine, d.subscriptions)] : []);
+  p.subs.replaceChildren(...(d.subscriptions.length ? [el("h2", {}, "Subscriptions"), subscriptionsTable(mine, d.subscriptions)] : []));
 }
 
 function resetForm(mine, topic, groups, partitions) {
