@@ -90,5 +90,19 @@ run "broker.queues ($queues rows)" "SELECT * FROM broker.queues"
 run "part of it: pg_total_relation_size, every queue" "SELECT sum(pg_total_relation_size(('broker.queue_' || id)::regclass)) FROM broker.queue"
 run "floor: pg_stat_user_tables, every table" "SELECT relname, n_live_tup, n_tup_ins, n_tup_del FROM pg_stat_user_tables"
 run "floor: count(*) of a plain $big-row table" "SELECT count(*) FROM plain_floor"
+# the web console's overview (every queue, topic and subscription), over HTTP
+make -s -C console >/dev/null
+cport=$((PGPORT + 50))
+console/pgbroker-console --listen "127.0.0.1:$cport" --static-dir console/static \
+	-h "$PGHOST" -p "$PGPORT" -d postgres >"$dir/console.log" 2>&1 &
+cpid=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$cport/" && break; sleep 0.05; done
+curl -s -o /dev/null "http://127.0.0.1:$cport/api/v1/overview"
+times=$(for _ in $(seq 1 "$rounds"); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$cport/api/v1/overview"; done)
+size=$(curl -s "http://127.0.0.1:$cport/api/v1/overview" | wc -c)
+kill $cpid
+printf "%-46s %10s ms  (max %s ms, %s bytes)\n" "console: GET /api/v1/overview over HTTP" \
+	"$(awk '{s += $1} END {printf "%.3f", s / NR * 1000}' <<<"$times")" \
+	"$(awk 'BEGIN {m = 0} {if ($1 > m) m = $1} END {printf "%.3f", m * 1000}' <<<"$times")" "$size"
 echo
 q -c "SELECT 'big queue as measured: messages ' || messages || ', ready ' || ready || ', delayed ' || delayed || ', leased ' || leased || ' (exact: ' || exact || '); true: 1000 leased, 5000 delayed' FROM broker.queue_metrics WHERE queue = 'bench_big'"

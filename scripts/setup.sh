@@ -22,10 +22,11 @@ cd "$(dirname "$0")/.."
 #
 # For the web console (console/): GNU libmicrohttpd, its HTTP server; its
 # browser test drives Debian's chromium (headless) with puppeteer-core
-# from the npm registry (test/console/node_modules).
+# from the npm registry (test/console/node_modules); openssl makes the
+# throwaway certificate of its HTTPS test.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
 	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl
-	libmicrohttpd-dev chromium)
+	libmicrohttpd-dev chromium openssl)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

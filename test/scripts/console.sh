@@ -149,6 +149,18 @@ check "--auth: the page itself needs no login (its data does)" "200" "$(curl -s 
 check "--auth beyond the loopback without TLS: refused at start" "1 yes" \
 	"$(console/pgbroker-console --listen 0.0.0.0:$((base + 9)) --auth -h "$PGHOST" -p "$PGPORT" >"$dir/refused.log" 2>&1; echo $?) $(grep -q 'needs TLS' "$dir/refused.log" && echo yes)"
 
+# HTTPS (GnuTLS through libmicrohttpd) with a throwaway certificate
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/tls.key" -out "$dir/tls.crt" -days 1 \
+	-subj /CN=localhost >/dev/null 2>&1
+TLSPORT=$((base + 4))
+console/pgbroker-console --listen "127.0.0.1:$TLSPORT" --static-dir console/static -h "$PGHOST" -p "$PGPORT" \
+	-d postgres --auth --tls-cert "$dir/tls.crt" --tls-key "$dir/tls.key" >"$dir/console-tls.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$TLSPORT/" && break; sleep 0.05; done
+check "--auth over HTTPS: the login's role" "console_pw" \
+	"$(curl -sk -u 'console_pw:right horse battery' "https://127.0.0.1:$TLSPORT/api/v1/session" | json 'd["role"]')"
+check "HTTPS only: plain HTTP gets no answer" "000" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$TLSPORT/" || true)"
+
 # --- /metrics is pgbroker metrics -----------------------------------------------
 names() { grep '^# TYPE' | awk '{print $3}' | sort | tr '\n' ' '; }
 check "/metrics: the families of pgbroker metrics" "$(pgbroker -U console_ops metrics | names)" "$(curl -s $A/metrics | names)"
