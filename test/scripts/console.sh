@@ -161,6 +161,18 @@ check "--auth over HTTPS: the login's role" "console_pw" \
 	"$(curl -sk -u 'console_pw:right horse battery' "https://127.0.0.1:$TLSPORT/api/v1/session" | json 'd["role"]')"
 check "HTTPS only: plain HTTP gets no answer" "000" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$TLSPORT/" || true)"
 
+# each query under the statement timeout: a lock held elsewhere makes it fire
+TOPORT=$((base + 5))
+start_console $TOPORT -U console_ops --statement-timeout 300 --pool 1
+psql -X -q -c "BEGIN" -c "LOCK TABLE broker.dead_letter IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+locker=$!
+sleep 0.5
+check "a query held up by a lock ends at --statement-timeout: 504, 57014" "504 57014" \
+	"$(curl -s -o "$dir/timeout.out" -w '%{http_code}' "http://127.0.0.1:$TOPORT/api/v1/overview") $(json 'd["sqlstate"]' <"$dir/timeout.out")"
+wait $locker
+check "after the timeout the pool's one connection serves again" "200" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TOPORT/api/v1/overview")"
+
 # --- /metrics is pgbroker metrics -----------------------------------------------
 names() { grep '^# TYPE' | awk '{print $3}' | sort | tr '\n' ' '; }
 check "/metrics: the families of pgbroker metrics" "$(pgbroker -U console_ops metrics | names)" "$(curl -s $A/metrics | names)"
