@@ -519,6 +519,15 @@ pgbroker_gate(PG_FUNCTION_ARGS)
 	cache = gate_cache(fcinfo);
 	spec = cache->spec;
 
+	/* every gated function but those that browse or monitor writes */
+	if (spec->priv != BROKER_PRIV_BROWSE && spec->priv != BROKER_PRIV_MONITOR)
+	{
+		char		what[NAMEDATALEN + 16];
+
+		snprintf(what, sizeof(what), "broker.%s()", spec->function);
+		BrokerRequireWrite(what);
+	}
+
 	if (spec->kind == 'c')
 		check_create(caller);
 	else if (spec->kind == 's')

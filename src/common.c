@@ -26,7 +26,9 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -67,6 +69,38 @@ BrokerCheckName(const char *name, const char *kind)
 					 errmsg("invalid %s name \"%s\"", kind, name),
 					 errdetail("Names must not contain control characters.")));
 	}
+}
+
+/*
+ * Refuse at once a call that writes where nothing may be written: on a hot
+ * standby with 25006 and a message that sends the caller to the primary
+ * (rather than failing later in whatever statement writes first), in a
+ * read-only transaction as PostgreSQL refuses commands there.  Every
+ * function that writes calls it first; those whose rows go to the heap
+ * directly must, since they pass no executor check of their own.
+ */
+void
+BrokerRequireWrite(const char *what)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s needs the primary: this server is a hot standby", what),
+				 errdetail("A standby serves reads: broker.read, peek, the views and metrics."),
+				 errhint("Connect to the primary, e.g. with several hosts and target_session_attrs=read-write.")));
+	PreventCommandIfReadOnly(what);
+}
+
+/*
+ * broker._require_primary(what text): the same for PL/pgSQL functions that
+ * write (maintain).
+ */
+PG_FUNCTION_INFO_V1(pgbroker_require_primary);
+Datum
+pgbroker_require_primary(PG_FUNCTION_ARGS)
+{
+	BrokerRequireWrite(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
 
 /*

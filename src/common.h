@@ -22,6 +22,7 @@
 
 /* Arguments */
 extern void BrokerCheckName(const char *name, const char *kind);
+extern void BrokerRequireWrite(const char *what);
 extern char *BrokerTextArg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void BrokerClampInterval(Interval *iv);
 extern bool BrokerIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what,

@@ -646,35 +646,41 @@ leave_body(PG_FUNCTION_ARGS)
 Datum
 pgbroker_commit(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.commit()");
 	return BrokerRunAsOwner(fcinfo, commit_body);
 }
 
 Datum
 pgbroker_commit_records(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.commit()");
 	return BrokerRunAsOwner(fcinfo, commit_records_body);
 }
 
 Datum
 pgbroker_commit_handed_out(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.commit()");
 	return BrokerRunAsOwner(fcinfo, commit_handed_out_body);
 }
 
 Datum
 pgbroker_extend_lease(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.extend_lease()");
 	return BrokerRunAsOwner(fcinfo, extend_lease_body);
 }
 
 Datum
 pgbroker_seek(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.seek()");
 	return BrokerRunAsOwner(fcinfo, seek_body);
 }
 
 Datum
 pgbroker_leave(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.leave()");
 	return BrokerRunAsOwner(fcinfo, leave_body);
 }

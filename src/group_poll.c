@@ -608,6 +608,7 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 {
 	PollContext ctx;
 
+	BrokerRequireWrite("broker.poll_wait()");
 	BrokerCheckNonAtomic(fcinfo, "broker.poll_wait", "broker.poll with wait");
 	poll_args(fcinfo, &ctx, true);
 	if (!ctx.leased)
@@ -626,5 +627,6 @@ pgbroker_poll_wait(PG_FUNCTION_ARGS)
 Datum
 pgbroker_poll(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.poll()");
 	return BrokerRunAsOwner(fcinfo, poll_body);
 }

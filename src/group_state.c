@@ -424,8 +424,7 @@ GroupWriteState(int32 group_id, int32 partition, PartitionState *st)
 	int			i;
 
 	/* rows are inserted directly, past the executor's read-only check */
-	PreventCommandIfReadOnly("broker.poll()");
-	PreventCommandDuringRecovery("broker.poll()");
+	BrokerRequireWrite("writing a consumer group's offsets");
 	if (!OidIsValid(relid))
 		elog(ERROR, "table broker.group_state is missing");
 	rel = BrokerOpenForInsert(relid);

@@ -597,6 +597,7 @@ pgbroker_queue_claim_wait(PG_FUNCTION_ARGS)
 {
 	ClaimArgs	a;
 
+	BrokerRequireWrite("broker.claim_wait()");
 	BrokerCheckNonAtomic(fcinfo, "broker.claim_wait", "broker.claim with wait");
 	claim_args(fcinfo, &a, true);
 	return BrokerWaitProcedure(fcinfo, &a.waiter);
@@ -674,12 +675,14 @@ queue_extend_body(PG_FUNCTION_ARGS)
 Datum
 pgbroker_queue_claim(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.claim()");
 	return BrokerRunAsOwner(fcinfo, queue_claim_body);
 }
 
 Datum
 pgbroker_queue_extend(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.extend()");
 	return BrokerRunAsOwner(fcinfo, queue_extend_body);
 }
 

@@ -455,8 +455,7 @@ queue_send_body(PG_FUNCTION_ARGS)
 	int64		id;
 
 	/* rows are inserted directly, past the executor's read-only check */
-	PreventCommandIfReadOnly("broker.send()");
-	PreventCommandDuringRecovery("broker.send()");
+	BrokerRequireWrite("broker.send()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -543,8 +542,7 @@ queue_send_batch_body(PG_FUNCTION_ARGS)
 	bool	   *gnulls;
 	BrokerQueue *q;
 
-	PreventCommandIfReadOnly("broker.send_batch()");
-	PreventCommandDuringRecovery("broker.send_batch()");
+	BrokerRequireWrite("broker.send_batch()");
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -631,11 +629,13 @@ queue_send_batch_body(PG_FUNCTION_ARGS)
 Datum
 pgbroker_queue_send(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.send()");
 	return BrokerRunAsOwner(fcinfo, queue_send_body);
 }
 
 Datum
 pgbroker_queue_send_batch(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.send_batch()");
 	return BrokerRunAsOwner(fcinfo, queue_send_batch_body);
 }

@@ -461,23 +461,27 @@ pgbroker_wake(PG_FUNCTION_ARGS)
 Datum
 pgbroker_queue_ack(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.ack()");
 	return BrokerRunAsOwner(fcinfo, queue_ack_body);
 }
 
 Datum
 pgbroker_queue_ack_many(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.ack()");
 	return BrokerRunAsOwner(fcinfo, queue_ack_many_body);
 }
 
 Datum
 pgbroker_queue_ack_receipts(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.ack_batch()");
 	return BrokerRunAsOwner(fcinfo, queue_ack_receipts_body);
 }
 
 Datum
 pgbroker_queue_nack(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.nack()");
 	return BrokerRunAsOwner(fcinfo, queue_nack_body);
 }

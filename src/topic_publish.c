@@ -136,8 +136,7 @@ publish_body(PG_FUNCTION_ARGS)
 	BrokerTopic *t;
 	int32		partition;
 
-	PreventCommandIfReadOnly("broker.publish()");
-	PreventCommandDuringRecovery("broker.publish()");
+	BrokerRequireWrite("broker.publish()");
 	topic_check_record(PG_ARGISNULL(1), key);
 	if (payload != (Datum) 0 || headers != NULL)
 		BrokerCheckPayload(payload != (Datum) 0 ? payload : PointerGetDatum(cstring_to_text("")),
@@ -191,8 +190,7 @@ publish_batch_body(PG_FUNCTION_ARGS)
 	int32		sticky = -1;
 	int			i;
 
-	PreventCommandIfReadOnly("broker.publish_batch()");
-	PreventCommandDuringRecovery("broker.publish_batch()");
+	BrokerRequireWrite("broker.publish_batch()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -287,12 +285,14 @@ partition_for_body(PG_FUNCTION_ARGS)
 Datum
 pgbroker_publish(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.publish()");
 	return BrokerRunAsOwner(fcinfo, publish_body);
 }
 
 Datum
 pgbroker_publish_batch(PG_FUNCTION_ARGS)
 {
+	BrokerRequireWrite("broker.publish_batch()");
 	return BrokerRunAsOwner(fcinfo, publish_batch_body);
 }
 

@@ -35,6 +35,7 @@ BEGIN
 		-- roles.sql
 		('schema',		'broker',	'pgbroker_producer pgbroker_consumer pgbroker_admin pg_monitor'),
 		('function',	'broker._check_name(text, text)',	''),
+		('function',	'broker._require_primary(text)',	''),
 		('view',		'broker.create_acl',	''),
 		('function',	'broker._caller()',	''),
 		('function',	'broker._create_acl_holder(text, integer)',	''),

@@ -19,6 +19,12 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_check_name'
 LANGUAGE C;
 
+/* Fail with 25006 on a hot standby or in a read-only transaction. */
+CREATE OR REPLACE FUNCTION broker._require_primary(what text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_require_primary'
+LANGUAGE C STRICT;
+
 /* ---------------------------------------------------------------------
  * Privileges (acl.c says how they are kept and checked)
  * --------------------------------------------------------------------- */

@@ -43,6 +43,7 @@ DECLARE
 	tbl text;
 	got_lock boolean;
 BEGIN
+	PERFORM broker._require_primary('broker.maintain()');
 	PERFORM broker._start_subscriptions();
 	FOR q IN SELECT * FROM broker.queue ORDER BY id LOOP
 		/*
@@ -133,6 +134,7 @@ DECLARE
 	read_committed boolean :=
 		pg_catalog.current_setting('transaction_isolation') = 'read committed';
 BEGIN
+	PERFORM broker._require_primary('broker.maintain_topics()');
 	/*
 	 * One maintenance at a time: two would both create the next segment
 	 * of a topic, and one of them would fail.
