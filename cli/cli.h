@@ -51,6 +51,7 @@ extern int	cmd_send(int argc, char **argv);
 extern int	cmd_publish(int argc, char **argv);
 extern int	cmd_consume(int argc, char **argv);
 extern int	cmd_tail(int argc, char **argv);
+extern int	cmd_read(int argc, char **argv);
 extern int	cmd_create(int argc, char **argv);
 extern int	cmd_alter(int argc, char **argv);
 extern int	cmd_metrics(int argc, char **argv);
@@ -117,6 +118,19 @@ extern bool parse_int(const char *s, long min, long max, long *out);
 extern bool is_help_option(int argc, char **argv);
 extern void print_command_help(const char *name);
 extern bool write_all(FILE *f, const char *s, size_t n);
+
+/*
+ * The JSON line of a record r (broker.record), for tail and read: $N
+ * (substituted for %d) true prints the payload alone.  row_to_json keeps
+ * the column order and prints compact JSON; a binary payload is printed
+ * in base64, flagged.
+ */
+#define RECORD_JSON \
+	"CASE WHEN $%d THEN coalesce(r.payload::text, to_json(encode(r.payload_bytes, 'base64'))::text, 'null') " \
+	"ELSE (SELECT row_to_json(x)::text FROM (SELECT r.partition, r.offset_id AS offset, r.key, " \
+	"r.published_at, r.headers, " \
+	"coalesce(r.payload, to_jsonb(encode(r.payload_bytes, 'base64'))) AS payload, " \
+	"r.payload_bytes IS NOT NULL AS payload_is_base64) x) END"
 
 /*
  * Errors shown in a table (subscriptions, dead-letters) are put on one

@@ -37,9 +37,9 @@
 #define FOLLOW_WAIT		"1 hour"	/* one server-side wait of --follow */
 
 /*
- * The JSON line of a message m (broker.message) or a record r
- * (broker.record): row_to_json keeps the column order and prints compact
- * JSON.  A binary payload (payload_bytes) is printed in base64, flagged.
+ * The JSON line of a message m (broker.message): row_to_json keeps the
+ * column order and prints compact JSON.  A binary payload (payload_bytes)
+ * is printed in base64, flagged.  (RECORD_JSON, for records, is in cli.h.)
  */
 #define MESSAGE_JSON \
 	"CASE WHEN $%d THEN coalesce(m.payload::text, to_json(encode(m.payload_bytes, 'base64'))::text) " \
@@ -48,12 +48,6 @@
 	"coalesce(m.payload, to_jsonb(encode(m.payload_bytes, 'base64'))) AS payload, " \
 	"m.payload_bytes IS NOT NULL AS payload_is_base64) x) END"
 
-#define RECORD_JSON \
-	"CASE WHEN $%d THEN coalesce(r.payload::text, to_json(encode(r.payload_bytes, 'base64'))::text, 'null') " \
-	"ELSE (SELECT row_to_json(x)::text FROM (SELECT r.partition, r.offset_id AS offset, r.key, " \
-	"r.published_at, r.headers, " \
-	"coalesce(r.payload, to_jsonb(encode(r.payload_bytes, 'base64'))) AS payload, " \
-	"r.payload_bytes IS NOT NULL AS payload_is_base64) x) END"
 
 typedef struct Consumer
 {

@@ -96,6 +96,19 @@ static const Command commands[] = {
 		"  --consumer NAME      with -f: consumer name (default pgbroker-HOST-PID)\n"
 		"  --lease INTERVAL     with -f: partition lease (default 30 seconds)\n"
 		"  --payload            print only the payloads\n"},
+	{"read", cmd_read, "read TOPIC [--partition P] [--from earliest|latest|OFFSET|TIME] [-n N] [-f]",
+		"Print a topic's records from a position, without a consumer group, one\n"
+		"JSON line each (as tail prints them): every partition in turn, or the\n"
+		"one named.  It only reads, so it works on a hot standby.\n"
+		"\n"
+		"Options:\n"
+		"  --partition P        this partition only\n"
+		"  --from POS           earliest (default), latest, an offset or a time\n"
+		"  -n, --max N          stop after N records\n"
+		"  -f, --follow         go on printing what arrives (on a standby: what\n"
+		"                       replay brings) until Ctrl-C\n"
+		"  --batch N            records per read (default 100)\n"
+		"  --payload            print only the payloads\n"},
 	{"create", cmd_create, "create queue|topic NAME [OPTION]...",
 		"Create a queue or a topic.\n"
 		"\n"

@@ -68,6 +68,10 @@ step "maintenance workers" bash test/scripts/worker.sh
 echo "== crash: the server killed with SIGKILL under load and restarted (a cluster of its own)"
 step "crash recovery" bash test/scripts/crash.sh
 
+echo "== replication: a primary and two synchronous hot standbys (clusters of their own)"
+step "failover: the primary killed twice under load, nothing acknowledged lost or applied twice" bash test/scripts/failover.sh
+step "hot standby: every read path works, every write path fails at once with 25006" bash test/scripts/standby.sh
+
 echo "== subscriptions: handlers run by pgbroker's workers through server crashes and killed workers"
 step "subscriptions exactly once, in order, poison messages counted across crashes" bash test/scripts/subscription_crash.sh
 step "subscription workers: no free slot, restart, DROP EXTENSION, DROP DATABASE WITH (FORCE)" bash test/scripts/subscription_workers.sh
