@@ -254,6 +254,85 @@ connect_db_quiet(char *errbuf, size_t errlen)
 }
 
 /*
+ * Reconnecting (consume -f, tail -f, send and publish from a stream):
+ * when --reconnect was given, or the connection options name several
+ * hosts or a target_session_attrs (a failover setup), a lost connection
+ * is reported on standard error and made again, with backoff, for up to
+ * RECONNECT_LIMIT seconds; otherwise the command exits with status 2.
+ */
+#define RECONNECT_LIMIT 300
+
+bool		reconnect_requested = false;
+
+static bool
+multi_host(PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfo(conn);
+	bool		multi = false;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
+			 strcmp(o->keyword, "port") == 0) && strchr(o->val, ',') != NULL)
+			multi = true;
+		if (strcmp(o->keyword, "target_session_attrs") == 0 && strcmp(o->val, "any") != 0)
+			multi = true;
+	}
+	PQconninfoFree(opts);
+	return multi;
+}
+
+/* whether a lost connection should be made again */
+bool
+may_reconnect(PGconn *conn)
+{
+	return PQstatus(conn) == CONNECTION_BAD && !interrupted &&
+		(reconnect_requested || multi_host(conn));
+}
+
+/*
+ * Connect again after the connection was lost: the old one is closed.
+ * NULL (and the reason on standard error) after RECONNECT_LIMIT seconds
+ * or Ctrl-C.
+ */
+PGconn *
+reconnect_db(PGconn *old)
+{
+	char		err[1024];
+	char		why[512];
+	double		start = now_seconds();
+	double		delay = 0.2;
+
+	snprintf(why, sizeof(why), "%s", PQerrorMessage(old));
+	why[strcspn(why, "\n")] = '\0';
+	errorf("connection lost (%s); reconnecting", why[0] ? why : "server closed the connection");
+	PQfinish(old);
+	while (!interrupted)
+	{
+		PGconn	   *conn = connect_db_quiet(err, sizeof(err));
+		struct timespec ts;
+
+		if (conn != NULL)
+		{
+			errorf("reconnected to %s port %s after %.1f s", PQhost(conn), PQport(conn),
+				   now_seconds() - start);
+			set_cancel_target(conn);
+			return conn;
+		}
+		if (now_seconds() - start > RECONNECT_LIMIT)
+			break;
+		ts.tv_sec = (time_t) delay;
+		ts.tv_nsec = (long) ((delay - (double) ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+		delay = delay * 2 > 5 ? 5 : delay * 2;
+	}
+	errorf("could not reconnect%s: %s", interrupted ? "" : " for 300 s", err);
+	return NULL;
+}
+
+/*
  * Connect, or exit with status 2.  In a database without the extension
  * every command would fail on its first statement with a bare "schema
  * broker does not exist" (3F000) or "relation ... does not exist"

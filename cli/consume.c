@@ -323,6 +323,13 @@ follow(Consumer *c, const Follow *f)
 		snprintf(n, sizeof(n), "%d", batch_size(c));
 		nvalues = f->wait_params(c, n, values);
 		rc = call_wait(c, f->wait_sql, nvalues, values, &array);
+		if (rc == EXIT_CONNECTION && may_reconnect(c->conn))
+		{
+			/* nothing was printed: what the lost call took comes again */
+			if ((c->conn = reconnect_db(c->conn)) == NULL)
+				return EXIT_CONNECTION;
+			continue;
+		}
 		if (rc != EXIT_OK)
 			return rc;
 		if (array == NULL)
@@ -330,6 +337,14 @@ follow(Consumer *c, const Follow *f)
 		if (!print_array(c, sql, array, &rc) || !f->settle(c, array, &rc))
 		{
 			free(array);
+			if (rc == EXIT_CONNECTION && may_reconnect(c->conn))
+			{
+				errorf("what was printed but not %s will be delivered again",
+					   c->group ? "committed" : "acknowledged");
+				if ((c->conn = reconnect_db(c->conn)) == NULL)
+					return EXIT_CONNECTION;
+				continue;
+			}
 			return rc;
 		}
 		free(array);
@@ -574,6 +589,7 @@ consume_command(int argc, char **argv, bool topic)
 		{"from", required_argument, NULL, 'r'},
 		{"reset-to", required_argument, NULL, 'R'},
 		{"consumer", required_argument, NULL, 'c'},
+		{"reconnect", no_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *cmd = topic ? "tail" : "consume";
@@ -646,6 +662,9 @@ consume_command(int argc, char **argv, bool topic)
 				if (!topic)
 					fatal_usage(cmd, "--consumer applies to topics only");
 				c.consumer = optarg;
+				break;
+			case 'X':
+				reconnect_requested = true;
 				break;
 			default:
 				fatal_usage(cmd, "invalid option");

@@ -38,7 +38,9 @@ static const Command commands[] = {
 		"  --dedup-key K        deduplication key: only one message may be sent;\n"
 		"                       it goes when input ends, and a second line is a\n"
 		"                       usage error (nothing sent)\n"
-		"  -q, --quiet          no progress line and no summary\n"},
+		"  -q, --quiet          no progress line and no summary\n"
+		"  --reconnect          after a lost connection, connect again and go on\n"
+		"                       (implied by several hosts or target_session_attrs)\n"},
 	{"publish", cmd_publish, "publish TOPIC [OPTION]...",
 		"Publish one record per line of standard input to TOPIC.\n"
 		"Lines are JSON values (with --raw: JSON strings); with\n"
@@ -52,7 +54,9 @@ static const Command commands[] = {
 		"  --raw                publish each value as a JSON string\n"
 		"  --batch N            lines per transaction (default 500)\n"
 		"  --headers JSON       headers of every record (a JSON object)\n"
-		"  -q, --quiet          no progress line and no summary\n"},
+		"  -q, --quiet          no progress line and no summary\n"
+		"  --reconnect          after a lost connection, connect again and go on\n"
+		"                       (implied by several hosts or target_session_attrs)\n"},
 	{"consume", cmd_consume, "consume QUEUE [OPTION]...",
 		"Claim messages from QUEUE, print them as JSON lines on standard\n"
 		"output and acknowledge them once printed.\n"
@@ -69,7 +73,9 @@ static const Command commands[] = {
 		"  --wait INTERVAL      without -f: wait up to INTERVAL for each batch\n"
 		"  --lease INTERVAL     with -f: lease of claimed messages (default: the queue's)\n"
 		"  --filter JSON        only messages whose headers contain JSON\n"
-		"  --payload            print only the payloads\n"},
+		"  --payload            print only the payloads\n"
+		"  --reconnect          after a lost connection, connect again and go on\n"
+		"                       (implied by several hosts or target_session_attrs)\n"},
 	{"tail", cmd_tail, "tail TOPIC --group GROUP [OPTION]...",
 		"Read TOPIC as consumer group GROUP and print the records as JSON\n"
 		"lines, committing the group's offsets once they are printed.\n"
@@ -95,7 +101,9 @@ static const Command commands[] = {
 		"  --batch N            records per poll (default 100)\n"
 		"  --consumer NAME      with -f: consumer name (default pgbroker-HOST-PID)\n"
 		"  --lease INTERVAL     with -f: partition lease (default 30 seconds)\n"
-		"  --payload            print only the payloads\n"},
+		"  --payload            print only the payloads\n"
+		"  --reconnect          after a lost connection, connect again and go on\n"
+		"                       (implied by several hosts or target_session_attrs)\n"},
 	{"read", cmd_read, "read TOPIC [--partition P] [--from earliest|latest|OFFSET|TIME] [-n N] [-f]",
 		"Print a topic's records from a position, without a consumer group, one\n"
 		"JSON line each (as tail prints them): every partition in turn, or the\n"

@@ -515,6 +515,20 @@ flush_batch(Producer *p, Batch *b)
 	}
 
 	clear_progress(p);
+	if (may_reconnect(p->conn))
+	{
+		/*
+		 * The batch's transaction may have committed before the
+		 * connection broke: sent again, its lines may be there twice (a
+		 * --dedup-key line, never).  What was reported as sent is in.
+		 */
+		PQclear(res);
+		errorf("the batch of lines %ld to %ld may or may not have been sent: sending it again",
+			   b->lineno[0], b->lineno[b->n - 1]);
+		if ((p->conn = reconnect_db(p->conn)) == NULL)
+			return EXIT_CONNECTION;
+		return flush_batch(p, b);
+	}
 	if (PQstatus(p->conn) == CONNECTION_BAD)
 	{
 		report_error(p->conn, res, NULL);
@@ -645,6 +659,7 @@ produce_command(int argc, char **argv, bool topic)
 		{"key-separator", required_argument, NULL, 'K'},
 		{"partition", required_argument, NULL, 'P'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"reconnect", no_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0}
 	};
 	Producer	p;
@@ -676,6 +691,9 @@ produce_command(int argc, char **argv, bool topic)
 				break;
 			case 'H':
 				p.headers = optarg;
+				break;
+			case 'X':
+				reconnect_requested = true;
 				break;
 			case 'q':
 				p.quiet = true;

@@ -130,5 +130,42 @@ check "pgbroker send on the standby: exit 3, needs the primary" "3 yes" "$rc $(g
 out=$(echo '{"via": "multi-host"}' | pgbroker send sq 2>&1); rc=$?
 check "pgbroker send with host=a,b,c target_session_attrs=read-write reaches the primary" "0" "$rc"
 
+# --- the command-line tool across a failover: reconnects and goes on -------------
+dir=$REPLICAS_DIR
+psql -X -q -c "SELECT broker.create_queue('fq', lease => '2 seconds')" \
+	-c "SELECT broker.create_group('st', 'cli', 'latest')" >/dev/null
+pgbroker consume fq -f --payload >"$dir/consume.out" 2>"$dir/consume.err" &
+consumer=$!
+pgbroker tail st -g cli -f --payload --lease '2 seconds' >"$dir/tail.out" 2>"$dir/tail.err" &
+tailer=$!
+( for i in $(seq 1 40); do echo "{\"n\": $i}"; sleep 0.1; done ) | pgbroker send fq -q >"$dir/send.out" 2>"$dir/send.err" &
+sender=$!
+( for i in $(seq 1 40); do echo "{\"r\": $i}"; sleep 0.1; done ) | pgbroker publish st --partition 1 -q \
+	>"$dir/publish.out" 2>"$dir/publish.err" &
+publisher=$!
+sleep 1.5
+replicas_failover || bad "failover"
+src=0; wait $sender || src=$?
+prc=0; wait $publisher || prc=$?
+check "send from a stream across the failover: exit 0" "0" "$src"
+check "publish from a stream across the failover: exit 0" "0" "$prc"
+# every line that was sent comes out of the consumer, at least once (leases of 2 s)
+for _ in $(seq 1 100); do
+	[ "$(sort -u "$dir/consume.out" | grep -c '"n"')" -ge 40 ] && [ "$(sort -u "$dir/tail.out" | grep -c '"r"')" -ge 40 ] && break
+	sleep 0.2
+done
+kill -INT $consumer $tailer
+wait $consumer || true
+wait $tailer || true
+check "consume -f: every message sent across the failover printed (at least once)" "40" \
+	"$(grep -o '"n": [0-9]*' "$dir/consume.out" | sort -u | wc -l)"
+check "tail -f: every record published across the failover printed (at least once)" "40" \
+	"$(grep -o '"r": [0-9]*' "$dir/tail.out" | sort -u | wc -l)"
+check "the consumer acknowledged what it printed: the queue is empty" "0" \
+	"$(psql -X -At -c "SELECT messages FROM broker.queues WHERE queue = 'fq'")"
+check "consume -f said it reconnected" "yes" "$(grep -q 'reconnected to' "$dir/consume.err" && echo yes)"
+check "tail -f said it reconnected" "yes" "$(grep -q 'reconnected to' "$dir/tail.err" && echo yes)"
+cat "$dir/consume.err" "$dir/send.err" | sed 's/^/  /'
+
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]
