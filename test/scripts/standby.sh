@@ -130,6 +130,16 @@ check "pgbroker send on the standby: exit 3, needs the primary" "3 yes" "$rc $(g
 out=$(echo '{"via": "multi-host"}' | pgbroker send sq 2>&1); rc=$?
 check "pgbroker send with host=a,b,c target_session_attrs=read-write reaches the primary" "0" "$rc"
 
+# --- readers on the standby follow offsets while producers commit out of order --------
+sbconn_ts="host=$REPLICAS_SOCK port=$(replicas_port $sb) dbname=postgres user=postgres target_session_attrs=any"
+if test/tools/topic_stress --producers 6 --readers 2 --partitions 3 --records 6000 --topic standby_stress \
+		--standby "$sbconn_ts" >"$REPLICAS_DIR/topic_stress.out" 2>&1; then
+	ok "topic_stress with its readers on the standby: every committed record read once, in order"
+else
+	bad "topic_stress with readers on the standby: $(tail -3 "$REPLICAS_DIR/topic_stress.out")"
+fi
+tail -2 "$REPLICAS_DIR/topic_stress.out" | sed 's/^/  /'
+
 # --- the command-line tool across a failover: reconnects and goes on -------------
 dir=$REPLICAS_DIR
 psql -X -q -c "SELECT broker.create_queue('fq', lease => '2 seconds')" \

@@ -25,9 +25,12 @@
  * statement fails), 2 when the server cannot be reached.
  *
  * Connection parameters come from the usual PG* environment variables.
+ * With --standby CONNINFO the readers read on that hot standby instead,
+ * while the producers commit on the primary: what they see arrives by
+ * replay, and must be just as complete and in order.
  *
  * usage: topic_stress [--producers N] [--readers N] [--partitions N]
- *                     [--records N] [--seed N] [--topic NAME]
+ *                     [--records N] [--seed N] [--topic NAME] [--standby CONNINFO]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -66,6 +69,7 @@ static int *seen_part;			/* [r * nslots + slot]: partition it was read in */
 
 static int	producers_done = 0;
 static int	ends_known = 0;
+static const char *standby = NULL;	/* readers' conninfo, or NULL */
 static long *final_end;			/* latest_offset per partition after producers */
 static long *committed_in;		/* committed records per partition */
 static long total_committed = 0;
@@ -269,7 +273,7 @@ reader(void *arg)
 {
 	int			r = (int) (long) arg;
 	unsigned	seed = seed0 * 104729 + r;
-	PGconn	   *c = connect_db();
+	PGconn	   *c = standby ? PQconnectdb(standby) : connect_db();
 	long	   *next = calloc(npartitions, sizeof(long));
 	long	   *end = NULL;		/* final end offsets, once known */
 
@@ -285,6 +289,11 @@ reader(void *arg)
 
 	for (i = 0; i < nproducers * npartitions; i++)
 		last_seq[i] = -1;
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "topic_stress: reader %d: connection failed: %s", r, PQerrorMessage(c));
+		exit(2);
+	}
 
 	for (;;)
 	{
@@ -487,10 +496,12 @@ main(int argc, char **argv)
 			seed0 = (unsigned) atoi(argv[++i]);
 		else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc)
 			topic = argv[++i];
+		else if (strcmp(argv[i], "--standby") == 0 && i + 1 < argc)
+			standby = argv[++i];
 		else
 		{
 			fprintf(stderr, "usage: topic_stress [--producers N] [--readers N] [--partitions N]\n"
-					"                    [--records N] [--seed N] [--topic NAME]\n");
+					"                    [--records N] [--seed N] [--topic NAME] [--standby CONNINFO]\n");
 			return 1;
 		}
 	}
