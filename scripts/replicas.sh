@@ -219,14 +219,17 @@ replicas_failover() {
 replicas_stop() {
 	local n
 	if [ -n "${REPLICAS_DIR:-}" ] && [ -d "$REPLICAS_DIR" ]; then
+		# (a killed node's pid file stays: its stop fails, which is no failure here)
 		for n in $(replicas_nodes); do
-			[ -f "$REPLICAS_DIR/$n/postmaster.pid" ] &&
-				replicas_as_pg "$REPLICAS_BINDIR/pg_ctl" -D "$REPLICAS_DIR/$n" -m immediate -w stop >/dev/null 2>&1
+			if [ -f "$REPLICAS_DIR/$n/postmaster.pid" ]; then
+				replicas_as_pg "$REPLICAS_BINDIR/pg_ctl" -D "$REPLICAS_DIR/$n" -m immediate -w stop \
+					>/dev/null 2>&1 || true
+			fi
 		done
 		if [ -n "${REPLICAS_KEEP_LOGS:-}" ]; then
-			mkdir -p "$REPLICAS_KEEP_LOGS" && cp "$REPLICAS_DIR"/*.log "$REPLICAS_KEEP_LOGS"/ 2>/dev/null
+			mkdir -p "$REPLICAS_KEEP_LOGS" && cp "$REPLICAS_DIR"/*.log "$REPLICAS_KEEP_LOGS"/ 2>/dev/null || true
 		fi
-		rm -rf "$REPLICAS_DIR"
+		rm -rf "$REPLICAS_DIR" || true
 	fi
 	REPLICAS_DIR=
 }
