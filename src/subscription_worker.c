@@ -76,6 +76,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "acl.h"
 #include "common.h"
 #include "locktag.h"
 #include "pgbroker.h"
@@ -654,6 +655,7 @@ pgbroker_subscription_main(Datum main_arg)
 	bool		is_queue = true;
 	long		backoff_ms = 0;
 	long		waited;
+	bool		denied = false;	/* the last error was a privilege the owner lacked */
 
 	memcpy(&me, MyBgworkerEntry->bgw_extra, sizeof(me));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -701,6 +703,7 @@ pgbroker_subscription_main(Datum main_arg)
 			RESUME_INTERRUPTS();
 			stats_error(edata->message, "the worker");
 			stats.failing = true;
+			denied = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
 			FreeErrorData(edata);
 			SubscriptionTopicForget();
 			backoff_ms = backoff_ms == 0 ? 1000 : Min(backoff_ms * 2, PGBROKER_ERROR_BACKOFF_MAX_MS);
@@ -720,16 +723,28 @@ pgbroker_subscription_main(Datum main_arg)
 			}
 			PG_END_TRY();
 			pgstat_report_appname(psprintf("pgbroker subscription %d/%d idle", me.subscription, me.worker));
-			/* back off, looking each second whether the subscription was dropped or paused */
+			/*
+			 * Back off, looking each second whether the subscription was
+			 * dropped or paused, and, after a privilege error, whether the
+			 * owner was granted what it lacked: then retry at once.
+			 */
 			for (waited = 0; waited < backoff_ms; waited += 1000)
 			{
+				bool		granted = false;
+
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								 Min(1000, backoff_ms - waited), PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
 				CHECK_FOR_INTERRUPTS();
 				PG_TRY();
 				{
-					(void) begin();
+					Subscription *s = begin();
+
+					granted = denied && OidIsValid(s->owner_id) &&
+						BrokerHasPrivilege(s->owner_id, s->is_queue ? 'q' : 't',
+										   BrokerAclHolder(s->is_queue ? 'q' : 't', s->source_id),
+										   BROKER_PRIV_CONSUME) &&
+						pg_proc_aclcheck(s->handler, s->owner_id, ACL_EXECUTE) == ACLCHECK_OK;
 					end(false);
 				}
 				PG_CATCH();
@@ -740,6 +755,8 @@ pgbroker_subscription_main(Datum main_arg)
 					RESUME_INTERRUPTS();
 				}
 				PG_END_TRY();
+				if (granted)
+					break;
 			}
 		}
 		PG_END_TRY();

@@ -167,8 +167,13 @@ RESET ROLE;
 SELECT broker.revoke('consume', 'sub_owner', queue => 'sq');
 SELECT sub_app.wait_for($$SELECT state = 'failing' AND last_error = 'permission denied for queue "sq"'
 						  FROM broker.subscriptions WHERE name = 's_revoked'$$);
+-- failures 1, 2, 4 s apart: 7.5 s in, the worker is in an 8 s backoff; a
+-- grant then is taken up within a second, not at the backoff's end
+SELECT pg_sleep(7.5);
+SELECT clock_timestamp() AS granted_at \gset
 SELECT broker.grant('consume', 'sub_owner', queue => 'sq');
 SELECT sub_app.wait_for('SELECT count(*) = 1 FROM sub_app.done WHERE n = 102');
+SELECT clock_timestamp() - :'granted_at'::timestamptz < interval '4 seconds' AS grant_taken_up_at_once;
 SELECT broker.unsubscribe('s_revoked');
 
 -- privileges: consume on the queue and EXECUTE on the handler
