@@ -31,14 +31,24 @@ typedef struct ConsoleConfig
 	const char *tls_cert;
 	const char *tls_key;
 	char		token[65];		/* the token POST requests carry */
+	const char *allowed_hosts[8];	/* Host names the console answers to (with its port) */
+	int			nallowed;
 } ConsoleConfig;
 
 extern ConsoleConfig console;
 
 /* pool.c */
 typedef struct PoolConn PoolConn;
+typedef enum PoolFailure
+{
+	POOL_BUSY,					/* every connection in use for 10 s */
+	POOL_LOGIN_REFUSED,			/* --auth: not a login the server accepts */
+	POOL_UNREACHABLE			/* the server could not be reached */
+} PoolFailure;
 extern void pool_init(int size);
-extern PoolConn *pool_get(const char *user, const char *password, char *err, size_t errlen);
+extern PoolConn *pool_get(const char *user, const char *password, char *err, size_t errlen,
+						  PoolFailure *kind);
+extern void pool_discard(PoolConn *pc);
 extern PGconn *pool_conn(PoolConn *pc);
 extern void pool_put(PoolConn *pc);
 extern void pool_close_all(void);

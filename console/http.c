@@ -8,10 +8,14 @@
  * token that every POST must carry in the X-Pgbroker-Token header.
  * GET and POST /api/v1/...: the calls of api.c.
  *
- * Cross-site requests: a POST needs the token (a page of another site
- * cannot read it: no response carries CORS headers), a JSON content type
- * (which a plain HTML form cannot send) and, when the browser sends an
- * Origin, the console's own.  With --read-only every POST is refused.
+ * Every request must name the console by a Host it answers to (its
+ * listen address, localhost, or --allowed-host, with its port): a page of
+ * another site whose name was made to resolve to the console's address
+ * (DNS rebinding) is refused (421) before anything is read.  Cross-site
+ * requests: a POST needs the token (a page of another site cannot read
+ * it: no response carries CORS headers), a JSON content type (which a
+ * plain HTML form cannot send) and, when the browser sends an Origin, one
+ * of the console's own.  With --read-only every POST is refused.
  * With --auth the request's basic credentials are the database login;
  * without them the answer is 401.  Every answer says no-store, nosniff,
  * no framing, and a content security policy that allows the console's
@@ -20,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +119,11 @@ serve_static(struct MHD_Connection *conn, const char *url)
 		fseek(f, 0, SEEK_END);
 		len = ftell(f);
 		fseek(f, 0, SEEK_SET);
+		if (len < 0)
+		{
+			fclose(f);
+			return respond_error(conn, 500, "a file of the page cannot be read");
+		}
 		buf = malloc(len > 0 ? len : 1);
 		if (len > 0 && fread(buf, 1, len, f) != (size_t) len)
 			len = 0;
@@ -125,25 +135,44 @@ serve_static(struct MHD_Connection *conn, const char *url)
 	return respond_error(conn, 404, "not found");
 }
 
-/* whether the Origin header, if any, is this console's */
+/* whether host (a Host header's value, or an Origin's host part) names this console */
+static bool
+allowed_host(const char *host)
+{
+	char		port[16];
+
+	if (host == NULL)
+		return false;
+	snprintf(port, sizeof(port), ":%d", console.listen_port);
+	for (int i = 0; i < console.nallowed; i++)
+	{
+		size_t		n = strlen(console.allowed_hosts[i]);
+
+		if (strncasecmp(host, console.allowed_hosts[i], n) != 0)
+			continue;
+		if (strcmp(host + n, port) == 0)
+			return true;
+		/* a browser leaves out the scheme's default port */
+		if (host[n] == '\0' && ((console.listen_port == 80 && console.tls_cert == NULL) ||
+								 (console.listen_port == 443 && console.tls_cert != NULL)))
+			return true;
+	}
+	return false;
+}
+
+/* whether the Origin header, if any, is one of this console's */
 static bool
 same_origin(struct MHD_Connection *conn)
 {
 	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-	const char *rest;
 
 	if (origin == NULL)
 		return true;
-	if (host == NULL)
-		return false;
 	if (strncmp(origin, "http://", 7) == 0)
-		rest = origin + 7;
-	else if (strncmp(origin, "https://", 8) == 0)
-		rest = origin + 8;
-	else
-		return false;
-	return strcmp(rest, host) == 0;
+		return allowed_host(origin + 7);
+	if (strncmp(origin, "https://", 8) == 0)
+		return allowed_host(origin + 8);
+	return false;
 }
 
 static bool
@@ -166,12 +195,15 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	PoolConn   *pc;
 	char		err[512];
 	ApiResult	result;
+	PoolFailure failure;
 	enum MHD_Result ret;
 	bool		api = strncmp(url, "/api/", 5) == 0;
 	bool		metrics = strcmp(url, "/metrics") == 0;
 
 	if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return respond_error(conn, 405, "only GET and POST");
+	if (!allowed_host(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+		return respond_error(conn, 421, "this console does not answer to that Host (see --allowed-host)");
 	/* gather a POST body first */
 	if (post)
 	{
@@ -236,10 +268,10 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 			return respond(conn, 401, "application/json", msg, strlen(msg), true);
 		}
 	}
-	pc = pool_get(user, password, err, sizeof(err));
+	pc = pool_get(user, password, err, sizeof(err), &failure);
 	if (pc == NULL)
 	{
-		bool		login = console.auth && strstr(err, "busy") == NULL;
+		bool		login = console.auth && failure == POOL_LOGIN_REFUSED;
 
 		if (user)
 			MHD_free(user);
@@ -301,6 +333,21 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	api_call(post ? API_POST : API_GET, url,
 			 MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name"),
 			 post ? (up->data ? up->data : "") : NULL, pool_conn(pc), &result);
+	if (!post && PQstatus(pool_conn(pc)) == CONNECTION_BAD)
+	{
+		/* a pooled connection the server had closed: once more on a new one */
+		pool_discard(pc);
+		pc = pool_get(NULL, NULL, err, sizeof(err), &failure);
+		if (console.auth || pc == NULL)
+		{
+			if (pc)
+				pool_put(pc);
+			return respond_json(conn, result.status, result.body);
+		}
+		free(result.body);
+		api_call(API_GET, url, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name"),
+				 NULL, pool_conn(pc), &result);
+	}
 	pool_put(pc);
 	return respond_json(conn, result.status, result.body);
 }
@@ -319,13 +366,6 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-static volatile sig_atomic_t stop = 0;
-
-static void
-on_signal(int sig)
-{
-	stop = 1;
-}
 
 static char *
 read_file(const char *path)
@@ -339,6 +379,11 @@ read_file(const char *path)
 	fseek(f, 0, SEEK_END);
 	len = ftell(f);
 	fseek(f, 0, SEEK_SET);
+	if (len < 0)
+	{
+		fclose(f);
+		return NULL;
+	}
 	buf = calloc(1, len + 1);
 	if (fread(buf, 1, len, f) != (size_t) len)
 	{
@@ -352,12 +397,18 @@ read_file(const char *path)
 int
 http_run(void)
 {
+	sigset_t	stop_signals;
 	struct MHD_Daemon *d;
 	struct sockaddr_storage addr;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	char	   *cert = NULL;
 	char	   *key = NULL;
 
+	/* block the stop signals in every thread; the main one waits for them */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	memset(&addr, 0, sizeof(addr));
 	if (strchr(console.listen_host, ':'))
 	{
@@ -423,10 +474,12 @@ http_run(void)
 			strchr(console.listen_host, ':') ? "]" : "", console.listen_port,
 			console.read_only ? " (read-only)" : "",
 			console.auth ? " (logins by HTTP basic authentication)" : "");
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	while (!stop)
-		pause();
+	{
+		int			sig;
+
+		/* SIGINT and SIGTERM were blocked before the server's threads started */
+		sigwait(&stop_signals, &sig);
+	}
 	MHD_stop_daemon(d);
 	pool_close_all();
 	free(cert);

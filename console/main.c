@@ -47,6 +47,8 @@ usage(FILE *out)
 			"  --pool N                database connections at most (default 4)\n"
 			"  --statement-timeout MS  limit of each query (default 5000)\n"
 			"  --static-dir DIR        the page's files (default " PGBROKER_CONSOLE_STATIC ")\n"
+			"  --allowed-host NAME     a host name browsers reach it by, beyond its address and\n"
+			"                          localhost (repeatable); other Host headers are refused\n"
 			"  --help                  show this help\n"
 			"\n"
 			"Pages: / (overview, queue and topic pages); /metrics (Prometheus); /api/v1/...\n"
@@ -104,11 +106,13 @@ main(int argc, char **argv)
 		{"pool", required_argument, NULL, 'P'},
 		{"statement-timeout", required_argument, NULL, 't'},
 		{"static-dir", required_argument, NULL, 's'},
+		{"allowed-host", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *listen = "127.0.0.1:8080";
 	int			c;
+	long		v;
 	char	   *end;
 
 	console.pool_size = 4;
@@ -154,8 +158,9 @@ main(int argc, char **argv)
 				}
 				break;
 			case 't':
-				console.statement_timeout_ms = (int) strtol(optarg, &end, 10);
-				if (*end || console.statement_timeout_ms < 1)
+				v = strtol(optarg, &end, 10);
+				console.statement_timeout_ms = (int) v;
+				if (*end || v < 1 || v > 24L * 3600 * 1000)
 				{
 					fprintf(stderr, "pgbroker-console: --statement-timeout must be a positive number of milliseconds\n");
 					return 1;
@@ -163,6 +168,14 @@ main(int argc, char **argv)
 				break;
 			case 's':
 				console.static_dir = optarg;
+				break;
+			case 'A':
+				if (console.nallowed >= 4)
+				{
+					fprintf(stderr, "pgbroker-console: at most 4 --allowed-host\n");
+					return 1;
+				}
+				console.allowed_hosts[console.nallowed++] = optarg;
 				break;
 			case 'H':
 				usage(stdout);
@@ -221,6 +234,22 @@ main(int argc, char **argv)
 			fprintf(stderr, "pgbroker-console: warning: listening on %s: whoever reaches it acts as the "
 					"console's database role\n", console.listen_host);
 	}
+	/* the Host names it answers to: its address, and the loopback names */
+	{
+		static char bracketed[64];
+		const char *h = console.listen_host;
+
+		if (strchr(h, ':'))
+		{
+			snprintf(bracketed, sizeof(bracketed), "[%s]", h);
+			h = bracketed;
+		}
+		if (strcmp(console.listen_host, "0.0.0.0") != 0 && strcmp(console.listen_host, "::") != 0)
+			console.allowed_hosts[console.nallowed++] = h;
+		console.allowed_hosts[console.nallowed++] = "localhost";
+		console.allowed_hosts[console.nallowed++] = "127.0.0.1";
+		console.allowed_hosts[console.nallowed++] = "[::1]";
+	}
 	make_token();
 	pool_init(console.pool_size);
 
@@ -228,7 +257,8 @@ main(int argc, char **argv)
 	if (!console.auth)
 	{
 		char		err[512];
-		PoolConn   *pc = pool_get(NULL, NULL, err, sizeof(err));
+		PoolFailure kind;
+		PoolConn   *pc = pool_get(NULL, NULL, err, sizeof(err), &kind);
 
 		if (pc == NULL)
 		{

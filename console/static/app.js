@@ -68,17 +68,19 @@ function say(container, text, isError) {
 }
 
 /* ---- history of samples, for rates and charts ---- */
+/* samples {t, v: {name: value}}, at least a second apart (a closer one replaces the last) */
 function remember(key, t, values) {
   const h = (view.history[key] = view.history[key] || []);
-  h.push({ t, ...values });
+  if (h.length && t - h[h.length - 1].t < 1) h.pop();
+  h.push({ t, v: values });
   while (h.length && h[0].t < t - HISTORY_S) h.shift();
   return h;
 }
 function perSecond(h, field) {
   if (h.length < 2) return null;
   const a = h[h.length - 2], b = h[h.length - 1];
-  if (a[field] === null || b[field] === null || b.t <= a.t) return null;
-  return Math.max(b[field] - a[field], 0) / (b.t - a.t);
+  if (a.v[field] === null || b.v[field] === null || b.t <= a.t) return null;
+  return Math.max(b.v[field] - a.v[field], 0) / (b.t - a.t);
 }
 
 function chart(container, key, title, series, width) {
@@ -99,7 +101,12 @@ function chart(container, key, title, series, width) {
 function route() {
   const h = location.hash.replace(/^#\/?/, "");
   const [kind, ...rest] = h.split("/");
-  const name = rest.length ? decodeURIComponent(rest.join("/")) : null;
+  let name = null;
+  try {
+    name = rest.length ? decodeURIComponent(rest.join("/")) : null;
+  } catch (e) {
+    return { kind: "overview" };	/* a malformed hash */
+  }
   if (kind === "queue" && name !== null) return { kind: "queue", name };
   if (kind === "topic" && name !== null) return { kind: "topic", name };
   return { kind: "overview" };
@@ -116,7 +123,19 @@ async function show() {
   await refresh();
 }
 
+/*
+ * One refresh at a time: a call while one runs (an action, a new page)
+ * asks for another as soon as it ends, so there is only ever one chain.
+ */
+let refreshing = false;
+let again = false;
+
 async function refresh() {
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
   const mine = view;
   try {
     if (mine.route.kind === "overview") await drawOverview(mine);
@@ -128,7 +147,15 @@ async function refresh() {
     if (mine === view && !document.getElementById("main").firstChild)
       say(document.getElementById("main"), e.message, true);
   }
-  if (mine === view) timer = setTimeout(refresh, REFRESH_MS);
+  refreshing = false;
+  if (timer) clearTimeout(timer);
+  timer = null;
+  if (again) {
+    again = false;
+    timer = setTimeout(refresh, 0);
+  } else if (mine === view) {
+    timer = setTimeout(refresh, REFRESH_MS);
+  }
 }
 
 /* ---- overview ---- */
@@ -227,10 +254,10 @@ async function drawQueue(mine) {
     el("p", { class: "muted" }, (x.exact ? "Counted exactly" : "States estimated from a sample of the table") +
       "; max attempts " + x.max_attempts + ", lease " + x.lease + (x.ttl ? ", time to live " + x.ttl : "") + "."));
   const t = h.map((s) => s.t);
-  if (mine.charts.depth) mine.charts.depth.setData([t, h.map((s) => s.messages), h.map((s) => s.ready)]);
+  if (mine.charts.depth) mine.charts.depth.setData([t, h.map((s) => s.v.messages), h.map((s) => s.v.ready)]);
   if (mine.charts.rates) {
-    const rin = h.map((s, i) => i ? (s.sent !== null && h[i - 1].sent !== null ? Math.max(s.sent - h[i - 1].sent, 0) / (s.t - h[i - 1].t) : null) : null);
-    const rout = h.map((s, i) => i ? (s.acked !== null && h[i - 1].acked !== null ? Math.max(s.acked - h[i - 1].acked, 0) / (s.t - h[i - 1].t) : null) : null);
+    const rin = h.map((s, i) => i ? perSecond(h.slice(i - 1, i + 1), "sent") : null);
+    const rout = h.map((s, i) => i ? perSecond(h.slice(i - 1, i + 1), "acked") : null);
     mine.charts.rates.setData([t, rin, rout]);
   }
   const manage = mayAct(d.may_manage);
@@ -319,7 +346,7 @@ async function drawTopic(mine) {
     d.partitions.map((x) => el("tr", { "data-partition": x.partition },
       el("td", {}, String(x.partition)), el("td", { "data-field": "earliest" }, num(x.earliest_offset)),
       el("td", { "data-field": "end" }, num(x.end_offset)), el("td", { "data-field": "records" }, num(x.records))))));
-  if (mine.charts.lag) mine.charts.lag.setData([h.map((s) => s.t), ...groups.map((g) => h.map((s) => s[g] === undefined ? null : s[g]))]);
+  if (mine.charts.lag) mine.charts.lag.setData([h.map((s) => s.t), ...groups.map((g) => h.map((s) => s.v[g] === undefined ? null : s.v[g]))]);
   p.groups.replaceChildren(d.groups.length ? el("table", { id: "groups" },
     el("tr", {}, el("th", { class: "name" }, "group"), el("th", {}, "partition"), el("th", {}, "committed"), el("th", {}, "end"),
       el("th", {}, "lag"), el("th", {}, "last commit"), el("th", { class: "name" }, "lease holder")),

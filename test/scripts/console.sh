@@ -99,6 +99,14 @@ check "a file not in the page's list is 404" "404" "$(curl -s -o /dev/null -w '%
 check "answers carry a content security policy and nosniff" "2" \
 	"$(curl -s -D - -o /dev/null $A/ | grep -ciE "^(content-security-policy: default-src 'none'; script-src 'self'|x-content-type-options: nosniff)")"
 
+# --- another site's name resolved to the console (DNS rebinding): refused --------------
+check "a request for another Host is refused, 421" "421 421" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "Host: rebind.example:$base" $A/api/v1/session) $(curl -s -o /dev/null -w '%{http_code}' -H "Host: rebind.example:$base" $A/)"
+check "localhost is one of its names" "200" "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$base" $A/api/v1/session)"
+check "a POST from an Origin that is not the console's, even with the token: 403" "403" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X POST $A/api/v1/queue/redrive -H 'Content-Type: application/json' \
+		-H "X-Pgbroker-Token: $(curl -s $A/api/v1/session | json 'd["token"]')" -H "Origin: http://127.0.0.1:$base.evil.example" -d '{"queue": "orders", "ids": []}')"
+
 # --- cross-site and read-only refusals ---------------------------------------
 tok=$(curl -s $A/api/v1/session | json 'd["token"]')
 redrive() {	# redrive URL [curl args...]: the HTTP status
@@ -146,6 +154,10 @@ check "--auth: a wrong password, 401" "401" "$(curl -s -o /dev/null -w '%{http_c
 check "--auth: the right password, the database role of the login" "console_pw" \
 	"$(curl -s -u 'console_pw:right horse battery' $AU/api/v1/session | json 'd["role"]')"
 check "--auth: the page itself needs no login (its data does)" "200" "$(curl -s -o /dev/null -w '%{http_code}' $AU/)"
+check "--auth: an empty password, 401 (libpq would take one from elsewhere)" "401 401" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -u 'console_pw:' $AU/api/v1/session) $(curl -s -o /dev/null -w '%{http_code}' -u ':' $AU/api/v1/session)"
+check "--auth: a login the server lets in without its password (trust) is refused, 401" "401" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -u 'postgres:anything' $AU/api/v1/session)"
 check "--auth beyond the loopback without TLS: refused at start" "1 yes" \
 	"$(console/pgbroker-console --listen 0.0.0.0:$((base + 9)) --auth -h "$PGHOST" -p "$PGPORT" >"$dir/refused.log" 2>&1; echo $?) $(grep -q 'needs TLS' "$dir/refused.log" && echo yes)"
 
