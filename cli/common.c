@@ -295,16 +295,19 @@ may_reconnect(PGconn *conn)
 /*
  * Connect again after the connection was lost: the old one is closed.
  * NULL (and the reason on standard error) after RECONNECT_LIMIT seconds
- * or Ctrl-C.
+ * or Ctrl-C.  The cancel target is cleared; callers set it again where
+ * they want Ctrl-C to cancel a statement.
  */
 PGconn *
 reconnect_db(PGconn *old)
 {
-	char		err[1024];
+	char		err[1024] = "";
 	char		why[512];
 	double		start = now_seconds();
 	double		delay = 0.2;
 
+	/* no cancel of a connection that is gone (its server may be down) */
+	set_cancel_target(NULL);
 	snprintf(why, sizeof(why), "%s", PQerrorMessage(old));
 	why[strcspn(why, "\n")] = '\0';
 	errorf("connection lost (%s); reconnecting", why[0] ? why : "server closed the connection");
@@ -318,7 +321,6 @@ reconnect_db(PGconn *old)
 		{
 			errorf("reconnected to %s port %s after %.1f s", PQhost(conn), PQport(conn),
 				   now_seconds() - start);
-			set_cancel_target(conn);
 			return conn;
 		}
 		if (now_seconds() - start > RECONNECT_LIMIT)

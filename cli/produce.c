@@ -27,6 +27,7 @@
 
 #include "cli.h"
 
+#define MAX_RESENDS		3		/* a batch sent again at most this often */
 #define FLUSH_IDLE_MS	100		/* send a partial batch after this much quiet */
 #define PROGRESS_EVERY	0.5		/* seconds between progress lines */
 #define BAD_LISTED		10		/* bad lines named again at the end */
@@ -50,6 +51,7 @@ typedef struct Batch
 	char	  **key;			/* publish --key-separator: each line's key */
 	int			n;
 	int			cap;
+	int			resends;		/* times sent again after a lost connection */
 } Batch;
 
 typedef struct Producer
@@ -154,6 +156,7 @@ batch_init(Batch *b)
 	buf_init(&b->raw);
 	b->cap = 64;
 	b->n = 0;
+	b->resends = 0;
 	b->off = malloc(sizeof(size_t) * b->cap);
 	b->len = malloc(sizeof(size_t) * b->cap);
 	b->lineno = malloc(sizeof(long) * b->cap);
@@ -185,6 +188,7 @@ batch_clear(Batch *b)
 	for (int i = 0; i < b->n; i++)
 		free(b->key[i]);
 	b->n = 0;
+	b->resends = 0;
 	buf_reset(&b->raw);
 }
 
@@ -515,14 +519,17 @@ flush_batch(Producer *p, Batch *b)
 	}
 
 	clear_progress(p);
-	if (may_reconnect(p->conn))
+	if (may_reconnect(p->conn) && b->resends < MAX_RESENDS)
 	{
 		/*
 		 * The batch's transaction may have committed before the
-		 * connection broke: sent again, its lines may be there twice (a
-		 * --dedup-key line, never).  What was reported as sent is in.
+		 * connection broke: sent again, its lines may be there twice
+		 * (with --dedup-key, not while the queue's dedup window holds the
+		 * key).  A batch that loses the connection MAX_RESENDS times
+		 * (one that brings its server down?) ends the command.
 		 */
 		PQclear(res);
+		b->resends++;
 		errorf("the batch of lines %ld to %ld may or may not have been sent: sending it again",
 			   b->lineno[0], b->lineno[b->n - 1]);
 		if ((p->conn = reconnect_db(p->conn)) == NULL)

@@ -12,6 +12,7 @@
  * are dense, so a reader that asks for the next offset sees every record
  * committed below it once (docs/design.md argues it on a standby too).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,7 +207,16 @@ cmd_read(int argc, char **argv)
 					break;
 			}
 		}
-		fflush(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout))
+		{
+			/* a closed pipe (head) ends it quietly; anything else is an error */
+			if (errno != EPIPE)
+			{
+				errorf("error: could not write to standard output: %s", strerror(errno));
+				rc = EXIT_SERVER;
+			}
+			goto done;
+		}
 		if (!follow)
 			break;
 		if (got == 0 && !nap(0.5))

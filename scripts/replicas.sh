@@ -150,7 +150,8 @@ replicas_kill_primary() {
 	kill -KILL "$pm" $children 2>/dev/null || true
 	for pid in $pm $children; do
 		for _ in $(seq 1 600); do
-			ps -p "$pid" >/dev/null 2>&1 || continue 2
+			# gone, or a zombie nobody reaps (a container's PID 1 may not)
+			[[ "$(ps -o stat= -p "$pid" 2>/dev/null)" =~ ^Z|^$ ]] && continue 2
 			sleep 0.05
 		done
 		echo "replicas: process $pid of the old primary still there" >&2
@@ -205,15 +206,16 @@ replicas_rebuild() {	# replicas_rebuild NODE
 replicas_failover() {
 	local t0 t1
 	t0=$(date +%s%3N)
-	replicas_kill_primary || return 1
-	replicas_promote || return 1
+	replicas_kill_primary || { echo "replicas: killing the primary failed" >&2; return 1; }
+	replicas_promote || { echo "replicas: promoting a standby failed" >&2; tail -5 "$REPLICAS_DIR/pg_ctl.out" >&2; return 1; }
 	for _ in $(seq 1 200); do
 		[ "$(replicas_psql "$REPLICAS_PRIMARY" -c "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ] && break
 		sleep 0.05
 	done
 	t1=$(date +%s%3N)
 	REPLICAS_DOWNTIME_MS=$((t1 - t0))
-	replicas_rebuild "$REPLICAS_DEAD"
+	replicas_rebuild "$REPLICAS_DEAD" || { echo "replicas: rebuilding $REPLICAS_DEAD failed" >&2;
+		tail -5 "$REPLICAS_DIR/basebackup.out" >&2; for n in $(replicas_nodes); do tail -3 "$REPLICAS_DIR/$n.log" >&2; done; return 1; }
 }
 
 replicas_stop() {

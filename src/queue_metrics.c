@@ -27,9 +27,11 @@
  * rows (a big table a drain left nearly empty, or statistics not yet
  * reported, which PostgreSQL 15 delays up to ten seconds: those rows are
  * read through the primary key, and counted if they are that few; so the
- * count is also the messages).  Otherwise SAMPLE_PAGES pages are chosen at random and at most
- * SAMPLE_TUPLES rows of each are looked at (more pages, up to
- * SAMPLE_MAX_PAGES, while fewer than SAMPLE_MIN_ROWS rows were found),
+ * count is also the messages).  Otherwise SAMPLE_PAGES pages are chosen at
+ * random, their visible rows counted and the states of SAMPLE_TUPLES of
+ * each page's rows read, each standing for its share of the page (more
+ * pages, up to SAMPLE_MAX_PAGES, while fewer than SAMPLE_MIN_ROWS rows
+ * were found),
  * and the shares found there are applied to the live count (or counted,
  * when that read every row of the table); when even those pages held no
  * row the states are NULL.  The age of the oldest
@@ -161,7 +163,7 @@ metrics_shmem_startup(void)
 	info.keysize = sizeof(CounterKey);
 	info.entrysize = sizeof(CounterEntry);
 	counters = ShmemInitHash("pgbroker queue counters", metrics_queues, metrics_queues,
-							 &info, HASH_ELEM | HASH_BLOBS);
+							 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -319,31 +321,59 @@ QueueMetricsSubAborted(int level)
 	npending = n;
 }
 
-/* A subtransaction at nest level `level` committed: its parent owns them. */
+/*
+ * A subtransaction at nest level `level` committed: its parent owns them,
+ * merged into the parent's entry of the same queue (a loop of savepoints
+ * must not grow the list).
+ */
 void
 QueueMetricsSubCommitted(int level)
 {
 	int			i;
+	int			j;
+	int			n = 0;
 
 	for (i = 0; i < npending; i++)
 	{
-		if (pending[i].level >= level)
-			pending[i].level = level - 1;
+		if (pending[i].level < level)
+			continue;
+		pending[i].level = level - 1;
 	}
+	for (i = 0; i < npending; i++)
+	{
+		for (j = 0; j < n; j++)
+		{
+			if (pending[j].queue_id == pending[i].queue_id && pending[j].level == pending[i].level)
+				break;
+		}
+		if (j < n)
+		{
+			for (int k = 0; k < QCOUNT_N; k++)
+				pending[j].c[k] += pending[i].c[k];
+		}
+		else
+			pending[n++] = pending[i];
+	}
+	npending = n;
 }
 
 /* ---------------------------------------------------------------------
  * Measuring a queue
  * --------------------------------------------------------------------- */
 
+/*
+ * Live rows found, and their states.  On a page of which only some rows
+ * were classified, each classified row stands for visible / classified
+ * rows of the page, so the states add up to the rows found.
+ */
 typedef struct QueueStates
 {
 	double		ready_age;		/* the longest a ready row looked at has waited (s); -1: none */
-	int64		seen;			/* live rows looked at */
-	int64		ready;
-	int64		delayed;
-	int64		leased;
-	int64		waiting;
+	double		seen;			/* live rows found */
+	double		ready;
+	double		delayed;
+	double		leased;
+	double		waiting;
 } QueueStates;
 
 typedef struct QueueAtts
@@ -399,8 +429,9 @@ note_ready_age(HeapTuple tup, TupleDesc desc, const QueueAtts *att, TimestampTz 
 }
 
 /*
- * Count the states of the visible rows of one page (at most max_rows; 0:
- * all).  Returns whether rows were left out.
+ * Count the visible rows of one page, and the states of at most max_rows
+ * of them (0: all), from a random one on, each standing for its share of
+ * the page.  Returns whether some rows were not classified.
  */
 static bool
 measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
@@ -412,6 +443,8 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 	OffsetNumber start;
 	OffsetNumber k;
 	int			taken = 0;
+	int			visible = 0;
+	int			counts[4] = {0, 0, 0, 0};
 	TupleDesc	desc = RelationGetDescr(rel);
 
 	CHECK_FOR_INTERRUPTS();
@@ -419,14 +452,14 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	maxoff = PageGetMaxOffsetNumber(page);
-	/* from a random line pointer when only some rows are taken */
 	start = (max_rows > 0 && maxoff > 0) ?
 		(OffsetNumber) pg_prng_uint64_range(&pg_global_prng_state, 0, maxoff - 1) : 0;
-	for (k = 0; k < maxoff && (max_rows <= 0 || taken < max_rows); k++)
+	for (k = 0; k < maxoff; k++)
 	{
 		OffsetNumber off = FirstOffsetNumber + (start + k) % maxoff;
 		ItemId		id = PageGetItemId(page, off);
 		HeapTupleData tup;
+		MessageState state;
 
 		if (!ItemIdIsNormal(id))
 			continue;
@@ -436,27 +469,27 @@ measure_page(Relation rel, BlockNumber blk, Snapshot snap, const QueueAtts *att,
 		ItemPointerSet(&tup.t_self, blk, off);
 		if (!HeapTupleSatisfiesVisibility(&tup, snap, buf))
 			continue;
+		visible++;
+		if (max_rows > 0 && taken >= max_rows)
+			continue;
 		taken++;
-		st->seen++;
-		switch (message_state(&tup, desc, att, now))
-		{
-			case STATE_READY:
-				st->ready++;
-				note_ready_age(&tup, desc, att, now, st);
-				break;
-			case STATE_DELAYED:
-				st->delayed++;
-				break;
-			case STATE_LEASED:
-				st->leased++;
-				break;
-			case STATE_WAITING:
-				st->waiting++;
-				break;
-		}
+		state = message_state(&tup, desc, att, now);
+		counts[state]++;
+		if (state == STATE_READY)
+			note_ready_age(&tup, desc, att, now, st);
 	}
 	UnlockReleaseBuffer(buf);
-	return k < maxoff;
+	st->seen += visible;
+	if (taken > 0)
+	{
+		double		w = (double) visible / taken;
+
+		st->ready += counts[STATE_READY] * w;
+		st->delayed += counts[STATE_DELAYED] * w;
+		st->leased += counts[STATE_LEASED] * w;
+		st->waiting += counts[STATE_WAITING] * w;
+	}
+	return taken < visible;
 }
 
 /*
@@ -652,7 +685,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 		for (b = 0; b < nblocks; b++)
 			measure_page(rel, b, snap, &att, now, 0, &st);
 		exact = true;
-		live = st.seen;
+		live = (int64) st.seen;
 	}
 	else
 	{
@@ -680,12 +713,12 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 			if (measure_page(rel, b, snap, &att, now, SAMPLE_TUPLES, &st))
 				partial = true;
 		}
-		density = (int64) ((double) st.seen / npicked * nblocks);
+		density = (int64) (st.seen / npicked * nblocks);
 		if (npicked == nblocks && !partial)
 		{
 			/* every page was read, every row of it: exact after all */
 			exact = true;
-			live = st.seen;
+			live = (int64) st.seen;
 		}
 		else if ((stats_known && live <= EXACT_ROWS) || density <= EXACT_ROWS)
 		{
@@ -702,7 +735,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 			{
 				st = all;
 				exact = true;
-				live = st.seen;
+				live = (int64) st.seen;
 			}
 			else
 				age = -1;
@@ -720,10 +753,10 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 	values[QM_MESSAGES] = Int64GetDatum(live);
 	if (exact || live == 0)
 	{
-		values[QM_READY] = Int64GetDatum(exact ? st.ready : 0);
-		values[QM_DELAYED] = Int64GetDatum(exact ? st.delayed : 0);
-		values[QM_LEASED] = Int64GetDatum(exact ? st.leased : 0);
-		values[QM_WAITING] = Int64GetDatum(exact ? st.waiting : 0);
+		values[QM_READY] = Int64GetDatum(exact ? (int64) rint(st.ready) : 0);
+		values[QM_DELAYED] = Int64GetDatum(exact ? (int64) rint(st.delayed) : 0);
+		values[QM_LEASED] = Int64GetDatum(exact ? (int64) rint(st.leased) : 0);
+		values[QM_WAITING] = Int64GetDatum(exact ? (int64) rint(st.waiting) : 0);
 	}
 	else if (st.seen == 0)
 	{
@@ -732,7 +765,7 @@ measure_queue(int32 queue_id, Oid nsp, Snapshot snap, TimestampTz now,
 	}
 	else
 	{
-		double		scale = (double) live / st.seen;
+		double		scale = (double) live / st.seen;	/* st.seen > 0 here */
 		int64		leased = (int64) rint(st.leased * scale);
 		int64		delayed = (int64) rint(st.delayed * scale);
 		int64		waiting = (int64) rint(st.waiting * scale);
@@ -827,6 +860,15 @@ pgbroker_metrics_since(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(shared->since);
 }
 
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * broker._queue_counters_keep(ids integer[]) RETURNS integer: forget the
  * counters of this database's queues not in ids (dropped ones); returns
@@ -841,22 +883,29 @@ pgbroker_queue_counters_keep(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 	int			removed = 0;
+	int32	   *keep_ids;
+	int			nkeep = 0;
 	HASH_SEQ_STATUS seq;
 	CounterEntry *e;
 
 	if (counters == NULL)
 		PG_RETURN_INT32(0);
 	deconstruct_array(ids, INT4OID, 4, true, TYPALIGN_INT, &elems, &elnulls, &n);
+	/* the ids sorted, outside the lock, for a binary search per entry */
+	keep_ids = palloc(sizeof(int32) * (n + 1));
+	for (i = 0; i < n; i++)
+		if (!elnulls[i])
+			keep_ids[nkeep++] = DatumGetInt32(elems[i]);
+	qsort(keep_ids, nkeep, sizeof(int32), cmp_int32);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, counters);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		bool		keep = false;
+		bool		keep;
 
 		if (e->key.dbid != MyDatabaseId)
 			continue;
-		for (i = 0; i < n && !keep; i++)
-			keep = !elnulls[i] && DatumGetInt32(elems[i]) == e->key.queue_id;
+		keep = bsearch(&e->key.queue_id, keep_ids, nkeep, sizeof(int32), cmp_int32) != NULL;
 		if (!keep)
 		{
 			(void) hash_search(counters, &e->key, HASH_REMOVE, NULL);

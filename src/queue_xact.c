@@ -38,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -462,7 +463,12 @@ QueueClaimSetLease(TrackedClaim *c, TimestampTz lease_until)
 void
 QueueXactEnterCall(void)
 {
-	if (pending_failures != NIL && !flushing)
+	/*
+	 * Not where nothing may be written (a read-only transaction, a
+	 * standby): a reading call (broker.read) must not fail there, and the
+	 * failures wait for a call that may write.
+	 */
+	if (pending_failures != NIL && !flushing && !XactReadOnly && !RecoveryInProgress())
 		xact_flush_failures();
 }
 

@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 		*) usage ;;
 	esac
 done
-[[ $failovers =~ ^[0-9]+$ && $between =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] || usage
+[[ $failovers =~ ^[1-9][0-9]*$ && $between =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] || usage
 RANDOM=$seed
 
 make -s -C test/tools crash_test >/dev/null

@@ -17,6 +17,8 @@ check() {	# check NAME EXPECTED ACTUAL
 }
 
 replicas_start sync
+jobs_pids=()
+trap 'kill "${jobs_pids[@]}" 2>/dev/null || true; replicas_stop' EXIT
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION pgbroker;
 SELECT broker.create_queue('sq');
@@ -146,8 +148,10 @@ psql -X -q -c "SELECT broker.create_queue('fq', lease => '2 seconds')" \
 	-c "SELECT broker.create_group('st', 'cli', 'latest')" >/dev/null
 pgbroker consume fq -f --payload >"$dir/consume.out" 2>"$dir/consume.err" &
 consumer=$!
+jobs_pids+=($consumer)
 pgbroker tail st -g cli -f --payload --lease '2 seconds' >"$dir/tail.out" 2>"$dir/tail.err" &
 tailer=$!
+jobs_pids+=($tailer)
 ( for i in $(seq 1 40); do echo "{\"n\": $i}"; sleep 0.1; done ) | pgbroker send fq -q >"$dir/send.out" 2>"$dir/send.err" &
 sender=$!
 ( for i in $(seq 1 40); do echo "{\"r\": $i}"; sleep 0.1; done ) | pgbroker publish st --partition 1 -q \
@@ -164,7 +168,7 @@ for _ in $(seq 1 100); do
 	[ "$(sort -u "$dir/consume.out" | grep -c '"n"')" -ge 40 ] && [ "$(sort -u "$dir/tail.out" | grep -c '"r"')" -ge 40 ] && break
 	sleep 0.2
 done
-kill -INT $consumer $tailer
+kill -INT $consumer $tailer 2>/dev/null || true
 wait $consumer || true
 wait $tailer || true
 check "consume -f: every message sent across the failover printed (at least once)" "40" \
