@@ -150,8 +150,9 @@ replicas_kill_primary() {
 	kill -KILL "$pm" $children 2>/dev/null || true
 	for pid in $pm $children; do
 		for _ in $(seq 1 600); do
-			# gone, or a zombie nobody reaps (a container's PID 1 may not)
-			[[ "$(ps -o stat= -p "$pid" 2>/dev/null)" =~ ^Z|^$ ]] && continue 2
+			# gone, not even a zombie: a server started on the same port
+			# refuses while the PID in the old socket lock file is alive
+			ps -p "$pid" >/dev/null 2>&1 || continue 2
 			sleep 0.05
 		done
 		echo "replicas: process $pid of the old primary still there" >&2

@@ -294,6 +294,19 @@ reader(void *arg)
 		fprintf(stderr, "topic_stress: reader %d: connection failed: %s", r, PQerrorMessage(c));
 		exit(2);
 	}
+	/* on a standby, the topic exists once replay brought its creation (30 s at most) */
+	for (i = 0; standby && i < 300; i++)
+	{
+		const char *tp[1] = {topic};
+		PGresult   *tr = PQexecParams(c, "SELECT 1 FROM broker.topics WHERE topic = $1",
+									  1, NULL, tp, NULL, NULL, 0);
+		int			there = PQresultStatus(tr) == PGRES_TUPLES_OK && PQntuples(tr) == 1;
+
+		PQclear(tr);
+		if (there)
+			break;
+		usleep(100000);
+	}
 
 	for (;;)
 	{
