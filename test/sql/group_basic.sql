@@ -349,4 +349,9 @@ SELECT * FROM broker.reset_group('rg', 'g', (now() - interval '1 hour')::text);
 -- a group that does not exist yet: created where it is told
 SELECT * FROM broker.reset_group('rg', 'new', 'latest');
 SELECT sqlstate_of($$SELECT * FROM broker.reset_group('rg', 'g', 'not a time')$$) AS bad_position;
+SELECT sqlstate_of($$SELECT * FROM broker.reset_group('rg', 'g', NULL)$$) AS null_position,
+       sqlstate_of($$SELECT * FROM broker.reset_group('nosuch', 'g', 'earliest')$$) AS unknown_topic,
+       sqlstate_of($$SELECT * FROM broker.reset_group('rg', NULL, 'earliest')$$) AS null_group,
+       sqlstate_of($$SELECT * FROM broker.reset_group('rg', 'g', 'earliest', partition => 7)$$) AS no_such_partition,
+       sqlstate_of($$SELECT * FROM broker.reset_group('rg', 'g', 'earliest', partition => -1)$$) AS negative_partition;
 SELECT broker.drop_topic('rg');
