@@ -625,18 +625,6 @@ static const char *stats_sql = STATS_SQL(
 /* for a role that may not read broker.consumer_lag: topics' out and lag blank */
 static const char *stats_no_lag_sql = STATS_SQL("NULL::numeric", "NULL::numeric");
 
-static bool
-sleep_interruptible(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t) seconds;
-	ts.tv_nsec = (long) ((seconds - (double) ts.tv_sec) * 1e9);
-	while (!interrupted && nanosleep(&ts, &ts) != 0)
-		;
-	return !interrupted;
-}
-
 int
 cmd_stats(int argc, char **argv)
 {

@@ -116,6 +116,7 @@ extern bool exec_command(PGconn *conn, const char *sql);
 extern void fatal_usage(const char *cmd, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
 extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 extern double now_seconds(void);
+extern bool sleep_interruptible(double seconds);
 extern bool stderr_is_tty(void);
 extern bool parse_int(const char *s, long min, long max, long *out);
 extern bool is_help_option(int argc, char **argv);

@@ -253,6 +253,19 @@ connect_db_quiet(char *errbuf, size_t errlen)
 	return conn;
 }
 
+/* Sleep, or less if Ctrl-C comes first; false if it came. */
+bool
+sleep_interruptible(double seconds)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t) seconds;
+	ts.tv_nsec = (long) ((seconds - (double) ts.tv_sec) * 1e9);
+	while (!interrupted && nanosleep(&ts, &ts) != 0)
+		;
+	return !interrupted;
+}
+
 /*
  * Reconnecting (consume -f, tail -f, send and publish from a stream):
  * when --reconnect was given, or the connection options name several
@@ -315,7 +328,6 @@ reconnect_db(PGconn *old)
 	while (!interrupted)
 	{
 		PGconn	   *conn = connect_db_quiet(err, sizeof(err));
-		struct timespec ts;
 
 		if (conn != NULL)
 		{
@@ -323,11 +335,8 @@ reconnect_db(PGconn *old)
 				   now_seconds() - start);
 			return conn;
 		}
-		if (now_seconds() - start > RECONNECT_LIMIT)
+		if (now_seconds() - start > RECONNECT_LIMIT || !sleep_interruptible(delay))
 			break;
-		ts.tv_sec = (time_t) delay;
-		ts.tv_nsec = (long) ((delay - (double) ts.tv_sec) * 1e9);
-		nanosleep(&ts, NULL);
 		delay = delay * 2 > 5 ? 5 : delay * 2;
 	}
 	errorf("could not reconnect%s: %s", interrupted ? "" : " for 300 s", err);

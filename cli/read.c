@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -25,18 +24,6 @@ typedef struct PartitionPos
 	char		partition[16];
 	long long	next;			/* the next offset to read */
 } PartitionPos;
-
-static bool
-nap(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t) seconds;
-	ts.tv_nsec = (long) ((seconds - (double) ts.tv_sec) * 1e9);
-	while (!interrupted && nanosleep(&ts, &ts) != 0)
-		;
-	return !interrupted;
-}
 
 /* the starting offset of every partition (or one), in pos[]; count in *n */
 static int
@@ -219,7 +206,7 @@ cmd_read(int argc, char **argv)
 		}
 		if (!follow)
 			break;
-		if (got == 0 && !nap(0.5))
+		if (got == 0 && !sleep_interruptible(0.5))
 			break;
 	}
 done:

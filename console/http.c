@@ -446,22 +446,22 @@ http_run(void)
 		}
 		flags |= MHD_USE_TLS;
 	}
-	if (console.tls_cert)
+	{
+		/* the TLS options only with TLS (an empty certificate is an error) */
+		struct MHD_OptionItem tls[] = {
+			{MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+			{MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+			{MHD_OPTION_END, 0, NULL}
+		};
+
 		d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
 							 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 							 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) console.pool_size,
 							 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 							 MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-							 MHD_OPTION_HTTPS_MEM_CERT, cert,
-							 MHD_OPTION_HTTPS_MEM_KEY, key,
+							 MHD_OPTION_ARRAY, console.tls_cert ? tls : tls + 2,
 							 MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-							 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-							 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) console.pool_size,
-							 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-							 MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-							 MHD_OPTION_END);
+	}
 	if (d == NULL)
 	{
 		fprintf(stderr, "pgbroker-console: cannot listen on %s port %d\n",

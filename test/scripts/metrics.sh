@@ -9,17 +9,7 @@ cd "$(dirname "$0")/../.."
 top=$(pwd)
 . scripts/cluster.sh
 
-fails=0
-checks=0
-check() {	# check NAME EXPECTED ACTUAL
-	checks=$((checks + 1))
-	if [ "$2" == "$3" ]; then
-		echo "ok - $1"
-	else
-		echo "not ok - $1: expected [$2], got [$3]"
-		fails=$((fails + 1))
-	fi
-}
+. test/scripts/checks.sh
 q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 
 pgbroker_cluster_start "shared_preload_libraries = 'pgbroker'" "pgbroker.metrics_queues = 100"

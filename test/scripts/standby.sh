@@ -8,13 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/replicas.sh
 
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); echo "ok - $1"; }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "not ok - $1"; }
-check() {	# check NAME EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then ok "$1"; else bad "$1: expected [$2], got [$3]"; fi
-}
+. test/scripts/checks.sh
 
 replicas_start sync
 jobs_pids=()
