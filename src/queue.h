@@ -55,6 +55,7 @@ typedef enum QueuePlanSlot
 	QPLAN_ACK_RECEIPTS,
 	QPLAN_NACK,
 	QPLAN_EXTEND,
+	QPLAN_SET_VISIBLE,
 	QPLAN_DEAD_LETTER,
 	QPLAN_RECORD_ROLLBACK,
 	QPLAN_NEXT_DUE,
@@ -63,6 +64,8 @@ typedef enum QueuePlanSlot
 
 /* How many claim plans (batch size x filter x resume) a queue keeps. */
 #define CLAIM_PLAN_SLOTS	8
+#define CLAIM_FILTER_HEADERS	0x01	/* headers @> filter */
+#define CLAIM_FILTER_PAYLOAD	0x02	/* payload @> payload_filter */
 
 typedef struct BrokerQueue
 {
@@ -83,7 +86,7 @@ typedef struct BrokerQueue
 	SPIPlanPtr	plans[QPLAN_COUNT];
 	/* claim plans, per batch size (a literal LIMIT) and shape (queue_claim.c) */
 	int32		claim_n[CLAIM_PLAN_SLOTS];
-	bool		claim_filter[CLAIM_PLAN_SLOTS];
+	int			claim_filters[CLAIM_PLAN_SLOTS];	/* CLAIM_FILTER_* */
 	bool		claim_hinted[CLAIM_PLAN_SLOTS];
 	SPIPlanPtr	claim_plans[CLAIM_PLAN_SLOTS];
 	int			claim_next;		/* slot to replace next */

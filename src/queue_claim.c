@@ -2,7 +2,8 @@
  *
  * queue_claim.c
  *	  Consuming from a queue: claim (with or without a wait), claim_wait,
- *	  and extend, which lengthens a claim's lease.
+ *	  extend, which lengthens a claim's lease, and set_visible, which sets
+ *	  when a message is visible whoever holds it.
  *
  * A claim leases up to max_messages ready messages: it picks them in
  * order (priority descending, then the time they became available, then
@@ -58,17 +59,28 @@
 PG_FUNCTION_INFO_V1(pgbroker_queue_claim);
 PG_FUNCTION_INFO_V1(pgbroker_queue_claim_wait);
 PG_FUNCTION_INFO_V1(pgbroker_queue_extend);
+PG_FUNCTION_INFO_V1(pgbroker_queue_set_visible);
 PG_FUNCTION_INFO_V1(pgbroker_queue_next_due);
 
-/* A lease argument: positive and at most 7 days. */
+/*
+ * A lease argument: at most 7 days, and positive, or zero where allowed.
+ * A claim's lease may be zero: the delivery is counted (attempt + 1) and
+ * the message is ready again at once, which is what PGMQ's read with
+ * vt => 0 does.  An extend's may not.
+ */
 static void
-claim_check_lease(Interval *lease)
+claim_check_lease(Interval *lease, bool zero_allowed)
 {
 	Interval	zero;
 
 	memset(&zero, 0, sizeof(zero));
-	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(lease),
-										  IntervalPGetDatum(&zero))))
+	if (zero_allowed && DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(lease),
+														 IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must not be negative")));
+	if (!zero_allowed && !DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(lease),
+														   IntervalPGetDatum(&zero))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease must be greater than zero")));
@@ -143,7 +155,7 @@ claim_from_head(BrokerQueue *q, TimestampTz now)
  * (queue_xact.c), so a claim acked in its own transaction writes each message
  * once, by its DELETE.  $1 is the time, $2 the ids this transaction has
  * already claimed (its own row locks do not make SKIP LOCKED skip them),
- * $3 the filter.
+ * $3 the header filter, $7 the payload filter.
  *
  * The LIMIT is a literal: with a parameter, a generic plan assumes 10% of
  * the table is fetched and may prefer sorting the whole backlog to
@@ -151,7 +163,9 @@ claim_from_head(BrokerQueue *q, TimestampTz now)
  * consumers normally use one or two batch sizes.  With a filter the
  * ordering is written so that no index can provide it: the planner then
  * reads candidates from the GIN index on headers instead of walking the
- * ready index and testing every message.
+ * ready index and testing every message.  A payload filter (PGMQ's
+ * conditional read) has no index: it walks the ready index in order and
+ * tests each message, so it costs only the consumers that use it.
  */
 enum
 {
@@ -187,18 +201,19 @@ enum
 };
 
 static SPIPlanPtr
-claim_plan(BrokerQueue *q, int32 n, bool filter, bool hinted)
+claim_plan(BrokerQueue *q, int32 n, int filters, bool hinted)
 {
 	int			i;
+	int			nargs;
 	StringInfoData s;
-	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, JSONBOID,
-	INT4OID, TIMESTAMPTZOID, INT8OID};
+	Oid			argtypes[7] = {TIMESTAMPTZOID, INT8ARRAYOID, JSONBOID,
+	INT4OID, TIMESTAMPTZOID, INT8OID, JSONBOID};
 
-	Assert(!(filter && hinted));
+	Assert(!(filters && hinted));
 	for (i = 0; i < CLAIM_PLAN_SLOTS; i++)
 	{
 		if (q->claim_plans[i] && q->claim_n[i] == n &&
-			q->claim_filter[i] == filter && q->claim_hinted[i] == hinted)
+			q->claim_filters[i] == filters && q->claim_hinted[i] == hinted)
 			return q->claim_plans[i];
 	}
 	i = q->claim_next;
@@ -218,7 +233,11 @@ claim_plan(BrokerQueue *q, int32 n, bool filter, bool hinted)
 					 " AND (lease_until IS NULL OR lease_until OPERATOR(pg_catalog.<=) $1)"
 					 " AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) $1)"
 					 " AND id OPERATOR(pg_catalog.<>) ALL ($2)", q->id);
-	if (filter)
+	if (filters & CLAIM_FILTER_PAYLOAD)
+		appendStringInfoString(&s,
+							   " AND payload OPERATOR(pg_catalog.@>) $7"
+							   " AND payload IS NOT NULL");
+	if (filters & CLAIM_FILTER_HEADERS)
 		appendStringInfoString(&s,
 							   " AND headers OPERATOR(pg_catalog.@>) $3"
 							   " AND headers IS NOT NULL"
@@ -233,9 +252,15 @@ claim_plan(BrokerQueue *q, int32 n, bool filter, bool hinted)
 		appendStringInfoString(&s, " ORDER BY (OPERATOR(pg_catalog.-) priority), vis, id");
 	appendStringInfo(&s, " LIMIT %d FOR UPDATE SKIP LOCKED", n);
 
-	q->claim_plans[i] = BrokerPrepare(s.data, hinted ? 6 : (filter ? 3 : 2), argtypes);
+	if (filters & CLAIM_FILTER_PAYLOAD)
+		nargs = 7;
+	else if (hinted)
+		nargs = 6;
+	else
+		nargs = (filters & CLAIM_FILTER_HEADERS) ? 3 : 2;
+	q->claim_plans[i] = BrokerPrepare(s.data, nargs, argtypes);
 	q->claim_n[i] = n;
-	q->claim_filter[i] = filter;
+	q->claim_filters[i] = filters;
 	q->claim_hinted[i] = hinted;
 	pfree(s.data);
 	return q->claim_plans[i];
@@ -250,7 +275,7 @@ claim_plan(BrokerQueue *q, int32 n, bool filter, bool hinted)
  */
 static int
 claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
-		   ReturnSetInfo *rsinfo)
+		   Jsonb *payload_filter, ReturnSetInfo *rsinfo)
 {
 	int			got = 0;
 	int			rounds;
@@ -266,9 +291,11 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 		uint64		i;
 		SPITupleTable *tt;
 		uint64		processed;
-		bool		hinted = (filter == NULL && !force_head && !claim_from_head(q, now));
-		Datum		values[6];
-		char		nulls[6] = "      ";
+		int			filters = (filter ? CLAIM_FILTER_HEADERS : 0) |
+			(payload_filter ? CLAIM_FILTER_PAYLOAD : 0);
+		bool		hinted = (filters == 0 && !force_head && !claim_from_head(q, now));
+		Datum		values[7];
+		char		nulls[7] = "       ";
 		instr_time	start;
 		instr_time	elapsed;
 		SPIPlanPtr	plan;
@@ -289,14 +316,16 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 			values[4] = TimestampTzGetDatum(q->hint_vis);
 			values[5] = Int64GetDatum(q->hint_id);
 		}
-		plan = claim_plan(q, n - got, filter != NULL, hinted);
+		if (payload_filter)
+			values[6] = JsonbPGetDatum(payload_filter);
+		plan = claim_plan(q, n - got, filters, hinted);
 		INSTR_TIME_SET_CURRENT(start);
 		BrokerExecPlan(plan, values, nulls, false, 0);
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		tt = SPI_tuptable;
 		processed = SPI_processed;
-		if (filter == NULL && !hinted)
+		if (filters == 0 && !hinted)
 		{
 			/* what a claim from the head costs, beyond the rows it returns */
 			q->full_scan_ms = Max(0.0, INSTR_TIME_GET_MILLISEC(elapsed) -
@@ -367,7 +396,7 @@ claim_once(BrokerQueue *q, int n, Interval *lease, Jsonb *filter,
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, cols, cnulls);
 			QueueTrackClaim(q, id, attempt, receipt, lease_until);
 			got++;
-			if (filter == NULL)
+			if (filters == 0)
 			{
 				/* rows come in index order: remember the last one */
 				q->hint_valid = true;
@@ -485,6 +514,7 @@ typedef struct ClaimArgs
 	bool		have_lease;
 	int64		wait_ms;
 	Jsonb	   *filter;
+	Jsonb	   *payload_filter;
 	int32		queue_id;		/* found by the first look */
 } ClaimArgs;
 
@@ -508,7 +538,7 @@ claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, bool in_procedure)
 	if (!PG_ARGISNULL(2))
 	{
 		a->lease = *PG_GETARG_INTERVAL_P(2);
-		claim_check_lease(&a->lease);
+		claim_check_lease(&a->lease, true);
 		a->have_lease = true;
 	}
 	a->wait_ms = BrokerWaitArg(fcinfo, 3, in_procedure, "broker.claim_wait");
@@ -516,7 +546,18 @@ claim_args(FunctionCallInfo fcinfo, ClaimArgs *a, bool in_procedure)
 	/* An empty filter matches every message: treat it as none. */
 	if (a->filter != NULL && JB_ROOT_COUNT(a->filter) == 0)
 		a->filter = NULL;
-	a->waiter.filtered = (a->filter != NULL);
+	/* broker.claim's payload_filter; the procedure has none */
+	if (!in_procedure)
+	{
+		if (!PG_ARGISNULL(5))
+			a->payload_filter = PG_GETARG_JSONB_P(5);
+		/* {} and [] are contained in every object and array: as PGMQ's
+		 * default '{}', they select every message */
+		if (a->payload_filter != NULL && !JB_ROOT_IS_SCALAR(a->payload_filter) &&
+			JB_ROOT_COUNT(a->payload_filter) == 0)
+			a->payload_filter = NULL;
+	}
+	a->waiter.filtered = (a->filter != NULL || a->payload_filter != NULL);
 	a->waiter.wait_ms = a->wait_ms;
 }
 
@@ -540,7 +581,8 @@ claim_look(BrokerWaiter *w, bool registered)
 	w->backstop_ms = PGBROKER_IDLE_BACKSTOP_MS;
 	if (registered && claim_queue_is_empty(q))
 		return 0;
-	got = claim_once(q, a->max_messages, &a->lease, a->filter, w->rsinfo);
+	got = claim_once(q, a->max_messages, &a->lease, a->filter, a->payload_filter,
+					 w->rsinfo);
 	if (got == 0 && registered)
 		w->due = claim_next_due(q, &w->backstop_ms);
 	return got;
@@ -552,13 +594,14 @@ claim_register(BrokerWaiter *w, LOCKTAG *tags)
 {
 	ClaimArgs  *a = (ClaimArgs *) w;
 
-	LockTagQueueWaiters(&tags[0], a->queue_id, a->filter != NULL);
+	LockTagQueueWaiters(&tags[0], a->queue_id, a->waiter.filtered);
 	return 1;
 }
 
 /*
  * broker.claim(queue text, max_messages int, lease interval,
- *				wait interval, filter jsonb) RETURNS SETOF broker.message
+ *				wait interval, filter jsonb, payload_filter jsonb)
+ *				RETURNS SETOF broker.message
  *
  * With a wait, a claim that finds nothing registers as a waiter on the
  * queue and sleeps until a producer's commit wakes it (wait.c).  It looks
@@ -629,7 +672,7 @@ queue_extend_body(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("lease must not be null")));
 	lease = PG_GETARG_INTERVAL_P(3);
-	claim_check_lease(lease);
+	claim_check_lease(lease, false);
 
 	values[0] = Int64GetDatum(id);
 	values[1] = PG_GETARG_DATUM(2);
@@ -667,6 +710,77 @@ queue_extend_body(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(done);
 }
 
+/*
+ * broker.set_visible(queue text, id bigint, visible_at timestamptz)
+ *		RETURNS timestamptz
+ *
+ * Make a message visible at a given time, whoever holds it, without a
+ * receipt: PGMQ's set_vt.  A leased message's lease ends then (its
+ * receipt stays valid until that time); a message nobody holds becomes
+ * ready then, as if delayed.  A time in the past makes it ready at once.
+ * Neither counts a delivery.  Needs manage, as every change to a message
+ * without its receipt.  Returns visible_at, or NULL when the queue has no
+ * such message.
+ *
+ * A message moved before a consumer's resume position (queue_claim.c) is
+ * found by the next claim from the head, as a lease that ran out.
+ */
+static Datum
+queue_set_visible_body(PG_FUNCTION_ARGS)
+{
+	char	   *name = BrokerTextArg(fcinfo, 0, "queue name");
+	Datum		values[3];
+	BrokerQueue *q;
+	bool		done;
+	TrackedClaim *c;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message id must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("visible_at must not be null")));
+	if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visible_at must be finite")));
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	SPI_connect();
+	BrokerEnterCall();
+	q = QueueLookup(name);
+	BrokerCheckPrivilege('q', QueueName(q), q->acl_holder, BROKER_PRIV_MANAGE);
+	c = QueueFindClaim(q->id, DatumGetInt64(values[0]));
+	if (c != NULL)
+	{
+		/* Claimed in this transaction: the lease is written at commit. */
+		QueueClaimSetLease(c, DatumGetTimestampTz(values[1]));
+		done = true;
+	}
+	else
+	{
+		/* $1 id $2 visible_at $3 now */
+		BrokerExecPlan(QueuePlan(q, QPLAN_SET_VISIBLE,
+								 "UPDATE broker.queue_%1$d SET"
+								 " lease_until = CASE WHEN lease_until OPERATOR(pg_catalog.>) $3"
+								 "   THEN $2 ELSE lease_until END,"
+								 " vis = CASE WHEN lease_until OPERATOR(pg_catalog.>) $3"
+								 "   THEN vis ELSE $2 END"
+								 " WHERE id OPERATOR(pg_catalog.=) $1",
+								 3, (Oid[]) {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}),
+					   values, NULL, false, 0);
+		done = (SPI_processed > 0);
+	}
+	SPI_finish();
+	if (!done)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(values[1]);
+}
+
 /* ---------------------------------------------------------------------
  * Entry points: the caller's privileges are checked above, then the
  * function runs as the extension's owner (acl.c)
@@ -684,6 +798,13 @@ pgbroker_queue_extend(PG_FUNCTION_ARGS)
 {
 	BrokerRequireWrite("broker.extend()");
 	return BrokerRunAsOwner(fcinfo, queue_extend_body);
+}
+
+Datum
+pgbroker_queue_set_visible(PG_FUNCTION_ARGS)
+{
+	BrokerRequireWrite("broker.set_visible()");
+	return BrokerRunAsOwner(fcinfo, queue_set_visible_body);
 }
 
 /*

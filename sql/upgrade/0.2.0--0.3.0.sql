@@ -38,6 +38,18 @@ DROP PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, b
 DROP FUNCTION broker.commit(text, text, text);
 
 /*
+ * A claim may filter on the payload (PGMQ's conditional read).
+ */
+DROP FUNCTION broker.claim(text, integer, interval, interval, jsonb);
+
+/*
+ * max_attempts has no upper bound (a PGMQ queue is read any number of
+ * times); a message's history keeps its last 100 failures.
+ */
+ALTER TABLE broker.queue DROP CONSTRAINT queue_max_attempts_check;
+ALTER TABLE broker.queue ADD CONSTRAINT queue_max_attempts_check CHECK (max_attempts >= 1);
+
+/*
  * Subscriptions are new: their tables come from their structure source,
  * sql/src/structure/subscription.sql, which the build runs right after
  * this file.

@@ -72,6 +72,7 @@ INSERT INTO calls (needs, call) VALUES
 	('browse',	$$SELECT * FROM broker.peek('pq')$$),
 	('browse',	$$SELECT * FROM broker.dead_letters('pq')$$),
 	('manage',	$$SELECT broker.cancel('pq', 1)$$),
+	('manage',	$$SELECT broker.set_visible('pq', 1, now())$$),
 	('manage',	$$SELECT broker.redrive('pq')$$),
 	('manage',	$$SELECT broker.purge_dead_letters('pq')$$),
 	('manage',	$$SELECT broker.purge('pq')$$),

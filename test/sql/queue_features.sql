@@ -105,6 +105,40 @@ SELECT count(*) > 0 AS uses_gin
  WHERE line ~ 'queue_[0-9]+_headers';
 RESET plan_cache_mode;
 
+-- payload filters (PGMQ's conditional read): containment on the payload,
+-- in queue order; with a header filter, both must match
+SELECT broker.create_queue('pfilter', max_attempts => 2000000000);
+SELECT count(*) FROM broker.send_batch('pfilter',
+    ARRAY['{"kind": "a", "n": 1}', '{"kind": "b", "n": 2}', '{"kind": "a", "n": 3}', '[1, 2]']::jsonb[]);
+SELECT broker.send('pfilter', '{"kind": "a", "n": 4}', headers => '{"h": 1}');
+SELECT payload FROM broker.claim('pfilter', 10, payload_filter => '{"kind": "a"}') ORDER BY id;
+SELECT payload FROM broker.claim('pfilter', 10, payload_filter => '[2]');
+SELECT payload FROM broker.claim('pfilter', 10, filter => '{"h": 1}', payload_filter => '{"kind": "a"}');
+SELECT count(*) AS everything_else FROM broker.claim('pfilter', 10, payload_filter => '{}');
+-- a lease of zero counts the delivery and leaves the message ready
+SELECT broker.send('pfilter', '{"zero": true}') AS zid \gset
+SELECT attempt FROM broker.claim('pfilter', 1, lease => '0');
+SELECT attempt FROM broker.claim('pfilter', 1, lease => '0');
+-- set_visible: a leased message comes back early, a ready one is delayed,
+-- without a delivery counted
+SELECT attempt FROM broker.claim('pfilter', 1, lease => '1 hour');
+SELECT count(*) AS hidden FROM broker.claim('pfilter', 1);
+SELECT broker.set_visible('pfilter', :zid, now() - interval '1 second') IS NOT NULL AS set;
+SELECT attempt FROM broker.claim('pfilter', 1, lease => '0');
+SELECT broker.set_visible('pfilter', :zid, now() + interval '1 hour') IS NOT NULL AS delayed;
+SELECT count(*) AS not_ready FROM broker.claim('pfilter', 1);
+SELECT broker.set_visible('pfilter', -1, now()) IS NULL AS no_such_message;
+SELECT broker.set_visible('pfilter', :zid, 'infinity');
+SELECT broker.set_visible('pfilter', NULL, now());
+-- in the transaction that claimed it: the lease written at commit is the new time
+BEGIN;
+SELECT broker.set_visible('pfilter', :zid, now()) IS NOT NULL AS ready_again;
+SELECT id = :zid AS same, attempt FROM broker.claim('pfilter', 1, lease => '1 hour');
+SELECT broker.set_visible('pfilter', :zid, now() - interval '1 second') IS NOT NULL AS released;
+COMMIT;
+SELECT attempt FROM broker.claim('pfilter', 1, lease => '1 hour');
+SELECT broker.drop_queue('pfilter');
+
 -- maintain() truncates queue tables that are empty
 SELECT broker.purge('filtered') >= 0 AS purged;
 SELECT count(*) AS filled FROM broker.send_batch('filtered', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 3000)));

@@ -143,8 +143,8 @@ BEGIN
 		RAISE EXCEPTION 'queue name must not be null' USING ERRCODE = '22004';
 	END IF;
 	PERFORM broker._check_name(name, 'queue');
-	IF max_attempts IS NULL OR max_attempts < 1 OR max_attempts > 1000 THEN
-		RAISE EXCEPTION 'max_attempts must be between 1 and 1000' USING ERRCODE = '22023';
+	IF max_attempts IS NULL OR max_attempts < 1 THEN
+		RAISE EXCEPTION 'max_attempts must be at least 1' USING ERRCODE = '22023';
 	END IF;
 	IF lease IS NULL OR lease <= '0' OR lease > '7 days' THEN
 		RAISE EXCEPTION 'lease must be greater than zero and at most 7 days' USING ERRCODE = '22023';
@@ -288,8 +288,8 @@ BEGIN
 	IF q.max_message_size IS NOT NULL AND q.max_message_size < 1 THEN
 		RAISE EXCEPTION 'max_message_size must be at least 1' USING ERRCODE = '22023';
 	END IF;
-	IF q.max_attempts < 1 OR q.max_attempts > 1000 THEN
-		RAISE EXCEPTION 'max_attempts must be between 1 and 1000' USING ERRCODE = '22023';
+	IF q.max_attempts < 1 THEN
+		RAISE EXCEPTION 'max_attempts must be at least 1' USING ERRCODE = '22023';
 	END IF;
 	IF q.lease <= '0' OR q.lease > '7 days' THEN
 		RAISE EXCEPTION 'lease must be greater than zero and at most 7 days' USING ERRCODE = '22023';
@@ -453,7 +453,8 @@ CREATE OR REPLACE FUNCTION broker.claim(
 	max_messages	integer DEFAULT 1,
 	lease			interval DEFAULT NULL,
 	wait			interval DEFAULT '0',
-	filter			jsonb DEFAULT NULL)
+	filter			jsonb DEFAULT NULL,
+	payload_filter	jsonb DEFAULT NULL)
 RETURNS SETOF broker.message
 AS 'MODULE_PATHNAME', 'pgbroker_queue_claim'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
@@ -495,12 +496,23 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgbroker_queue_extend'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+/*
+ * When a message is visible, whoever holds it, without its receipt
+ * (PGMQ's set_vt); manage.
+ */
+CREATE OR REPLACE FUNCTION broker.set_visible(queue text, id bigint, visible_at timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pgbroker_queue_set_visible'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION broker.set_visible(text, bigint, timestamptz)
+	IS 'make a message visible at a given time, whoever holds it';
+
 CREATE OR REPLACE FUNCTION broker._queue_next_due(queue text)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'pgbroker_queue_next_due'
 LANGUAGE C VOLATILE;
 
-COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb) IS 'lease up to max_messages ready messages';
+COMMENT ON FUNCTION broker.claim(text, integer, interval, interval, jsonb, jsonb) IS 'lease up to max_messages ready messages';
 COMMENT ON FUNCTION broker.ack(text, bigint, uuid) IS 'acknowledge (remove) a message';
 COMMENT ON FUNCTION broker.ack(text, bigint[]) IS 'acknowledge (remove) many messages; returns how many';
 COMMENT ON FUNCTION broker.ack_batch(text, bigint[], uuid[]) IS 'acknowledge many deliveries, each with its receipt; returns how many';

@@ -27,7 +27,7 @@ CREATE SEQUENCE broker.queue_id_seq AS integer;
 CREATE TABLE broker.queue (
 	id				integer PRIMARY KEY DEFAULT pg_catalog.nextval('broker.queue_id_seq'),
 	name			text NOT NULL UNIQUE,
-	max_attempts	integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 1000),
+	max_attempts	integer NOT NULL CHECK (max_attempts >= 1),
 	lease			interval NOT NULL CHECK (lease > '0'),
 	dedup_window	interval NOT NULL DEFAULT '0' CHECK (dedup_window >= '0'),
 	retry_base		interval NOT NULL DEFAULT '1 second' CHECK (retry_base >= '0'),
