@@ -209,12 +209,17 @@ BrokerHeadersArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return j;
 }
 
-/* The size a message counts against the limits: payload plus headers. */
+/*
+ * The size a message counts against the limits: payload plus headers
+ * ((Datum) 0: none; a queue message may have no payload).
+ */
 static Size
 message_size(Datum payload, Datum headers)
 {
-	Size		size = toast_raw_datum_size(payload);
+	Size		size = 0;
 
+	if (payload != (Datum) 0)
+		size += toast_raw_datum_size(payload);
 	if (headers != (Datum) 0)
 		size += toast_raw_datum_size(headers);
 	return size;

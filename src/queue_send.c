@@ -234,7 +234,8 @@ queue_insert_rows(BrokerQueue *q, SendOptions *opt, Datum *payloads, int n,
 				SET_COL(QCOL_DEDUP_KEY, CStringGetTextDatum(dedup_key));
 			if (opt->headers != NULL)
 				SET_COL(QCOL_HEADERS, JsonbPGetDatum(opt->headers));
-			SET_COL(opt->is_bytes ? QCOL_PAYLOAD_BYTES : QCOL_PAYLOAD, payloads[done + i]);
+			if (payloads[done + i] != (Datum) 0)
+				SET_COL(opt->is_bytes ? QCOL_PAYLOAD_BYTES : QCOL_PAYLOAD, payloads[done + i]);
 #undef SET_COL
 			slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 			ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[i], true);
@@ -456,11 +457,8 @@ queue_send_body(PG_FUNCTION_ARGS)
 
 	/* rows are inserted directly, past the executor's read-only check */
 	BrokerRequireWrite("broker.send()");
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("payload must not be null")));
-	payload = PG_GETARG_DATUM(1);
+	/* a message may have no payload (PGMQ sends such messages) */
+	payload = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	queue_send_options(fcinfo, &opt);
 	BrokerCheckPayload(payload, opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
 	dedup_key = BrokerKeyArg(fcinfo, 5, "dedup_key");
@@ -563,10 +561,7 @@ queue_send_batch_body(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		if (elem_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("payloads must not contain nulls"),
-					 errdetail("Element %d is null.", i + 1)));
+			elems[i] = (Datum) 0;	/* a message without payload */
 		BrokerCheckPayload(elems[i], opt.headers ? JsonbPGetDatum(opt.headers) : (Datum) 0);
 	}
 	queue_keys_array(fcinfo, 5, "dedup_keys", n, &dkeys, &dnulls);

@@ -139,6 +139,14 @@ COMMIT;
 SELECT attempt FROM broker.claim('pfilter', 1, lease => '1 hour');
 SELECT broker.drop_queue('pfilter');
 
+-- a message may have no payload (PGMQ sends such messages)
+SELECT broker.create_queue('nobody');
+SELECT broker.send('nobody', NULL) > 0 AS sent;
+SELECT broker.send_bytes('nobody', NULL) > 0 AS sent_bytes;
+SELECT count(*) FROM broker.send_batch('nobody', ARRAY['{"a": 1}', NULL]::jsonb[]);
+SELECT payload, payload_bytes FROM broker.claim('nobody', 10) ORDER BY id;
+SELECT broker.drop_queue('nobody');
+
 -- maintain() truncates queue tables that are empty
 SELECT broker.purge('filtered') >= 0 AS purged;
 SELECT count(*) AS filled FROM broker.send_batch('filtered', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 3000)));
