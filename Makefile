@@ -138,3 +138,18 @@ install-console: console
 clean-console:
 	$(MAKE) -C console clean
 .PHONY: console install-console clean-console
+# pgmq: PGMQ's SQL API on pgbroker (pgmq/).  Not part of "install": a
+# pgmq.control in the server's extension directory serves every database,
+# so this refuses to replace one it did not install (FORCE=1 overrides).
+PGMQ_CONTROL = $(shell $(PG_CONFIG) --sharedir)/extension/pgmq.control
+install-pgmq:
+	@if [ -f "$(PGMQ_CONTROL)" ] && ! grep -q 'installed by pgbroker' "$(PGMQ_CONTROL)" && \
+	   [ -z "$(FORCE)" ]; then \
+		echo "$(PGMQ_CONTROL) was not installed by pgbroker: installing would replace that PGMQ for every database of this server (make install-pgmq FORCE=1 does it anyway)" >&2; \
+		exit 1; \
+	fi
+	$(MAKE) -C pgmq install PG_CONFIG=$(PG_CONFIG)
+clean: clean-pgmq
+clean-pgmq:
+	$(MAKE) -C pgmq clean PG_CONFIG=$(PG_CONFIG)
+.PHONY: install-pgmq clean-pgmq

@@ -24,9 +24,13 @@ cd "$(dirname "$0")/.."
 # browser test drives Debian's chromium (headless) with puppeteer-core
 # from the npm registry (test/console/node_modules); openssl makes the
 # throwaway certificate of its HTTPS test.
+#
+# For pgbroker's pgmq (pgmq/): pg_partman, which PGMQ's create_partitioned
+# requires (test/scripts/pgmq.sh); PGMQ's JavaScript client pgmq-js comes
+# from the npm registry into test/pgmq/node_modules, installed by that test.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
 	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl
-	libmicrohttpd-dev chromium openssl)
+	libmicrohttpd-dev chromium openssl postgresql-15-partman)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

@@ -82,6 +82,9 @@ step "example workers through pgbouncer and directly, exactly once" bash test/sc
 echo "== metrics: counters, promtool, the alerting rules, postgres_exporter (a cluster of its own, pgbroker preloaded)"
 step "metrics exact after rollbacks and crashes; exposition, rules and exporter checked by the real programs" bash test/scripts/metrics.sh
 
+# PGMQ's SQL API on pgbroker (pgmq/), with PGMQ's JavaScript client and the migration
+step "pgmq: installation guard, regression and isolation suites, pgmq-js, migration from PGMQ's layout" bash test/scripts/pgmq.sh
+
 echo "== the web console: JSON API, cross-site and read-only refusals, privileges, basic auth, headless chromium"
 step "pgbroker-console against the views, and its page in a real browser" bash test/scripts/console.sh
 

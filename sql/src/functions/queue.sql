@@ -352,7 +352,8 @@ BEGIN
 	END IF;
 	/* its subscriptions go with it; their workers stop at commit */
 	PERFORM broker._drop_subscription(sub.id) FROM broker.subscription sub WHERE sub.queue_id = qid;
-	EXECUTE format('DROP TABLE %s', broker._queue_table(qid));
+	/* views over its table go with it (pgmq's pgmq.q_<queue>) */
+	EXECUTE format('DROP TABLE %s CASCADE', broker._queue_table(qid));
 	EXECUTE format('DROP VIEW IF EXISTS broker.%I', 'queue_' || qid || '_acl');
 	DELETE FROM broker.dead_letter WHERE queue_id = qid;
 	DELETE FROM broker.dedup WHERE queue_id = qid;
