@@ -236,11 +236,17 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
 	q text := pgmq._queue(queue_name);
+	saved text;
 BEGIN
 	PERFORM pgmq.validate_queue_name(queue_name);
 	IF NOT EXISTS (SELECT FROM pgmq.meta m WHERE pg_catalog.lower(m.queue_name) = q) THEN
+		-- (a queue kept from before DROP EXTENSION pgmq is taken back, without
+		-- pgbroker's notice that it exists)
+		saved := current_setting('client_min_messages');
+		PERFORM set_config('client_min_messages', 'warning', true);
 		PERFORM broker.create_queue(q, max_attempts => 2147483647, retry_base => '0',
 									retry_max => '0', if_not_exists => true);
+		PERFORM set_config('client_min_messages', saved, true);
 	END IF;
 	PERFORM pgmq._attach(queue_name, partitioned, unlogged);
 END
@@ -299,6 +305,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	q text := pgmq._queue(queue_name);
+	partman text;
 BEGIN
 	IF EXISTS (SELECT FROM broker.queue bq WHERE bq.name = q) THEN
 		RAISE EXCEPTION 'queue "%" still exists', q USING ERRCODE = '55006';
@@ -306,6 +313,11 @@ BEGIN
 	EXECUTE format('DROP VIEW IF EXISTS pgmq.%I', 'q_' || q);
 	EXECUTE format('DROP TABLE IF EXISTS pgmq.%I', 'a_' || q);
 	DELETE FROM pgmq.meta m WHERE pg_catalog.lower(m.queue_name) = q;
+	-- a partitioned archive's pg_partman configuration
+	SELECT extnamespace::regnamespace::text INTO partman FROM pg_extension WHERE extname = 'pg_partman';
+	IF partman IS NOT NULL THEN
+		EXECUTE format('DELETE FROM %I.part_config WHERE parent_table = %L', partman, 'pgmq.a_' || q);
+	END IF;
 END
 $$;
 
@@ -768,26 +780,62 @@ LANGUAGE sql STABLE
 AS $$ SELECT pgmq._metrics(m.queue_name) FROM pgmq.meta m $$;
 
 /*
- * PGMQ turns an archive into a table partitioned with pg_partman.  A
- * pgbroker archive stays a plain table (it is only appended to and
- * deleted from by its owner); as in PGMQ, pg_partman must be installed.
+ * The archive as a table partitioned by msg_id with pg_partman, which then
+ * drops old partitions after retention_interval (PGMQ's steps: the
+ * archive is renamed <a>_old and keeps its rows, a partitioned table
+ * takes its name, its archived_at index is renamed <index>_old).  A
+ * partitioned archive is a plain table, not a typed one, so DROP
+ * EXTENSION pgmq keeps it, as after detach_archive.  Needs manage.
  */
 CREATE FUNCTION pgmq.convert_archive_partitioned(table_name text,
 												 partition_interval text DEFAULT '10000',
 												 retention_interval text DEFAULT '100000',
 												 leading_partition integer DEFAULT 10)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	q text := pgmq._queue(table_name);
 	atable text := pgmq.format_table_name(table_name, 'a');
+	partman text;
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_partman') THEN
+	IF EXISTS (SELECT FROM pg_class WHERE relnamespace = 'pgmq'::regnamespace
+				 AND relname = atable AND relkind = 'p') THEN
+		RAISE NOTICE 'Table %s is already partitioned', atable;
+		RETURN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'pgmq'::regnamespace
+					 AND relname = atable AND relkind = 'r') THEN
+		RAISE NOTICE 'Table %s does not exists', atable;
+		RETURN;
+	END IF;
+	SELECT extnamespace::regnamespace::text INTO partman FROM pg_extension WHERE extname = 'pg_partman';
+	IF partman IS NULL THEN
 		RAISE EXCEPTION 'pg_partman is required for partitioned queues';
 	END IF;
-	IF to_regclass(format('pgmq.%I', atable)) IS NULL THEN
-		RAISE NOTICE 'Table %s does not exists', atable;
+	IF NOT broker.has_privilege(pgmq._outer_role(), 'manage', queue => q) THEN
+		RAISE EXCEPTION 'permission denied for queue "%"', q USING ERRCODE = '42501';
 	END IF;
+	EXECUTE format('ALTER TABLE pgmq.%I RENAME TO %I', atable, atable || '_old');
+	EXECUTE format('CREATE TABLE pgmq.%I (LIKE pgmq.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS,'
+				   ' PRIMARY KEY (msg_id)) PARTITION BY RANGE (msg_id)', atable, atable || '_old');
+	EXECUTE format('ALTER INDEX pgmq.%I RENAME TO %I', 'archived_at_idx_' || table_name,
+				   'archived_at_idx_' || table_name || '_old');
+	EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || table_name, atable);
+	EXECUTE format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY', atable);
+	EXECUTE format('CREATE POLICY browse ON pgmq.%I FOR SELECT USING ((SELECT pgmq._may(''browse'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY archive ON pgmq.%I FOR INSERT WITH CHECK ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY change ON pgmq.%I FOR UPDATE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY remove ON pgmq.%I FOR DELETE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.%I TO PUBLIC', atable);
+	EXECUTE format('SELECT %I.create_parent(p_parent_table := %L, p_control := %L, p_interval := %L, p_type := %L)',
+				   partman, 'pgmq.' || atable, 'msg_id', partition_interval,
+				   CASE WHEN (SELECT split_part(extversion, '.', 1)::int FROM pg_extension
+							   WHERE extname = 'pg_partman') >= 5 THEN 'range' ELSE 'native' END);
+	EXECUTE format('UPDATE %I.part_config SET retention = %L, retention_keep_table = false,'
+				   ' retention_keep_index = false, infinite_time_partitions = true'
+				   ' WHERE parent_table = %L', partman, retention_interval, 'pgmq.' || atable);
 END
 $$;
 

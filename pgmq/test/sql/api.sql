@@ -22,6 +22,23 @@ CREATE EXTENSION pg_partman;
 SELECT pgmq.create_partitioned('parted', '1 day', '7 days');
 SELECT queue_name, is_partitioned, is_unlogged FROM pgmq.list_queues() ORDER BY 1;
 SELECT pgmq.list_queues() IS NOT NULL AS record_text;
+-- convert_archive_partitioned: the archive partitioned by msg_id with
+-- pg_partman; the old archive keeps its rows as a_<queue>_old, as in PGMQ
+SELECT pgmq.create('conv');
+SELECT * FROM pgmq.send_batch('conv', ARRAY['1', '2', '3']::jsonb[]);
+SELECT pgmq.archive('conv', 1);
+SELECT pgmq.convert_archive_partitioned('conv', '10', '100');
+SELECT pgmq.convert_archive_partitioned('conv');
+SELECT relkind FROM pg_class WHERE oid = 'pgmq.a_conv'::regclass;
+SELECT * FROM pgmq.archive('conv', ARRAY[2, 3]) ORDER BY 1;
+SELECT msg_id, message FROM pgmq.a_conv ORDER BY 1;
+SELECT msg_id, message FROM pgmq.a_conv_old ORDER BY 1;
+SELECT extnamespace::regnamespace AS partman FROM pg_extension WHERE extname = 'pg_partman' \gset
+SELECT parent_table, partition_interval, retention FROM :partman.part_config WHERE parent_table = 'pgmq.a_conv';
+SELECT pgmq.convert_archive_partitioned('nope');
+SELECT pgmq.drop_queue('conv');
+SELECT count(*) AS partman_forgot FROM :partman.part_config WHERE parent_table = 'pgmq.a_conv';
+DROP TABLE pgmq.a_conv_old;
 
 -- send: every overload; delays as seconds or a time; headers; NULL messages
 SELECT * FROM pgmq.send('orders', '{"n": 1}');
