@@ -153,6 +153,28 @@ $$;
  * --------------------------------------------------------------------- */
 
 /*
+ * An archive table's privileges: rows visible to roles with browse on the
+ * queue, written by roles with manage (row-level security; PUBLIC holds
+ * the table privileges).  Called by the functions of the extension's
+ * owner that create archives.
+ */
+CREATE FUNCTION pgmq._protect_archive(atable text, q text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY', atable);
+	EXECUTE format('CREATE POLICY browse ON pgmq.%I FOR SELECT USING ((SELECT pgmq._may(''browse'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY archive ON pgmq.%I FOR INSERT WITH CHECK ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY change ON pgmq.%I FOR UPDATE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('CREATE POLICY remove ON pgmq.%I FOR DELETE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.%I TO PUBLIC', atable);
+END
+$$;
+REVOKE ALL ON FUNCTION pgmq._protect_archive(text, text) FROM PUBLIC;
+
+/*
  * Give an existing pgbroker queue its PGMQ face: the view pgmq.q_<queue>,
  * the archive pgmq.a_<queue> and a row of pgmq.meta (each only if
  * missing).  Runs as the extension's owner; allowed when the caller's
@@ -209,12 +231,7 @@ BEGIN
 				archived_at WITH OPTIONS DEFAULT now() NOT NULL,
 				vt WITH OPTIONS NOT NULL)$t$, atable);
 		EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || queue_name, atable);
-		EXECUTE format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY', atable);
-		EXECUTE format('CREATE POLICY browse ON pgmq.%I FOR SELECT USING ((SELECT pgmq._may(''browse'', %L)))', atable, q);
-		EXECUTE format('CREATE POLICY archive ON pgmq.%I FOR INSERT WITH CHECK ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-		EXECUTE format('CREATE POLICY change ON pgmq.%I FOR UPDATE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-		EXECUTE format('CREATE POLICY remove ON pgmq.%I FOR DELETE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.%I TO PUBLIC', atable);
+		PERFORM pgmq._protect_archive(atable, q);
 	ELSE
 		RAISE NOTICE 'relation "%" already exists, skipping', atable;
 	END IF;
@@ -385,64 +402,66 @@ AS $$ SELECT m.queue_name, m.is_partitioned, m.is_unlogged, m.created_at FROM pg
  * Sending
  * --------------------------------------------------------------------- */
 
-/* The delay of a message visible at a time (PGMQ's vt): none if it passed. */
-CREATE FUNCTION pgmq._delay(vt timestamptz)
+/*
+ * The delay of a message sent with PGMQ's delay: seconds (none if zero or
+ * less), or the time it becomes visible (none if it passed).  NULL fails,
+ * as PGMQ's NOT NULL vt does.
+ */
+CREATE FUNCTION pgmq._null_delay()
+RETURNS interval
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+	RAISE EXCEPTION 'delay must not be null' USING ERRCODE = '23502';
+END
+$$;
+
+CREATE FUNCTION pgmq._after(delay integer)
 RETURNS interval
 LANGUAGE sql STABLE
-AS $$ SELECT GREATEST(vt - pg_catalog.clock_timestamp(), '0'::interval) $$;
+AS $$
+	SELECT CASE WHEN delay IS NULL THEN pgmq._null_delay()
+				ELSE pg_catalog.make_interval(secs => GREATEST(delay, 0)) END
+$$;
 
+CREATE FUNCTION pgmq._until(vt timestamptz)
+RETURNS interval
+LANGUAGE sql STABLE
+AS $$
+	SELECT CASE WHEN vt IS NULL THEN pgmq._null_delay()
+				ELSE GREATEST(vt - pg_catalog.clock_timestamp(), '0'::interval) END
+$$;
+
+/* Every overload is one pgbroker send. */
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay timestamptz)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	IF delay IS NULL THEN
-		RAISE EXCEPTION 'delay must not be null' USING ERRCODE = '23502';
-	END IF;
-	RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers, pgmq._delay(delay));
-END
-$$;
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers, pgmq._until(delay)); END $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay integer)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	IF delay IS NULL THEN
-		RAISE EXCEPTION 'delay must not be null' USING ERRCODE = '23502';
-	END IF;
-	RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers,
-							pg_catalog.make_interval(secs => GREATEST(delay, 0)));
-END
-$$;
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers, pgmq._after(delay)); END $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers);
-END
-$$;
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, headers); END $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	RETURN NEXT broker.send(pgmq._queue(queue_name), msg, NULL);
-END
-$$;
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, NULL); END $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay integer)
 RETURNS SETOF bigint
-LANGUAGE sql
-AS $$ SELECT pgmq.send(queue_name, msg, NULL::jsonb, delay) $$;
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, NULL, pgmq._after(delay)); END $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay timestamptz)
 RETURNS SETOF bigint
-LANGUAGE sql
-AS $$ SELECT pgmq.send(queue_name, msg, NULL::jsonb, delay) $$;
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN NEXT broker.send(pgmq._queue(queue_name), msg, NULL, pgmq._until(delay)); END $$;
 
 /*
  * Each message with the header of the same position (PGMQ zips the two
@@ -474,68 +493,50 @@ BEGIN
 END
 $$;
 
+/* Every overload is one _send_batch. */
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay timestamptz)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	IF delay IS NULL THEN
-		RAISE EXCEPTION 'delay must not be null' USING ERRCODE = '23502';
-	END IF;
-	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, pgmq._delay(delay));
-END
-$$;
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, pgmq._until(delay)); END $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay integer)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	IF delay IS NULL THEN
-		RAISE EXCEPTION 'delay must not be null' USING ERRCODE = '23502';
-	END IF;
-	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers,
-										 pg_catalog.make_interval(secs => GREATEST(delay, 0)));
-END
-$$;
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, pgmq._after(delay)); END $$;
+
+CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, '0'); END $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
-AS $$
-BEGIN
-	IF msgs IS NOT NULL THEN
-		RETURN QUERY SELECT broker.send_batch(pgmq._queue(queue_name), msgs, NULL);
-	END IF;
-END
-$$;
-
-CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[])
-RETURNS SETOF bigint
-LANGUAGE sql
-AS $$ SELECT pgmq.send_batch(queue_name, msgs, headers, 0) $$;
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, NULL, '0'); END $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], delay integer)
 RETURNS SETOF bigint
-LANGUAGE sql
-AS $$ SELECT pgmq.send_batch(queue_name, msgs, NULL::jsonb[], delay) $$;
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, NULL, pgmq._after(delay)); END $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], delay timestamptz)
 RETURNS SETOF bigint
-LANGUAGE sql
-AS $$ SELECT pgmq.send_batch(queue_name, msgs, NULL::jsonb[], delay) $$;
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, NULL, pgmq._until(delay)); END $$;
 
 /* ---------------------------------------------------------------------
  * Reading
  * --------------------------------------------------------------------- */
 
 /*
- * read: a pgbroker claim whose lease is vt seconds (zero or less: the
- * message is visible again at once, its read counted), with the
- * conditional as a payload filter.  A claim takes at most 10,000
- * messages.
+ * read and read_with_poll: a pgbroker claim whose lease is vt seconds
+ * (zero or less: the message is visible again at once, its read counted),
+ * with the conditional as a payload filter.  read_with_poll's claim waits
+ * in the server up to max_poll_seconds and is woken by the commit of a
+ * send (or when a message's vt ends): poll_interval_ms is not needed.  A
+ * claim takes at most 10,000 messages.
  */
-CREATE FUNCTION pgmq.read(queue_name text, vt integer, qty integer, conditional jsonb DEFAULT '{}')
+CREATE FUNCTION pgmq._read(queue_name text, vt integer, qty integer, wait interval, conditional jsonb)
 RETURNS SETOF pgmq.message_record
 LANGUAGE plpgsql
 AS $$
@@ -549,16 +550,16 @@ BEGIN
 	RETURN QUERY
 		SELECT m.id, m.attempt, m.enqueued_at, m.lease_until, m.payload, NULLIF(m.headers, '{}')
 		  FROM broker.claim(pgmq._queue(queue_name), LEAST(qty, 10000),
-							pg_catalog.make_interval(secs => GREATEST(vt, 0)),
+							pg_catalog.make_interval(secs => GREATEST(vt, 0)), wait,
 							payload_filter => conditional) m;
 END
 $$;
 
-/*
- * read_with_poll: the claim waits in the server up to max_poll_seconds
- * and is woken by the commit of a send (or when a message's vt ends);
- * poll_interval_ms is not needed.
- */
+CREATE FUNCTION pgmq.read(queue_name text, vt integer, qty integer, conditional jsonb DEFAULT '{}')
+RETURNS SETOF pgmq.message_record
+LANGUAGE plpgsql
+AS $$ BEGIN RETURN QUERY SELECT * FROM pgmq._read(queue_name, vt, qty, '0', conditional); END $$;
+
 CREATE FUNCTION pgmq.read_with_poll(queue_name text, vt integer, qty integer,
 									max_poll_seconds integer DEFAULT 5,
 									poll_interval_ms integer DEFAULT 100,
@@ -567,18 +568,8 @@ RETURNS SETOF pgmq.message_record
 LANGUAGE plpgsql
 AS $$
 BEGIN
-	IF qty < 0 THEN
-		RAISE EXCEPTION 'LIMIT must not be negative' USING ERRCODE = '2201W';
-	END IF;
-	IF qty = 0 THEN
-		RETURN;
-	END IF;
-	RETURN QUERY
-		SELECT m.id, m.attempt, m.enqueued_at, m.lease_until, m.payload, NULLIF(m.headers, '{}')
-		  FROM broker.claim(pgmq._queue(queue_name), LEAST(qty, 10000),
-							pg_catalog.make_interval(secs => GREATEST(vt, 0)),
-							wait => pg_catalog.make_interval(secs => LEAST(GREATEST(max_poll_seconds, 0), 3600)),
-							payload_filter => conditional) m;
+	RETURN QUERY SELECT * FROM pgmq._read(queue_name, vt, qty,
+		pg_catalog.make_interval(secs => LEAST(GREATEST(max_poll_seconds, 0), 3600)), conditional);
 END
 $$;
 
@@ -698,7 +689,7 @@ DECLARE
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		NEW.msg_id := broker.send(q, NEW.message, NEW.headers,
-								  pgmq._delay(coalesce(NEW.vt, pg_catalog.clock_timestamp())));
+								  pgmq._until(coalesce(NEW.vt, pg_catalog.clock_timestamp())));
 		NEW.read_ct := 0;
 		RETURN NEW;
 	ELSIF TG_OP = 'UPDATE' THEN
@@ -823,12 +814,7 @@ BEGIN
 	EXECUTE format('ALTER INDEX pgmq.%I RENAME TO %I', 'archived_at_idx_' || table_name,
 				   'archived_at_idx_' || table_name || '_old');
 	EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || table_name, atable);
-	EXECUTE format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY', atable);
-	EXECUTE format('CREATE POLICY browse ON pgmq.%I FOR SELECT USING ((SELECT pgmq._may(''browse'', %L)))', atable, q);
-	EXECUTE format('CREATE POLICY archive ON pgmq.%I FOR INSERT WITH CHECK ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-	EXECUTE format('CREATE POLICY change ON pgmq.%I FOR UPDATE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-	EXECUTE format('CREATE POLICY remove ON pgmq.%I FOR DELETE USING ((SELECT pgmq._may(''manage'', %L)))', atable, q);
-	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.%I TO PUBLIC', atable);
+	PERFORM pgmq._protect_archive(atable, q);
 	EXECUTE format('SELECT %I.create_parent(p_parent_table := %L, p_control := %L, p_interval := %L, p_type := %L)',
 				   partman, 'pgmq.' || atable, 'msg_id', partition_interval,
 				   CASE WHEN (SELECT split_part(extversion, '.', 1)::int FROM pg_extension
