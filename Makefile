@@ -119,9 +119,9 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # The command-line tool, a libpq client with its own make file (cli/), and
 # the web console (console/), a libpq and libmicrohttpd program.
-all: cli console
-install: install-cli install-console
-clean: clean-cli clean-console
+all: cli console router
+install: install-cli install-console install-router
+clean: clean-cli clean-console clean-router
 
 cli:
 	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
@@ -138,6 +138,16 @@ install-console: console
 clean-console:
 	$(MAKE) -C console clean
 .PHONY: console install-console clean-console
+# The router database's extension (router/): pgbroker's topic API over
+# several nodes through PL/Proxy.
+router:
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG)
+install-router: router
+	$(MAKE) -C router install PG_CONFIG=$(PG_CONFIG)
+clean-router:
+	$(MAKE) -C router clean PG_CONFIG=$(PG_CONFIG)
+.PHONY: router install-router clean-router
+
 # pgmq: PGMQ's SQL API on pgbroker (pgmq/).  Not part of "install": a
 # pgmq.control in the server's extension directory serves every database,
 # so this refuses to replace one it did not install (FORCE=1 overrides).

@@ -28,9 +28,11 @@ cd "$(dirname "$0")/.."
 # For pgbroker's pgmq (pgmq/): pg_partman, which PGMQ's create_partitioned
 # requires (test/scripts/pgmq.sh); PGMQ's JavaScript client pgmq-js comes
 # from the npm registry into test/pgmq/node_modules, installed by that test.
+#
+# For topics over several nodes (router/): PL/Proxy, the router's engine.
 packages=(postgresql-15 postgresql-server-dev-15 libpq-dev libkrb5-dev gcc make perl
 	pgbouncer python3-psycopg prometheus prometheus-postgres-exporter curl
-	libmicrohttpd-dev chromium openssl postgresql-15-partman)
+	libmicrohttpd-dev chromium openssl postgresql-15-partman postgresql-15-plproxy)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
