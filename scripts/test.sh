@@ -82,6 +82,9 @@ step "example workers through pgbouncer and directly, exactly once" bash test/sc
 echo "== metrics: counters, promtool, the alerting rules, postgres_exporter (a cluster of its own, pgbroker preloaded)"
 step "metrics exact after rollbacks and crashes; exposition, rules and exporter checked by the real programs" bash test/scripts/metrics.sh
 
+# topics over two data nodes through a PL/Proxy router (router/)
+step "router: topics over two nodes through PL/Proxy, groups, fencing, a node down and killed, stress driver" bash test/scripts/router.sh
+
 # PGMQ's SQL API on pgbroker (pgmq/), with PGMQ's JavaScript client and the migration
 step "pgmq: installation guard, regression and isolation suites, pgmq-js, migration from PGMQ's layout" bash test/scripts/pgmq.sh
 

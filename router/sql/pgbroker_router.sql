@@ -337,6 +337,7 @@ DECLARE
 	known integer[] := array_fill(0, ARRAY[n]);
 	p integer;
 	i integer;
+	j integer;
 	added boolean;
 BEGIN
 	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker_router'), pg_catalog.hashtext(name));
@@ -352,15 +353,19 @@ BEGIN
 		INSERT INTO broker.topic (name, partitions) VALUES (name, 0);
 	END IF;
 	SELECT t.partitions INTO p FROM broker.topic t WHERE t.name = _register.name;
+	-- global partition p goes to node p mod N if that node has one left,
+	-- else to the next node that has
 	LOOP
 		added := false;
-		FOR i IN 0 .. n - 1 LOOP
+		FOR j IN 0 .. n - 1 LOOP
+			i := (p + j) % n;
 			IF known[i + 1] < have[i + 1] THEN
 				INSERT INTO broker.topic_partition (topic, partition, node, local_partition)
 				VALUES (name, p, i, known[i + 1]);
 				known[i + 1] := known[i + 1] + 1;
 				p := p + 1;
 				added := true;
+				EXIT;
 			END IF;
 		END LOOP;
 		EXIT WHEN NOT added;

@@ -29,8 +29,14 @@
  * while the producers commit on the primary: what they see arrives by
  * replay, and must be just as complete and in order.
  *
+ * With --router the connection is a pgbroker_router database, whose
+ * publishes commit on their nodes at once (PL/Proxy): producers then never
+ * roll back or use savepoints (a rollback there undoes nothing), and the
+ * rest is checked the same way across the nodes.
+ *
  * usage: topic_stress [--producers N] [--readers N] [--partitions N]
  *                     [--records N] [--seed N] [--topic NAME] [--standby CONNINFO]
+ *                     [--router]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -70,6 +76,7 @@ static int *seen_part;			/* [r * nslots + slot]: partition it was read in */
 static int	producers_done = 0;
 static int	ends_known = 0;
 static const char *standby = NULL;	/* readers' conninfo, or NULL */
+static int	router = 0;			/* through pgbroker_router: no rollbacks */
 static long *final_end;			/* latest_offset per partition after producers */
 static long *committed_in;		/* committed records per partition */
 static long total_committed = 0;
@@ -173,7 +180,7 @@ producer(void *arg)
 	while (s < per_producer)
 	{
 		int			n = 1 + rand_r(&seed) % MAX_TXN;
-		int			abort = (rand_r(&seed) % 8 == 0);
+		int			abort = (rand_r(&seed) % 8 == 0) && !router;
 		int			batch = (rand_r(&seed) % 6 == 0);
 		int			sp_at = -1; /* record wrapped in a savepoint */
 		int			sp_undo = 0;	/* rolled back to it, else released */
@@ -183,7 +190,7 @@ producer(void *arg)
 		if (n > per_producer - s)
 			n = per_producer - s;
 		txn++;
-		if (rand_r(&seed) % 8 == 0)
+		if (rand_r(&seed) % 8 == 0 && !router)
 		{
 			sp_at = batch ? 0 : rand_r(&seed) % n;
 			sp_undo = (rand_r(&seed) % 4 != 0);
@@ -511,10 +518,12 @@ main(int argc, char **argv)
 			topic = argv[++i];
 		else if (strcmp(argv[i], "--standby") == 0 && i + 1 < argc)
 			standby = argv[++i];
+		else if (strcmp(argv[i], "--router") == 0)
+			router = 1;
 		else
 		{
 			fprintf(stderr, "usage: topic_stress [--producers N] [--readers N] [--partitions N]\n"
-					"                    [--records N] [--seed N] [--topic NAME] [--standby CONNINFO]\n");
+					"                    [--records N] [--seed N] [--topic NAME] [--standby CONNINFO] [--router]\n");
 			return 1;
 		}
 	}
@@ -543,7 +552,8 @@ main(int argc, char **argv)
 		params[0] = topic;
 		params[1] = nbuf;
 		sql_cmd(c, "SET client_min_messages = warning");
-		sql_cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
+		if (!router)
+			sql_cmd(c, "CREATE EXTENSION IF NOT EXISTS pgbroker");
 		PQclear(sql_exec(c, "SELECT broker.drop_topic($1, if_exists => true)", 1, params));
 		PQclear(sql_exec(c, "SELECT broker.create_topic($1, $2::int)", 2, params));
 	}
