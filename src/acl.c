@@ -357,6 +357,7 @@ static const GateSpec gates[] = {
 	{"create_topic", 'c', BROKER_PRIV_MANAGE, false},
 	{"alter_topic", 't', BROKER_PRIV_MANAGE, false},
 	{"drop_topic", 't', BROKER_PRIV_MANAGE, false},
+	{"start_partition_at", 't', BROKER_PRIV_MANAGE, false},
 	{"earliest_offset", 't', BROKER_PRIV_BROWSE, false},
 	{"latest_offset", 't', BROKER_PRIV_BROWSE, false},
 	{"offset_for_time", 't', BROKER_PRIV_BROWSE, false},

@@ -119,6 +119,8 @@ BEGIN
 		('function',	'broker._alter_topic(text, integer, interval, bigint, boolean, interval, bigint, interval, interval, boolean, boolean, text[], integer, boolean)',	''),
 		('function',	'broker.drop_topic(text, boolean)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker._drop_topic(text, boolean)',	''),
+		('function',	'broker.start_partition_at(text, integer, bigint)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
+		('function',	'broker._start_partition_at(text, integer, bigint)',	''),
 		('function',	'broker.publish(text, jsonb, text, jsonb, integer, text)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.publish_bytes(text, bytea, text, jsonb, integer, text)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),
 		('function',	'broker.publish_batch(text, jsonb[], text[], jsonb, integer)',	'pgbroker_producer pgbroker_consumer pgbroker_admin'),

@@ -103,6 +103,7 @@ INSERT INTO calls (needs, call) VALUES
 	('monitor',	$$SELECT 1 / (strpos(broker.metrics_text(), 'topic="pt",consumer_group="pg"') > 0)::int$$),
 	('manage',	$$SELECT broker.alter_topic('pt', dedup_window => '1 minute')$$),
 	('manage',	$$SELECT broker.alter_topic('pt', true)$$),
+	('manage',	$$SELECT broker.start_partition_at('pt', 1, 5)$$),
 	('manage',	$$SELECT broker.drop_topic('pt')$$),
 	('create',	$$SELECT broker.create_topic('pt2')$$),
 	('consume|manage', $$SELECT * FROM broker.poll('pt', 'own')$$),

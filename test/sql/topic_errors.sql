@@ -166,3 +166,28 @@ RESET ROLE;
 SELECT broker.drop_topic('lag');
 DROP OWNED BY regress_pgbroker_lag;
 DROP ROLE regress_pgbroker_lag;
+
+-- start_partition_at: a new or empty partition starts at an offset; never back
+SELECT broker.create_topic('starts', partitions => 2);
+SELECT broker.publish('starts', '{"n": 1}', partition => 0);
+SELECT broker.start_partition_at('starts', 1, 1000);
+SELECT broker.earliest_offset('starts', 1), broker.latest_offset('starts', 1);
+BEGIN;
+SELECT broker.publish('starts', '{"n": 2}', partition => 1);
+SELECT broker.publish('starts', '{"n": 3}', partition => 1);
+COMMIT;
+SELECT partition, offset_id, payload FROM broker.read('starts', 1, 0);
+SELECT broker.latest_offset('starts', 1);
+SELECT broker.start_partition_at('starts', 0, 5);
+SELECT broker.start_partition_at('starts', 1, 2000);
+SELECT broker.start_partition_at('starts', 2, 0);
+SELECT broker.start_partition_at('starts', 1, -1);
+SELECT broker.start_partition_at('nope', 0, 0);
+-- an empty partition may move forward again, not back
+SELECT broker.create_topic('starts2');
+SELECT broker.start_partition_at('starts2', 0, 10);
+SELECT broker.start_partition_at('starts2', 0, 20);
+SELECT broker.start_partition_at('starts2', 0, 15);
+SELECT broker.publish('starts2', '{}');
+SELECT offset_id FROM broker.read('starts2', 0, 0);
+SELECT broker.drop_topic('starts'), broker.drop_topic('starts2');

@@ -342,6 +342,58 @@ END
 $$;
 COMMENT ON FUNCTION broker.drop_topic(text, boolean) IS 'drop a topic with all its records';
 
+/*
+ * Make an empty partition start at an offset: its next record gets
+ * next_offset, and its earliest and latest offsets are next_offset until
+ * then.  For a partition that takes over another one's records with their
+ * offsets (a partition moved to another node behind pgbroker_router).
+ * Fails when the partition holds a record (55000) or next_offset is
+ * below its end (22023): offsets never go back.
+ */
+CREATE OR REPLACE FUNCTION broker.start_partition_at(topic text, partition integer, next_offset bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgbroker_gate'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION broker._start_partition_at(topic text, partition integer, next_offset bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t broker.topic;
+	first bigint;
+	last bigint;
+BEGIN
+	PERFORM broker._require_primary('broker.start_partition_at()');
+	SELECT * INTO t FROM broker.topic bt WHERE bt.name = _start_partition_at.topic;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'topic "%" does not exist', topic USING ERRCODE = '42704';
+	END IF;
+	PERFORM broker._check_partition(t, partition);
+	IF next_offset IS NULL OR next_offset < 0 THEN
+		RAISE EXCEPTION 'next_offset must not be negative' USING ERRCODE = '22023';
+	END IF;
+	-- against producers committing to the topic meanwhile
+	PERFORM broker._lock_topic(t.id);
+	first := broker._earliest_offset(topic, partition);
+	last := broker._latest_offset(topic, partition);
+	IF first <> last THEN
+		RAISE EXCEPTION 'partition % of topic "%" is not empty', partition, topic USING ERRCODE = '55000',
+			DETAIL = format('Its offsets run from %s to %s.', first, last);
+	END IF;
+	IF next_offset < last THEN
+		RAISE EXCEPTION 'next_offset % is below the end of partition % of topic "%" (%)',
+			next_offset, partition, topic, last USING ERRCODE = '22023',
+			HINT = 'Offsets never go back.';
+	END IF;
+	UPDATE broker.segment bs
+	   SET start_offsets[partition + 1] = next_offset
+	 WHERE bs.topic_id = t.id AND bs.start_offsets IS NOT NULL;
+	PERFORM broker._topic_changed();
+END
+$$;
+COMMENT ON FUNCTION broker.start_partition_at(text, integer, bigint) IS 'make a new partition start at an offset';
+
 /* ---------------------------------------------------------------------
  * Publishing and reading (C)
  * --------------------------------------------------------------------- */
