@@ -84,6 +84,7 @@ step "metrics exact after rollbacks and crashes; exposition, rules and exporter 
 
 # topics over two data nodes through a PL/Proxy router (router/)
 step "router: topics over two nodes through PL/Proxy, groups, fencing, a node down and killed, stress driver" bash test/scripts/router.sh
+step "router: 2 nodes grown to 4 under producers, records, offsets and groups moved" bash test/scripts/router_grow.sh
 
 # PGMQ's SQL API on pgbroker (pgmq/), with PGMQ's JavaScript client and the migration
 step "pgmq: installation guard, regression and isolation suites, pgmq-js, migration from PGMQ's layout" bash test/scripts/pgmq.sh

@@ -64,11 +64,22 @@ CREATE TABLE broker.retired_partition (
 	moved_at		timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (topic, node, local_partition)
 );
+/* A partition being moved: the node partition that will take it over. */
+CREATE TABLE broker.partition_move (
+	topic			text NOT NULL REFERENCES broker.topic ON DELETE CASCADE,
+	partition		integer NOT NULL,
+	node			integer NOT NULL,
+	local_partition	integer NOT NULL,
+	started_at		timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (topic, partition),
+	UNIQUE (topic, node, local_partition)
+);
+SELECT pg_catalog.pg_extension_config_dump('broker.partition_move', '');
 SELECT pg_catalog.pg_extension_config_dump('broker.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('broker.topic_partition', '');
 SELECT pg_catalog.pg_extension_config_dump('broker.retired_partition', '');
 GRANT USAGE ON SCHEMA broker TO PUBLIC;
-GRANT SELECT ON broker.topic, broker.topic_partition, broker.retired_partition TO PUBLIC;
+GRANT SELECT ON broker.topic, broker.topic_partition, broker.retired_partition, broker.partition_move TO PUBLIC;
 
 /* ---------------------------------------------------------------------
  * The nodes: the partitions p0 .. pN-1 of the foreign server pgbroker_cluster
@@ -314,6 +325,27 @@ AS $$
 	SELECT 1 AS _n_seek FROM broker.seek(topic, consumer_group, target, local_partition);
 $$ LANGUAGE plproxy;
 
+CREATE FUNCTION broker._n_start_partition_at(node integer, topic text, local_partition integer, next_offset bigint)
+RETURNS integer
+AS $$
+	CLUSTER 'pgbroker_cluster'; RUN ON node;
+	SELECT 1 AS _n_start_partition_at FROM broker.start_partition_at(topic, local_partition, next_offset);
+$$ LANGUAGE plproxy;
+
+/* Records appended in the order given, each as it was (key, headers, JSON or binary payload). */
+CREATE FUNCTION broker._n_append(node integer, topic text, local_partition integer, keys text[],
+	payloads jsonb[], payloads_bytes bytea[], headers jsonb[])
+RETURNS integer
+AS $$
+	CLUSTER 'pgbroker_cluster'; RUN ON node;
+	SELECT count(*)::int AS _n_append
+	  FROM unnest(keys, payloads, payloads_bytes, headers) AS x(k, p, b, h),
+		   LATERAL (SELECT broker.publish(topic, x.p, x.k, coalesce(x.h, '{}'), local_partition) WHERE x.b IS NULL
+					UNION ALL
+					SELECT broker.publish_bytes(topic, x.b, x.k, coalesce(x.h, '{}'), local_partition)
+					 WHERE x.b IS NOT NULL) y;
+$$ LANGUAGE plproxy;
+
 /* ---------------------------------------------------------------------
  * The catalog: registered from what the nodes hold
  * --------------------------------------------------------------------- */
@@ -344,7 +376,8 @@ BEGIN
 	FOR i IN 0 .. n - 1 LOOP
 		have[i + 1] := broker._n_partitions(i, name);
 		known[i + 1] := (SELECT count(*) FROM broker.topic_partition tp WHERE tp.topic = name AND tp.node = i)
-					  + (SELECT count(*) FROM broker.retired_partition r WHERE r.topic = name AND r.node = i);
+					  + (SELECT count(*) FROM broker.retired_partition r WHERE r.topic = name AND r.node = i)
+					  + (SELECT count(*) FROM broker.partition_move m WHERE m.topic = name AND m.node = i);
 	END LOOP;
 	IF NOT EXISTS (SELECT FROM broker.topic t WHERE t.name = _register.name) THEN
 		IF (SELECT sum(h) FROM unnest(have) h) = 0 THEN
@@ -384,7 +417,7 @@ AS $$
 DECLARE
 	i integer;
 BEGIN
-	FOR i IN SELECT DISTINCT tp.node FROM broker.topic_partition tp WHERE tp.topic = name LOOP
+	FOR i IN SELECT l.node FROM broker.cluster_node_list() l LOOP
 		IF broker._n_partitions(i, name) > 0 THEN
 			RAISE EXCEPTION 'topic "%" still exists on node %', name, i USING ERRCODE = '55006';
 		END IF;
@@ -470,7 +503,8 @@ BEGIN
 	-- the settings on every node of the topic; new partitions where they go
 	FOR i IN 0 .. n - 1 LOOP
 		cur := (SELECT count(*) FROM broker.topic_partition tp WHERE tp.topic = alter_topic.name AND tp.node = i)
-			 + (SELECT count(*) FROM broker.retired_partition r WHERE r.topic = alter_topic.name AND r.node = i);
+			 + (SELECT count(*) FROM broker.retired_partition r WHERE r.topic = alter_topic.name AND r.node = i)
+			 + (SELECT count(*) FROM broker.partition_move m WHERE m.topic = alter_topic.name AND m.node = i);
 		want := cur + CASE WHEN partitions > p
 						   THEN (SELECT count(*) FROM generate_series(p, partitions - 1) g WHERE g % n = i)
 						   ELSE 0 END;
@@ -505,7 +539,8 @@ BEGIN
 		RAISE EXCEPTION 'topic "%" does not exist', name USING ERRCODE = '42704';
 	END IF;
 	FOR i IN SELECT DISTINCT x.node FROM (SELECT tp.node FROM broker.topic_partition tp WHERE tp.topic = drop_topic.name
-										  UNION SELECT r.node FROM broker.retired_partition r WHERE r.topic = drop_topic.name) x
+										  UNION SELECT r.node FROM broker.retired_partition r WHERE r.topic = drop_topic.name
+										  UNION SELECT m.node FROM broker.partition_move m WHERE m.topic = drop_topic.name) x
 			 ORDER BY 1 LOOP
 		PERFORM broker._n_drop_topic(i, name);
 	END LOOP;
@@ -555,6 +590,18 @@ AS $$
 $$;
 
 /*
+ * A producer's hold on a topic's layout, to the end of its transaction:
+ * a partition move waits for it, and it for a move's last step.
+ */
+CREATE FUNCTION broker._producing(topic text)
+RETURNS void
+LANGUAGE sql
+AS $$
+	SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
+												   pg_catalog.hashtext(topic))
+$$;
+
+/*
  * publish: one record on its partition's node, committed there at once
  * (not in the caller's transaction: PL/Proxy runs each remote call in a
  * transaction of its own).
@@ -572,6 +619,7 @@ BEGIN
 	IF p IS NULL THEN
 		RAISE EXCEPTION 'topic "%" does not exist', topic USING ERRCODE = '42704';
 	END IF;
+	PERFORM broker._producing(topic);
 	loc := broker._locate(topic, broker._partition_of(topic, key, partition, p));
 	PERFORM broker._n_publish(loc.node, topic, payload, key, headers, loc.local_partition, dedup_key);
 END
@@ -603,6 +651,7 @@ BEGIN
 	IF partition IS NOT NULL THEN
 		PERFORM broker._locate(topic, partition);
 	END IF;
+	PERFORM broker._producing(topic);
 	FOR b IN
 		WITH r AS (
 			SELECT x.o, x.payload, keys[x.o] AS key,
@@ -1114,3 +1163,175 @@ CREATE FUNCTION broker.seek(topic text, consumer_group text, at timestamptz, par
 RETURNS void
 LANGUAGE sql
 AS $$ SELECT broker.seek(topic, consumer_group, at::text, partition) $$;
+
+/* ---------------------------------------------------------------------
+ * Moving a partition to another node (adding nodes: scripts/shard_add_nodes.sh)
+ * --------------------------------------------------------------------- */
+
+/* A new partition of a topic on a node, staged for a move; returns its local number. */
+CREATE FUNCTION broker._stage_move(topic text, partition integer, to_node integer)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	loc record := broker._locate(topic, partition);
+	l integer;
+	s record;
+BEGIN
+	SELECT m.local_partition INTO l FROM broker.partition_move m
+	 WHERE m.topic = _stage_move.topic AND m.partition = _stage_move.partition AND m.node = to_node;
+	IF l IS NOT NULL THEN
+		RETURN l;
+	END IF;
+	IF NOT EXISTS (SELECT FROM broker.cluster_node_list() n WHERE n.node = to_node) THEN
+		RAISE EXCEPTION 'node % is not in the cluster pgbroker_cluster', to_node USING ERRCODE = '22023';
+	END IF;
+	IF loc.node = to_node THEN
+		RAISE EXCEPTION 'partition % of topic "%" is on node % already', partition, topic, to_node
+			USING ERRCODE = '22023';
+	END IF;
+	l := broker._n_partitions(to_node, topic);
+	IF l = 0 THEN
+		SELECT * INTO s FROM broker._n_topics(loc.node) t WHERE t.topic = _stage_move.topic;
+		PERFORM broker._n_create_topic(to_node, topic, 1, s.retention, s.retention_bytes, s.compacted,
+									   s.segment_interval, 268435456, s.dedup_window, '1 day', NULL);
+	ELSE
+		PERFORM broker._n_alter_topic(to_node, topic, l + 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+									  false, false, NULL, NULL, false);
+	END IF;
+	INSERT INTO broker.partition_move (topic, partition, node, local_partition)
+	VALUES (topic, partition, to_node, l);
+	RETURN l;
+END
+$$;
+
+/* The move's last step: the catalog points at the new node partition. */
+CREATE FUNCTION broker._finish_move(topic text, partition integer)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m broker.partition_move;
+	loc record := broker._locate(topic, partition);
+BEGIN
+	SELECT * INTO m FROM broker.partition_move pm
+	 WHERE pm.topic = _finish_move.topic AND pm.partition = _finish_move.partition;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'partition % of topic "%" is not being moved', partition, topic USING ERRCODE = '55000';
+	END IF;
+	-- the copy must be complete: the same end offset on both nodes
+	IF broker._n_offset(m.node, topic, m.local_partition, 'latest', NULL)
+	   <> broker._n_offset(loc.node, topic, loc.local_partition, 'latest', NULL) THEN
+		RAISE EXCEPTION 'partition % of topic "%": the copy on node % does not end where the original does',
+			partition, topic, m.node USING ERRCODE = '55000';
+	END IF;
+	INSERT INTO broker.retired_partition (topic, node, local_partition, moved_to)
+	VALUES (topic, loc.node, loc.local_partition, m.node);
+	UPDATE broker.topic_partition tp SET node = m.node, local_partition = m.local_partition
+	 WHERE tp.topic = _finish_move.topic AND tp.partition = _finish_move.partition;
+	DELETE FROM broker.partition_move pm WHERE pm.topic = _finish_move.topic AND pm.partition = _finish_move.partition;
+END
+$$;
+
+/* Copy what the new node partition lacks, in batches; returns how many records. */
+CREATE FUNCTION broker._copy_partition(topic text, partition integer, batch integer)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	loc record := broker._locate(topic, partition);
+	m broker.partition_move;
+	next bigint;
+	copied bigint := 0;
+	b record;
+BEGIN
+	SELECT * INTO m FROM broker.partition_move pm
+	 WHERE pm.topic = _copy_partition.topic AND pm.partition = _copy_partition.partition;
+	next := broker._n_offset(m.node, topic, m.local_partition, 'latest', NULL);
+	LOOP
+		SELECT count(*) AS n, max(r.offset_id) AS last, array_agg(r.key ORDER BY r.offset_id) AS keys,
+			   array_agg(r.payload ORDER BY r.offset_id) AS payloads,
+			   array_agg(r.payload_bytes ORDER BY r.offset_id) AS bytes,
+			   array_agg(r.headers ORDER BY r.offset_id) AS headers,
+			   min(r.offset_id) AS first
+		  INTO b
+		  FROM broker._n_read(loc.node, topic, loc.local_partition, next, batch) r;
+		EXIT WHEN b.n = 0;
+		IF b.first <> next OR b.last - b.first + 1 <> b.n THEN
+			RAISE EXCEPTION 'partition % of topic "%" has a gap at offset % on node %: it cannot be moved with its offsets',
+				partition, topic, next, loc.node USING ERRCODE = '55000';
+		END IF;
+		PERFORM broker._n_append(m.node, topic, m.local_partition, b.keys, b.payloads, b.bytes, b.headers);
+		copied := copied + b.n;
+		next := b.last + 1;
+		EXIT WHEN b.n < batch;
+	END LOOP;
+	RETURN copied;
+END
+$$;
+
+/*
+ * Move a partition to another node with its records, their offsets, and
+ * every group's committed offset: a new partition on to_node starts at the
+ * original's earliest offset and takes its records in batches (each batch
+ * commits, producers keep going); then producers through the router pause
+ * on the topic while the rest is copied, the groups' offsets follow, the
+ * end offsets are compared, and the catalog points at the new partition;
+ * producers go on there.  Consumers polling through the router take the
+ * partition over from its committed offset on the new node (what they were
+ * handed and did not commit comes again: at least once).  The original
+ * node partition is retired: the router never uses it again, and its
+ * records go with the topic's retention.  published_at of the copies is
+ * the time of the copy.  Interrupted, it resumes where it stopped.
+ */
+CREATE PROCEDURE broker.move_partition(topic text, partition integer, to_node integer,
+									   batch integer DEFAULT 10000, INOUT copied bigint DEFAULT 0)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	loc record := broker._locate(topic, partition);
+	l integer;
+	first bigint;
+	n bigint;
+	g record;
+BEGIN
+	IF batch IS NULL OR batch < 1 OR batch > 10000 THEN
+		RAISE EXCEPTION 'batch must be between 1 and 10000' USING ERRCODE = '22023';
+	END IF;
+	copied := 0;
+	l := broker._stage_move(topic, partition, to_node);
+	COMMIT;
+	first := broker._n_offset(loc.node, topic, loc.local_partition, 'earliest', NULL);
+	IF broker._n_offset(to_node, topic, l, 'latest', NULL) = broker._n_offset(to_node, topic, l, 'earliest', NULL)
+	   AND broker._n_offset(to_node, topic, l, 'latest', NULL) <= first THEN
+		PERFORM broker._n_start_partition_at(to_node, topic, l, first);
+	END IF;
+	-- the bulk, while producers go on
+	LOOP
+		n := broker._copy_partition(topic, partition, batch);
+		copied := copied + n;
+		COMMIT;
+		EXIT WHEN n < batch;
+	END LOOP;
+	-- the rest, with producers through the router paused on this topic
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker_router.topic'), pg_catalog.hashtext(topic));
+	copied := copied + broker._copy_partition(topic, partition, batch);
+	FOR g IN SELECT x.consumer_group, x.committed_offset FROM broker._n_lag(loc.node) x
+			  WHERE x.topic = move_partition.topic AND x.partition = loc.local_partition LOOP
+		IF NOT EXISTS (SELECT FROM broker._n_lag(to_node) y
+						WHERE y.topic = move_partition.topic AND y.consumer_group = g.consumer_group) THEN
+			PERFORM broker._n_create_group(to_node, topic, g.consumer_group, 'earliest');
+		END IF;
+		PERFORM broker._n_seek(to_node, topic, g.consumer_group, g.committed_offset::text, l);
+	END LOOP;
+	PERFORM broker._finish_move(topic, partition);
+	COMMIT;
+END
+$$;
+
+/* Moving partitions is the cluster administrator's (the owner's, superusers'). */
+REVOKE ALL ON FUNCTION broker._stage_move(text, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION broker._finish_move(text, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE broker.move_partition(text, integer, integer, integer, bigint) FROM PUBLIC;
