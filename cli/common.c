@@ -347,7 +347,8 @@ reconnect_db(PGconn *old)
  * Connect, or exit with status 2.  In a database without the extension
  * every command would fail on its first statement with a bare "schema
  * broker does not exist" (3F000) or "relation ... does not exist"
- * (42P01); one look at pg_extension says so plainly instead, exit 3.
+ * (42P01); one look at pg_extension says so plainly instead, exit 3.  A
+ * router database (pgbroker_router) serves the topic commands like a node.
  */
 PGconn *
 connect_db(void)
@@ -361,7 +362,7 @@ connect_db(void)
 		errorf("could not connect: %s", err);
 		exit(EXIT_CONNECTION);
 	}
-	res = PQexec(conn, "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgbroker'");
+	res = PQexec(conn, "SELECT 1 FROM pg_catalog.pg_extension WHERE extname IN ('pgbroker', 'pgbroker_router')");
 	if (!exec_ok(res))
 	{
 		int			rc;
@@ -374,7 +375,7 @@ connect_db(void)
 	}
 	if (PQntuples(res) == 0)
 	{
-		errorf("error: pgbroker is not installed in database \"%s\" (CREATE EXTENSION pgbroker)",
+		errorf("error: pgbroker is not installed in database \"%s\" (CREATE EXTENSION pgbroker, or pgbroker_router on a router)",
 			   PQdb(conn));
 		PQclear(res);
 		PQfinish(conn);

@@ -1164,6 +1164,56 @@ RETURNS void
 LANGUAGE sql
 AS $$ SELECT broker.seek(topic, consumer_group, at::text, partition) $$;
 
+/*
+ * poll_wait as on a node (the command-line tool's tail --follow): a
+ * router procedure over the router's leased poll; a node's procedures
+ * cannot be proxied.
+ */
+CREATE PROCEDURE broker.poll_wait(topic text, consumer_group text, max_records integer DEFAULT 100,
+	wait interval DEFAULT '30 seconds', consumer text DEFAULT NULL, lease interval DEFAULT NULL,
+	token text DEFAULT NULL, INOUT records broker.record[] DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	records := ARRAY(SELECT r FROM broker.poll(topic, consumer_group, max_records, wait, consumer, lease,
+											   NULL, token) r);
+END
+$$;
+
+CREATE FUNCTION broker._n_reset_group(node integer, topic text, consumer_group text, to_position text,
+	local_partition integer, dry_run boolean)
+RETURNS TABLE (partition_id integer, old_offset bigint, new_offset bigint)
+AS $$
+	CLUSTER 'pgbroker_cluster'; RUN ON node;
+	SELECT * FROM broker.reset_group(topic, consumer_group, to_position, local_partition, dry_run);
+$$ LANGUAGE plproxy;
+
+/* Move a group (one partition or all) and say what moved, with global partitions. */
+CREATE FUNCTION broker.reset_group(topic text, consumer_group text, to_position text,
+	partition integer DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS TABLE (partition_id integer, old_offset bigint, new_offset bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	loc record;
+	i integer;
+BEGIN
+	IF partition IS NOT NULL THEN
+		loc := broker._locate(topic, partition);
+		RETURN QUERY SELECT reset_group.partition, x.old_offset, x.new_offset
+					   FROM broker._n_reset_group(loc.node, topic, consumer_group, to_position,
+												  loc.local_partition, dry_run) x;
+		RETURN;
+	END IF;
+	PERFORM broker._locate(topic, 0);
+	FOR i IN SELECT broker._topic_nodes(topic) LOOP
+		RETURN QUERY SELECT broker._global(topic, i, x.partition_id), x.old_offset, x.new_offset
+					   FROM broker._n_reset_group(i, topic, consumer_group, to_position, NULL, dry_run) x
+					  WHERE broker._global(topic, i, x.partition_id) IS NOT NULL;
+	END LOOP;
+END
+$$;
+
 /* ---------------------------------------------------------------------
  * Moving a partition to another node (adding nodes: scripts/shard_add_nodes.sh)
  * --------------------------------------------------------------------- */

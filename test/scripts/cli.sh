@@ -98,7 +98,7 @@ for a in 'list' 'consume jobs' 'tail events -g g' 'describe queue jobs' 'groups 
 	# shellcheck disable=SC2086
 	"$PGBROKER" -d ${db}_noext $a >/dev/null 2>"$tmp/err"
 	noext_rcs="$noext_rcs$?"
-	grep -q "^pgbroker: error: pgbroker is not installed in database \"${db}_noext\" (CREATE EXTENSION pgbroker)\$" "$tmp/err" ||
+	grep -q "^pgbroker: error: pgbroker is not installed in database \"${db}_noext\" (CREATE EXTENSION pgbroker, or pgbroker_router on a router)\$" "$tmp/err" ||
 		noext_rcs="$noext_rcs(no message: $a)"
 done
 echo 1 | "$PGBROKER" -d ${db}_noext send jobs 2>"$tmp/err"

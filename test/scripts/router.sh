@@ -112,6 +112,20 @@ if [ "$ms" -lt 2500 ]; then ok "it returned in $ms ms, not at the end of its wai
 check "a waiting poll with nothing to get waits its time" 0 \
 	"$(r -c "SELECT count(*) FROM broker.poll('orders', 'fence', 10, wait => '300 ms', consumer => 'c-z', lease => '30 s', token => '$tok')")"
 
+# --- the command-line tool against the router, as against a node ------------------------
+pgbroker create topic clio --partitions 4 >/dev/null
+printf '{"a":1}\n{"a":2}\n{"a":3}\n{"a":4}\n' | pgbroker publish clio --key k1 >/dev/null 2>&1
+check "pgbroker publish and read through the router" 4 "$(pgbroker read clio -n 10 | grep -c '"payload"')"
+check "pgbroker tail -f through the router (leased, committed)" 4 \
+	"$(pgbroker tail clio --group cg --from earliest -f -n 4 --consumer cli-1 | grep -c '"payload"')"
+check "pgbroker groups through the router" 0 \
+	"$(r -c "SELECT sum(lag) FROM broker.consumer_lag WHERE topic = 'clio' AND consumer_group = 'cg'")"
+if pgbroker tail clio --group cg2 --from earliest -n 1 >/dev/null 2>"$SHARD_DIR/tail.err"; then
+	bad "pgbroker tail without -f through the router is refused"
+elif grep -q "0A000" "$SHARD_DIR/tail.err"; then ok "pgbroker tail without -f through the router is refused (0A000)"
+else bad "pgbroker tail without -f: $(cat "$SHARD_DIR/tail.err")"; fi
+pgbroker drop topic clio >/dev/null
+
 # --- privileges end to end: the nodes check the router's caller -------------------------
 for n in r n0 n1; do
 	shard_psql "$n" -c "CREATE ROLE alice LOGIN" -c "CREATE ROLE bob LOGIN" >/dev/null
