@@ -549,13 +549,17 @@ BEGIN
 END
 $$;
 
-/* pgbroker's key hash: hashtextextended(key, 0) as an unsigned 64-bit number, modulo the partitions. */
+/*
+ * pgbroker's key hash: hashtextextended(key, 0) as an unsigned 64-bit
+ * number, modulo the partitions (one expression, so that it is inlined
+ * into the queries that use it).
+ */
 CREATE FUNCTION broker._key_partition(key text, partitions integer)
 RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-	SELECT ((((h >> 1) & 9223372036854775807) % partitions * 2 + (h & 1)) % partitions)::int
-	  FROM (SELECT pg_catalog.hashtextextended(key COLLATE "C", 0) AS h) s
+	SELECT ((((pg_catalog.hashtextextended(key COLLATE "C", 0) >> 1) & 9223372036854775807) % partitions * 2
+			 + (pg_catalog.hashtextextended(key COLLATE "C", 0) & 1)) % partitions)::int
 $$;
 
 CREATE FUNCTION broker.partition_for(topic text, key text)
@@ -577,34 +581,12 @@ END
 $$;
 
 /*
- * The partition of a record: the one given, the key's, or (no key) one
- * chosen at random per call, as a node sticks to one per transaction.
- */
-CREATE FUNCTION broker._partition_of(topic text, key text, partition integer, partitions integer)
-RETURNS integer
-LANGUAGE sql VOLATILE
-AS $$
-	SELECT CASE WHEN partition IS NOT NULL THEN partition
-				WHEN key IS NOT NULL THEN broker._key_partition(key, partitions)
-				ELSE floor(random() * partitions)::int END
-$$;
-
-/*
- * A producer's hold on a topic's layout, to the end of its transaction:
- * a partition move waits for it, and it for a move's last step.
- */
-CREATE FUNCTION broker._producing(topic text)
-RETURNS void
-LANGUAGE sql
-AS $$
-	SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
-												   pg_catalog.hashtext(topic))
-$$;
-
-/*
- * publish: one record on its partition's node, committed there at once
- * (not in the caller's transaction: PL/Proxy runs each remote call in a
- * transaction of its own).
+ * publish: one record on its partition's node (the one given, the key's,
+ * or, without key, one at random per call as a node sticks to one per
+ * transaction), committed there at once: not in the caller's transaction,
+ * since PL/Proxy runs each remote call in a transaction of its own.  It
+ * holds the topic's layout (a shared advisory lock) to the end of the
+ * caller's transaction: a partition move's last step waits for it.
  */
 CREATE FUNCTION broker.publish(topic text, payload jsonb, key text DEFAULT NULL, headers jsonb DEFAULT '{}',
 	partition integer DEFAULT NULL, dedup_key text DEFAULT NULL)
@@ -612,16 +594,23 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	p integer;
-	loc record;
+	n integer;
+	l integer;
 BEGIN
-	SELECT t.partitions INTO p FROM broker.topic t WHERE t.name = publish.topic;
-	IF p IS NULL THEN
-		RAISE EXCEPTION 'topic "%" does not exist', topic USING ERRCODE = '42704';
+	SELECT tp.node, tp.local_partition INTO n, l
+	  FROM broker.topic t
+	  JOIN broker.topic_partition tp
+		ON tp.topic = t.name
+	   AND tp.partition = CASE WHEN publish.partition IS NOT NULL THEN publish.partition
+							   WHEN key IS NOT NULL THEN broker._key_partition(key, t.partitions)
+							   ELSE floor(random() * t.partitions)::int END
+	 WHERE t.name = publish.topic;
+	IF n IS NULL THEN
+		PERFORM broker._locate(topic, partition);	-- says what is wrong
 	END IF;
-	PERFORM broker._producing(topic);
-	loc := broker._locate(topic, broker._partition_of(topic, key, partition, p));
-	PERFORM broker._n_publish(loc.node, topic, payload, key, headers, loc.local_partition, dedup_key);
+	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
+													pg_catalog.hashtext(topic));
+	PERFORM broker._n_publish(n, topic, payload, key, headers, l, dedup_key);
 END
 $$;
 
@@ -651,11 +640,13 @@ BEGIN
 	IF partition IS NOT NULL THEN
 		PERFORM broker._locate(topic, partition);
 	END IF;
-	PERFORM broker._producing(topic);
+	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
+													pg_catalog.hashtext(topic));
 	FOR b IN
 		WITH r AS (
 			SELECT x.o, x.payload, keys[x.o] AS key,
-				   broker._partition_of(topic, keys[x.o], publish_batch.partition, p) AS g
+				   CASE WHEN publish_batch.partition IS NOT NULL THEN publish_batch.partition
+						ELSE broker._key_partition(keys[x.o], p) END AS g
 			  FROM unnest(payloads) WITH ORDINALITY AS x(payload, o)),
 		-- records without key or partition stick to one partition per call
 		s AS (SELECT floor(random() * p)::int AS g)
