@@ -69,26 +69,30 @@ pgbroker_cluster_start() {
 	export PGHOST=$PGBROKER_CLUSTER_DIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 }
 
-# pgbroker_cluster_kill all|postmaster: SIGKILL the postmaster (and all its
-# children at once, or let them die of its death), stopped first so that it
-# forks nothing more; wait until every one of them is gone (30 s at most).
-pgbroker_cluster_kill() {
-	local data=$PGBROKER_CLUSTER_DIR/data pm children pid
-	pm=$(head -1 "$data/postmaster.pid")
+# pgbroker_kill_server DATADIR all|postmaster: SIGKILL the postmaster of
+# DATADIR (and all its children at once, or let them die of its death),
+# stopped first so that it forks nothing more; wait until every one of
+# them is gone (30 s at most).  Used by the cluster here and by the
+# multi-node scripts (replicas.sh, shard_cluster.sh).
+pgbroker_kill_server() {
+	local pm children pid
+	pm=$(head -1 "$1/postmaster.pid")
 	kill -STOP "$pm"
 	for _ in $(seq 1 200); do
 		[[ $(ps -o stat= -p "$pm") == T* ]] && break
 		sleep 0.01
 	done
 	children=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
-	if [ "$1" = all ]; then
+	if [ "$2" = all ]; then
 		# shellcheck disable=SC2086
 		kill -KILL "$pm" $children 2>/dev/null || true
 	else
 		kill -KILL "$pm"
 	fi
 	for pid in $pm $children; do
-		# gone, not even a zombie (a new postmaster may take a zombie's PID)
+		# gone, not even a zombie: a new postmaster may take a zombie's PID,
+		# and one started on the same port refuses while the PID in the old
+		# socket lock file is alive
 		for _ in $(seq 1 600); do
 			ps -p "$pid" >/dev/null 2>&1 || continue 2
 			sleep 0.05
@@ -98,6 +102,9 @@ pgbroker_cluster_kill() {
 		return 1
 	done
 }
+
+# pgbroker_cluster_kill all|postmaster: the same for this cluster
+pgbroker_cluster_kill() { pgbroker_kill_server "$PGBROKER_CLUSTER_DIR/data" "$1"; }
 
 # pgbroker_cluster_restart: start the server again on the same data
 # directory (after a kill: pg_ctl -w returns once crash recovery is done)

@@ -30,6 +30,7 @@
 # replicas_failover            the three above, timed (REPLICAS_DOWNTIME_MS)
 # replicas_stop                stop and remove everything
 
+. "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 REPLICAS_BINDIR=${REPLICAS_BINDIR:-$(pg_config --bindir)}
 
 replicas_as_pg() {	# (without the multi-host PG* variables, which a server would take for its own)
@@ -142,22 +143,7 @@ replicas_wait_streaming() {
 }
 
 replicas_kill_primary() {
-	local data=$REPLICAS_DIR/$REPLICAS_PRIMARY pm children pid
-	pm=$(head -1 "$data/postmaster.pid")
-	kill -STOP "$pm"
-	children=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
-	# shellcheck disable=SC2086
-	kill -KILL "$pm" $children 2>/dev/null || true
-	for pid in $pm $children; do
-		for _ in $(seq 1 600); do
-			# gone, not even a zombie: a server started on the same port
-			# refuses while the PID in the old socket lock file is alive
-			ps -p "$pid" >/dev/null 2>&1 || continue 2
-			sleep 0.05
-		done
-		echo "replicas: process $pid of the old primary still there" >&2
-		return 1
-	done
+	pgbroker_kill_server "$REPLICAS_DIR/$REPLICAS_PRIMARY" all || return 1
 	REPLICAS_DEAD=$REPLICAS_PRIMARY
 }
 

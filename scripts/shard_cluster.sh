@@ -27,6 +27,7 @@
 # shard_add_nodes M             start M more nodes (not yet in the cluster)
 # shard_stop                    stop and remove everything
 
+. "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 SHARD_BINDIR=${SHARD_BINDIR:-$(pg_config --bindir)}
 
 shard_as_pg() {
@@ -115,22 +116,7 @@ shard_add_nodes() {	# shard_add_nodes M: nodes n<SHARD_N> .. n<SHARD_N+M-1>, sta
 	done
 }
 
-shard_kill() {	# shard_kill NODE: SIGKILL its postmaster and every process of it
-	local data=$SHARD_DIR/$1 pm children pid
-	pm=$(head -1 "$data/postmaster.pid")
-	kill -STOP "$pm"
-	children=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
-	# shellcheck disable=SC2086
-	kill -KILL "$pm" $children 2>/dev/null || true
-	for pid in $pm $children; do
-		for _ in $(seq 1 600); do
-			ps -p "$pid" >/dev/null 2>&1 || continue 2
-			sleep 0.05
-		done
-		echo "shard: process $pid of $1 still there" >&2
-		return 1
-	done
-}
+shard_kill() { pgbroker_kill_server "$SHARD_DIR/$1" all; }	# shard_kill NODE
 
 shard_restart() { shard_ctl "$1" start || { cat "$SHARD_DIR/$1.log" >&2; return 1; }; }
 

@@ -1056,73 +1056,54 @@ BEGIN
 END
 $$;
 
+/*
+ * A consumer's call on every node of the topic, summed: the commit of what
+ * was handed out, extend_lease, leave.  A node that cannot be reached is
+ * skipped with a WARNING (PL/Proxy's own errors are XX000; a node's
+ * connection ends with 08xxx or 57P0x); a node's refusal (PB001, 42501)
+ * fails the call.
+ */
+CREATE FUNCTION broker._over_nodes(what text, topic text, consumer_group text, consumer text,
+	token text, lease interval)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	i integer;
+	n integer := 0;
+BEGIN
+	PERFORM broker._locate(topic, 0);
+	FOR i IN SELECT broker._topic_nodes(topic) LOOP
+		BEGIN
+			n := n + CASE what
+						 WHEN 'commit' THEN broker._n_commit_handed(i, topic, consumer_group, consumer, token)
+						 WHEN 'extend_lease' THEN broker._n_extend_lease(i, topic, consumer_group, consumer, lease)
+						 WHEN 'leave' THEN broker._n_leave(i, topic, consumer_group, consumer) END;
+		EXCEPTION
+			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
+				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
+				PERFORM broker._node_missing(i, SQLERRM);
+		END;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
 /* Everything this session's (or token's) polls handed consumer, on every node. */
 CREATE FUNCTION broker.commit(topic text, consumer_group text, consumer text, token text DEFAULT NULL)
 RETURNS integer
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	tok text := broker._session_token(token);
-	i integer;
-	moved integer := 0;
-BEGIN
-	PERFORM broker._locate(topic, 0);
-	FOR i IN SELECT broker._topic_nodes(topic) LOOP
-		BEGIN
-			moved := moved + broker._n_commit_handed(i, topic, consumer_group, consumer, tok);
-		EXCEPTION
-			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-				PERFORM broker._node_missing(i, SQLERRM);
-		END;
-	END LOOP;
-	RETURN moved;
-END
-$$;
+LANGUAGE sql
+AS $$ SELECT broker._over_nodes('commit', topic, consumer_group, consumer, broker._session_token(token), NULL) $$;
 
 CREATE FUNCTION broker.extend_lease(topic text, consumer_group text, consumer text, lease interval DEFAULT '30 seconds')
 RETURNS integer
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	i integer;
-	n integer := 0;
-BEGIN
-	PERFORM broker._locate(topic, 0);
-	FOR i IN SELECT broker._topic_nodes(topic) LOOP
-		BEGIN
-			n := n + broker._n_extend_lease(i, topic, consumer_group, consumer, lease);
-		EXCEPTION
-			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-				PERFORM broker._node_missing(i, SQLERRM);
-		END;
-	END LOOP;
-	RETURN n;
-END
-$$;
+LANGUAGE sql
+AS $$ SELECT broker._over_nodes('extend_lease', topic, consumer_group, consumer, NULL, lease) $$;
 
 CREATE FUNCTION broker.leave(topic text, consumer_group text, consumer text)
 RETURNS integer
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	i integer;
-	n integer := 0;
-BEGIN
-	PERFORM broker._locate(topic, 0);
-	FOR i IN SELECT broker._topic_nodes(topic) LOOP
-		BEGIN
-			n := n + broker._n_leave(i, topic, consumer_group, consumer);
-		EXCEPTION
-			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-				PERFORM broker._node_missing(i, SQLERRM);
-		END;
-	END LOOP;
-	RETURN n;
-END
-$$;
+LANGUAGE sql
+AS $$ SELECT broker._over_nodes('leave', topic, consumer_group, consumer, NULL, NULL) $$;
 
 /* One partition on its node, or the whole group on every node. */
 CREATE FUNCTION broker.seek(topic text, consumer_group text, target text, partition integer DEFAULT NULL)
