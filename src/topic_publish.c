@@ -188,6 +188,9 @@ publish_batch_body(PG_FUNCTION_ARGS)
 	BrokerTopic *t;
 	int32		fixed = -1;
 	int32		sticky = -1;
+	Datum	   *parts = NULL;	/* partitions: one per payload, or NULL */
+	bool	   *part_nulls = NULL;
+	int			nparts = 0;
 	int			i;
 
 	BrokerRequireWrite("broker.publish_batch()");
@@ -234,12 +237,32 @@ publish_batch_body(PG_FUNCTION_ARGS)
 	}
 	if (!PG_ARGISNULL(4))
 		fixed = topic_partition_arg(fcinfo, 4, t);
+	if (!PG_ARGISNULL(5))
+	{
+		ArrayType  *parr = PG_GETARG_ARRAYTYPE_P(5);
+
+		if (fixed >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partition and partitions cannot both be given")));
+		deconstruct_array(parr, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+						  &parts, &part_nulls, &nparts);
+		if (nparts != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("partitions has %d elements but payloads has %d", nparts, n)));
+		for (i = 0; i < n; i++)
+			if (!part_nulls[i])
+				BrokerCheckPartition(DatumGetInt32(parts[i]), t->partitions, TopicName(t));
+	}
 	for (i = 0; i < n; i++)
 	{
 		char	   *key = (keys != NULL && !key_nulls[i]) ? TextDatumGetCString(keys[i]) : NULL;
 		int32		partition;
 
-		if (fixed >= 0)
+		if (parts != NULL && !part_nulls[i])
+			partition = DatumGetInt32(parts[i]);
+		else if (fixed >= 0)
 			partition = fixed;
 		else if (key != NULL)
 			partition = topic_key_partition(t, key);

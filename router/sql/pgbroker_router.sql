@@ -206,18 +206,13 @@ AS $$
 	SELECT 1 AS _n_publish FROM broker.publish(topic, payload, key, headers, local_partition, dedup_key);
 $$ LANGUAGE plproxy;
 
-/* A node's share of a batch: one publish_batch per local partition, in one transaction. */
+/* A node's share of a batch, each record on its local partition, in one transaction. */
 CREATE FUNCTION broker._n_publish_batch(node integer, topic text, payloads jsonb[], keys text[],
 	local_partitions integer[], headers jsonb)
 RETURNS integer
 AS $$
 	CLUSTER 'pgbroker_cluster'; RUN ON node;
-	SELECT count(*)::int AS _n_publish_batch
-	  FROM (SELECT broker.publish_batch(topic, array_agg(x.p ORDER BY x.o),
-				   CASE WHEN bool_and(x.k IS NULL) THEN NULL ELSE array_agg(x.k ORDER BY x.o) END,
-				   headers, x.lp)
-			  FROM unnest(payloads, keys, local_partitions) WITH ORDINALITY AS x(p, k, lp, o)
-			 GROUP BY x.lp) s;
+	SELECT 1 AS _n_publish_batch FROM broker.publish_batch(topic, payloads, keys, headers, NULL, local_partitions);
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION broker._n_read(node integer, topic text, local_partition integer, from_offset bigint,

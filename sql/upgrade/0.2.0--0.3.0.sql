@@ -38,6 +38,12 @@ DROP PROCEDURE broker.poll_wait(text, text, integer, interval, text, interval, b
 DROP FUNCTION broker.commit(text, text, text);
 
 /*
+ * A batch may name one partition per record (a router's share of a batch).
+ */
+DROP FUNCTION broker.publish_batch(text, jsonb[], text[], jsonb, integer);
+DROP FUNCTION broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer);
+
+/*
  * A claim may filter on the payload (PGMQ's conditional read).
  */
 DROP FUNCTION broker.claim(text, integer, interval, interval, jsonb);

@@ -191,3 +191,13 @@ SELECT broker.start_partition_at('starts2', 0, 15);
 SELECT broker.publish('starts2', '{}');
 SELECT offset_id FROM broker.read('starts2', 0, 0);
 SELECT broker.drop_topic('starts'), broker.drop_topic('starts2');
+-- publish_batch with one partition per record (NULL: by key, else sticky)
+SELECT broker.create_topic('parts', partitions => 3);
+SELECT broker.publish_batch('parts', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}', '{"n": 4}']::jsonb[],
+	keys => ARRAY[NULL, NULL, 'k', 'k'], partitions => ARRAY[2, 0, 1, NULL]);
+SELECT partition, offset_id, key, payload FROM generate_series(0, 2) p, broker.read('parts', p, 0) ORDER BY payload->>'n';
+SELECT broker.partition_for('parts', 'k');
+SELECT broker.publish_batch('parts', ARRAY['{}']::jsonb[], partitions => ARRAY[3]);
+SELECT broker.publish_batch('parts', ARRAY['{}', '{}']::jsonb[], partitions => ARRAY[1]);
+SELECT broker.publish_batch('parts', ARRAY['{}']::jsonb[], partition => 0, partitions => ARRAY[1]);
+SELECT broker.drop_topic('parts');

@@ -425,7 +425,8 @@ CREATE OR REPLACE FUNCTION broker.publish_batch(
 	payloads	jsonb[],
 	keys		text[] DEFAULT NULL,
 	headers		jsonb DEFAULT '{}',
-	partition	integer DEFAULT NULL)
+	partition	integer DEFAULT NULL,
+	partitions	integer[] DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -435,7 +436,8 @@ CREATE OR REPLACE FUNCTION broker.publish_batch_bytes(
 	payloads	bytea[],
 	keys		text[] DEFAULT NULL,
 	headers		jsonb DEFAULT '{}',
-	partition	integer DEFAULT NULL)
+	partition	integer DEFAULT NULL,
+	partitions	integer[] DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pgbroker_publish_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -458,9 +460,9 @@ COMMENT ON FUNCTION broker.publish(text, jsonb, text, jsonb, integer, text)
 	IS 'publish one JSON record; it gets its offset when the transaction commits';
 COMMENT ON FUNCTION broker.publish_bytes(text, bytea, text, jsonb, integer, text)
 	IS 'publish one binary record; it gets its offset when the transaction commits';
-COMMENT ON FUNCTION broker.publish_batch(text, jsonb[], text[], jsonb, integer)
+COMMENT ON FUNCTION broker.publish_batch(text, jsonb[], text[], jsonb, integer, integer[])
 	IS 'publish many JSON records; they get their offsets when the transaction commits';
-COMMENT ON FUNCTION broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer)
+COMMENT ON FUNCTION broker.publish_batch_bytes(text, bytea[], text[], jsonb, integer, integer[])
 	IS 'publish many binary records; they get their offsets when the transaction commits';
 COMMENT ON FUNCTION broker.partition_for(text, text) IS 'the partition a key maps to';
 COMMENT ON FUNCTION broker.read(text, integer, bigint, integer)
