@@ -113,7 +113,9 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-	IF length(queue_name) >= 48 THEN
+	-- (and in bytes: a longer name's table and index names would be cut
+	-- at 63 bytes and meet another queue's)
+	IF length(queue_name) >= 48 OR octet_length(queue_name) >= 48 THEN
 		RAISE EXCEPTION 'queue name is too long, maximum length is 48 characters';
 	END IF;
 END
@@ -141,11 +143,21 @@ $$;
  * function does not change either).
  */
 CREATE FUNCTION pgmq._outer_role()
-RETURNS regrole
+RETURNS oid
 LANGUAGE sql STABLE
 AS $$
-	SELECT CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user
-				ELSE pg_catalog.current_setting('role') END::regrole
+	SELECT r.oid FROM pg_catalog.pg_roles r
+	 WHERE r.rolname = CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user
+							ELSE pg_catalog.current_setting('role') END
+$$;
+
+/* The role that owns a pgbroker queue (its ACL holder's owner). */
+CREATE FUNCTION pgmq._queue_owner(qid integer)
+RETURNS oid
+LANGUAGE sql STABLE
+AS $$
+	SELECT c.relowner FROM pg_catalog.pg_class c
+	 WHERE c.relnamespace = 'broker'::regnamespace AND c.relname = 'queue_' || qid || '_acl'
 $$;
 
 /* ---------------------------------------------------------------------
@@ -201,9 +213,27 @@ BEGIN
 	END IF;
 	IF NOT created_now
 	   AND (to_regclass(format('pgmq.%I', qview)) IS NULL OR to_regclass(format('pgmq.%I', atable)) IS NULL)
-	   AND NOT broker.has_privilege(pgmq._outer_role(), 'manage', queue => q) THEN
+	   AND NOT broker.has_privilege(pgmq._outer_role()::regrole, 'manage', queue => q) THEN
 		RAISE EXCEPTION 'permission denied to attach queue "%" to pgmq', q USING ERRCODE = '42501',
 			HINT = 'Its owner, or a role with manage on it, can.';
+	END IF;
+
+	-- a relation of that name that is not this queue's (another queue whose
+	-- name folds or truncates to the same, or anything else) is refused
+	IF to_regclass(format('pgmq.%I', qview)) IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+					    WHERE d.classid = 'pg_rewrite'::regclass
+						  AND d.objid = (SELECT rw.oid FROM pg_catalog.pg_rewrite rw
+										  WHERE rw.ev_class = to_regclass(format('pgmq.%I', qview)))
+						  AND d.refobjid = to_regclass(format('broker.%I', 'queue_' || qid))) THEN
+		RAISE EXCEPTION 'relation "pgmq.%" exists and is not the view of queue "%"', qview, q
+			USING ERRCODE = '42P07';
+	END IF;
+	IF to_regclass(format('pgmq.%I', atable)) IS NOT NULL
+	   AND (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(format('pgmq.%I', atable)))
+		   NOT IN (pgmq._queue_owner(qid), (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'pgmq')) THEN
+		RAISE EXCEPTION 'relation "pgmq.%" exists and is not the archive of queue "%"', atable, q
+			USING ERRCODE = '42P07';
 	END IF;
 
 	IF to_regclass(format('pgmq.%I', qview)) IS NULL THEN
@@ -232,6 +262,9 @@ BEGIN
 				vt WITH OPTIONS NOT NULL)$t$, atable);
 		EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || queue_name, atable);
 		PERFORM pgmq._protect_archive(atable, q);
+		-- the queue's owner owns its archive: drop_queue and detach_archive
+		-- are then the owner's, checked by PostgreSQL
+		EXECUTE format('ALTER TABLE pgmq.%I OWNER TO %I', atable, pgmq._queue_owner(qid)::regrole::name);
 	ELSE
 		RAISE NOTICE 'relation "%" already exists, skipping', atable;
 	END IF;
@@ -240,9 +273,12 @@ BEGIN
 		RAISE NOTICE 'relation "%" already exists, skipping', 'archived_at_idx_' || queue_name;
 	END IF;
 
-	INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)
-	VALUES (queue_name, partitioned, unlogged)
-	ON CONFLICT DO NOTHING;
+	-- one row per queue, under the name it was first created with
+	IF NOT EXISTS (SELECT FROM pgmq.meta m WHERE pg_catalog.lower(m.queue_name) = q) THEN
+		INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)
+		VALUES (queue_name, partitioned, unlogged)
+		ON CONFLICT DO NOTHING;
+	END IF;
 END
 $$;
 
@@ -314,7 +350,11 @@ BEGIN
 END
 $$;
 
-/* Forget the PGMQ face of a queue pgbroker no longer has. */
+/*
+ * Forget a queue that neither pgbroker (its queue) nor pgmq (its archive)
+ * has any more: its row in pgmq.meta and a partitioned archive's pg_partman
+ * configuration.  Anyone may: it removes nothing that is still there.
+ */
 CREATE FUNCTION pgmq._forget(queue_name text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -327,10 +367,10 @@ BEGIN
 	IF EXISTS (SELECT FROM broker.queue bq WHERE bq.name = q) THEN
 		RAISE EXCEPTION 'queue "%" still exists', q USING ERRCODE = '55006';
 	END IF;
-	EXECUTE format('DROP VIEW IF EXISTS pgmq.%I', 'q_' || q);
-	EXECUTE format('DROP TABLE IF EXISTS pgmq.%I', 'a_' || q);
+	IF to_regclass(format('pgmq.%I', 'a_' || q)) IS NOT NULL THEN
+		RAISE EXCEPTION 'the archive of queue "%" still exists', q USING ERRCODE = '55006';
+	END IF;
 	DELETE FROM pgmq.meta m WHERE pg_catalog.lower(m.queue_name) = q;
-	-- a partitioned archive's pg_partman configuration
 	SELECT extnamespace::regnamespace::text INTO partman FROM pg_extension WHERE extname = 'pg_partman';
 	IF partman IS NOT NULL THEN
 		EXECUTE format('DELETE FROM %I.part_config WHERE parent_table = %L', partman, 'pgmq.a_' || q);
@@ -350,9 +390,12 @@ BEGIN
 		RAISE EXCEPTION 'relation "pgmq.%" does not exist', 'q_' || q USING ERRCODE = '42P01';
 	END IF;
 	-- pgbroker checks the privilege, and drops the view over the queue's table
+	-- pgbroker checks the privilege to drop the queue (and drops its view);
+	-- the archive is its owner's: dropping it is checked by PostgreSQL.
 	-- (if_exists: it may have been dropped with broker.drop_queue; the
 	-- notices of the view dropped with it are not PGMQ's)
 	PERFORM broker.drop_queue(q, if_exists => true);
+	EXECUTE format('DROP TABLE IF EXISTS pgmq.%I', 'a_' || q);
 	PERFORM pgmq._forget(queue_name);
 	RETURN true;
 END
@@ -377,19 +420,14 @@ AS $$ SELECT broker.purge(pgmq._queue(queue_name)) $$;
 /*
  * The archive table stays when the extension is dropped: it stops being a
  * typed table of an extension's type (PGMQ removes it from the extension).
+ * The archive's owner (the queue's) may.
  */
 CREATE FUNCTION pgmq.detach_archive(queue_name text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
 AS $$
-DECLARE
-	q text := pgmq._queue(queue_name);
 BEGIN
-	IF NOT broker.has_privilege(pgmq._outer_role(), 'manage', queue => q) THEN
-		RAISE EXCEPTION 'permission denied for queue "%"', q USING ERRCODE = '42501';
-	END IF;
-	EXECUTE format('ALTER TABLE pgmq.%I NOT OF', 'a_' || q);
+	EXECUTE format('ALTER TABLE pgmq.%I NOT OF', 'a_' || pgmq._queue(queue_name));
 END
 $$;
 
@@ -541,6 +579,9 @@ RETURNS SETOF pgmq.message_record
 LANGUAGE plpgsql
 AS $$
 BEGIN
+	IF vt IS NULL OR qty IS NULL THEN
+		RAISE EXCEPTION 'vt and qty must not be null' USING ERRCODE = '22004';
+	END IF;
 	IF qty < 0 THEN
 		RAISE EXCEPTION 'LIMIT must not be negative' USING ERRCODE = '2201W';
 	END IF;
@@ -731,7 +772,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	q text := pgmq._queue(queue_name);
-	who regrole := pgmq._outer_role();
+	who regrole := pgmq._outer_role()::regrole;
 	qid integer;
 	r pgmq.metrics_result;
 	oldest timestamptz;
@@ -765,10 +806,16 @@ RETURNS pgmq.metrics_result
 LANGUAGE sql STABLE
 AS $$ SELECT pgmq._metrics(queue_name) $$;
 
+/* Every queue in pgmq.meta that exists and that the caller may monitor. */
 CREATE FUNCTION pgmq.metrics_all()
 RETURNS SETOF pgmq.metrics_result
 LANGUAGE sql STABLE
-AS $$ SELECT pgmq._metrics(m.queue_name) FROM pgmq.meta m $$;
+AS $$
+	SELECT pgmq._metrics(m.queue_name) FROM pgmq.meta m
+	 WHERE to_regclass(format('pgmq.%I', 'q_' || pgmq._queue(m.queue_name))) IS NOT NULL
+	   AND (broker.has_privilege(NULL, 'browse', queue => pgmq._queue(m.queue_name))
+			OR pg_has_role('pg_monitor', 'USAGE') OR pg_has_role('pgbroker_admin', 'USAGE'))
+$$;
 
 /*
  * The archive as a table partitioned by msg_id with pg_partman, which then
@@ -805,7 +852,7 @@ BEGIN
 	IF partman IS NULL THEN
 		RAISE EXCEPTION 'pg_partman is required for partitioned queues';
 	END IF;
-	IF NOT broker.has_privilege(pgmq._outer_role(), 'manage', queue => q) THEN
+	IF NOT broker.has_privilege(pgmq._outer_role()::regrole, 'manage', queue => q) THEN
 		RAISE EXCEPTION 'permission denied for queue "%"', q USING ERRCODE = '42501';
 	END IF;
 	EXECUTE format('ALTER TABLE pgmq.%I RENAME TO %I', atable, atable || '_old');
@@ -828,6 +875,10 @@ $$;
 /*
  * Who may call what: PUBLIC may call every function (the default); each
  * one's work is a pgbroker call, which checks the caller's privilege on
- * the queue, and the functions that run as the extension's owner
- * (_attach, _forget, _metrics, detach_archive) check it themselves.
+ * the queue; the archive tables are the queue owner's (dropping and
+ * detaching them is checked by PostgreSQL); the functions that run as the
+ * extension's owner check what they need themselves (_metrics,
+ * convert_archive_partitioned: the role set with SET ROLE or the session
+ * user; _attach makes only a queue's own objects; _forget removes only
+ * what is already gone).
  */

@@ -459,10 +459,16 @@ BEGIN
 		END IF;
 		RAISE EXCEPTION 'topic "%" already exists', name USING ERRCODE = '42710';
 	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker_router'), pg_catalog.hashtext(name));
 	FOR i IN 0 .. LEAST(n, partitions) - 1 LOOP
 		k := (partitions - i + n - 1) / n;
-		PERFORM broker._n_create_topic(i, name, k, retention, retention_bytes, compacted, segment_interval,
-									   segment_bytes, dedup_window, tombstone_grace, retain_for_groups);
+		IF NOT broker._n_create_topic(i, name, k, retention, retention_bytes, compacted, segment_interval,
+									  segment_bytes, dedup_window, tombstone_grace, retain_for_groups)
+		   AND (NOT if_not_exists OR broker._n_partitions(i, name) <> k) THEN
+			RAISE EXCEPTION 'topic "%" already exists on node % (%)', name, i,
+				(SELECT l.conninfo FROM broker.cluster_node_list() l WHERE l.node = i) USING ERRCODE = '42710',
+				HINT = 'Drop it there, or create the topic with if_not_exists => true to take it as it is.';
+		END IF;
 	END LOOP;
 	PERFORM broker._register(name);
 	RETURN true;
@@ -484,6 +490,7 @@ DECLARE
 	i integer;
 	want integer;
 	cur integer;
+	s record;
 BEGIN
 	SELECT t.partitions INTO p FROM broker.topic t WHERE t.name = alter_topic.name;
 	IF p IS NULL THEN
@@ -495,6 +502,7 @@ BEGIN
 	IF partitions IS NOT NULL AND partitions > 1024 * n THEN
 		RAISE EXCEPTION 'partitions must be between 1 and %', 1024 * n USING ERRCODE = '22023';
 	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker_router'), pg_catalog.hashtext(name));
 	-- the settings on every node of the topic; new partitions where they go
 	FOR i IN 0 .. n - 1 LOOP
 		cur := (SELECT count(*) FROM broker.topic_partition tp WHERE tp.topic = alter_topic.name AND tp.node = i)
@@ -504,10 +512,19 @@ BEGIN
 						   THEN (SELECT count(*) FROM generate_series(p, partitions - 1) g WHERE g % n = i)
 						   ELSE 0 END;
 		IF cur = 0 AND want > 0 THEN
-			PERFORM broker._n_create_topic(i, name, want, retention, retention_bytes, coalesce(compacted, false),
-										   coalesce(segment_interval, '1 hour'), coalesce(segment_bytes, 268435456),
-										   coalesce(dedup_window, '5 minutes'), coalesce(tombstone_grace, '1 day'),
-										   retain_for_groups);
+			-- a node new to the topic: the settings of a node that has it, and the new ones
+			SELECT * INTO s FROM broker._n_topics((SELECT min(tp.node) FROM broker.topic_partition tp
+													WHERE tp.topic = alter_topic.name)) t
+			 WHERE t.topic = alter_topic.name;
+			PERFORM broker._n_create_topic(i, name, want,
+										   CASE WHEN clear_retention THEN NULL ELSE coalesce(retention, s.retention) END,
+										   CASE WHEN clear_retention_bytes THEN NULL
+												ELSE coalesce(retention_bytes, s.retention_bytes) END,
+										   coalesce(compacted, s.compacted, false),
+										   coalesce(segment_interval, s.segment_interval, '1 hour'),
+										   coalesce(segment_bytes, 268435456),
+										   coalesce(dedup_window, s.dedup_window, '5 minutes'),
+										   coalesce(tombstone_grace, '1 day'), retain_for_groups);
 		ELSIF cur > 0 THEN
 			PERFORM broker._n_alter_topic(i, name, CASE WHEN want > cur THEN want END, retention, retention_bytes,
 										  compacted, segment_interval, segment_bytes, dedup_window,
@@ -592,6 +609,9 @@ DECLARE
 	n integer;
 	l integer;
 BEGIN
+	-- the layout lock first: a move's last step may re-point the partition
+	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
+													pg_catalog.hashtext(topic));
 	SELECT tp.node, tp.local_partition INTO n, l
 	  FROM broker.topic t
 	  JOIN broker.topic_partition tp
@@ -603,8 +623,6 @@ BEGIN
 	IF n IS NULL THEN
 		PERFORM broker._locate(topic, partition);	-- says what is wrong
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
-													pg_catalog.hashtext(topic));
 	PERFORM broker._n_publish(n, topic, payload, key, headers, l, dedup_key);
 END
 $$;
@@ -622,6 +640,8 @@ DECLARE
 	p integer;
 	b record;
 BEGIN
+	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
+													pg_catalog.hashtext(topic));
 	SELECT t.partitions INTO p FROM broker.topic t WHERE t.name = publish_batch.topic;
 	IF p IS NULL THEN
 		RAISE EXCEPTION 'topic "%" does not exist', topic USING ERRCODE = '42704';
@@ -635,8 +655,6 @@ BEGIN
 	IF partition IS NOT NULL THEN
 		PERFORM broker._locate(topic, partition);
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('pgbroker_router.topic'),
-													pg_catalog.hashtext(topic));
 	FOR b IN
 		WITH r AS (
 			SELECT x.o, x.payload, keys[x.o] AS key,
@@ -983,7 +1001,8 @@ BEGIN
 				RETURN QUERY
 					SELECT broker._global(topic, i, r.partition), r.offset_id, r.key, r.payload, r.payload_bytes,
 						   r.headers, r.published_at
-					  FROM broker._n_poll(i, topic, consumer_group, share, '0', consumer, lease, tok) r;
+					  FROM broker._n_poll(i, topic, consumer_group, share, '0', consumer, lease, tok) r
+					 WHERE broker._global(topic, i, r.partition) IS NOT NULL;
 				GET DIAGNOSTICS got = ROW_COUNT;
 				total := total + got;
 			EXCEPTION
@@ -1001,8 +1020,9 @@ BEGIN
 				SELECT broker._global(topic, i, r.partition), r.offset_id, r.key, r.payload, r.payload_bytes,
 					   r.headers, r.published_at
 				  FROM broker._n_poll(i, topic, consumer_group, max_records,
-									  LEAST(deadline - clock_timestamp(), '100 milliseconds'),
-									  consumer, lease, tok) r;
+									  GREATEST(LEAST(deadline - clock_timestamp(), '100 milliseconds'), '0'),
+									  consumer, lease, tok) r
+				 WHERE broker._global(topic, i, r.partition) IS NOT NULL;
 			GET DIAGNOSTICS got = ROW_COUNT;
 			total := total + got;
 		EXCEPTION
@@ -1208,6 +1228,8 @@ BEGIN
 		RAISE EXCEPTION 'partition % of topic "%" is on node % already', partition, topic, to_node
 			USING ERRCODE = '22023';
 	END IF;
+	-- no _register while the new node partition exists and is not yet staged
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgbroker_router'), pg_catalog.hashtext(topic));
 	l := broker._n_partitions(to_node, topic);
 	IF l = 0 THEN
 		SELECT * INTO s FROM broker._n_topics(loc.node) t WHERE t.topic = _stage_move.topic;
@@ -1344,6 +1366,11 @@ BEGIN
 		PERFORM broker._n_seek(to_node, topic, g.consumer_group, g.committed_offset::text, l);
 	END LOOP;
 	PERFORM broker._finish_move(topic, partition);
+	-- the retired partition hands nothing out any more: its groups at its end
+	FOR g IN SELECT x.consumer_group FROM broker._n_lag(loc.node) x
+			  WHERE x.topic = move_partition.topic AND x.partition = loc.local_partition LOOP
+		PERFORM broker._n_seek(loc.node, topic, g.consumer_group, 'latest', loc.local_partition);
+	END LOOP;
 	COMMIT;
 END
 $$;

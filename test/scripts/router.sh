@@ -29,6 +29,13 @@ check "each node holds its 2 partitions only" "orders|2,orders|2" \
 	"$(shard_psql n0 -c "SELECT topic || '|' || partitions FROM broker.topics"),$(shard_psql n1 -c "SELECT topic || '|' || partitions FROM broker.topics")"
 check "create_topic again: 42710" 42710 "$(sqlstate r "SELECT broker.create_topic('orders', 4)")"
 r -c "SELECT broker.create_topic('tmp', 3)" -c "SELECT broker.drop_topic('tmp')" >/dev/null
+shard_psql n1 -c "SELECT broker.create_topic('squat', 5)" >/dev/null
+check "a topic a node has already is not taken silently: 42710" 42710 "$(sqlstate r "SELECT broker.create_topic('squat', 2)")"
+check "nor registered half-made" 0 "$(r -c "SELECT count(*) FROM broker.topic WHERE name = 'squat'")"
+r -c "SELECT broker.create_topic('one', 1, retention => '2 days', compacted => true)" \
+  -c "SELECT broker.alter_topic('one', partitions => 2)" >/dev/null
+check "alter_topic gives a node new to the topic the topic's settings" "2 days|true" \
+	"$(shard_psql n1 -c "SELECT retention || '|' || compacted FROM broker.topics WHERE topic = 'one'")"
 check "drop_topic: gone from the catalog and from both nodes" "0|0|0" \
 	"$(r -c "SELECT count(*) FROM broker.topic WHERE name = 'tmp'")|$(shard_psql n0 -c "SELECT count(*) FROM broker.topics WHERE topic = 'tmp'")|$(shard_psql n1 -c "SELECT count(*) FROM broker.topics WHERE topic = 'tmp'")"
 r -c "SELECT broker.create_topic('grow', 1)" -c "SELECT broker.alter_topic('grow', partitions => 3, retention => '1 day')" >/dev/null

@@ -19,6 +19,7 @@ SELECT broker.publish_batch('grow', ARRAY(SELECT jsonb_build_object('id', 'pre-'
 	ARRAY(SELECT 'pre-' || g FROM generate_series(1, 2000) g));
 SELECT broker.publish('grow', NULL, key => 'pre-1');	-- a tombstone
 SELECT broker.create_group('grow', 'g', 'earliest');
+SELECT broker.create_group('grow', 'fresh', 'earliest');
 SQL
 # the group part way: a leased consumer commits 600 records
 tok=$(r -c "SELECT broker.join('grow', 'g', 'c')")
@@ -78,6 +79,18 @@ for _ in $(seq 1 20); do
 done
 check "the consumer went on to the end on all four nodes" "0|8" \
 	"$(r -c "SELECT sum(lag) || '|' || count(*) FROM broker.consumer_lag WHERE consumer_group = 'g'")"
+
+# a group that had read nothing gets every record once, none from a retired partition
+ftok=$(r -c "SELECT broker.join('grow', 'fresh', 'f')")
+: >"$SHARD_DIR/fresh"
+for _ in $(seq 1 20); do
+	r -c "SELECT coalesce(x.partition::text, 'NULL') || ':' || x.offset_id FROM broker.poll('grow', 'fresh', 1000,
+			consumer => 'f', lease => '30 s', token => '$ftok') x" >>"$SHARD_DIR/fresh"
+	r -c "SELECT broker.commit('grow', 'fresh', 'f', token => '$ftok')" >/dev/null
+done
+check "a group at earliest: every record once, none with a partition the router does not know" \
+	"$(r -c "SELECT sum(latest_offset - earliest_offset) FROM broker.topic_partitions('grow')")|0|0" \
+	"$(grep -c . "$SHARD_DIR/fresh")|$(grep -c NULL "$SHARD_DIR/fresh")|$(sort "$SHARD_DIR/fresh" | uniq -d | wc -l)"
 
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]

@@ -12,6 +12,7 @@ SELECT pgmq.create('dash--dash');
 SELECT pgmq.create($$quo'te$$);
 SELECT pgmq.create(repeat('a', 48));
 SELECT pgmq.create(repeat('a', 47));
+SELECT pgmq.create(repeat('é', 40));
 SELECT pgmq.drop_queue(repeat('a', 47));
 SELECT pgmq.send('bad;name', '{}');
 SELECT pgmq.create_unlogged('unlogged');
@@ -70,6 +71,7 @@ SELECT msg_id, read_ct, message FROM pgmq.read('orders', 30, 10, NULL);
 SELECT count(*) AS nothing_left FROM pgmq.read('orders', 30, 10);
 SELECT count(*) FROM pgmq.read('orders', 30, 0);
 SELECT count(*) FROM pgmq.read('orders', 30, -1);
+SELECT count(*) FROM pgmq.read('orders', NULL, 1);
 -- vt => 0: read, counted, and visible again at once
 SELECT * FROM pgmq.send('plain', '{"zero": 1}') \gset zero_
 SELECT read_ct FROM pgmq.read('plain', 0, 1, '{"zero": 1}');
