@@ -135,15 +135,6 @@ RETURNS SETOF integer
 LANGUAGE sql STABLE
 AS $$ SELECT DISTINCT tp.node FROM broker.topic_partition tp WHERE tp.topic = _topic_nodes.topic ORDER BY 1 $$;
 
-/* A global partition from a node's local one (NULL: not the router's). */
-CREATE FUNCTION broker._global(topic text, node integer, local_partition integer)
-RETURNS integer
-LANGUAGE sql STABLE
-AS $$
-	SELECT tp.partition FROM broker.topic_partition tp
-	 WHERE tp.topic = _global.topic AND tp.node = _global.node AND tp.local_partition = _global.local_partition
-$$;
-
 /* A node that could not be reached, said once per call. */
 CREATE FUNCTION broker._node_missing(node integer, err text)
 RETURNS void
@@ -688,41 +679,35 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION broker.earliest_offset(topic text, partition integer)
+/* earliest_offset, latest_offset, offset_for_time: on the partition's node. */
+CREATE FUNCTION broker._offset(topic text, partition integer, kind text, at timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
 	loc record := broker._locate(topic, partition);
 BEGIN
-	RETURN broker._n_offset(loc.node, topic, loc.local_partition, 'earliest', NULL);
+	IF kind = 'time' AND at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+	END IF;
+	RETURN broker._n_offset(loc.node, topic, loc.local_partition, kind, at);
 END
 $$;
+
+CREATE FUNCTION broker.earliest_offset(topic text, partition integer)
+RETURNS bigint
+LANGUAGE sql
+AS $$ SELECT broker._offset(topic, partition, 'earliest', NULL) $$;
 
 CREATE FUNCTION broker.latest_offset(topic text, partition integer)
 RETURNS bigint
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	loc record := broker._locate(topic, partition);
-BEGIN
-	RETURN broker._n_offset(loc.node, topic, loc.local_partition, 'latest', NULL);
-END
-$$;
+LANGUAGE sql
+AS $$ SELECT broker._offset(topic, partition, 'latest', NULL) $$;
 
 CREATE FUNCTION broker.offset_for_time(topic text, partition integer, at timestamptz)
 RETURNS bigint
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	loc record := broker._locate(topic, partition);
-BEGIN
-	IF at IS NULL THEN
-		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
-	END IF;
-	RETURN broker._n_offset(loc.node, topic, loc.local_partition, 'time', at);
-END
-$$;
+LANGUAGE sql
+AS $$ SELECT broker._offset(topic, partition, 'time', at) $$;
 
 /* Per global partition, from every node of the topic (a missing node's partitions are left out). */
 CREATE FUNCTION broker.topic_partitions(topic text)
@@ -739,10 +724,10 @@ BEGIN
 	FOR i IN SELECT broker._topic_nodes(topic) LOOP
 		BEGIN
 			RETURN QUERY
-				SELECT broker._global(topic, i, x.partition), x.earliest_offset, x.latest_offset, x.records,
-					   x.oldest_published_at
+				SELECT tp.partition, x.earliest_offset, x.latest_offset, x.records, x.oldest_published_at
 				  FROM broker._n_topic_partitions(i, topic) x
-				 WHERE broker._global(topic, i, x.partition) IS NOT NULL;
+				  JOIN broker.topic_partition tp
+					ON tp.topic = topic_partitions.topic AND tp.node = i AND tp.local_partition = x.partition;
 		EXCEPTION WHEN OTHERS THEN
 			PERFORM broker._node_missing(i, SQLERRM);
 		END;
@@ -940,6 +925,42 @@ AS $$
 $$;
 
 /*
+ * Whether an error says a node could not be reached: PL/Proxy's own errors
+ * are XX000, a node's connection that ends gives 08xxx or 57P0x.  A
+ * node's refusal (PB001, 42501, ...) is not.
+ */
+CREATE FUNCTION broker._unreachable(state text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT state IN ('XX000', '08000', '08001', '08006', '57P01', '57P03') $$;
+
+/*
+ * One node's part of a leased poll, with global partitions (records of a
+ * partition the router does not know, a retired one, are left out).  A
+ * node that cannot be reached gives nothing, with a WARNING, after the
+ * wait it was asked for.
+ */
+CREATE FUNCTION broker._poll_node(node integer, topic text, consumer_group text, max_records integer,
+	wait interval, consumer text, lease interval, token text)
+RETURNS SETOF broker.record
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	RETURN QUERY
+		SELECT tp.partition, r.offset_id, r.key, r.payload, r.payload_bytes, r.headers, r.published_at
+		  FROM broker._n_poll(node, topic, consumer_group, max_records, wait, consumer, lease, token) r
+		  JOIN broker.topic_partition tp
+			ON tp.topic = _poll_node.topic AND tp.node = _poll_node.node AND tp.local_partition = r.partition;
+EXCEPTION WHEN OTHERS THEN
+	IF NOT broker._unreachable(SQLSTATE) THEN
+		RAISE;
+	END IF;
+	PERFORM broker._node_missing(node, SQLERRM);
+	PERFORM pg_sleep(extract(epoch FROM wait));
+END
+$$;
+
+/*
  * A leased poll over every node of the topic: each node is asked in turn
  * (from a different one each call) for its share of max_records, so that
  * every node sees the consumer's poll (the heartbeat of its leases) and
@@ -997,40 +1018,18 @@ BEGIN
 			EXIT WHEN total >= max_records;
 			share := GREATEST((max_records - total) / GREATEST(live, 1), 1);
 			live := live - 1;
-			BEGIN
-				RETURN QUERY
-					SELECT broker._global(topic, i, r.partition), r.offset_id, r.key, r.payload, r.payload_bytes,
-						   r.headers, r.published_at
-					  FROM broker._n_poll(i, topic, consumer_group, share, '0', consumer, lease, tok) r
-					 WHERE broker._global(topic, i, r.partition) IS NOT NULL;
-				GET DIAGNOSTICS got = ROW_COUNT;
-				total := total + got;
-			EXCEPTION
-				WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-					 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-					PERFORM broker._node_missing(i, SQLERRM);
-			END;
+			RETURN QUERY SELECT * FROM broker._poll_node(i, topic, consumer_group, share, '0', consumer, lease, tok);
+			GET DIAGNOSTICS got = ROW_COUNT;
+			total := total + got;
 		END LOOP;
 		EXIT WHEN total > 0 OR clock_timestamp() >= deadline;
 		-- nothing anywhere: wait on one node a while, in turn
 		i := nodes[1 + w % cardinality(nodes)];
 		w := w + 1;
-		BEGIN
-			RETURN QUERY
-				SELECT broker._global(topic, i, r.partition), r.offset_id, r.key, r.payload, r.payload_bytes,
-					   r.headers, r.published_at
-				  FROM broker._n_poll(i, topic, consumer_group, max_records,
-									  GREATEST(LEAST(deadline - clock_timestamp(), '100 milliseconds'), '0'),
-									  consumer, lease, tok) r
-				 WHERE broker._global(topic, i, r.partition) IS NOT NULL;
-			GET DIAGNOSTICS got = ROW_COUNT;
-			total := total + got;
-		EXCEPTION
-			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-				PERFORM broker._node_missing(i, SQLERRM);
-				PERFORM pg_sleep(0.1);
-		END;
+		RETURN QUERY SELECT * FROM broker._poll_node(i, topic, consumer_group, max_records,
+			GREATEST(LEAST(deadline - clock_timestamp(), '100 milliseconds'), '0'), consumer, lease, tok);
+		GET DIAGNOSTICS got = ROW_COUNT;
+		total := total + got;
 		EXIT WHEN total > 0 OR clock_timestamp() >= deadline;
 	END LOOP;
 END
@@ -1094,10 +1093,11 @@ BEGIN
 						 WHEN 'commit' THEN broker._n_commit_handed(i, topic, consumer_group, consumer, token)
 						 WHEN 'extend_lease' THEN broker._n_extend_lease(i, topic, consumer_group, consumer, lease)
 						 WHEN 'leave' THEN broker._n_leave(i, topic, consumer_group, consumer) END;
-		EXCEPTION
-			WHEN sqlstate 'XX000' OR sqlstate '08000' OR sqlstate '08001' OR sqlstate '08006'
-				 OR sqlstate '57P01' OR sqlstate '57P03' THEN
-				PERFORM broker._node_missing(i, SQLERRM);
+		EXCEPTION WHEN OTHERS THEN
+			IF NOT broker._unreachable(SQLSTATE) THEN
+				RAISE;
+			END IF;
+			PERFORM broker._node_missing(i, SQLERRM);
 		END;
 	END LOOP;
 	RETURN n;
@@ -1194,9 +1194,10 @@ BEGIN
 	END IF;
 	PERFORM broker._locate(topic, 0);
 	FOR i IN SELECT broker._topic_nodes(topic) LOOP
-		RETURN QUERY SELECT broker._global(topic, i, x.partition_id), x.old_offset, x.new_offset
+		RETURN QUERY SELECT tp.partition, x.old_offset, x.new_offset
 					   FROM broker._n_reset_group(i, topic, consumer_group, to_position, NULL, dry_run) x
-					  WHERE broker._global(topic, i, x.partition_id) IS NOT NULL;
+					   JOIN broker.topic_partition tp
+						 ON tp.topic = reset_group.topic AND tp.node = i AND tp.local_partition = x.partition_id;
 	END LOOP;
 END
 $$;
