@@ -11,6 +11,11 @@ cd "$(dirname "$0")/../.."
 . scripts/shard_cluster.sh
 . test/scripts/checks.sh
 r() { shard_psql r "$@"; }
+sqlstate() {	# sqlstate SQL: the SQLSTATE it fails with on the router (or "ok")
+	local out
+	if out=$(shard_psql r -v VERBOSITY=verbose -c "$1" 2>&1); then echo ok; else
+		echo "$out" | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p' | head -1; fi
+}
 
 shard_start 2
 r >/dev/null <<'SQL'
@@ -79,6 +84,10 @@ for _ in $(seq 1 20); do
 done
 check "the consumer went on to the end on all four nodes" "0|8" \
 	"$(r -c "SELECT sum(lag) || '|' || count(*) FROM broker.consumer_lag WHERE consumer_group = 'g'")"
+
+check "move_partition's errors: the node it is on, no such node, a bad batch, no such partition" \
+	"22023|22023|22023|22003" \
+	"$(sqlstate "CALL broker.move_partition('grow', 0, 0)")|$(sqlstate "CALL broker.move_partition('grow', 0, 9)")|$(sqlstate "CALL broker.move_partition('grow', 0, 1, 0)")|$(sqlstate "CALL broker.move_partition('grow', 8, 1)")"
 
 # a group that had read nothing gets every record once, none from a retired partition
 ftok=$(r -c "SELECT broker.join('grow', 'fresh', 'f')")
